@@ -1,0 +1,68 @@
+"""Platform status.
+
+Ingest per source and jurisdiction over time, device/gateway health from the runner's metrics,
+exceedances by severity, and warehouse size. Honest "no data yet" states everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from dashboards.data import has_rows, run_query
+from dashboards.widgets import no_data, window_picker
+
+st.title("Platform status")
+hours = window_picker(key="status_window")
+until = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+since = until - timedelta(hours=hours)
+
+totals = run_query("platform.ingest_totals")
+if not has_rows(totals):
+    no_data(
+        "No data yet. With `make run` the bundled simulators start feeding the gateways within "
+        "seconds; in production, check that gateways and workers are up."
+    )
+else:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Rows ingested (all time)", f"{int(totals['rows'].sum()):,}")
+    c2.metric("Event kinds", totals["kind"].nunique())
+    last = totals["last_seen"].max()
+    c3.metric("Last write (UTC)", str(last)[:19])
+    st.subheader("Ingest per source and jurisdiction")
+    st.dataframe(totals, hide_index=True, width="stretch")
+
+    hourly = run_query("platform.ingest_by_hour", since, until)
+    if has_rows(hourly):
+        hourly["series"] = hourly["kind"] + " · " + hourly["jurisdiction"]
+        pivot = hourly.pivot_table(index="hour", columns="series", values="rows", aggfunc="sum")
+        st.line_chart(pivot)
+
+st.subheader("Exceedances by source, jurisdiction and severity")
+counts = run_query("platform.exceedance_counts", since, until)
+if has_rows(counts):
+    st.dataframe(counts, hide_index=True, width="stretch")
+else:
+    no_data("No exceedances in this window.")
+
+st.subheader("Gateways and devices")
+metrics = run_query("platform.latest_metrics")
+if has_rows(metrics):
+    for component, part in metrics.groupby("component"):
+        with st.expander(component, expanded=component != "sink"):
+            st.dataframe(
+                part[["name", "labels", "value", "last_ts"]], hide_index=True, width="stretch"
+            )
+else:
+    no_data("No gateway metrics yet (the runner writes them every 10 s).")
+
+st.subheader("Warehouse")
+size = run_query("platform.warehouse_size")
+if has_rows(size):
+    c1, c2 = st.columns(2)
+    c1.metric("Rows stored", f"{int(size['rows'].sum()):,}")
+    c2.metric("On disk", f"{size['bytes'].sum() / 1e6:.1f} MB")
+    st.dataframe(size, hide_index=True, width="stretch")
+else:
+    no_data("The warehouse holds no table parts yet.")

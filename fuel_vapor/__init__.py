@@ -1,0 +1,1 @@
+"""fuel_vapor package."""

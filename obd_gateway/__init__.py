@@ -1,0 +1,1 @@
+"""obd_gateway package."""

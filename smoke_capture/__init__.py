@@ -1,0 +1,1 @@
+"""smoke_capture package."""

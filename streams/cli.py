@@ -1,0 +1,265 @@
+"""``emwatch``: the one command line of the platform.
+
+Core commands live here (run, migrate, worker, gateway, dashboards, status, check, rules); source
+packages add their own pure commands (decode, simulate, rsd, smoke, report …) through
+``<package>.cli.register(groups)`` listed in ``COMMAND_MODULES``. Every command returns an exit code:
+0 success, 2 bad input or configuration (one line on stderr), 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from core.errors import ConfigError, EmwError
+
+COMMAND_MODULES = (
+    "obd_gateway.cli",
+    "fuel_vapor.cli",
+    "remote_sensing.cli",
+    "smoke_capture.cli",
+    "enforcement.cli",
+)
+GATEWAYS = {"obd": "obd_gateway", "hj212": "fuel_vapor", "rsd": "remote_sensing", "smoke": "smoke_capture"}
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from streams.settings import load_settings
+
+    overrides = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "no_simulate", False):
+        overrides["simulate"] = False
+    if getattr(args, "port", None):
+        overrides["dashboard_port"] = args.port
+    return load_settings(**overrides)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("kafka", "faust", "mode", "aiokafka", "urllib3", "chdb"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streams.runner import run_embedded
+
+    s = _settings(args)
+    _logging(s.log_level)
+    return run_embedded(s)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from streams.warehouse.client import connect
+    from streams.warehouse.migrator import migrate
+
+    s = _settings(args)
+    client = connect(s.resolved_dsn, s.warehouse_database)
+    applied = migrate(client, cluster=s.warehouse_cluster or None)
+    print(f"{len(applied)} migration(s) applied" + (": " + ", ".join(applied) if applied else " (up to date)"))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from core.registry import load_registry
+    from core.ruleset import load_ruleset
+    from streams import catalog
+
+    s = _settings(args)
+    rs = load_ruleset(s.ruleset_dir)
+    reg = load_registry(s.registry_dir)
+    kinds = catalog.event_types()
+    print(f"settings ok: bus={s.bus} warehouse={s.resolved_dsn} data_dir={s.data_dir}")
+    print(f"rule set {rs.version}: {len(rs)} rules ({sum(not rs.rule(i).confirmed for i in rs.ids())} provisional)")
+    print(
+        f"registry: {len(reg.rsd_sites)} RSD sites, {len(reg.cameras)} cameras, {len(reg.stations)} stations, "
+        f"{len(reg.depots)} depots, {len(reg.sensors)} sensors, {len(reg.obd_vehicles)} OBD vehicles"
+    )
+    print(f"event types: {', '.join(sorted(kinds))}; processors: {len(catalog.processors())}")
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from core.ruleset import load_ruleset
+
+    rs = load_ruleset(_settings(args).ruleset_dir)
+    for rid in rs.ids():
+        r = rs.rule(rid)
+        if args.domain and r.spec.domain != args.domain:
+            continue
+        badge = "" if r.confirmed else "  [provisional]"
+        print(f"{rid:<16} {r.severity:<8} {r.spec.domain:<15} {r.spec.title}{badge}")
+    print(f"rule set version {rs.version}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from streams.runner import status_json
+
+    st = status_json(_settings(args))
+    if st is None:
+        print("no embedded platform answers on the dashboard port (start it with `make run`)", file=sys.stderr)
+        return 2
+    print(json.dumps(st, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.faust_app import run_worker
+
+    s = _settings(args)
+    _logging(s.log_level)
+    return run_worker(s) or 0
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    """Production: the Streamlit app alone, reading a ClickHouse server from settings."""
+    import streamlit as st
+
+    from streams.runner import APP_PATH
+
+    s = _settings(args)
+    if s.resolved_dsn.startswith("chdb:"):
+        print(
+            "emwatch dashboards: needs a ClickHouse server (EMW_WAREHOUSE_DSN=http://…); "
+            "for the embedded warehouse use `emwatch run`",
+            file=sys.stderr,
+        )
+        return 2
+    st.App(str(APP_PATH)).run(
+        config={
+            "server.port": s.dashboard_port,
+            "server.address": s.host,
+            "server.headless": True,
+            "server.fileWatcherType": "none",
+            "browser.gatherUsageStats": False,
+        }
+    )
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    """One source service (gateway/intake) publishing to the configured bus (Kafka in production)."""
+    from core.metrics import Metrics
+    from core.registry import load_registry
+    from core.ruleset import load_ruleset
+    from core.service import ServiceContext
+
+    s = _settings(args)
+    _logging(s.log_level)
+    module = importlib.import_module(f"{GATEWAYS[args.name]}.embedded")
+    if s.bus != "kafka":
+        print(
+            "emwatch gateway: a stand-alone gateway publishes to Kafka (EMW_BUS=kafka); "
+            "in the embedded mode `emwatch run` hosts every gateway",
+            file=sys.stderr,
+        )
+        return 2
+    from streams.bus.kafka import KafkaBus
+
+    async def main() -> None:
+        bus = KafkaBus(s)
+        await bus.start()
+        metrics = Metrics()
+        ctx = ServiceContext(
+            publish=bus.publish,
+            registry=load_registry(s.registry_dir),
+            ruleset=load_ruleset(s.ruleset_dir),
+            metrics=metrics,
+            data_dir=s.data_dir,
+            host=args.host or "0.0.0.0",
+            ports=s.ports(),
+            simulate=args.simulate,
+            sim_scale=s.sim_scale,
+        )
+        svc = await module.start(ctx)
+        for k, v in svc.describe().items():
+            print(f"{k}: {v}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await svc.stop()
+        await bus.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
+    parser = argparse.ArgumentParser(
+        prog="emwatch",
+        description="YRD Emissions Watch: remote sensing, black smoke, remote OBD and vapour recovery.",
+    )
+    root = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Any, help_: str) -> argparse.ArgumentParser:
+        p = root.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("run", cmd_run, "start the whole platform on its embedded default (with demo traffic)")
+    p.add_argument("--data-dir", help="data directory (default var/, or EMW_DATA_DIR)")
+    p.add_argument("--port", type=int, help="dashboard port (default 8501)")
+    p.add_argument("--no-simulate", action="store_true", help="do not start the device simulators")
+    add("migrate", cmd_migrate, "apply pending warehouse migrations").add_argument("--data-dir")
+    add("check", cmd_check, "validate settings, rule set and registry; print a summary")
+    p = add("rules", cmd_rules, "list the rules of the rule set")
+    p.add_argument("--domain", help="only rules of this domain")
+    add("status", cmd_status, "show the running embedded platform's status (JSON)")
+    add("worker", cmd_worker, "run a Faust worker (production, EMW_BUS=kafka)")
+    add("dashboards", cmd_dashboards, "serve the dashboards alone (production, ClickHouse server)")
+    p = add("gateway", cmd_gateway, "run one gateway/intake publishing to Kafka (production)")
+    p.add_argument("name", choices=sorted(GATEWAYS))
+    p.add_argument("--host", help="listen address (default 0.0.0.0 in a container)")
+    p.add_argument("--simulate", action="store_true", help="also run that source's simulator")
+
+    groups: dict[str, Any] = {"root": root}
+    for group, help_ in (
+        ("decode", "decode one device frame or packet and print it as JSON"),
+        ("simulate", "run a device simulator against a gateway"),
+        ("report", "produce reports"),
+    ):
+        gp = root.add_parser(group, help=help_, description=help_)
+        groups[group] = gp.add_subparsers(dest=f"{group}_command", metavar="WHAT")
+        gp.set_defaults(func=lambda a, gp=gp: (gp.print_help(), 2)[1])
+    for modname in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:
+                continue
+            raise
+        mod.register(groups)
+    return parser, groups
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, _ = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, EmwError) as exc:
+        print(f"emwatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The embedded runner: ONE process owning the chDB warehouse, the gateways, simulators,
+processors and the Streamlit dashboards.
+
+A chDB data directory can be opened by one process only, so the dashboards run inside this
+process: ``st.App(dashboards/app.py, lifespan=...)``. The lifespan opens the warehouse, migrates it,
+starts the pipeline (in its own thread and event loop, so gateway IO never waits on page renders)
+and, on shutdown (Ctrl-C / SIGTERM), stops the services and flushes the sink before exit.
+``/api/status`` (JSON) lets another process see the platform without touching the data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from core.registry import load_registry
+from core.ruleset import load_ruleset
+from streams.pipeline import Pipeline
+from streams.settings import Settings
+from streams.warehouse import shared
+from streams.warehouse.client import WarehouseLocked, connect
+from streams.warehouse.migrator import migrate
+
+log = logging.getLogger("emwatch.runner")
+APP_PATH = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+
+
+def open_warehouse(settings: Settings) -> tuple[Any, Any]:
+    """(writer, reader) clients on the settings' warehouse, migrated. Clear error when locked."""
+    writer = connect(settings.resolved_dsn, settings.warehouse_database)
+    applied = migrate(writer, cluster=settings.warehouse_cluster or None)
+    if applied:
+        log.info("warehouse migrated: %s", ", ".join(applied))
+    reader = connect(settings.resolved_dsn, settings.warehouse_database)
+    return writer, reader
+
+
+class PipelineThread:
+    """Runs a ``Pipeline`` in its own thread and event loop; start/stop are blocking calls."""
+
+    def __init__(self, pipeline: Pipeline, metrics_interval_s: float) -> None:
+        self.pipeline = pipeline
+        self.metrics_interval_s = metrics_interval_s
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="emw-pipeline", daemon=True)
+        self._metrics_task: asyncio.Task[None] | None = None
+
+    def start(self, timeout: float = 60.0) -> dict[str, str]:
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        return fut.result(timeout)
+
+    async def _start(self) -> dict[str, str]:
+        await self.pipeline.start(with_services=True)
+        self._metrics_task = asyncio.create_task(self._snapshot_loop())
+        return self.pipeline.describe()
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.metrics_interval_s)
+            try:
+                await asyncio.to_thread(self.pipeline.snapshot_metrics)
+            except Exception:
+                log.exception("could not write metrics snapshot")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        async def _stop() -> None:
+            if self._metrics_task is not None:
+                self._metrics_task.cancel()
+            await self.pipeline.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.pipeline.snapshot_metrics)
+
+        fut = asyncio.run_coroutine_threadsafe(_stop(), self._loop)
+        try:
+            fut.result(timeout)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+
+def banner(settings: Settings, where: dict[str, str]) -> str:
+    lines = [
+        "",
+        "YRD Emissions Watch is running (embedded mode: in-process bus, chDB warehouse).",
+        f"  Dashboards      http://{settings.host}:{settings.dashboard_port}/",
+        f"  Status (JSON)   http://{settings.host}:{settings.dashboard_port}/api/status",
+    ]
+    lines += [f"  {k:<15} {v}" for k, v in where.items()]
+    lines += [
+        f"  Data directory  {settings.data_dir.resolve()}",
+        f"  Warehouse       {settings.resolved_dsn} (database {settings.warehouse_database})",
+        f"  Demo traffic    {'on (bundled simulators)' if settings.simulate else 'off'}",
+        "  Stop            Ctrl-C (flushes everything to disk before exit)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class _QuietCancelledLifespan(logging.Filter):
+    """uvicorn logs the lifespan task's cancellation on Ctrl-C as an error although our lifespan
+    has already shut down cleanly; drop exactly that record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            str(record.msg).startswith("Exception in 'lifespan'")
+            and isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+        )
+
+
+def run_embedded(settings: Settings) -> int:
+    import streamlit as st
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ruleset = load_ruleset(settings.ruleset_dir)
+    registry = load_registry(settings.registry_dir)
+    state: dict[str, Any] = {}
+    t0 = time.monotonic()
+    try:
+        writer, reader = open_warehouse(settings)  # before the server: a locked warehouse fails fast
+    except WarehouseLocked as exc:
+        print(f"emwatch run: {exc}", file=sys.stderr)
+        return 2
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        shared.set_reader(reader)
+        pipeline = Pipeline(
+            writer,
+            ruleset,
+            registry,
+            settings.data_dir,
+            batch_size=settings.sink_batch_size,
+            max_delay_s=settings.sink_max_delay_s,
+            max_buffered=settings.sink_max_buffered,
+            host=settings.host,
+            ports=settings.ports(),
+            simulate=settings.simulate,
+            sim_scale=settings.sim_scale,
+        )
+        runner = PipelineThread(pipeline, settings.metrics_interval_s)
+        where = await asyncio.to_thread(runner.start)
+        state["pipeline"] = pipeline
+        print(banner(settings, where), flush=True)
+        log.info("started in %.1f s; rule set %s", time.monotonic() - t0, ruleset.version)
+        try:
+            yield
+        finally:
+            print("Stopping: closing gateways, flushing the warehouse…", flush=True)
+            await asyncio.to_thread(runner.stop)
+            shared.set_reader(None)
+            st_ = pipeline.sink.state() if pipeline.sink else None
+            written = st_.written if st_ else 0
+            print(f"Stopped. {written:,} events written this run.", flush=True)
+
+    async def status(_request: Request) -> JSONResponse:
+        p: Pipeline | None = state.get("pipeline")
+        if p is None or p.sink is None:
+            return JSONResponse({"state": "starting"}, status_code=503)
+        sink = p.sink.state()
+        return JSONResponse(
+            {
+                "state": "running",
+                "ruleset": ruleset.version,
+                "services": p.describe(),
+                "sink": sink.__dict__,
+                "metrics": [list(r) for r in p.metrics.snapshot()],
+            }
+        )
+
+    logging.getLogger("uvicorn.error").addFilter(_QuietCancelledLifespan())
+    app = st.App(str(APP_PATH), lifespan=lifespan, routes=[Route("/api/status", status)])
+    try:
+        app.run(
+            config={
+                "server.port": settings.dashboard_port,
+                "server.address": settings.host,
+                "server.headless": True,
+                "server.fileWatcherType": "none",
+                "browser.gatherUsageStats": False,
+                "server.runOnSave": False,
+            }
+        )
+    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after a clean lifespan shutdown
+        pass
+    return 0
+
+
+def status_json(settings: Settings, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The running platform's /api/status, or None when nothing answers."""
+    import urllib.request
+
+    url = f"http://{settings.host}:{settings.dashboard_port}/api/status"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback only
+            return json.loads(resp.read())
+    except OSError:
+        return None

@@ -1,0 +1,62 @@
+"""Settings of every deployable, read once from the environment (prefix ``EMW_``) at the entry point.
+
+A bad value stops start-up with one line naming the variable and what was expected
+(``load_settings``). Secrets are ``SecretStr`` and masked when printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMW_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="embedded data: warehouse, evidence, spool")
+    warehouse_dsn: str = Field("", description="chdb:///abs/path or http(s)://host:8123; empty = chdb in data_dir")
+    warehouse_database: str = Field("emw", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    warehouse_cluster: str = Field("", description="ON CLUSTER name for replicated DDL; empty = single node")
+    warehouse_password: SecretStr | None = None
+    bus: Literal["inproc", "kafka"] = "inproc"
+    kafka_bootstrap: str = "localhost:9092"
+    kafka_client_id: str = "emwatch"
+    host: str = "127.0.0.1"
+    dashboard_port: int = Field(8501, ge=1, le=65535)
+    obd_port: int = Field(9100, ge=0, le=65535)
+    hj212_port: int = Field(9212, ge=0, le=65535)
+    rsd_port: int = Field(8088, ge=0, le=65535)
+    simulate: bool = Field(True, description="run the bundled device simulators (demo traffic)")
+    sim_scale: float = Field(1.0, gt=0, le=100)
+    ruleset_dir: Path | None = None
+    registry_dir: Path | None = None
+    sink_batch_size: int = Field(50_000, ge=1)
+    sink_max_delay_s: float = Field(0.5, gt=0, le=60)
+    sink_max_buffered: int = Field(500_000, ge=1)
+    metrics_interval_s: float = Field(10.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def resolved_dsn(self) -> str:
+        if self.warehouse_dsn:
+            return self.warehouse_dsn
+        return f"chdb://{(self.data_dir / 'warehouse').resolve()}"
+
+    def ports(self) -> dict[str, int]:
+        return {"obd": self.obd_port, "hj212": self.hj212_port, "rsd": self.rsd_port}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise ``ConfigError`` naming the variable on bad input."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        key = "EMW_" + ".".join(str(p) for p in err["loc"]).upper()
+        raise ConfigError("environment", key, err["msg"]) from None

@@ -1,0 +1,81 @@
+"""Platform-status queries: ingest per source and jurisdiction, metrics, warehouse size, exceedances."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from clickhouse_connect.driver.client import Client
+
+
+def ingest_by_hour(client: Client, since: datetime, until: datetime) -> pd.DataFrame:
+    """Rows ingested per hour, event kind (source) and jurisdiction."""
+    return client.query_df(
+        "SELECT toStartOfHour(ts) AS hour, kind, jurisdiction, sum(rows) AS rows "
+        "FROM ingest_log WHERE ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)} "
+        "GROUP BY hour, kind, jurisdiction ORDER BY hour, kind, jurisdiction",
+        parameters={"since": since, "until": until},
+    )
+
+
+def ingest_totals(client: Client) -> pd.DataFrame:
+    """Total rows ingested per kind and jurisdiction since the start."""
+    return client.query_df(
+        "SELECT kind, jurisdiction, sum(rows) AS rows, max(ts) AS last_seen "
+        "FROM ingest_log GROUP BY kind, jurisdiction ORDER BY kind, jurisdiction"
+    )
+
+
+def latest_metrics(client: Client, component: str | None = None) -> pd.DataFrame:
+    """The most recent value of every metric (optionally of one component)."""
+    where = "WHERE component = {component:String}" if component else ""
+    return client.query_df(
+        "SELECT component, name, labels, argMax(value, ts) AS value, max(ts) AS last_ts "
+        f"FROM platform_metric {where} GROUP BY component, name, labels "
+        "ORDER BY component, name, labels",
+        parameters={"component": component} if component else None,
+    )
+
+
+def warehouse_size(client: Client) -> pd.DataFrame:
+    """Rows and bytes on disk per table of the current database."""
+    return client.query_df(
+        "SELECT table, sum(rows) AS rows, sum(bytes_on_disk) AS bytes "
+        "FROM system.parts WHERE active AND database = currentDatabase() "
+        "GROUP BY table ORDER BY bytes DESC"
+    )
+
+
+def exceedances(
+    client: Client,
+    since: datetime,
+    until: datetime,
+    source: str | None = None,
+    jurisdictions: tuple[str, ...] | None = None,
+    limit: int = 500,
+) -> pd.DataFrame:
+    """Recent exceedances (deduplicated), newest first."""
+    conds = ["ts >= {since:DateTime64(3)}", "ts < {until:DateTime64(3)}"]
+    params: dict[str, object] = {"since": since, "until": until, "lim": limit}
+    if source:
+        conds.append("source = {source:String}")
+        params["source"] = source
+    if jurisdictions:
+        conds.append("jurisdiction IN {jur:Array(String)}")
+        params["jur"] = list(jurisdictions)
+    return client.query_df(
+        "SELECT ts, source, subject_kind, subject_id, jurisdiction, device_id, rule_id, "
+        "ruleset_version, severity, measured, `limit`, unit, provisional, evidence "
+        f"FROM exceedance FINAL WHERE {' AND '.join(conds)} ORDER BY ts DESC LIMIT {{lim:UInt32}}",
+        parameters=params,
+    )
+
+
+def exceedance_counts(client: Client, since: datetime, until: datetime) -> pd.DataFrame:
+    """Exceedances per source, jurisdiction and severity."""
+    return client.query_df(
+        "SELECT source, jurisdiction, severity, count() AS n FROM exceedance FINAL "
+        "WHERE ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)} "
+        "GROUP BY source, jurisdiction, severity ORDER BY source, jurisdiction, severity",
+        parameters={"since": since, "until": until},
+    )

@@ -1,0 +1,67 @@
+"""Streamlit AppTest for every page: it renders with no data ("no data yet") and with data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboards.app import PAGES_DIR
+from enforcement.events import examples as exceedance_examples
+from streams.warehouse import shared
+from streams.warehouse.sink import BatchingSink
+
+pytestmark = pytest.mark.component
+PAGES = sorted(p for p in PAGES_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+@pytest.fixture
+def reader(warehouse):
+    shared.set_reader(warehouse)
+    from dashboards.data import _cached
+
+    _cached.clear()
+    yield warehouse
+    shared.set_reader(None)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_page_renders_without_data(reader, page: Path) -> None:
+    at = AppTest.from_file(str(page), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, f"{page.stem}: a page must have a title"
+
+
+def test_status_page_says_no_data_yet(reader) -> None:
+    at = AppTest.from_file(str(PAGES_DIR / "platform_status.py"), default_timeout=60).run()
+    assert any("No data yet" in i.value for i in at.info)
+
+
+def test_status_page_shows_ingest(reader) -> None:
+    sink = BatchingSink(reader)
+    sink.put(exceedance_examples())
+    assert sink.flush()
+    reader.insert(
+        "platform_metric",
+        [[datetime.now(UTC), "obd_gateway", "connections", "", 7.0]],
+        column_names=["ts", "component", "name", "labels", "value"],
+    )
+    at = AppTest.from_file(str(PAGES_DIR / "platform_status.py"), default_timeout=60).run()
+    assert not at.exception
+    assert not any("No data yet" in i.value for i in at.info)
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Rows ingested (all time)"] == "1"
+    assert any("obd_gateway" in e.label for e in at.expander)
+
+
+def test_app_navigation_lists_every_page(reader) -> None:
+    from dashboards.app import APP_FILE, page_specs
+
+    specs = page_specs()
+    assert "Platform status" in [title for _g, _p, title in specs]
+    assert len(specs) == len(PAGES)
+    at = AppTest.from_file(str(APP_FILE), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Platform status"  # the default page

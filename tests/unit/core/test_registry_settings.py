@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.registry import load_registry
+from streams.settings import load_settings
+
+
+def test_registry_errors_name_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "rsd_sites:\n  - {id: S1, name: s, jurisdiction: mars, lat: 1, lon: 2, token: t}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_registry(tmp_path)
+    msg = str(err.value)
+    assert "a.yaml" in msg and "rsd_sites.0.jurisdiction" in msg and "qingpu" in msg
+    (tmp_path / "a.yaml").write_text("bogus_section: []\n")
+    with pytest.raises(ConfigError, match="bogus_section"):
+        load_registry(tmp_path)
+    with pytest.raises(ConfigError, match="registry"):
+        load_registry(tmp_path / "empty")
+
+
+def test_registry_lookups(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "stations:\n"
+        "  - {id: QP-ST-0001, name: A, jurisdiction: qingpu, operator: op, mn: MN1, password: pw,\n"
+        "     nozzles: [{number: 1}, {number: 2}]}\n"
+        "obd_vehicles:\n"
+        "  - {vin: LGDCHA1G8MA127733, plate: 沪A12345, jurisdiction: qingpu, fleet: f,\n"
+        "     vehicle_class: bus, engine_ref_torque_nm: 1500, rated_power_kw: 200}\n"
+    )
+    reg = load_registry(tmp_path)
+    assert reg.station_by_mn("MN1").id == "QP-ST-0001"
+    assert reg.station_by_mn("nope") is None
+    assert reg.vehicle("LGDCHA1G8MA127733").vehicle_class == "bus"
+
+
+def test_settings_bad_value_names_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMW_DASHBOARD_PORT", "99999")
+    with pytest.raises(ConfigError, match="EMW_DASHBOARD_PORT"):
+        load_settings()
+    monkeypatch.setenv("EMW_DASHBOARD_PORT", "8501")
+    monkeypatch.setenv("EMW_BUS", "rabbit")
+    with pytest.raises(ConfigError, match="EMW_BUS"):
+        load_settings()
+
+
+def test_settings_default_dsn_is_chdb_in_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMW_DATA_DIR", str(tmp_path))
+    s = load_settings()
+    assert s.resolved_dsn == f"chdb://{tmp_path.resolve() / 'warehouse'}"
+    monkeypatch.setenv("EMW_WAREHOUSE_PASSWORD", "secret")
+    assert "secret" not in repr(load_settings())
