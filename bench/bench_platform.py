@@ -85,8 +85,9 @@ def make_events(n: int) -> list[BenchReading]:
 
 def bench_sink(client: Any, rows: int) -> float:
     events = make_events(rows)
-    sink = BatchingSink(client, batch_size=100_000, max_delay_s=1.0, max_buffered=rows + 1,
-                        write_ingest_log=True)
+    sink = BatchingSink(
+        client, batch_size=100_000, max_delay_s=1.0, max_buffered=rows + 1, write_ingest_log=True
+    )
     t = time.perf_counter()
     for i in range(0, rows, 100_000):
         sink.put(events[i : i + 100_000])
@@ -156,11 +157,17 @@ def main() -> None:
         )
 
         r = bench_sink(client, args.rows)
-        print(f"sink → chDB (events in, batched): {args.rows:,} rows, {r:,.0f} rows/s (goal ≥ 1,000,000)")
+        print(
+            f"sink → chDB (events in, batched): {args.rows:,} rows, {r:,.0f} rows/s (goal ≥ 1,000,000)"
+        )
         conv, ins = bench_sink_columnar(client, args.rows)
-        print(f"  of which: events → Arrow {conv:,.0f} rows/s; Arrow insert {ins:,.0f} rows/s (bulk path)")
+        print(
+            f"  of which: events → Arrow {conv:,.0f} rows/s; Arrow insert {ins:,.0f} rows/s (bulk path)"
+        )
         e = asyncio.run(bench_bus(client, args.events))
-        print(f"in-process bus + processor + sink: {args.events:,} events, {e:,.0f} events/s (goal ≥ 100,000)")
+        print(
+            f"in-process bus + processor + sink: {args.events:,} events, {e:,.0f} events/s (goal ≥ 100,000)"
+        )
 
 
 if __name__ == "__main__":

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from core.errors import ValidationError
 
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 
 
-class PlateColour(str, Enum):
+class PlateColour(StrEnum):
     BLUE = "blue"
     YELLOW = "yellow"
     WHITE = "white"
     BLACK = "black"
-    GREEN = "green"  # new-energy (NEV) plates: small cars gradient green, large vehicles yellow-green
+    GREEN = (
+        "green"  # new-energy (NEV) plates: small cars gradient green, large vehicles yellow-green
+    )
     YELLOW_GREEN = "yellow_green"
     UNKNOWN = "unknown"
 

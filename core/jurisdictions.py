@@ -29,7 +29,9 @@ def jurisdiction(code: str) -> Jurisdiction:
     try:
         return JURISDICTIONS[code]
     except KeyError:
-        raise KeyError(f"unknown jurisdiction {code!r} (known: {', '.join(JURISDICTIONS)})") from None
+        raise KeyError(
+            f"unknown jurisdiction {code!r} (known: {', '.join(JURISDICTIONS)})"
+        ) from None
 
 
 def is_reporting_level(code: str) -> bool:

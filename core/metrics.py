@@ -51,7 +51,9 @@ class Metrics:
 
     def counters(self, component: str, name: str) -> dict[str, float]:
         """All label sets of one counter, e.g. bad frames by reason."""
-        return {lk: v for (c, n, lk), v in list(self._counters.items()) if c == component and n == name}
+        return {
+            lk: v for (c, n, lk), v in list(self._counters.items()) if c == component and n == name
+        }
 
     def snapshot(self) -> list[tuple[str, str, str, float]]:
         """(component, name, labels, value) rows; summaries give ``name.p50``/``.p99``/``.count``."""

@@ -178,7 +178,9 @@ def load_registry(directory: str | Path | None = None) -> Registry:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(str(path), "(syntax)", f"valid YAML ({exc.__class__.__name__})") from None
+            raise ConfigError(
+                str(path), "(syntax)", f"valid YAML ({exc.__class__.__name__})"
+            ) from None
         if not isinstance(data, dict):
             raise ConfigError(str(path), "(root)", "a mapping of registry sections")
         for section, items in data.items():

@@ -108,7 +108,9 @@ class Exceedance:
             evidence=tuple(evidence),
             quality_flags=tuple(quality_flags),
             provisional=not rule.confirmed,
-            detail_json=json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str),
+            detail_json=json.dumps(
+                dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str
+            ),
         )
 
 

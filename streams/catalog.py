@@ -87,7 +87,11 @@ def event_types() -> dict[str, EventType]:
                 if kind in out and out[kind].cls is not obj:
                     raise RuntimeError(f"event kind {kind} defined twice")
                 out[kind] = EventType(
-                    kind, obj, topic_of(kind), table_of(kind), PARTITIONS.get(kind, DEFAULT_PARTITIONS)
+                    kind,
+                    obj,
+                    topic_of(kind),
+                    table_of(kind),
+                    PARTITIONS.get(kind, DEFAULT_PARTITIONS),
                 )
     return out
 

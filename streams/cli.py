@@ -27,7 +27,12 @@ COMMAND_MODULES = (
     "smoke_capture.cli",
     "enforcement.cli",
 )
-GATEWAYS = {"obd": "obd_gateway", "hj212": "fuel_vapor", "rsd": "remote_sensing", "smoke": "smoke_capture"}
+GATEWAYS = {
+    "obd": "obd_gateway",
+    "hj212": "fuel_vapor",
+    "rsd": "remote_sensing",
+    "smoke": "smoke_capture",
+}
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -67,7 +72,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     s = _settings(args)
     client = connect(s.resolved_dsn, s.warehouse_database)
     applied = migrate(client, cluster=s.warehouse_cluster or None)
-    print(f"{len(applied)} migration(s) applied" + (": " + ", ".join(applied) if applied else " (up to date)"))
+    print(
+        f"{len(applied)} migration(s) applied"
+        + (": " + ", ".join(applied) if applied else " (up to date)")
+    )
     return 0
 
 
@@ -81,7 +89,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     reg = load_registry(s.registry_dir)
     kinds = catalog.event_types()
     print(f"settings ok: bus={s.bus} warehouse={s.resolved_dsn} data_dir={s.data_dir}")
-    print(f"rule set {rs.version}: {len(rs)} rules ({sum(not rs.rule(i).confirmed for i in rs.ids())} provisional)")
+    print(
+        f"rule set {rs.version}: {len(rs)} rules ({sum(not rs.rule(i).confirmed for i in rs.ids())} provisional)"
+    )
     print(
         f"registry: {len(reg.rsd_sites)} RSD sites, {len(reg.cameras)} cameras, {len(reg.stations)} stations, "
         f"{len(reg.depots)} depots, {len(reg.sensors)} sensors, {len(reg.obd_vehicles)} OBD vehicles"
@@ -109,7 +119,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     st = status_json(_settings(args))
     if st is None:
-        print("no embedded platform answers on the dashboard port (start it with `make run`)", file=sys.stderr)
+        print(
+            "no embedded platform answers on the dashboard port (start it with `make run`)",
+            file=sys.stderr,
+        )
         return 2
     print(json.dumps(st, indent=2, ensure_ascii=False, default=str))
     return 0

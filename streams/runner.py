@@ -50,7 +50,9 @@ class PipelineThread:
         self.pipeline = pipeline
         self.metrics_interval_s = metrics_interval_s
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="emw-pipeline", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="emw-pipeline", daemon=True
+        )
         self._metrics_task: asyncio.Task[None] | None = None
 
     def start(self, timeout: float = 60.0) -> dict[str, str]:
@@ -66,10 +68,20 @@ class PipelineThread:
     async def _snapshot_loop(self) -> None:
         while True:
             await asyncio.sleep(self.metrics_interval_s)
+            sink = self.pipeline.sink
+            if sink is not None:
+                st = sink.state()
+                if not st.healthy or st.backpressure:
+                    log.warning(
+                        "warehouse not accepting writes: %d events buffered%s; last error: %s",
+                        st.buffered,
+                        " (backpressure: gateways stop acknowledging)" if st.backpressure else "",
+                        st.last_error,
+                    )
             try:
                 await asyncio.to_thread(self.pipeline.snapshot_metrics)
-            except Exception:
-                log.exception("could not write metrics snapshot")
+            except Exception as exc:
+                log.warning("could not write metrics snapshot: %s", exc)
 
     def stop(self, timeout: float = 60.0) -> None:
         async def _stop() -> None:
@@ -129,7 +141,9 @@ def run_embedded(settings: Settings) -> int:
     state: dict[str, Any] = {}
     t0 = time.monotonic()
     try:
-        writer, reader = open_warehouse(settings)  # before the server: a locked warehouse fails fast
+        writer, reader = open_warehouse(
+            settings
+        )  # before the server: a locked warehouse fails fast
     except WarehouseLocked as exc:
         print(f"emwatch run: {exc}", file=sys.stderr)
         return 2
@@ -182,7 +196,7 @@ def run_embedded(settings: Settings) -> int:
 
     logging.getLogger("uvicorn.error").addFilter(_QuietCancelledLifespan())
     app = st.App(str(APP_PATH), lifespan=lifespan, routes=[Route("/api/status", status)])
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after a clean shutdown
         app.run(
             config={
                 "server.port": settings.dashboard_port,
@@ -193,8 +207,6 @@ def run_embedded(settings: Settings) -> int:
                 "server.runOnSave": False,
             }
         )
-    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after a clean lifespan shutdown
-        pass
     return 0
 
 

@@ -176,5 +176,7 @@ def to_arrow(events: list[Any]) -> Any:
         columns: list[Any] = [[getattr(e, names[0]) for e in events]]
     else:
         columns = list(zip(*map(operator.attrgetter(*names), events), strict=True))
-    arrays = [pa.array(col, type=_arrow_type(spec)) for spec, col in zip(specs, columns, strict=True)]
+    arrays = [
+        pa.array(col, type=_arrow_type(spec)) for spec, col in zip(specs, columns, strict=True)
+    ]
     return pa.Table.from_arrays(arrays, names=names)

@@ -20,9 +20,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EMW_", extra="ignore", frozen=True)
 
     data_dir: Path = Field(Path("var"), description="embedded data: warehouse, evidence, spool")
-    warehouse_dsn: str = Field("", description="chdb:///abs/path or http(s)://host:8123; empty = chdb in data_dir")
+    warehouse_dsn: str = Field(
+        "", description="chdb:///abs/path or http(s)://host:8123; empty = chdb in data_dir"
+    )
     warehouse_database: str = Field("emw", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    warehouse_cluster: str = Field("", description="ON CLUSTER name for replicated DDL; empty = single node")
+    warehouse_cluster: str = Field(
+        "", description="ON CLUSTER name for replicated DDL; empty = single node"
+    )
     warehouse_password: SecretStr | None = None
     bus: Literal["inproc", "kafka"] = "inproc"
     kafka_bootstrap: str = "localhost:9092"

@@ -57,7 +57,7 @@ class Collector:
         self.events.extend(events)
 
     def of_kind(self, kind: str) -> list[Any]:
-        return [e for e in self.events if e.KIND == kind]
+        return [e for e in self.events if kind == e.KIND]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ that key's state and publishes what they return. State lives in a plain dict per
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import MutableMapping, Sequence
@@ -42,7 +43,9 @@ class InProcessBus:
         for p in processors:
             for kind in p.inputs:
                 self._routes[kind].append(p)
-        self.states: dict[str, MutableMapping[str, Any]] = {p.name: StateStore() for p in processors}
+        self.states: dict[str, MutableMapping[str, Any]] = {
+            p.name: StateStore() for p in processors
+        }
         self._queue: asyncio.Queue[Any] | None = None
         self._queue_size = queue_size
         self._worker: asyncio.Task[None] | None = None
@@ -98,8 +101,6 @@ class InProcessBus:
         await self.drain()
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
             self._worker = None

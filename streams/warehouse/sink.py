@@ -128,7 +128,8 @@ class BatchingSink:
             return True
         now = time.monotonic()
         return any(
-            buf and now - self._first_at[cls] >= self.max_delay_s for cls, buf in self._buffers.items()
+            buf and now - self._first_at[cls] >= self.max_delay_s
+            for cls, buf in self._buffers.items()
         )
 
     def _run(self) -> None:
@@ -160,7 +161,9 @@ class BatchingSink:
                     ok = False
                     self._failed += 1
                     self._last_error = f"{table_of(cls.KIND)}: {exc}"[:500]
-                    log.warning("sink: insert into %s failed, will retry: %s", table_of(cls.KIND), exc)
+                    log.warning(
+                        "sink: insert into %s failed, will retry: %s", table_of(cls.KIND), exc
+                    )
                     with self._cond:
                         self._buffers[cls] = evs + self._buffers.get(cls, [])
                         self._first_at[cls] = time.monotonic()

@@ -47,10 +47,14 @@ def test_migrator_refuses_edited_migration(chdb_dsn, tmp_path: Path) -> None:
     client = connect(chdb_dsn, f"mig_{tmp_path.name[-8:].replace('-', '_')}")
     d = tmp_path / "ddl"
     d.mkdir()
-    (d / "0001_a.sql").write_text("CREATE TABLE IF NOT EXISTS mig_a (x UInt8) ENGINE = {merge} ORDER BY x")
+    (d / "0001_a.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS mig_a (x UInt8) ENGINE = {merge} ORDER BY x"
+    )
     assert migrator.migrate(client, d) == ["0001_a.sql"]
     assert migrator.migrate(client, d) == []
-    (d / "0001_a.sql").write_text("CREATE TABLE IF NOT EXISTS mig_a (x UInt16) ENGINE = {merge} ORDER BY x")
+    (d / "0001_a.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS mig_a (x UInt16) ENGINE = {merge} ORDER BY x"
+    )
     with pytest.raises(RuntimeError, match="changed after it was applied"):
         migrator.migrate(client, d)
 

@@ -49,7 +49,9 @@ def test_settings_bad_value_names_variable(monkeypatch: pytest.MonkeyPatch) -> N
         load_settings()
 
 
-def test_settings_default_dsn_is_chdb_in_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_default_dsn_is_chdb_in_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EMW_DATA_DIR", str(tmp_path))
     s = load_settings()
     assert s.resolved_dsn == f"chdb://{tmp_path.resolve() / 'warehouse'}"

@@ -68,7 +68,11 @@ def test_strictest_applicable_limit(tmp_path: Path) -> None:
 
 
 def test_bad_files_name_file_and_key(tmp_path: Path) -> None:
-    d = _write(tmp_path / "bad", "version: v1\ndate: x\n", RULE.replace("severity: notice", "severity: loud"))
+    d = _write(
+        tmp_path / "bad",
+        "version: v1\ndate: x\n",
+        RULE.replace("severity: notice", "severity: loud"),
+    )
     with pytest.raises(ConfigError) as err:
         load_ruleset(d)
     assert "x.yaml" in str(err.value) and "rules.0.severity" in str(err.value)
@@ -76,7 +80,7 @@ def test_bad_files_name_file_and_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unique id"):
         load_ruleset(d)
     (d / "_meta.yaml").write_text("date: x\n")
-    with pytest.raises(ConfigError, match="_meta.yaml: version"):
+    with pytest.raises(ConfigError, match=r"_meta\.yaml: version"):
         load_ruleset(d)
     with pytest.raises(ConfigError, match="existing rule-set file"):
         load_ruleset(tmp_path / "missing")

@@ -29,7 +29,11 @@ def test_serde_round_trip_and_columns() -> None:
     assert names == ["event_id", "ts", "value", "tags", "n"]
     assert cols[1][0] == datetime(2026, 1, 1, 0, tzinfo=UTC)
     assert [s.column_type for s in serde.fields_of(_Ev)] == [
-        "String", "DateTime64(3, 'UTC')", "Nullable(Float64)", "Array(String)", "Int64",
+        "String",
+        "DateTime64(3, 'UTC')",
+        "Nullable(Float64)",
+        "Array(String)",
+        "Int64",
     ]
     with pytest.raises(ValueError, match="unknown event kind"):
         serde.from_json(b'{"kind": "nope"}', {"test.ev": _Ev})
