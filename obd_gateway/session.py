@@ -1,0 +1,388 @@
+"""Per-connection session logic of the gateway, sans-IO: one decoded frame in → events to publish,
+the answer to send once they are published, and counter labels. The asyncio server owns sockets,
+timeouts and publishing; this module owns what a frame means.
+
+Policy (hj1239.md §2, §8, §9):
+
+- a VIN not in the registry: answered with an error result, counted (``unknown_vin``), and kept
+  only as an ``obd.quarantine`` record, never mixed into the vehicle tables;
+- real-time (0x02) and re-issue (0x03) units become ``obd.frame`` + ``obd.sample`` (one per
+  data-stream body, at its own collection time) + ``obd.info``; re-issued records are flagged
+  ``backfilled``. Event ids depend on (VIN, collection time), so a re-sent record is stored once;
+- login/logout/time calibration/anti-tamper become ``obd.status`` with the terminal's clock
+  offset (receive time − terminal time);
+- unknown commands and data units that do not fit their layout are counted and answered with an
+  error result; the frame header and hash are still recorded.
+- data before a login is accepted (GB 17691-mode firmware may not log in) and counted.
+
+Known limits: SM2 signatures are recognised but not verified (no registered keys yet), so signed
+data is ``unverified``; the layout seen first is kept as the connection's hint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.registry import ObdVehicle, Registry
+from core.timeutil import to_utc
+from obd_gateway.events import ObdFrame, ObdInfoSnapshot, ObdQuarantine, ObdSample, ObdStatus
+from obd_gateway.protocol import (
+    AntiTamper,
+    Command,
+    DataStream,
+    DataUnitError,
+    Frame,
+    HeaderVariant,
+    Layout,
+    Login,
+    Logout,
+    RawUnit,
+    RealTime,
+    TimeCalibration,
+    decode_unit,
+    make_answer,
+)
+from obd_gateway.protocol.bodies import ObdInfo
+from obd_gateway.protocol.frame import RESP_ERROR, RESP_SUCCESS
+
+COUNTER_FRAMES = "frames"
+COUNTER_BAD = "bad_frames"
+
+
+@dataclass(slots=True)
+class Outcome:
+    events: list[Any] = field(default_factory=list)
+    answer: Frame | None = None
+    counters: list[tuple[str, str]] = field(default_factory=list)  # (name, reason label)
+
+
+def sample_from_stream(
+    vin: str,
+    vehicle: ObdVehicle,
+    ts: datetime,
+    stream: DataStream,
+    *,
+    received_at: datetime,
+    backfilled: bool,
+    time_inferred: bool,
+    signature: str,
+    frame_id: str,
+) -> ObdSample:
+    """The one place a decoded 37-byte body becomes an ``obd.sample`` event."""
+    values, flags = stream.physical()
+    if not stream.fix_valid:
+        flags.append("position:invalid_fix")
+    return ObdSample(
+        event_id=ObdSample.make_id(vin, ts),
+        ts=to_utc(ts),
+        vin=vin,
+        jurisdiction=vehicle.jurisdiction,
+        fleet=vehicle.fleet,
+        vehicle_class=vehicle.vehicle_class,
+        received_at=received_at,
+        backfilled=backfilled,
+        time_inferred=time_inferred,
+        signature=signature,
+        frame_id=frame_id,
+        fix_valid=stream.fix_valid,
+        quality_flags=tuple(flags),
+        raw_hex=stream.encode().hex(),
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def info_from_body(
+    vin: str,
+    vehicle: ObdVehicle,
+    ts: datetime,
+    body: ObdInfo,
+    *,
+    received_at: datetime,
+    backfilled: bool,
+    frame_id: str,
+) -> ObdInfoSnapshot:
+    return ObdInfoSnapshot(
+        event_id=ObdInfoSnapshot.make_id(vin, ts),
+        ts=to_utc(ts),
+        vin=vin,
+        jurisdiction=vehicle.jurisdiction,
+        fleet=vehicle.fleet,
+        received_at=received_at,
+        backfilled=backfilled,
+        frame_id=frame_id,
+        obd_protocol=body.protocol,
+        mil_on=body.mil_on,
+        diag_support=body.diag_support,
+        diag_ready=body.diag_ready,
+        obd_vin=body.vin,
+        calibration_id=body.calibration_id,
+        cvn=body.cvn,
+        iupr=body.iupr,
+        dtc_count=body.dtc_total,
+        dtcs=body.dtcs,
+        raw_hex=body.encode().hex(),
+    )
+
+
+class Session:
+    """State of one terminal connection (login → data → logout)."""
+
+    __slots__ = ("layout", "logged_in", "peer", "registry", "variant", "vin")
+
+    def __init__(self, registry: Registry, peer: str = "", layout: Layout | None = None) -> None:
+        self.registry = registry
+        self.peer = peer
+        self.layout = layout
+        self.vin: str | None = None
+        self.variant: HeaderVariant | None = None
+        self.logged_in = False
+
+    def plausible(self, frame: Frame) -> bool:
+        """Data-unit check used by the decoder on suspicious candidates (see FrameDecoder)."""
+        try:
+            unit = decode_unit(frame, self.layout)
+        except DataUnitError:
+            return False
+        return not (isinstance(unit, RealTime) and unit.partial)
+
+    def handle(self, frame: Frame, raw: bytes, received_at: datetime) -> Outcome:
+        """Interpret one framed, BCC-checked frame received at ``received_at`` (aware, UTC)."""
+        out = Outcome()
+        out.counters.append((COUNTER_FRAMES, f"0x{frame.command:02X}"))
+        sha = hashlib.sha256(raw).hexdigest()
+        if self.variant is None:
+            self.variant = frame.variant
+        elif frame.variant is not self.variant:
+            out.counters.append(("variant_switch", frame.variant.value))
+            self.variant = frame.variant
+        vehicle = self.registry.vehicle(frame.vin)
+        if vehicle is None:
+            out.counters.append((COUNTER_BAD, "unknown_vin"))
+            out.events.append(
+                ObdQuarantine(
+                    event_id=ObdQuarantine.make_id(frame.vin, sha),
+                    ts=received_at,
+                    vin=frame.vin,
+                    reason="unknown_vin",
+                    command=frame.command,
+                    peer=self.peer,
+                    frame_sha256=sha,
+                    raw_hex=raw.hex(),
+                )
+            )
+            out.answer = make_answer(frame, RESP_ERROR, received_at, None)
+            return out
+        self.vin = frame.vin
+        try:
+            unit = decode_unit(frame, self.layout)
+        except DataUnitError as exc:
+            out.counters.append((COUNTER_BAD, exc.reason))
+            out.events.append(
+                self._frame_event(
+                    frame,
+                    vehicle,
+                    sha,
+                    received_at,
+                    received_at,
+                    "bad_data_unit",
+                    detail=exc.detail,
+                )
+            )
+            out.answer = make_answer(frame, RESP_ERROR, received_at, None)
+            return out
+
+        result = RESP_SUCCESS
+        if isinstance(unit, RealTime):
+            self._realtime(frame, unit, vehicle, sha, received_at, out)
+        elif isinstance(unit, Login):
+            self.logged_in = True
+            out.events.append(self._frame_event(frame, vehicle, sha, unit.time, received_at, "ok"))
+            out.events.append(
+                self._status(vehicle, "login", unit.time, received_at, unit.serial, unit.iccid)
+            )
+        elif isinstance(unit, Logout):
+            self.logged_in = False
+            out.events.append(self._frame_event(frame, vehicle, sha, unit.time, received_at, "ok"))
+            out.events.append(self._status(vehicle, "logout", unit.time, received_at, unit.serial))
+        elif isinstance(unit, TimeCalibration):
+            t = unit.time or received_at
+            out.events.append(self._frame_event(frame, vehicle, sha, t, received_at, "ok"))
+            out.events.append(
+                self._status(
+                    vehicle, "time_calibration", t, received_at, None, offset=unit.time is not None
+                )
+            )
+        elif isinstance(unit, AntiTamper):
+            out.events.append(self._frame_event(frame, vehicle, sha, unit.time, received_at, "ok"))
+            out.events.append(
+                self._status(
+                    vehicle,
+                    "anti_tamper",
+                    unit.time,
+                    received_at,
+                    unit.serial,
+                    detail=unit.as_dict(),
+                )
+            )
+        else:
+            assert isinstance(unit, RawUnit)
+            if not frame.known_command:
+                out.counters.append((COUNTER_BAD, "unknown_command"))
+                result = RESP_ERROR
+            out.events.append(
+                self._frame_event(
+                    frame, vehicle, sha, received_at, received_at, "raw", detail=unit.note
+                )
+            )
+        if not self.logged_in and frame.command in (Command.REALTIME, Command.REISSUE):
+            out.counters.append(("data_before_login", ""))
+        out.answer = make_answer(frame, result, received_at, unit)
+        return out
+
+    # -------------------------------------------------------------------------------- helpers
+
+    def _realtime(
+        self,
+        frame: Frame,
+        unit: RealTime,
+        vehicle: ObdVehicle,
+        sha: str,
+        received_at: datetime,
+        out: Outcome,
+    ) -> None:
+        if self.layout is None and not unit.partial:
+            self.layout = unit.layout
+        backfilled = frame.command == Command.REISSUE
+        signature = "absent"
+        if unit.signature is not None or any(it.signature is not None for it in unit.items):
+            signature = "unverified"
+        status = "partial" if unit.partial else "ok"
+        if unit.partial:
+            out.counters.append(("partial_units", f"{unit.tail[:1].hex()}"))
+        frame_id = ObdFrame.make_id(frame.vin, sha)
+        streams = unit.streams()
+        infos = unit.obd_infos()
+        out.events.append(
+            self._frame_event(
+                frame,
+                vehicle,
+                sha,
+                unit.time,
+                received_at,
+                status,
+                layout=unit.layout.value,
+                signature=signature,
+                n_samples=len(streams),
+                n_infos=len(infos),
+                detail=unit.error,
+                backfilled=backfilled,
+            )
+        )
+        for ts, stream, inferred in streams:
+            out.events.append(
+                sample_from_stream(
+                    frame.vin,
+                    vehicle,
+                    ts,
+                    stream,
+                    received_at=received_at,
+                    backfilled=backfilled,
+                    time_inferred=inferred,
+                    signature=signature,
+                    frame_id=frame_id,
+                )
+            )
+        for ts, body in infos:
+            out.events.append(
+                info_from_body(
+                    frame.vin,
+                    vehicle,
+                    ts,
+                    body,
+                    received_at=received_at,
+                    backfilled=backfilled,
+                    frame_id=frame_id,
+                )
+            )
+        out.counters.append(("samples", "backfilled" if backfilled else "live"))
+
+    def _frame_event(
+        self,
+        frame: Frame,
+        vehicle: ObdVehicle,
+        sha: str,
+        ts: datetime,
+        received_at: datetime,
+        status: str,
+        *,
+        layout: str = "",
+        signature: str = "absent",
+        n_samples: int = 0,
+        n_infos: int = 0,
+        detail: str = "",
+        backfilled: bool = False,
+    ) -> ObdFrame:
+        return ObdFrame(
+            event_id=ObdFrame.make_id(frame.vin, sha),
+            ts=to_utc(ts),
+            vin=frame.vin,
+            received_at=received_at,
+            command=frame.command,
+            header_variant=frame.variant.value,
+            layout=layout,
+            flag=frame.flag,
+            encryption=frame.encryption,
+            data_length=len(frame.data),
+            frame_sha256=sha,
+            decode_status=status,
+            signature=signature,
+            backfilled=backfilled,
+            n_samples=n_samples,
+            n_infos=n_infos,
+            jurisdiction=vehicle.jurisdiction,
+            fleet=vehicle.fleet,
+            peer=self.peer,
+            detail=detail,
+        )
+
+    def _status(
+        self,
+        vehicle: ObdVehicle,
+        status: str,
+        ts: datetime,
+        received_at: datetime,
+        serial: int | None,
+        iccid: str = "",
+        *,
+        offset: bool = True,
+        detail: dict[str, Any] | None = None,
+    ) -> ObdStatus:
+        off = round((received_at - ts).total_seconds(), 3) if offset else None
+        return ObdStatus(
+            event_id=ObdStatus.make_id(vehicle.vin, ts, status, serial),
+            ts=to_utc(ts),
+            vin=vehicle.vin,
+            jurisdiction=vehicle.jurisdiction,
+            fleet=vehicle.fleet,
+            status=status,
+            received_at=received_at,
+            login_serial=serial,
+            iccid=iccid,
+            clock_offset_s=off,
+            peer=self.peer,
+            detail_json=json.dumps(detail or {}, sort_keys=True),
+        )
+
+    def disconnected(self, received_at: datetime) -> list[ObdStatus]:
+        """Status event when the connection ends without a logout (for online-rate queries)."""
+        if self.vin is None or not self.logged_in:
+            return []
+        vehicle = self.registry.vehicle(self.vin)
+        if vehicle is None:
+            return []
+        self.logged_in = False
+        return [self._status(vehicle, "disconnected", received_at, received_at, None, offset=False)]
