@@ -46,6 +46,33 @@ if has_rows(counts):
 else:
     no_data("No exceedances in this window.")
 
+st.subheader("Devices online")
+left, right = st.columns(2)
+with left:
+    st.markdown("**Remote OBD terminals — online rate per jurisdiction**")
+    obd_rate = run_query("obd.online_rate", since, until, "jurisdiction")
+    if has_rows(obd_rate):
+        st.dataframe(
+            obd_rate,
+            hide_index=True,
+            width="stretch",
+            column_config={"rate": st.column_config.ProgressColumn("online", min_value=0.0, max_value=1.0)},
+        )
+    else:
+        no_data("No OBD terminals registered or seen in this window.")
+with right:
+    st.markdown("**Remote OBD terminals — online rate per fleet**")
+    fleet_rate = run_query("obd.online_rate", since, until, "fleet")
+    if has_rows(fleet_rate):
+        st.dataframe(
+            fleet_rate,
+            hide_index=True,
+            width="stretch",
+            column_config={"rate": st.column_config.ProgressColumn("online", min_value=0.0, max_value=1.0)},
+        )
+    else:
+        no_data("No fleet data yet.")
+
 st.subheader("Gateways and devices")
 metrics = run_query("platform.latest_metrics")
 if has_rows(metrics):
