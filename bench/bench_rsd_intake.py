@@ -1,0 +1,151 @@
+"""Benchmark: RSD intake throughput over HTTP on loopback (records/s). Goal: ≥ 20,000 records/s.
+
+The intake (Starlette app under uvicorn, the same code as the embedded service, with its SQLite
+idempotence store and raw-body store in a temp dir) runs in a child process; this process posts
+pre-built JSON batches of simulator records with aiohttp. ``publish`` in the server only counts
+events, so the figure is the intake's own cost (parse, validate, compute, dedupe, answer), not the
+bus's. Prints figures; asserts nothing.
+
+    /tmp/venvtest/bin/python bench/bench_rsd_intake.py [--records 60000] [--batch 2000] [--concurrency 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(port: int, state_dir: str, ready: mp.Event) -> None:  # type: ignore[valid-type]
+    import uvicorn
+
+    from core.registry import load_registry
+    from core.ruleset import load_ruleset
+    from remote_sensing.intake import Intake, IntakeState, RawStore, create_app
+
+    async def publish(events: object) -> None:
+        return None
+
+    intake = Intake(
+        registry=load_registry(),
+        ruleset=load_ruleset(),
+        publish=publish,
+        state=IntakeState(Path(state_dir) / "intake.sqlite"),
+        raw=RawStore(Path(state_dir) / "raw"),
+        max_records=10_000,
+    )
+    config = uvicorn.Config(
+        create_app(intake), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        ready.set()
+        await task
+
+    asyncio.run(main())
+
+
+def _bodies(n: int, batch: int) -> list[tuple[str, str, bytes]]:
+    from datetime import timedelta
+
+    from core.registry import load_registry
+    from core.timeutil import utcnow
+    from remote_sensing.simulator import SimConfig, generate
+
+    reg = load_registry()
+    per_site = n // len(reg.rsd_sites) + 1
+    start = utcnow() - timedelta(days=3)
+    by_site: dict[str, list[dict]] = {}
+    meta: dict[str, tuple[str, str]] = {}
+    for site, prof, rec in generate(reg, per_site, start, SimConfig(seed=5), interval_s=1.0):
+        by_site.setdefault(site.id, []).append(rec)
+        meta[site.id] = (site.token, prof)
+    out = []
+    for sid, recs in by_site.items():
+        tok, prof = meta[sid]
+        for i in range(0, len(recs), batch):
+            out.append((tok, prof, json.dumps(recs[i : i + batch], ensure_ascii=False).encode()))
+    return out
+
+
+async def _post_all(
+    port: int, bodies: list[tuple[str, str, bytes]], conc: int
+) -> tuple[int, int, int, float]:
+    import aiohttp
+
+    q: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue()
+    for b in bodies:
+        q.put_nowait(b)
+    acc = dup = rej = 0
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal acc, dup, rej
+        while not q.empty():
+            tok, prof, body = q.get_nowait()
+            async with session.post(
+                f"http://127.0.0.1:{port}/api/rsd/v1/records?profile={prof}",
+                data=body,
+                headers={"Authorization": f"Bearer {tok}", "Content-Type": "application/json"},
+            ) as r:
+                res = await r.json()
+                acc += res["accepted"]
+                dup += res["duplicates"]
+                rej += res["rejected"]
+
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as s:
+        await asyncio.gather(*(worker(s) for _ in range(conc)))
+    return acc, dup, rej, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=60_000)
+    ap.add_argument("--batch", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=2)
+    a = ap.parse_args()
+    bodies = _bodies(a.records, a.batch)
+    n = sum(len(json.loads(b)) for _, _, b in bodies)
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as d:
+        ready = mp.Event()
+        proc = mp.Process(target=_serve, args=(port, d, ready), daemon=True)
+        proc.start()
+        if not ready.wait(60):
+            raise SystemExit("intake did not start")
+        try:
+            acc, dup, rej, secs = asyncio.run(_post_all(port, bodies, a.concurrency))
+            print(
+                f"first upload : {n} records in {len(bodies)} batches of {a.batch}, concurrency {a.concurrency}"
+            )
+            print(
+                f"  accepted {acc}, duplicates {dup}, rejected {rej} (simulated malformed records)"
+            )
+            print(f"  {secs:.2f} s -> {n / secs:,.0f} records/s")
+            acc2, dup2, rej2, secs2 = asyncio.run(_post_all(port, bodies, a.concurrency))
+            print(
+                f"re-upload (all duplicates): accepted {acc2}, duplicates {dup2}, rejected {rej2}"
+            )
+            print(f"  {secs2:.2f} s -> {n / secs2:,.0f} records/s")
+        finally:
+            proc.terminate()
+            proc.join(5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""RSD processors: per valid pass, exceedances per pollutant and the first/repeat decision.
+
+Responsible for turning ``rsd.pass`` events into ``enforcement.events.Exceedance`` events (the
+contract of docs/CONTRACTS.md): one per limit rule that fires (RS-G-CO, RS-D-NO, …), plus RS-FIRST
+(owner reminder) or RS-REPEAT (case candidate) for rules that feed the repeat rule. Each exceedance
+carries the pass id, the raw payload reference and the image/video references as evidence, the rule
+id and the rule-set version. State per vehicle key (plate|colour) holds the open repeat windows.
+
+Passes that are invalid, new-energy, of an unjudged fuel or without a plate are not judged (the
+warehouse keeps them with their reasons for site quality). No clock reads: ``event.ts`` is now.
+
+The processor also reads ``exceedance`` events: a reviewer-confirmed black-smoke capture
+(BS-CONFIRM, from smoke_capture) is a Ringelmann exceedance of the vehicle and shares the
+"ringelmann" repeat window with RS-D-RING. ``RsdPass.key`` equals ``Exceedance.key`` of the vehicle
+(``vehicle:<plate>|<colour>``), so both inputs are partitioned alike and meet in one state.
+
+Known limits: the rule set used is the processor context's (the current version); a pass stored
+with another ``ruleset_version`` is re-judged with the current one. A smoke confirmation only
+meets the RSD history when its subject id is the plate key ``<plate>|<colour>``
+(``core.ids.Plate.key``); one reviewed later than a newer RSD exceedance does not move the window.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from core.processing import Context, Processor
+from enforcement.events import Exceedance
+from remote_sensing.events import RsdPass, plate_key
+from remote_sensing.rules import JUDGED_FUELS, LimitRule, judge, limit_rules, update_repeat
+
+SOURCE = "remote_sensing"
+_TABLES: weakref.WeakKeyDictionary[Any, tuple[LimitRule, ...]] = weakref.WeakKeyDictionary()
+
+
+def _table(ctx: Context) -> tuple[LimitRule, ...]:
+    """The limit table of the context's rule set, resolved once per rule-set object."""
+    t = _TABLES.get(ctx.ruleset)
+    if t is None:
+        t = _TABLES[ctx.ruleset] = limit_rules(ctx.ruleset)
+    return t
+
+
+def evidence_of(p: RsdPass) -> tuple[str, ...]:
+    """Evidence references of a pass: the stored pass, its raw payload, images and video."""
+    ev = [f"rsd.pass:{p.event_id}"]
+    if p.raw_ref:
+        ev.append(p.raw_ref)
+    ev.extend(p.images)
+    if p.video:
+        ev.append(p.video)
+    return tuple(ev)
+
+
+def _first_ref(first: dict[str, Any]) -> tuple[str, ...]:
+    """Evidence reference of the exceedance that opened a repeat window (RSD pass or smoke)."""
+    if "pass_id" in first:
+        return (f"rsd.pass:{first['pass_id']}",)
+    if "exceedance_id" in first:
+        return (f"exceedance:{first['exceedance_id']}",)
+    return ()
+
+
+def judgeable(p: RsdPass) -> bool:
+    return p.valid and bool(p.plate) and not p.is_new_energy and p.fuel in JUDGED_FUELS
+
+
+def handle_pass(
+    event: RsdPass, state: MutableMapping[str, Any], ctx: Context
+) -> Iterable[Exceedance]:
+    if not judgeable(event):
+        return []
+    measures = {
+        "co_pct": event.co_pct,
+        "hc_ppm": event.hc_ppm,
+        "no_ppm": event.no_ppm,
+        "opacity_pct": event.opacity_pct,
+        "ringelmann": event.ringelmann,
+    }
+    findings = judge(measures, event.fuel, _table(ctx))
+    if not findings:
+        return []
+    key = event.key
+    vstate = dict(state.get(key) or {})
+    vstate["open"] = dict(vstate.get("open") or {})
+    evidence = evidence_of(event)
+    flags = tuple(event.quality_flags)
+    subject = plate_key(event.plate, event.plate_colour)
+    base: dict[str, Any] = {
+        "site_id": event.site_id,
+        "record_id": event.record_id,
+        "plate": event.plate,
+        "plate_colour": event.plate_colour,
+        "fuel": event.fuel,
+        "vsp_kw_t": event.vsp_kw_t,
+        "speed_kmh": event.speed_kmh,
+    }
+    out: list[Exceedance] = []
+    repeat_window = int(ctx.ruleset.rule("RS-REPEAT").param("window_months"))
+    for f in findings:
+        lr = f.lr
+        if f.exceeded:
+            out.append(
+                Exceedance.make(
+                    rule=lr.rule,
+                    ts=event.ts,
+                    source=SOURCE,
+                    subject_kind="vehicle",
+                    subject_id=subject,
+                    jurisdiction=event.jurisdiction,
+                    device_id=event.site_id,
+                    measured=f.measured,
+                    limit=lr.limit.value,
+                    unit=lr.limit.unit,
+                    evidence=evidence,
+                    quality_flags=flags,
+                    detail={**base, "pollutant": lr.pollutant, "limit_text": lr.limit.text},
+                    window=event.record_id,
+                )
+            )
+        if not lr.feeds_repeat:
+            continue
+        ref = {"pass_id": event.event_id, "site_id": event.site_id, "measured": f.measured}
+        verdict, first = update_repeat(
+            vstate, lr.pollutant, event.ts, f.exceeded, ref, repeat_window
+        )
+        if verdict is None:
+            continue
+        rule = ctx.ruleset.rule("RS-FIRST" if verdict == "first" else "RS-REPEAT")
+        ev2 = evidence if first is None else (*evidence, *_first_ref(first))
+        detail = {**base, "pollutant": lr.pollutant, "limit_rule": lr.rule.id}
+        if first is not None:
+            detail["first"] = first
+        out.append(
+            Exceedance.make(
+                rule=rule,
+                ts=event.ts,
+                source=SOURCE,
+                subject_kind="vehicle",
+                subject_id=subject,
+                jurisdiction=event.jurisdiction,
+                device_id=event.site_id,
+                measured=f.measured,
+                limit=lr.limit.value,
+                unit=lr.limit.unit,
+                evidence=ev2,
+                quality_flags=flags,
+                detail=detail,
+                window=f"{lr.pollutant}:{event.record_id}",
+            )
+        )
+    state[key] = vstate
+    return out
+
+
+def handle_smoke_confirmation(
+    event: Exceedance, state: MutableMapping[str, Any], ctx: Context
+) -> Iterable[Exceedance]:
+    """A reviewer-confirmed black-smoke capture (BS-CONFIRM) is a Ringelmann exceedance in the
+    vehicle's history (rules.md §2.2): it opens or completes the "ringelmann" repeat window shared
+    with RSD-measured Ringelmann (RS-D-RING)."""
+    if (
+        event.rule_id != "BS-CONFIRM"
+        or event.subject_kind != "vehicle"
+        or "|" not in event.subject_id
+    ):
+        return []  # our own exceedances, other rules, or a capture without a read plate
+    key = event.key
+    vstate = dict(state.get(key) or {})
+    vstate["open"] = dict(vstate.get("open") or {})
+    window = int(ctx.ruleset.rule("RS-REPEAT").param("window_months"))
+    ref = {"exceedance_id": event.event_id, "site_id": event.device_id, "measured": event.measured}
+    verdict, first = update_repeat(vstate, "ringelmann", event.ts, True, ref, window)
+    state[key] = vstate
+    if verdict is None:
+        return []
+    rule = ctx.ruleset.rule("RS-FIRST" if verdict == "first" else "RS-REPEAT")
+    evidence = (f"exceedance:{event.event_id}", *event.evidence)
+    detail: dict[str, Any] = {
+        "pollutant": "ringelmann",
+        "limit_rule": "BS-CONFIRM",
+        "source_detail": event.detail,
+    }
+    if first is not None:
+        detail["first"] = first
+        evidence = (*evidence, *_first_ref(first))
+    return [
+        Exceedance.make(
+            rule=rule,
+            ts=event.ts,
+            source=SOURCE,
+            subject_kind="vehicle",
+            subject_id=event.subject_id,
+            jurisdiction=event.jurisdiction,
+            device_id=event.device_id,
+            measured=event.measured,
+            limit=event.limit,
+            unit=event.unit,
+            evidence=evidence,
+            quality_flags=event.quality_flags,
+            detail=detail,
+            window=f"ringelmann:{event.event_id}",
+        )
+    ]
+
+
+def handle(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Exceedance]:
+    if isinstance(event, RsdPass):
+        return handle_pass(event, state, ctx)
+    if isinstance(event, Exceedance):
+        return handle_smoke_confirmation(event, state, ctx)
+    return []
+
+
+PROCESSORS: list[Processor] = [
+    Processor(name="rsd.judge", inputs=(RsdPass.KIND, Exceedance.KIND), handle=handle),
+]

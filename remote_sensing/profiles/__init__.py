@@ -1,0 +1,486 @@
+"""Vendor field mappings: how one RSD vendor's record turns into the platform's canonical record.
+
+Responsible for the one place where foreign record shapes come in (STYLE §5). A profile is a YAML
+file in this folder (``national``: pinyin fields with vendor A plate-colour codes; ``vendor_b``: the
+same fields with vendor B codes; ``conox``: the column names of the real UK data in shared/realdata).
+It names, per canonical field, the vendor field, a unit scale (e.g. ppm per % CO2 → mol/mol), code
+tables (plate colour, fuel, result flags), the time format and zone, and where images are.
+
+Two paths share the same configuration: :meth:`Profile.canonical` for one record (the intake; a bad
+value raises ``ValidationError`` naming the vendor field) and :meth:`Profile.frame` for a whole
+DataFrame (``rsd evaluate``; unparseable numbers become NaN, unknown codes ``unknown``).
+
+Known limits: only flat records (one level of keys); image fields are references (URLs or file
+names), never image bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from core.errors import ConfigError, ValidationError
+from core.ids import Plate
+
+PROFILE_DIR = Path(__file__).parent
+
+FLOAT_FIELDS = (
+    "speed_kmh",
+    "accel_ms2",
+    "grade",
+    "plate_confidence",
+    "ratio_co",
+    "ratio_hc",
+    "ratio_no",
+    "ratio_no2",
+    "ratio_nh3",
+    "co2_ref_pct",
+    "plume_co2",
+    "device_co_pct",
+    "device_hc_ppm",
+    "device_no_ppm",
+    "opacity_pct",
+    "ringelmann",
+    "limit_co_pct",
+    "limit_hc_ppm",
+    "limit_no_ppm",
+    "limit_opacity_pct",
+    "limit_ringelmann",
+    "device_vsp",
+    "wind_ms",
+    "temperature_c",
+    "humidity_pct",
+    "headway_s",
+)
+TEXT_FIELDS = (
+    "record_id",
+    "site_id",
+    "unit_id",
+    "plate",
+    "plate_type",
+    "emission_stage",
+    "device_invalid_reason",
+)
+CODED_FIELDS = ("plate_colour", "fuel", "device_result", "precipitation", "device_valid")
+_UNREAD = frozenset({"未识别", "无牌", "无", "-", "UNKNOWN", "车牌"})
+KNOWN_FIELDS = (*FLOAT_FIELDS, *TEXT_FIELDS, *CODED_FIELDS, "lane", "ts")
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip())
+
+
+def _text(v: Any) -> str:
+    if _missing(v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    s = str(v).strip()
+    if s.endswith(".0") and s[:-2].lstrip("-").isdigit():
+        s = s[:-2]
+    return s
+
+
+def _text_series(s: pd.Series) -> pd.Series:
+    """Vectorised ``_text``: integral floats lose their ``.0``, missing becomes ``""``."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        with np.errstate(invalid="ignore"):
+            integral = s.notna() & (s % 1 == 0) & (s.abs() < 2**53)
+        out = s.astype(object).map(repr)
+        out[integral] = s[integral].astype("int64").astype(str)
+        out[s.isna()] = ""
+        return out
+    if pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype(str)
+    return s.fillna("").astype(str).str.strip()
+
+
+_NESTED = frozenset({list, dict})
+
+
+def _present(s: pd.Series) -> np.ndarray:
+    """Values that are there: not None/NaN and not blank text."""
+    a = s.to_numpy(dtype=object)
+    out = s.notna().to_numpy(dtype=bool, copy=True)
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        out &= np.array([not (isinstance(x, str) and not x.strip()) for x in a], dtype=bool)
+    return out
+
+
+def _ref(v: Any) -> str:
+    if isinstance(v, str):
+        return v.strip()
+    return "" if _missing(v) else _text(v)
+
+
+def _image_tuples(df: pd.DataFrame, fields: Sequence[str], m: int) -> list[tuple[str, ...]]:
+    """Per row, the non-empty image references of ``fields`` (column-wise, in field order)."""
+    cols = [df[f].tolist() for f in fields if f in df.columns]
+    if not cols:
+        return [()] * m
+    return [tuple(x for x in map(_ref, row) if x) for row in zip(*cols, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Canonical columns of a batch (aligned to ``rows``), errors and content hashes by position."""
+
+    cols: dict[str, Any]
+    rows: list[int]
+    errors: dict[int, str]
+    hashes: dict[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str
+    timezone: str
+    time_format: str
+    grade_unit: str  # "percent" | "degree" | "site"
+    fields: Mapping[str, str]
+    images: tuple[str, ...] = ()
+    video: str = ""
+    scale: Mapping[str, float] = field(default_factory=dict)
+    codes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    device_valid_from: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def vendor(self, canonical_field: str) -> str:
+        return self.fields.get(canonical_field, canonical_field)
+
+    # ---------------------------------------------------------------- one record
+    def canonical(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The canonical record of one vendor record. Raises ``ValidationError`` naming the vendor
+        field for unparseable numbers, unknown codes, missing ids or a bad time."""
+        out: dict[str, Any] = {}
+        for canon, vf in self.fields.items():
+            raw = record.get(vf)
+            if canon in FLOAT_FIELDS:
+                out[canon] = self._float(vf, raw, canon)
+            elif canon in CODED_FIELDS:
+                out[canon] = self._code(vf, canon, raw)
+            elif canon == "lane":
+                f = self._float(vf, raw, canon)
+                out[canon] = None if f is None else int(f)
+            elif canon == "ts":
+                out[canon] = self._time(vf, raw)
+            else:
+                out[canon] = _text(raw)
+        for req in ("record_id", "site_id", "ts"):
+            if _missing(out.get(req)):
+                raise ValidationError(
+                    self.vendor(req), record.get(self.vendor(req)), "a value (required)"
+                )
+        self._derive(out)
+        plate_txt = out.get("plate", "")
+        flags: list[str] = []
+        if plate_txt and plate_txt not in _UNREAD:
+            colour = out.get("plate_colour") or "unknown"
+            try:
+                p = Plate.parse(plate_txt, colour)
+                out["plate"], out["plate_colour"] = p.number, p.colour.value
+            except ValidationError:
+                out["plate"] = ""
+                flags.append("plate_unparsed")
+        else:
+            out["plate"] = ""
+        out.setdefault("plate_colour", "unknown")
+        out["images"] = tuple(
+            _text(record.get(f)) for f in self.images if not _missing(record.get(f))
+        )
+        out["video"] = _text(record.get(self.video)) if self.video else ""
+        out["flags"] = tuple(flags)
+        return out
+
+    # ---------------------------------------------------------------- a batch of records
+    def canonical_batch(self, records: Sequence[Any]) -> Batch:
+        """Canonical columns of many vendor records at once (the intake's fast path).
+
+        Returns columns aligned to ``rows`` (the input positions of the good records), errors by
+        input position and a content hash per good record (independent of key order). Values the
+        vectorised path cannot read are re-read with the single-record methods, so messages are
+        the same as :meth:`canonical`'s.
+        """
+        errors: dict[int, str] = {}
+        pos: list[int] = []
+        for i, r in enumerate(records):
+            if not isinstance(r, dict):
+                errors[i] = f"record {i}: expected an object of fields, got {type(r).__name__}"
+                continue
+            if not _NESTED.isdisjoint(map(type, r.values())):  # fast test, then find the field
+                nested = next(k for k, v in r.items() if isinstance(v, list | dict))
+                errors[i] = str(
+                    ValidationError(str(nested), r[nested], "a single value, not a list or object")
+                )
+                continue
+            pos.append(i)
+        recs = [records[i] for i in pos]
+        m = len(recs)
+        df = pd.DataFrame.from_records(recs) if m else pd.DataFrame(index=range(0))
+        bad = np.zeros(m, dtype=bool)
+
+        def fail(j: int, exc: Exception) -> None:
+            if not bad[j]:
+                bad[j] = True
+                errors[pos[j]] = str(exc)
+
+        cols: dict[str, Any] = {}
+        for canon, vf in self.fields.items():
+            s = df[vf] if vf in df.columns else None
+            if canon in FLOAT_FIELDS or canon == "lane":
+                if s is None:
+                    cols[canon] = np.full(m, np.nan)
+                    continue
+                arr = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                present = _present(s)
+                for j in np.flatnonzero(present & ~np.isfinite(arr)).tolist():
+                    try:
+                        self._float(vf, s.iat[j], canon)
+                    except ValidationError as exc:
+                        fail(j, exc)
+                arr = np.where(present, arr, np.nan)
+                cols[canon] = arr * self.scale.get(canon, 1.0) if canon != "lane" else arr
+            elif canon in CODED_FIELDS:
+                if s is None:
+                    cols[canon] = np.full(m, None, dtype=object)
+                    continue
+                txt = _text_series(s)
+                table = self.codes.get(canon)
+                vals = txt.to_numpy(dtype=object)
+                out = np.full(m, None, dtype=object)
+                for j, key in enumerate(vals):
+                    if key == "":
+                        continue
+                    if table is None:
+                        out[j] = key
+                    elif key in table:
+                        out[j] = table[key]
+                    else:
+                        try:
+                            self._code(vf, canon, s.iat[j])
+                        except ValidationError as exc:
+                            fail(j, exc)
+                cols[canon] = out
+            elif canon == "ts":
+                cols[canon] = self._times(vf, s, m, fail)
+            else:
+                cols[canon] = (
+                    np.full(m, "", dtype=object)
+                    if s is None
+                    else _text_series(s).to_numpy(dtype=object, copy=True)
+                )
+        for req in ("record_id", "site_id"):
+            vf = self.vendor(req)
+            for j in np.flatnonzero(cols.get(req, np.full(m, "", dtype=object)) == "").tolist():
+                fail(j, ValidationError(vf, recs[j].get(vf), "a value (required)"))
+        spec = self.device_valid_from
+        if spec and "device_valid" not in self.fields and spec["field"] in cols:
+            inv = set(spec.get("invalid", ()))
+            cols["device_valid"] = np.array(
+                [None if x is None else x not in inv for x in cols[spec["field"]]], dtype=object
+            )
+        plates = cols.get("plate", np.full(m, "", dtype=object))
+        colours = cols.get("plate_colour", np.full(m, None, dtype=object))
+        flags = np.empty(m, dtype=object)
+        flags[:] = [()] * m
+        for j in range(m):
+            t = plates[j]
+            if not t or t in _UNREAD:
+                plates[j] = ""
+                continue
+            try:
+                p = Plate.parse(t, colours[j] or "unknown")
+                plates[j], colours[j] = p.number, p.colour.value
+            except ValidationError:
+                plates[j] = ""
+                flags[j] = ("plate_unparsed",)
+        cols["plate"] = plates
+        cols["plate_colour"] = np.array([c or "unknown" for c in colours], dtype=object)
+        cols["flags"] = flags
+        img = self.images
+        cols["images"] = np.empty(m, dtype=object)
+        cols["images"][:] = _image_tuples(df, img, m)
+        cols["video"] = np.array(
+            [_text(r.get(self.video)) if self.video else "" for r in recs], dtype=object
+        )
+        keep = ~bad
+        good = np.flatnonzero(keep)
+        rows = [pos[j] for j in good]
+        hashes: dict[int, str] = {}
+        if good.size:
+            h = pd.util.hash_pandas_object(df.iloc[good][sorted(df.columns)], index=False)
+            hashes = {p: f"{int(x):016x}" for p, x in zip(rows, h.to_numpy(), strict=True)}
+        return Batch({k: v[keep] for k, v in cols.items()}, rows, errors, hashes)
+
+    def _times(self, vf: str, s: pd.Series | None, m: int, fail: Any) -> np.ndarray:
+        out = np.full(m, None, dtype=object)
+        if s is None:
+            for j in range(m):
+                fail(j, ValidationError(vf, None, "a time (required)"))
+            return out
+        fast = pd.to_datetime(
+            s.where(s.map(lambda x: isinstance(x, str))), format=self.time_format, errors="coerce"
+        )
+        try:
+            fast = fast.dt.tz_localize(self.tz, ambiguous="NaT", nonexistent="NaT")
+        except TypeError:  # already tz-aware values
+            fast = pd.Series(pd.NaT, index=s.index)
+        py = list(fast.dt.to_pydatetime()) if len(fast) else []
+        ok = fast.notna().to_numpy()
+        for j in range(m):
+            if ok[j]:
+                out[j] = py[j]
+                continue
+            try:
+                out[j] = self._time(vf, s.iat[j])
+            except ValidationError as exc:
+                fail(j, exc)
+        return out
+
+    def _float(self, vf: str, raw: Any, canon: str) -> float | None:
+        if _missing(raw):
+            return None
+        try:
+            v = float(raw)
+        except (TypeError, ValueError):
+            raise ValidationError(vf, raw, "a number") from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValidationError(vf, raw, "a finite number")
+        return v * self.scale.get(canon, 1.0)
+
+    def _code(self, vf: str, canon: str, raw: Any) -> Any:
+        table = self.codes.get(canon)
+        if _missing(raw):
+            return None
+        key = _text(raw)
+        if table is None:
+            return key
+        if key in table:
+            return table[key]
+        raise ValidationError(vf, raw, f"one of the {self.name} codes {', '.join(map(str, table))}")
+
+    def _time(self, vf: str, raw: Any) -> datetime:
+        if _missing(raw):
+            raise ValidationError(vf, raw, "a time (required)")
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            try:
+                return datetime.fromtimestamp(float(raw) / 1000.0, tz=self.tz)
+            except (ValueError, OverflowError, OSError):
+                raise ValidationError(vf, raw, "epoch milliseconds of a real date") from None
+        s = str(raw).strip()
+        try:
+            ts = datetime.strptime(s, self.time_format)
+        except ValueError:
+            try:
+                ts = datetime.fromisoformat(s)
+            except ValueError:
+                raise ValidationError(
+                    vf, raw, f"a time like {self.time_format} or ISO 8601"
+                ) from None
+        return ts if ts.tzinfo else ts.replace(tzinfo=self.tz)
+
+    def _derive(self, out: dict[str, Any]) -> None:
+        spec = self.device_valid_from
+        if spec and "device_valid" not in out:
+            v = out.get(spec["field"])
+            out["device_valid"] = None if v is None else v not in spec.get("invalid", ())
+
+    # ---------------------------------------------------------------- whole frame
+    def frame(self, df: pd.DataFrame) -> dict[str, Any]:
+        """Canonical columns of a vendor DataFrame (vectorised). Absent vendor columns are absent
+        from the result, so gates that need them do not apply."""
+        cols: dict[str, Any] = {}
+        n = len(df)
+        for canon, vf in self.fields.items():
+            if vf not in df.columns:
+                continue
+            s = df[vf]
+            if canon in FLOAT_FIELDS or canon == "lane":
+                v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+                cols[canon] = v * self.scale.get(canon, 1.0)
+            elif canon in CODED_FIELDS:
+                table = self.codes.get(canon)
+                txt = _text_series(s)
+                if table:
+                    txt = txt.map(table).where(txt.isin(list(table)), "unknown")
+                cols[canon] = txt.to_numpy(dtype=object)
+            elif canon == "ts":
+                cols[canon] = s.to_numpy(dtype=object)
+            else:
+                cols[canon] = _text_series(s).to_numpy(dtype=object)
+        spec = self.device_valid_from
+        if spec and "device_valid" not in cols and spec["field"] in cols:
+            src = cols[spec["field"]]
+            bad = set(spec.get("invalid", ()))
+            cols["device_valid"] = np.array(
+                [None if (x is None or x == "unknown") else x not in bad for x in src], dtype=object
+            )
+        if "device_valid" in cols:
+            cols["device_valid"] = np.array(
+                [x if isinstance(x, bool) else None for x in cols["device_valid"]], dtype=object
+            )
+        cols.setdefault("fuel", np.full(n, "unknown", dtype=object))
+        return cols
+
+
+def _load(path: Path) -> Profile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "(syntax)", f"valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "(root)", "a mapping")
+    for key in ("name", "timezone", "time_format", "fields"):
+        if key not in data:
+            raise ConfigError(str(path), key, "a value")
+    unknown = [k for k in data["fields"] if k not in KNOWN_FIELDS]
+    if unknown:
+        raise ConfigError(str(path), f"fields.{unknown[0]}", f"one of {', '.join(KNOWN_FIELDS)}")
+    if data.get("grade_unit", "site") not in ("percent", "degree", "site"):
+        raise ConfigError(str(path), "grade_unit", "percent, degree or site")
+    codes = {
+        k: {str(code): val for code, val in (v or {}).items()}
+        for k, v in (data.get("codes") or {}).items()
+    }
+    return Profile(
+        name=str(data["name"]),
+        description=str(data.get("description", "")),
+        timezone=str(data["timezone"]),
+        time_format=str(data["time_format"]),
+        grade_unit=str(data.get("grade_unit", "site")),
+        fields={str(k): str(v) for k, v in data["fields"].items()},
+        images=tuple(data.get("images") or ()),
+        video=str(data.get("video") or ""),
+        scale={str(k): float(v) for k, v in (data.get("scale") or {}).items()},
+        codes=codes,
+        device_valid_from=dict(data.get("device_valid_from") or {}),
+    )
+
+
+@functools.cache
+def load_profile(name: str, directory: str | None = None) -> Profile:
+    """Load ``<name>.yaml`` from ``directory`` (default: the shipped profiles)."""
+    d = Path(directory) if directory else PROFILE_DIR
+    path = d / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in d.glob("*.yaml")))
+        raise ConfigError(str(path), "(file)", f"a profile among {known}")
+    return _load(path)
+
+
+def profile_names(directory: str | None = None) -> list[str]:
+    d = Path(directory) if directory else PROFILE_DIR
+    return sorted(p.stem for p in d.glob("*.yaml"))
