@@ -73,6 +73,13 @@ with right:
     else:
         no_data("No fleet data yet.")
 
+st.markdown("**Remote-sensing sites — quality per day (Beijing days)**")
+site_q = run_query("rsd.site_quality_daily", since - timedelta(days=1), until)
+if has_rows(site_q):
+    st.dataframe(site_q, hide_index=True, width="stretch")
+else:
+    no_data("No remote-sensing passes in this window.")
+
 st.subheader("Gateways and devices")
 metrics = run_query("platform.latest_metrics")
 if has_rows(metrics):
