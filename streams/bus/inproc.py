@@ -34,7 +34,7 @@ class InProcessBus:
         processors: Sequence[Processor],
         ctx: Context,
         metrics: Metrics | None = None,
-        queue_size: int = 100_000,
+        queue_size: int = 1_000,
     ) -> None:
         self._sink = sink
         self._ctx = ctx
@@ -46,7 +46,7 @@ class InProcessBus:
         self.states: dict[str, MutableMapping[str, Any]] = {
             p.name: StateStore() for p in processors
         }
-        self._queue: asyncio.Queue[Any] | None = None
+        self._queue: asyncio.Queue[list[Any]] | None = None
         self._queue_size = queue_size
         self._worker: asyncio.Task[None] | None = None
         self.published = 0
@@ -64,9 +64,9 @@ class InProcessBus:
         self.published += len(events)
         if self._queue is None:
             raise RuntimeError("bus not started")
-        for e in events:
-            if e.KIND in self._routes:
-                await self._queue.put(e)
+        routed = [e for e in events if e.KIND in self._routes]
+        if routed:  # one queue item per published batch: per-event queue overhead is too high
+            await self._queue.put(routed)
 
     def process_now(self, event: Any) -> list[Any]:
         """Run the processors of ``event`` synchronously and return their outputs (tests, replay)."""
@@ -84,9 +84,11 @@ class InProcessBus:
         assert self._queue is not None
         q = self._queue
         while True:
-            event = await q.get()
+            batch = await q.get()
             try:
-                outputs = self.process_now(event)
+                outputs: list[Any] = []
+                for event in batch:
+                    outputs.extend(self.process_now(event))
                 if outputs:
                     await self.publish(outputs)
             finally:
