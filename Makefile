@@ -34,10 +34,11 @@ test: $(STAMP) ## run every test tier (unit, component, integration) — what CI
 test-fast: $(STAMP) ## unit tests only
 	@$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff lint + format check + import-layering contracts
+lint: $(STAMP) ## ruff lint + format check + import-layering contracts + mypy on the pure kernel
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/lint-imports
+	@$(BIN)/mypy core enforcement
 
 format: $(STAMP) ## apply ruff formatting and safe fixes
 	@$(BIN)/ruff format .

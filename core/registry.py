@@ -132,10 +132,8 @@ class Registry(BaseModel):
     # ---- lookups (indexes built lazily, the model is frozen) ----
     @functools.cached_property
     def _by_mn(self) -> dict[str, Station | Depot | Sensor]:
-        out: dict[str, Station | Depot | Sensor] = {}
-        for item in [*self.stations, *self.depots, *self.sensors]:
-            out[item.mn] = item
-        return out
+        units: list[Station | Depot | Sensor] = [*self.stations, *self.depots, *self.sensors]
+        return {item.mn: item for item in units}
 
     @functools.cached_property
     def _vehicles(self) -> dict[str, ObdVehicle]:
