@@ -1,0 +1,198 @@
+"""Benchmark: the HJ 212 gateway end to end on loopback with N simulated data units.
+
+N stations (half Guangzhou, half Chongqing dialect) are generated into a benchmark registry; each
+unit opens one TCP connection and sends fuelling packets that ask for an answer, waiting for each
+9014 before the next (as devices do): closed loop by default (saturation throughput), or one
+packet every ``--interval`` seconds per unit (latency at a given load). The gateway publishes into an in-process collector (no bus,
+no warehouse). The clients run in a child process so the server's event loop has its own core
+when one is free. Prints packets/s and answer latency percentiles measured at the clients; nothing
+is asserted. Usage: python bench/bench_vapor_gateway.py [--units 200] [--seconds 20] [--units 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import multiprocessing as mp
+import statistics
+import time
+from datetime import datetime, timedelta
+
+from core.metrics import Metrics
+from core.registry import Registry
+from core.timeutil import BEIJING
+from fuel_vapor.codemaps import default_codemaps
+from fuel_vapor.protocol import Frame, FrameDecoder
+from fuel_vapor.server import GatewaySettings, VaporGateway
+
+
+def bench_registry(units: int) -> Registry:
+    jur = ("qingpu", "wujiang", "jiashan")
+    stations = []
+    for i in range(units):
+        stations.append(
+            {
+                "id": f"BX-ST-{i:04d}",
+                "name": f"bench station {i}",
+                "jurisdiction": jur[i % 3],
+                "operator": "bench",
+                "mn": hashlib.sha1(f"bench{i}".encode()).hexdigest().upper()[:24],
+                "password": f"{100000 + i:06d}",
+                "code_map": "guangzhou" if i % 2 else "chongqing",
+                "nozzles": [{"number": n} for n in range(1, 9)],
+            }
+        )
+    return Registry.model_validate({"stations": stations})
+
+
+def frames_for(reg: Registry, per_unit: int) -> list[list[bytes]]:
+    cms = default_codemaps()
+    t0 = datetime(2026, 11, 23, 8, 0, tzinfo=BEIJING)
+    out = []
+    for s in reg.stations:
+        cm = cms[s.code_map]
+        cn = next(c for c in cm.cns if cm.message(c).fuelling)
+        frames = []
+        for k in range(per_unit):
+            ts = t0 + timedelta(seconds=97 * k)
+            frames.append(
+                cm.encode(
+                    cn=cn,
+                    mn=s.mn,
+                    pw=s.password,
+                    ts=ts,
+                    qn=f"{ts:%Y%m%d%H%M%S}{k % 1000:03d}",
+                    station_id=s.id,
+                    nozzle=1 + k % 8,
+                    flag=5 if s.code_map == "chongqing" else -1,
+                    fuelling={
+                        "al": 1.1,
+                        "fuel_volume_l": 30.0 + k % 13,
+                        "vapour_volume_l": 33.0,
+                        "fuel_flow_lpm": 35.0,
+                        "vapour_flow_lpm": 38.5,
+                        "liquid_resistance_pa": 40.0,
+                    },
+                )
+            )
+        out.append(frames)
+    return out
+
+
+async def _clients(
+    port: int, frames: list[list[bytes]], seconds: float, start_at: float, interval: float = 0.0
+) -> dict:
+    lat: list[float] = []
+    sent = [0]
+    errors = [0]
+
+    async def unit(items: list[bytes]) -> None:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            errors[0] += 1
+            return
+        dec = FrameDecoder()
+        while time.time() < start_at:
+            await asyncio.sleep(0.01)
+        end = start_at + seconds
+        i = 0
+        if interval:
+            await asyncio.sleep(interval * (hash(items[0]) % 1000) / 1000)  # spread the units
+        while time.time() < end:
+            t = time.perf_counter()
+            writer.write(items[i % len(items)])
+            i += 1
+            got = False
+            while not got:
+                data = await reader.read(4096)
+                if not data:
+                    errors[0] += 1
+                    return
+                got = any(isinstance(f, Frame) for f in dec.feed(data))
+            lat.append(time.perf_counter() - t)
+            sent[0] += 1
+            if interval:
+                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t)))
+        writer.close()
+
+    await asyncio.gather(*(unit(f) for f in frames))
+    return {"sent": sent[0], "lat": lat, "errors": errors[0]}
+
+
+def _client_process(
+    port: int, units: int, per_unit: int, seconds: float, start_at: float, interval: float, q
+) -> None:
+    reg = bench_registry(units)
+    frames = frames_for(reg, per_unit)
+    q.put(asyncio.run(_clients(port, frames, seconds, start_at, interval)))
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    reg = bench_registry(args.units)
+    received = [0]
+
+    async def publish(events) -> None:
+        received[0] += len(events)
+
+    metrics = Metrics()
+    gw = VaporGateway(
+        publish, reg, metrics, settings=GatewaySettings(max_connections=args.units + 10)
+    )
+    _, port = await gw.start()
+    start_at = time.time() + args.warmup
+    if args.same_process:
+        res = await _clients(
+            port, frames_for(reg, args.per_unit), args.seconds, start_at, args.interval
+        )
+    else:
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(
+            target=_client_process,
+            args=(port, args.units, args.per_unit, args.seconds, start_at, args.interval, q),
+        )
+        p.start()
+        while q.empty():
+            await asyncio.sleep(0.05)
+        res = q.get()
+        p.join()
+    await gw.stop()
+    lat = sorted(res["lat"])
+    if not lat:
+        print("no answers received")
+        return
+    pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
+    mode = f"one packet per {args.interval:g} s per unit" if args.interval else "closed loop"
+    where = "same process" if args.same_process else "child process"
+    print(f"units={args.units} seconds={args.seconds} {mode}, clients in {where}")
+    print(f"answered packets   : {res['sent']:,} ({res['sent'] / args.seconds:,.0f} packets/s)")
+    print(
+        f"answer latency ms  : p50 {pct(0.5):.1f}  p90 {pct(0.9):.1f}  p99 {pct(0.99):.1f}  max {lat[-1] * 1000:.1f}  mean {statistics.mean(lat) * 1000:.1f}"
+    )
+    print(
+        f"events published   : {received[0]:,}; client errors {res['errors']}; "
+        f"bad packets {sum(metrics.counters('fuel_vapor', 'bad_packets').values()):.0f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--units", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--per-unit", type=int, default=50, help="distinct packets per unit (cycled)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds for connections to open")
+    ap.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="seconds between one unit's packets (0 = closed loop: next packet right after the answer)",
+    )
+    ap.add_argument("--same-process", action="store_true", help="run clients in the server's loop")
+    args = ap.parse_args()
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

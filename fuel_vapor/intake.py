@@ -1,0 +1,267 @@
+"""From HJ 212 to domain events: the one place where a parsed packet becomes vapour events.
+
+``from_hj212`` takes a checked packet, the registry entry of its data unit and that unit's code map
+and returns the ``VaporPacket`` evidence record plus the ``Fuelling`` / ``StationReading`` /
+``DeviceAlarm`` / ``SensorReading`` / ``DepotReading`` events it carries. Bad values never raise:
+each is returned as a problem label (counted by the gateway) and the rest of the packet is kept.
+
+Event time: ``DataTime``, else the QN time, else the receipt time (flagged ``no_data_time``; such
+readings cannot be de-duplicated when re-sent, only their packet record can).
+A/L is normalised to a ratio by the code map; a normalised A/L outside 0-3 is FV-UNIT (record
+dropped, problem ``al_out_of_range``; with a rule set an FV-UNIT exceedance is returned as well).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.errors import ValidationError
+from core.registry import Depot, Sensor, Station
+from core.ruleset import RuleSet
+from enforcement.events import Exceedance
+from fuel_vapor.codemaps import CodeMap, Decoded, ValueProblem
+from fuel_vapor.events import (
+    DepotReading,
+    DeviceAlarm,
+    Fuelling,
+    SensorReading,
+    StationReading,
+    VaporPacket,
+)
+from fuel_vapor.protocol.packet import Packet
+
+ALARM_CODES = {"0": 0, "1": 1, "2": 2, "N": -1, "n": -1}
+
+
+def _al_bounds(ruleset: RuleSet | None) -> tuple[float, float]:
+    if ruleset is None:
+        return 0.0, 3.0
+    rule = ruleset.rule("FV-UNIT")
+    return float(rule.param("al_min")), float(rule.param("al_max"))
+
+
+@dataclass(slots=True)
+class IntakeResult:
+    packet_event: VaporPacket
+    events: list[Any] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def all_events(self) -> list[Any]:
+        return [self.packet_event, *self.events]
+
+
+def raw_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def event_time(packet: Packet, received_at: datetime) -> tuple[datetime, list[str]]:
+    try:
+        ts = packet.data_time or packet.qn_time
+    except ValueError:
+        return received_at, ["bad_data_time"]
+    return (ts, []) if ts is not None else (received_at, ["no_data_time"])
+
+
+def from_hj212(
+    packet: Packet,
+    raw: bytes,
+    unit: Station | Depot | Sensor | None,
+    codemap: CodeMap,
+    received_at: datetime,
+    *,
+    crc_variant: str = "hj212",
+    ruleset: RuleSet | None = None,
+) -> IntakeResult:
+    ts, problems = event_time(packet, received_at)
+    sha = raw_hash(raw)
+    pid = VaporPacket.make_id(packet.mn, sha)
+    events: list[Any] = []
+    decoded: Decoded | None = None
+    try:
+        decoded = codemap.decode(packet)
+    except ValueProblem as exc:
+        problems.append("bad_value")
+        problems.append(f"detail:{exc}"[:120])
+    if decoded is not None and not decoded.known_cn and not packet.is_answer:
+        problems.append("unknown_cn")
+    if decoded is not None and unit is not None:
+        try:
+            events = _events(decoded, packet, unit, codemap, ts, pid, problems, ruleset)
+        except ValidationError as exc:  # a value outside its plausibility range
+            problems.append("bad_value")
+            problems.append(f"detail:{exc}"[:120])
+            events = []
+    kind = (
+        "station"
+        if isinstance(unit, Station)
+        else "depot"
+        if isinstance(unit, Depot)
+        else "sensor"
+        if isinstance(unit, Sensor)
+        else "unknown"
+    )
+    pe = VaporPacket(
+        event_id=pid,
+        ts=ts,
+        received_at=received_at,
+        mn=packet.mn,
+        unit_id=unit.id if unit is not None else "",
+        unit_kind=kind,
+        jurisdiction=unit.jurisdiction if unit is not None else "unknown",
+        st=packet.st or "",
+        cn=packet.cn,
+        qn=packet.qn or "",
+        flag=None if packet.flag is None else packet.flag.value,
+        version=None if packet.flag is None else packet.flag.version,
+        code_map=codemap.name,
+        crc_variant=crc_variant,
+        raw_sha256=sha,
+        raw=raw.decode("utf-8", "replace"),
+        length=int(raw[2:6])
+        if raw[:2] == b"##" and raw[2:6].isdigit()
+        else len(packet.segment.encode("utf-8", "surrogateescape")),
+        records=len(events),
+        problems=tuple(p for p in problems if not p.startswith("detail:"))
+        + tuple(p for p in problems if p.startswith("detail:"))[:1],
+    )
+    return IntakeResult(pe, events, [p for p in problems if not p.startswith("detail:")])
+
+
+def _events(
+    d: Decoded,
+    packet: Packet,
+    unit: Station | Depot | Sensor,
+    cm: CodeMap,
+    ts: datetime,
+    pid: str,
+    problems: list[str],
+    ruleset: RuleSet | None = None,
+) -> list[Any]:
+    out: list[Any] = []
+    mn, jur = packet.mn, unit.jurisdiction
+    if isinstance(unit, Station):
+        numbers = {n.number for n in unit.nozzles}
+        for nozzle, v in d.fuellings:
+            if nozzle not in numbers:
+                problems.append("unknown_nozzle")
+                continue
+            al = v.get("al")
+            lo, hi = _al_bounds(ruleset)
+            if al is not None and not lo <= al <= hi:
+                problems.append("al_out_of_range")
+                if ruleset is not None:
+                    rule = ruleset.rule("FV-UNIT")
+                    out.append(
+                        Exceedance.make(
+                            rule=rule,
+                            ts=ts,
+                            source="fuel_vapor",
+                            subject_kind="nozzle",
+                            subject_id=f"{unit.id}:N{nozzle:02d}",
+                            jurisdiction=jur,
+                            device_id=mn,
+                            measured=al,
+                            limit=hi if al > hi else lo,
+                            unit="ratio",
+                            evidence=[f"vapor_packet:{pid}"],
+                            quality_flags=["invalid_record"],
+                            detail={"source_unit": cm.spec.al_unit, "code_map": cm.name},
+                        )
+                    )
+                continue
+            out.append(
+                Fuelling(
+                    event_id=Fuelling.make_id(unit.id, nozzle, ts),
+                    ts=ts,
+                    station_id=unit.id,
+                    nozzle=nozzle,
+                    jurisdiction=jur,
+                    mn=mn,
+                    al=al,
+                    al_source_unit=cm.spec.al_unit,
+                    fuel_volume_l=v.get("fuel_volume_l"),
+                    vapour_volume_l=v.get("vapour_volume_l"),
+                    fuel_flow_lpm=v.get("fuel_flow_lpm"),
+                    vapour_flow_lpm=v.get("vapour_flow_lpm"),
+                    liquid_resistance_pa=v.get("liquid_resistance_pa"),
+                    code_map=cm.name,
+                    packet_id=pid,
+                )
+            )
+        s, settings = d.station, d.settings
+        if s or settings:
+            out.append(
+                StationReading(
+                    event_id=StationReading.make_id(unit.id, ts),
+                    ts=ts,
+                    station_id=unit.id,
+                    jurisdiction=jur,
+                    mn=mn,
+                    tank_pressure_pa=s.get("tank_pressure_pa"),
+                    lr_pressure_pa=s.get("lr_pressure_pa"),
+                    vapour_temp_c=s.get("vapour_temp_c"),
+                    unloading_conc=s.get("unloading_conc"),
+                    proc_outlet_g_m3=s.get("proc_outlet_g_m3"),
+                    al_unattributed=s.get("al_unattributed"),
+                    pv_positive_pa=settings.get("pv_positive_pa"),
+                    pv_negative_pa=settings.get("pv_negative_pa"),
+                    code_map=cm.name,
+                    packet_id=pid,
+                )
+            )
+        for nozzle, cat, code in d.alarms:
+            state = ALARM_CODES.get(code.strip())
+            if state is None:
+                problems.append("bad_alarm_code")
+                continue
+            out.append(
+                DeviceAlarm(
+                    event_id=DeviceAlarm.make_id(unit.id, nozzle, cat, ts),
+                    ts=ts,
+                    station_id=unit.id,
+                    nozzle=nozzle,
+                    jurisdiction=jur,
+                    mn=mn,
+                    category=cat,
+                    state=state,
+                    raw_code=code,
+                    code_map=cm.name,
+                )
+            )
+    elif isinstance(unit, Sensor):
+        for quantity, value, unit_txt, flag in d.sensors:
+            out.append(
+                SensorReading(
+                    event_id=SensorReading.make_id(unit.id, quantity, ts),
+                    ts=ts,
+                    sensor_id=unit.id,
+                    sensor_kind=unit.kind,
+                    station_id=unit.station,
+                    jurisdiction=jur,
+                    mn=mn,
+                    quantity=quantity,
+                    value=value,
+                    unit=unit_txt,
+                    data_flag=flag,
+                    packet_id=pid,
+                )
+            )
+    elif isinstance(unit, Depot) and d.depot:
+        out.append(
+            DepotReading(
+                event_id=DepotReading.make_id(unit.id, ts),
+                ts=ts,
+                depot_id=unit.id,
+                jurisdiction=jur,
+                mn=mn,
+                outlet_g_m3=d.depot.get("outlet_g_m3"),
+                efficiency_pct=d.depot.get("efficiency_pct"),
+                truck_pressure_kpa=d.depot.get("truck_pressure_kpa"),
+                packet_id=pid,
+            )
+        )
+    return out

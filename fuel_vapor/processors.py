@@ -1,0 +1,113 @@
+"""Vapour-recovery processors (pure): A/L per nozzle, station pressures, sensors and depots.
+
+Each handler keeps its state under ``state[event.key]`` only (a plain dict, JSON-serialisable) and
+re-assigns it after mutation so a Faust table sees the change. Rules come from ``ctx.ruleset``;
+P/V settings default to the registry's station entry until the device reports its own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from core.processing import Context, Processor
+from core.ruleset import RuleSet
+from fuel_vapor.events import (
+    DepotReading,
+    DeviceAlarm,
+    Fuelling,
+    SensorReading,
+    StationReading,
+)
+from fuel_vapor.rules import DepotRules, NozzleRules, SensorRules, StationRules
+
+
+@functools.lru_cache(maxsize=8)
+def _nozzle_rules(rs: RuleSet) -> NozzleRules:
+    return NozzleRules(rs)
+
+
+@functools.lru_cache(maxsize=8)
+def _station_rules(rs: RuleSet) -> StationRules:
+    return StationRules(rs)
+
+
+@functools.lru_cache(maxsize=8)
+def _sensor_rules(rs: RuleSet) -> SensorRules:
+    return SensorRules(rs)
+
+
+@functools.lru_cache(maxsize=8)
+def _depot_rules(rs: RuleSet) -> DepotRules:
+    return DepotRules(rs)
+
+
+def handle_nozzle(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Any]:
+    if isinstance(event, DeviceAlarm) and event.nozzle == 0:
+        return []  # station-level flags belong to the station processor
+    if not isinstance(event, Fuelling | DeviceAlarm):
+        return []
+    rules = _nozzle_rules(ctx.ruleset)
+    st = state.get(event.key)
+    if st is None:
+        st = NozzleRules.new_state(event.station_id, event.nozzle, event.jurisdiction, event.mn)
+    out = (
+        rules.on_fuelling(st, event)
+        if isinstance(event, Fuelling)
+        else rules.on_device_alarm(st, event)
+    )
+    state[event.key] = st
+    return out
+
+
+def handle_station(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Any]:
+    if isinstance(event, DeviceAlarm) and event.nozzle != 0:
+        return []
+    if not isinstance(event, StationReading | DeviceAlarm):
+        return []
+    rules = _station_rules(ctx.ruleset)
+    st = state.get(event.key)
+    if st is None:
+        reg = ctx.registry.station(event.station_id)
+        pv = rules.r_pv
+        pos = reg.pv_positive_pa if reg else float(pv.param("default_pv_positive_pa"))
+        neg = reg.pv_negative_pa if reg else float(pv.param("default_pv_negative_pa"))
+        st = StationRules.new_state(event.station_id, event.jurisdiction, event.mn, pos, neg)
+    out = (
+        rules.on_reading(st, event)
+        if isinstance(event, StationReading)
+        else rules.on_device_alarm(st, event)
+    )
+    state[event.key] = st
+    return out
+
+
+def handle_sensor(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Any]:
+    if not isinstance(event, SensorReading):
+        return []
+    rules = _sensor_rules(ctx.ruleset)
+    st = state.get(event.key) or SensorRules.new_state(
+        event.sensor_id, event.sensor_kind, event.jurisdiction, event.mn
+    )
+    out = rules.on_reading(st, event)
+    state[event.key] = st
+    return out
+
+
+def handle_depot(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Any]:
+    if not isinstance(event, DepotReading):
+        return []
+    rules = _depot_rules(ctx.ruleset)
+    st = state.get(event.key) or DepotRules.new_state(event.depot_id, event.jurisdiction, event.mn)
+    out = rules.on_reading(st, event)
+    state[event.key] = st
+    return out
+
+
+PROCESSORS: list[Processor] = [
+    Processor("vapor.nozzle", (Fuelling.KIND, DeviceAlarm.KIND), handle_nozzle),
+    Processor("vapor.station", (StationReading.KIND, DeviceAlarm.KIND), handle_station),
+    Processor("vapor.sensor", (SensorReading.KIND,), handle_sensor),
+    Processor("vapor.depot", (DepotReading.KIND,), handle_depot),
+]

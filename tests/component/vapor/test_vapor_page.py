@@ -1,0 +1,85 @@
+"""Station operator page (AppTest): no data, simulated data, and scoping to the allowed stations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.timeutil import BEIJING
+from fuel_vapor.codemaps import default_codemaps
+from fuel_vapor.intake import from_hj212
+from fuel_vapor.protocol import FrameDecoder, parse_segment
+from fuel_vapor.simulator import Fault, Simulation
+from streams.warehouse import shared
+
+pytestmark = pytest.mark.component
+PAGE = Path(__file__).resolve().parents[3] / "dashboards" / "pages" / "vapor_station.py"
+
+
+@pytest.fixture
+def reader(warehouse):
+    shared.set_reader(warehouse)
+    from dashboards.data import _cached
+
+    _cached.clear()
+    yield warehouse
+    shared.set_reader(None)
+
+
+def test_page_without_data_says_so(reader):
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Gas-station vapour recovery"
+    assert any("No data yet" in i.value for i in at.info)
+
+
+async def test_page_with_data_shows_alarms_and_respects_scope(pipeline, registry):
+    now = datetime.now(UTC).astimezone(BEIJING)
+    start = datetime(now.year, now.month, now.day, tzinfo=BEIJING) - timedelta(days=7)
+    sim = Simulation(
+        registry,
+        start,
+        faults=[Fault("QP-ST-0001", "drift", 3, start)],
+        seed=5,
+        stations=["QP-ST-0001"],
+        station_period_s=1800,
+    )
+    cms = default_codemaps()
+    dec = FrameDecoder(extra_chars=b"0")
+    events = []
+    for o in sim.packets(now):
+        (frame,) = dec.feed(o.frame)
+        p = parse_segment(frame.segment.decode())
+        unit = registry.unit_by_mn(p.mn)
+        events += from_hj212(p, frame.raw, unit, cms[unit.code_map], o.ts).all_events
+    await pipeline.publish(events)
+    await pipeline.settle()
+    shared.set_reader(pipeline.client)
+    from dashboards.data import _cached
+
+    _cached.clear()
+    try:
+        at = AppTest.from_file(str(PAGE), default_timeout=60)
+        at.session_state["allowed_stations"] = ("QP-ST-0001",)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.sidebar.selectbox[0].options == ["QP-ST-0001 青浦朱家角加油站"]
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Nozzles in warning or alarm"] == "1"
+        labels = [e.label for e in at.expander]
+        assert any(lbl.startswith("FV-AL-ALARM · QP-ST-0001:N03") for lbl in labels)
+        hint_md = [m.value for m in at.markdown if m.value.startswith("**What to check:**")]
+        assert hint_md and "nozzle" in hint_md[0]
+        assert any("Evidence" in m.value and "vapor_nozzle_day:" in m.value for m in at.markdown)
+        # another operator: station QP-ST-0003 only, nothing of QP-ST-0001 visible
+        other = AppTest.from_file(str(PAGE), default_timeout=60)
+        other.session_state["allowed_stations"] = ("QP-ST-0003",)
+        other.run()
+        assert not other.exception
+        assert other.sidebar.selectbox[0].options == ["QP-ST-0003 青浦练塘加油站"]
+        assert not any("QP-ST-0001" in e.label for e in other.expander)
+    finally:
+        shared.set_reader(None)

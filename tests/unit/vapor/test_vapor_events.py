@@ -1,0 +1,48 @@
+"""Vapour events: validation names field, unit and range; ids are deterministic; keys partition."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import pytest
+
+from core.errors import ValidationError
+from fuel_vapor.events import EVENT_CLASSES, Fuelling, NozzleDay, examples
+
+
+def test_examples_cover_every_class_and_are_valid():
+    ex = examples()
+    assert {type(e) for e in ex} == set(EVENT_CLASSES)
+    for e in ex:
+        assert dataclasses.fields(e)[0].name == "event_id" and e.KIND.startswith("vapor.")
+        assert e.ts.tzinfo is not None and e.key
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("al", 3.5, "al=3.5 ratio: expected in [0, 3]"),
+        ("fuel_volume_l", -1.0, "fuel_volume_l=-1.0 L: expected in [0, 2000]"),
+        ("nozzle", 0, "nozzle=0: expected in [1, 99]"),
+        ("al_source_unit", "permille", "al_source_unit='permille'"),
+        ("ts", datetime(2026, 11, 23, 10, 0), "ts="),
+    ],
+)
+def test_fuelling_validation_names_field_unit_and_range(field, value, message):
+    f = next(e for e in examples() if isinstance(e, Fuelling))
+    with pytest.raises(ValidationError) as exc:
+        dataclasses.replace(f, **{field: value})
+    assert str(exc.value).startswith(message)
+
+
+def test_ids_are_deterministic_and_ignore_ingest_time():
+    f = next(e for e in examples() if isinstance(e, Fuelling))
+    assert Fuelling.make_id(f.station_id, f.nozzle, f.ts) == f.event_id
+    assert Fuelling.make_id(f.station_id, f.nozzle + 1, f.ts) != f.event_id
+    assert f.key == "QP-ST-0001:N03"
+    d = next(e for e in examples() if isinstance(e, NozzleDay))
+    with pytest.raises(ValidationError, match=r"pass_rate=1\.5 fraction"):
+        dataclasses.replace(d, pass_rate=1.5)
+    with pytest.raises(ValidationError, match="state='red'"):
+        dataclasses.replace(d, state="red")
