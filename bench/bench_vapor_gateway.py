@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import hashlib
 import multiprocessing as mp
+import pstats
 import statistics
 import time
 from datetime import datetime, timedelta
@@ -23,7 +25,7 @@ from core.metrics import Metrics
 from core.registry import Registry
 from core.timeutil import BEIJING
 from fuel_vapor.codemaps import default_codemaps
-from fuel_vapor.protocol import Frame, FrameDecoder
+from fuel_vapor.events import VaporPacket
 from fuel_vapor.server import GatewaySettings, VaporGateway
 
 
@@ -80,45 +82,86 @@ def frames_for(reg: Registry, per_unit: int) -> list[list[bytes]]:
     return out
 
 
+class _Unit(asyncio.Protocol):
+    """One simulated data unit: pre-encoded packets, one outstanding request, no decoding.
+
+    Every answer the gateway writes ends with CR LF and a unit has one request in flight, so an
+    answer is complete when the bytes received end with CR LF (counted, not parsed: the client
+    must not be the bottleneck of a benchmark of the server).
+    """
+
+    def __init__(self, items: list[bytes], shared: dict, interval: float) -> None:
+        self.items = items
+        self.i = 0
+        self.shared = shared
+        self.interval = interval
+        self.t = 0.0
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self.done = asyncio.get_running_loop().create_future()
+        self.sending = False
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def send(self) -> None:
+        if time.time() >= self.shared["end"]:
+            self.sending = False
+            if not self.done.done():
+                self.done.set_result(None)
+            return
+        self.sending = True
+        self.t = time.perf_counter()
+        self.transport.write(self.items[self.i % len(self.items)])  # type: ignore[union-attr]
+        self.i += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.buf.endswith(b"\r\n"):
+            return
+        self.buf = b""
+        now = time.perf_counter()
+        self.shared["lat"].append(now - self.t)
+        if self.interval:
+            delay = max(0.0, self.interval - (now - self.t))
+            asyncio.get_running_loop().call_later(delay, self.send)
+        else:
+            self.send()
+
+    def connection_lost(self, exc) -> None:  # type: ignore[override]
+        if self.sending:
+            self.shared["errors"] += 1
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 async def _clients(
     port: int, frames: list[list[bytes]], seconds: float, start_at: float, interval: float = 0.0
 ) -> dict:
-    lat: list[float] = []
-    sent = [0]
-    errors = [0]
-
-    async def unit(items: list[bytes]) -> None:
+    loop = asyncio.get_running_loop()
+    shared: dict = {"lat": [], "errors": 0, "end": start_at + seconds}
+    units: list[_Unit] = []
+    for items in frames:
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            _, u = await loop.create_connection(
+                lambda items=items: _Unit(items, shared, interval), "127.0.0.1", port
+            )
         except OSError:
-            errors[0] += 1
-            return
-        dec = FrameDecoder()
-        while time.time() < start_at:
-            await asyncio.sleep(0.01)
-        end = start_at + seconds
-        i = 0
-        if interval:
-            await asyncio.sleep(interval * (hash(items[0]) % 1000) / 1000)  # spread the units
-        while time.time() < end:
-            t = time.perf_counter()
-            writer.write(items[i % len(items)])
-            i += 1
-            got = False
-            while not got:
-                data = await reader.read(4096)
-                if not data:
-                    errors[0] += 1
-                    return
-                got = any(isinstance(f, Frame) for f in dec.feed(data))
-            lat.append(time.perf_counter() - t)
-            sent[0] += 1
-            if interval:
-                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t)))
-        writer.close()
-
-    await asyncio.gather(*(unit(f) for f in frames))
-    return {"sent": sent[0], "lat": lat, "errors": errors[0]}
+            shared["errors"] += 1
+            continue
+        units.append(u)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    for u in units:
+        if interval:  # spread the units over one interval
+            loop.call_later(interval * (hash(u.items[0]) % 1000) / 1000, u.send)
+        else:
+            u.send()
+    await asyncio.sleep(max(0.0, shared["end"] - time.time()))
+    await asyncio.wait([u.done for u in units], timeout=5.0)
+    for u in units:
+        u.transport.close()  # type: ignore[union-attr]
+    lat = shared["lat"]
+    return {"sent": len(lat), "lat": lat, "errors": shared["errors"]}
 
 
 def _client_process(
@@ -133,8 +176,13 @@ async def main_async(args: argparse.Namespace) -> None:
     reg = bench_registry(args.units)
     received = [0]
 
+    packets = [0]
+
     async def publish(events) -> None:
         received[0] += len(events)
+        for e in events:
+            if e.__class__ is VaporPacket:
+                packets[0] += 1
 
     metrics = Metrics()
     gw = VaporGateway(
@@ -142,6 +190,20 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     _, port = await gw.start()
     start_at = time.time() + args.warmup
+    window: dict[str, float] = {}
+    prof = cProfile.Profile() if args.profile else None
+
+    async def server_window() -> None:  # server CPU over the measured window
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        window["cpu0"], window["p0"] = time.process_time(), packets[0]
+        if prof is not None:
+            prof.enable()
+        await asyncio.sleep(args.seconds)
+        if prof is not None:
+            prof.disable()
+        window["cpu1"], window["p1"] = time.process_time(), packets[0]
+
+    watcher = asyncio.create_task(server_window())
     if args.same_process:
         res = await _clients(
             port, frames_for(reg, args.per_unit), args.seconds, start_at, args.interval
@@ -158,6 +220,7 @@ async def main_async(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.05)
         res = q.get()
         p.join()
+    await watcher
     await gw.stop()
     lat = sorted(res["lat"])
     if not lat:
@@ -171,10 +234,20 @@ async def main_async(args: argparse.Namespace) -> None:
     print(
         f"answer latency ms  : p50 {pct(0.5):.1f}  p90 {pct(0.9):.1f}  p99 {pct(0.99):.1f}  max {lat[-1] * 1000:.1f}  mean {statistics.mean(lat) * 1000:.1f}"
     )
+    n = window["p1"] - window["p0"]
+    cpu = window["cpu1"] - window["cpu0"]
+    print(
+        f"server CPU         : {cpu:.2f} s for {n:,.0f} packets in the window = "
+        f"{cpu / max(n, 1) * 1e6:.1f} us/packet ({'all in one process' if args.same_process else 'server process only'})"
+    )
     print(
         f"events published   : {received[0]:,}; client errors {res['errors']}; "
         f"bad packets {sum(metrics.counters('fuel_vapor', 'bad_packets').values()):.0f}"
     )
+    if prof is not None:
+        st = pstats.Stats(prof)
+        st.sort_stats("tottime").print_stats(30)
+        st.sort_stats("cumulative").print_stats(40)
 
 
 def main() -> None:
@@ -190,6 +263,7 @@ def main() -> None:
         help="seconds between one unit's packets (0 = closed loop: next packet right after the answer)",
     )
     ap.add_argument("--same-process", action="store_true", help="run clients in the server's loop")
+    ap.add_argument("--profile", action="store_true", help="cProfile the server over the window")
     args = ap.parse_args()
     asyncio.run(main_async(args))
 

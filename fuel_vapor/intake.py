@@ -9,6 +9,11 @@ Event time: ``DataTime``, else the QN time, else the receipt time (flagged ``no_
 readings cannot be de-duplicated when re-sent, only their packet record can).
 A/L is normalised to a ratio by the code map; a normalised A/L outside 0-3 is FV-UNIT (record
 dropped, problem ``al_out_of_range``; with a rule set an FV-UNIT exceedance is returned as well).
+
+Hot path (the gateway calls this once per packet): event ids are ``core.events.deterministic_id``
+computed by ``_id`` with the event time formatted once per packet (the same bytes are hashed, a
+unit test checks every ``make_id`` against it); per-ruleset A/L bounds and per-station nozzle sets
+are cached.
 """
 
 from __future__ import annotations
@@ -34,13 +39,45 @@ from fuel_vapor.events import (
 from fuel_vapor.protocol.packet import Packet
 
 ALARM_CODES = {"0": 0, "1": 1, "2": 2, "N": -1, "n": -1}
+_blake2b = hashlib.blake2b
+_sha256 = hashlib.sha256
+_BOUNDS: dict[int, tuple[RuleSet, tuple[float, float]]] = {}
+_NOZZLES: dict[int, tuple[Station, frozenset[int]]] = {}
 
 
 def _al_bounds(ruleset: RuleSet | None) -> tuple[float, float]:
     if ruleset is None:
         return 0.0, 3.0
+    got = _BOUNDS.get(id(ruleset))
+    if got is not None and got[0] is ruleset:
+        return got[1]
     rule = ruleset.rule("FV-UNIT")
-    return float(rule.param("al_min")), float(rule.param("al_max"))
+    bounds = float(rule.param("al_min")), float(rule.param("al_max"))
+    if len(_BOUNDS) > 64:
+        _BOUNDS.clear()
+    _BOUNDS[id(ruleset)] = (ruleset, bounds)
+    return bounds
+
+
+def _nozzle_numbers(unit: Station) -> frozenset[int]:
+    got = _NOZZLES.get(id(unit))
+    if got is not None and got[0] is unit:
+        return got[1]
+    numbers = frozenset(n.number for n in unit.nozzles)
+    if len(_NOZZLES) > 100_000:
+        _NOZZLES.clear()
+    _NOZZLES[id(unit)] = (unit, numbers)
+    return numbers
+
+
+def ts_part(ts: datetime) -> str:
+    """An event time as ``deterministic_id`` hashes it."""
+    return f"{ts.timestamp():.6f}"
+
+
+def _id(kind: str, *parts: str) -> str:
+    """``core.events.deterministic_id(kind, *parts)`` for parts that are already strings."""
+    return _blake2b("\x1f".join((kind, *parts)).encode(), digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)
@@ -55,7 +92,7 @@ class IntakeResult:
 
 
 def raw_hash(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+    return _sha256(raw).hexdigest()
 
 
 def event_time(packet: Packet, received_at: datetime) -> tuple[datetime, list[str]]:
@@ -77,8 +114,8 @@ def from_hj212(
     ruleset: RuleSet | None = None,
 ) -> IntakeResult:
     ts, problems = event_time(packet, received_at)
-    sha = raw_hash(raw)
-    pid = VaporPacket.make_id(packet.mn, sha)
+    sha = _sha256(raw).hexdigest()
+    pid = _id(VaporPacket.KIND, packet.mn, sha)
     events: list[Any] = []
     decoded: Decoded | None = None
     try:
@@ -104,6 +141,12 @@ def from_hj212(
         if isinstance(unit, Sensor)
         else "unknown"
     )
+    flag = packet.flag
+    if problems:
+        kept = [p for p in problems if not p.startswith("detail:")]
+        stored = (*kept, *[p for p in problems if p.startswith("detail:")][:1])
+    else:
+        kept, stored = problems, ()
     pe = VaporPacket(
         event_id=pid,
         ts=ts,
@@ -115,8 +158,8 @@ def from_hj212(
         st=packet.st or "",
         cn=packet.cn,
         qn=packet.qn or "",
-        flag=None if packet.flag is None else packet.flag.value,
-        version=None if packet.flag is None else packet.flag.version,
+        flag=None if flag is None else flag.value,
+        version=None if flag is None else flag.version,
         code_map=codemap.name,
         crc_variant=crc_variant,
         raw_sha256=sha,
@@ -125,10 +168,9 @@ def from_hj212(
         if raw[:2] == b"##" and raw[2:6].isdigit()
         else len(packet.segment.encode("utf-8", "surrogateescape")),
         records=len(events),
-        problems=tuple(p for p in problems if not p.startswith("detail:"))
-        + tuple(p for p in problems if p.startswith("detail:"))[:1],
+        problems=stored,
     )
-    return IntakeResult(pe, events, [p for p in problems if not p.startswith("detail:")])
+    return IntakeResult(pe, events, kept)
 
 
 def _events(
@@ -143,14 +185,15 @@ def _events(
 ) -> list[Any]:
     out: list[Any] = []
     mn, jur = packet.mn, unit.jurisdiction
+    tsp = ts_part(ts)
     if isinstance(unit, Station):
-        numbers = {n.number for n in unit.nozzles}
+        numbers = _nozzle_numbers(unit)
+        lo, hi = _al_bounds(ruleset) if d.fuellings else (0.0, 3.0)
         for nozzle, v in d.fuellings:
             if nozzle not in numbers:
                 problems.append("unknown_nozzle")
                 continue
             al = v.get("al")
-            lo, hi = _al_bounds(ruleset)
             if al is not None and not lo <= al <= hi:
                 problems.append("al_out_of_range")
                 if ruleset is not None:
@@ -175,7 +218,7 @@ def _events(
                 continue
             out.append(
                 Fuelling(
-                    event_id=Fuelling.make_id(unit.id, nozzle, ts),
+                    event_id=_id(Fuelling.KIND, unit.id, str(nozzle), tsp),
                     ts=ts,
                     station_id=unit.id,
                     nozzle=nozzle,
@@ -196,7 +239,7 @@ def _events(
         if s or settings:
             out.append(
                 StationReading(
-                    event_id=StationReading.make_id(unit.id, ts),
+                    event_id=_id(StationReading.KIND, unit.id, tsp),
                     ts=ts,
                     station_id=unit.id,
                     jurisdiction=jur,
@@ -220,7 +263,7 @@ def _events(
                 continue
             out.append(
                 DeviceAlarm(
-                    event_id=DeviceAlarm.make_id(unit.id, nozzle, cat, ts),
+                    event_id=_id(DeviceAlarm.KIND, unit.id, str(nozzle), cat, tsp),
                     ts=ts,
                     station_id=unit.id,
                     nozzle=nozzle,
@@ -236,7 +279,7 @@ def _events(
         for quantity, value, unit_txt, flag in d.sensors:
             out.append(
                 SensorReading(
-                    event_id=SensorReading.make_id(unit.id, quantity, ts),
+                    event_id=_id(SensorReading.KIND, unit.id, quantity, tsp),
                     ts=ts,
                     sensor_id=unit.id,
                     sensor_kind=unit.kind,
@@ -253,7 +296,7 @@ def _events(
     elif isinstance(unit, Depot) and d.depot:
         out.append(
             DepotReading(
-                event_id=DepotReading.make_id(unit.id, ts),
+                event_id=_id(DepotReading.KIND, unit.id, tsp),
                 ts=ts,
                 depot_id=unit.id,
                 jurisdiction=jur,

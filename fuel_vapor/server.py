@@ -77,6 +77,22 @@ class _Conn:
     writer: asyncio.StreamWriter
     decoder: FrameDecoder
     mns: set[str] = field(default_factory=set)
+    waiting_since: float | None = None  # loop time the current read began (None: not reading)
+    idle_closed: bool = False
+
+
+class _Chunk:
+    """What the packets of one read produce: events to publish and answers to write after."""
+
+    __slots__ = ("answers", "events", "ok", "received", "records", "t0")
+
+    def __init__(self, t0: float) -> None:
+        self.t0 = t0
+        self.events: list[object] = []
+        self.answers: list[tuple[bytes, str, bool]] = []  # (frame, cn, needs the publish)
+        self.ok = 0  # packets that count as packets_ok once the publish returned
+        self.records = 0
+        self.received: datetime | None = None
 
 
 class VaporGateway:
@@ -110,6 +126,13 @@ class VaporGateway:
         self._conns: dict[int, _Conn] = {}
         self._next_id = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        # hot-path counters, added to ``metrics`` by ``flush_metrics`` (every sweep, at the end of
+        # a connection, on stop); rare counters (bad packets, errors) go to ``metrics`` at once
+        self._bytes_in = 0
+        self._packets_ok = 0
+        self._records = 0
+        self._answers: dict[str, int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
@@ -117,9 +140,15 @@ class VaporGateway:
         self._server = await asyncio.start_server(self._serve, s.host, s.port, limit=s.read_size)
         host, port = self._server.sockets[0].getsockname()[:2]
         self.address = (host, port)
+        self._sweeper = asyncio.create_task(self._sweep())
         return host, port
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         if self._server is not None:
             self._server.close()
         for c in list(self._conns.values()):
@@ -131,6 +160,7 @@ class VaporGateway:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+        self.flush_metrics()
 
     def describe(self) -> dict[str, str]:
         host, port = getattr(self, "address", (self.settings.host, self.settings.port))
@@ -138,6 +168,42 @@ class VaporGateway:
 
     def bad_counts(self) -> dict[str, float]:
         return self.metrics.counters(COMPONENT, "bad_packets")
+
+    def flush_metrics(self) -> None:
+        """Add the locally counted hot-path counters to ``metrics``."""
+        m = self.metrics
+        if self._bytes_in:
+            m.inc(COMPONENT, "bytes_in", self._bytes_in)
+            self._bytes_in = 0
+        if self._packets_ok:
+            m.inc(COMPONENT, "packets_ok", self._packets_ok)
+            self._packets_ok = 0
+        if self._records:
+            m.inc(COMPONENT, "records", self._records)
+            self._records = 0
+        if self._answers:
+            answers_sent, self._answers = self._answers, {}
+            for cn, n in answers_sent.items():
+                m.inc(COMPONENT, "answers_sent", n, {"cn": cn})
+
+    async def _sweep(self) -> None:
+        """Idle timeouts and counter flushes: one timer for the gateway instead of one per read."""
+        s = self.settings
+        every = max(0.01, min(1.0, s.idle_timeout_s / 4))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every)
+            try:
+                now = loop.time()
+                for c in list(self._conns.values()):
+                    since = c.waiting_since
+                    if since is not None and now - since >= s.idle_timeout_s and not c.idle_closed:
+                        c.idle_closed = True  # the read returns b"" and the connection ends
+                        self._inc("idle_timeouts")
+                        c.writer.close()
+                self.flush_metrics()
+            except Exception:  # a bug here must not stop the timeouts for good
+                log.exception("fuel_vapor gateway: sweep failed")
 
     # ---- connection ------------------------------------------------------------------------
     def _inc(self, name: str, reason: str | None = None, value: float = 1.0) -> None:
@@ -169,27 +235,25 @@ class VaporGateway:
         self._conns[conn.cid] = conn
         self._inc("connections_total")
         self.metrics.gauge(COMPONENT, "connections_open", len(self._conns))
+        loop = asyncio.get_running_loop()
+        read_size = s.read_size
+        feed = conn.decoder.feed
+        perf = time.perf_counter
         try:
             while True:
-                try:
-                    data = await asyncio.wait_for(reader.read(s.read_size), s.idle_timeout_s)
-                except TimeoutError:
-                    self._inc("idle_timeouts")
+                conn.waiting_since = loop.time()
+                data = await reader.read(read_size)
+                conn.waiting_since = None
+                if not data or conn.idle_closed:
                     break
-                if not data:
-                    break
-                self._inc("bytes_in", value=len(data))
-                t0 = time.perf_counter()
-                for item in conn.decoder.feed(data):
-                    try:
-                        await self._on_item(conn, item, t0)
-                    except (ConnectionError, asyncio.CancelledError):
-                        raise
-                    except Exception:  # our bug on one packet: count it, keep the connection
-                        log.exception("fuel_vapor gateway: packet from %s failed", sorted(conn.mns))
-                        self._inc("internal_errors")
-            for err in conn.decoder.close():
-                await self._on_item(conn, err, time.perf_counter())
+                self._bytes_in += len(data)
+                t0 = perf()
+                items = feed(data)
+                if items:
+                    await self._on_chunk(conn, items, t0)
+            if not conn.idle_closed:
+                for err in conn.decoder.close():
+                    await self._on_chunk(conn, [err], perf())
         except (ConnectionError, asyncio.IncompleteReadError):
             self._inc("connection_errors")
         except asyncio.CancelledError:
@@ -198,102 +262,145 @@ class VaporGateway:
             log.exception("fuel_vapor gateway: connection %s %s failed", conn.cid, conn.mns)
             self._inc("internal_errors")
         finally:
+            conn.waiting_since = None
             self._conns.pop(conn.cid, None)
             self.metrics.gauge(COMPONENT, "connections_open", len(self._conns))
             writer.close()
+            self.flush_metrics()
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _send(self, conn: _Conn, data: bytes, cn: str, t0: float) -> None:
+    async def _on_chunk(self, conn: _Conn, items: list[Frame | FrameError], t0: float) -> None:
+        """Handle the packets one read completed: one publish, then one write of the answers.
+
+        An answer that acknowledges an upload is written only after the publish of its events
+        returned; when the publish fails or times out those answers are dropped (the device
+        resends), answers that need no publish (9011 refusals) are written all the same.
+        """
+        chunk = _Chunk(t0)
+        handle = self._handle
+        for item in items:
+            try:
+                handle(conn, item, chunk)
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception:  # our bug on one packet: count it, keep the connection
+                log.exception("fuel_vapor gateway: packet from %s failed", sorted(conn.mns))
+                self._inc("internal_errors")
+        answers = chunk.answers
+        if chunk.events:
+            if await self._publish(chunk.events):
+                self._packets_ok += chunk.ok
+                self._records += chunk.records
+            elif answers:
+                answers = [a for a in answers if not a[2]]
+        if answers:
+            await self._send(conn, answers, t0)
+
+    async def _send(self, conn: _Conn, answers: list[tuple[bytes, str, bool]], t0: float) -> None:
         try:
-            conn.writer.write(data)
-            transport = conn.writer.transport
-            if transport.get_write_buffer_size() > 65536:  # only wait when the peer is slow
+            writer = conn.writer
+            writer.write(answers[0][0] if len(answers) == 1 else b"".join(a[0] for a in answers))
+            if writer.transport.get_write_buffer_size() > 65536:  # only wait when the peer is slow
                 async with asyncio.timeout(self.settings.write_timeout_s):
-                    await conn.writer.drain()
+                    await writer.drain()
         except (ConnectionError, TimeoutError):
             self._inc("write_errors")
             return
-        self.metrics.inc(COMPONENT, "answers_sent", 1, {"cn": cn})
-        self.metrics.observe(COMPONENT, "answer_latency_s", time.perf_counter() - t0)
+        sent = self._answers
+        for _, cn, _ in answers:
+            sent[cn] = sent.get(cn, 0) + 1
+        latency = time.perf_counter() - t0
+        observe = self.metrics.observe
+        for _ in answers:
+            observe(COMPONENT, "answer_latency_s", latency)
 
     # ---- packets ---------------------------------------------------------------------------
-    async def _on_item(self, conn: _Conn, item: Frame | FrameError, t0: float) -> None:
-        if isinstance(item, FrameError):
-            self._inc("bad_packets", item.reason)
-            log.debug("bad packet from %s %s: %s", conn.peer, sorted(conn.mns), item.detail)
-            if item.reason == CRC_MISMATCH and item.segment is not None:
-                await self._answer_bad_crc(conn, item.segment, t0)
+    def _handle(self, conn: _Conn, item: Frame | FrameError, chunk: _Chunk) -> None:
+        """One frame or framing error: counters now, events and answers into ``chunk``."""
+        if item.__class__ is FrameError:
+            self._inc("bad_packets", item.reason)  # type: ignore[union-attr]
+            log.debug("bad packet from %s %s: %s", conn.peer, sorted(conn.mns), item.detail)  # type: ignore[union-attr]
+            if item.reason == CRC_MISMATCH and item.segment is not None:  # type: ignore[union-attr]
+                self._answer_bad_crc(item.segment, chunk)  # type: ignore[union-attr]
             return
+        assert isinstance(item, Frame)
         try:
             packet = parse_segment(item.segment.decode("utf-8", "surrogateescape"))
         except SegmentError as exc:
             self._inc("bad_packets", exc.reason)
             return
-        wants = packet.flag.answer if packet.flag is not None else None
+        flag = packet.flag
+        wants = flag.answer if flag is not None else None
         unit = self.registry.unit_by_mn(packet.mn)
         if unit is None:
             self._inc("bad_packets", "unknown_mn")
             if wants and not packet.is_answer:
-                await self._send(
-                    conn, answers.request_answer(packet, answers.QNRTN_BAD_MN), "9011", t0
+                chunk.answers.append(
+                    (answers.request_answer(packet, answers.QNRTN_BAD_MN), "9011", False)
                 )
             return
         if packet.pw != unit.password:
             self._inc("bad_packets", "bad_password")
             self._session(conn, packet.mn, unit.id).bad += 1
             if wants and not packet.is_answer:
-                await self._send(
-                    conn, answers.request_answer(packet, answers.QNRTN_BAD_PW), "9011", t0
+                chunk.answers.append(
+                    (answers.request_answer(packet, answers.QNRTN_BAD_PW), "9011", False)
                 )
             return
         cm = self.codemaps.get(unit.code_map)
         if cm is None:
             self._inc("bad_packets", "no_code_map")
             return
-        if item.extra_char and item.extra_char != cm.profile.extra_char:
+        profile = cm.profile
+        if item.extra_char and item.extra_char != profile.extra_char:
             self._inc("bad_packets", "framing_not_in_profile")
             return
-        if item.crc_variant == "modbus" and not (
-            cm.profile.modbus_crc or packet.mn in self.settings.modbus_mns
-        ):
-            self._inc("bad_packets", CRC_MISMATCH)
-            return
-        if item.crc_variant == "modbus":
+        if item.crc_variant != "hj212":
+            if not (profile.modbus_crc or packet.mn in self.settings.modbus_mns):
+                self._inc("bad_packets", CRC_MISMATCH)
+                return
             self._inc("modbus_crc_accepted")
         session = self._session(conn, packet.mn, unit.id)
         session.packets += 1
         if wants is None:
-            wants = cm.profile.answer_when_no_flag and packet.cn in UPLOAD_CNS
-        received = self.now()
+            wants = profile.answer_when_no_flag and packet.cn in UPLOAD_CNS
+        received = chunk.received
+        if received is None:  # one receipt time per read: the packets arrived together
+            received = chunk.received = self.now()
         if packet.is_answer:
             self._inc("answers_received")
             wants = False
-        if packet.flag is not None and packet.flag.split and packet.pnum and packet.pno:
-            await self._split_part(conn, packet, item, unit, cm, received, wants, t0)
+        if flag is not None and flag.split and packet.pnum and packet.pno:
+            self._split_part(packet, item, unit, cm, received, wants, chunk)
             return
         result = from_hj212(
             packet, item.raw, unit, cm, received, crc_variant=item.crc_variant, ruleset=self.ruleset
         )
         for p in result.problems:
             self._inc("bad_values", p)
-        if not await self._publish(result.all_events):
-            return
-        self._inc("packets_ok")
-        self._inc("records", value=len(result.events))
+        chunk.events.append(result.packet_event)
+        chunk.events += result.events
+        chunk.ok += 1
+        chunk.records += len(result.events)
         if wants:
-            await self._answer_data(conn, packet, cm, t0)
+            chunk.answers.append(
+                (
+                    answers.data_answer(packet, cp=profile.answer_cp, flag=profile.answer_flag),
+                    "9014",
+                    True,
+                )
+            )
 
-    async def _split_part(
+    def _split_part(
         self,
-        conn: _Conn,
         packet: Packet,
         item: Frame,
         unit: object,
         cm: CodeMap,
         received: datetime,
         wants: bool,
-        t0: float,
+        chunk: _Chunk,
     ) -> None:
         for parts in self.reassembler.expire(self.clock()):  # parts are already stored as packets
             self._inc("split_expired")
@@ -313,11 +420,17 @@ class VaporGateway:
                 self._inc("bad_values", p)
             events += result.events
             self._inc("split_joined")
-        if not await self._publish(events):
-            return
-        self._inc("packets_ok")
+        chunk.events += events
+        chunk.ok += 1
         if wants:
-            await self._answer_data(conn, packet, cm, t0)
+            profile = cm.profile
+            chunk.answers.append(
+                (
+                    answers.data_answer(packet, cp=profile.answer_cp, flag=profile.answer_flag),
+                    "9014",
+                    True,
+                )
+            )
 
     async def _publish(self, events: list[object]) -> bool:
         t = time.perf_counter()
@@ -334,13 +447,7 @@ class VaporGateway:
         self.metrics.observe(COMPONENT, "publish_latency_s", time.perf_counter() - t)
         return True
 
-    async def _answer_data(self, conn: _Conn, packet: Packet, cm: CodeMap, t0: float) -> None:
-        flag = cm.profile.answer_flag
-        await self._send(
-            conn, answers.data_answer(packet, cp=cm.profile.answer_cp, flag=flag), "9014", t0
-        )
-
-    async def _answer_bad_crc(self, conn: _Conn, segment: bytes, t0: float) -> None:
+    def _answer_bad_crc(self, segment: bytes, chunk: _Chunk) -> None:
         try:
             packet = parse_segment(segment.decode("utf-8", "surrogateescape"))
         except SegmentError:
@@ -349,7 +456,7 @@ class VaporGateway:
             return
         if packet.cn in UPLOAD_CNS and not self.settings.answer_bad_crc_uploads:
             return
-        await self._send(conn, answers.request_answer(packet, answers.QNRTN_BAD_CRC), "9011", t0)
+        chunk.answers.append((answers.request_answer(packet, answers.QNRTN_BAD_CRC), "9011", False))
 
     def _session(self, conn: _Conn, mn: str, unit_id: str) -> Session:
         now = self.clock()
@@ -357,11 +464,13 @@ class VaporGateway:
         if s is None:
             s = self.sessions[mn] = Session(mn, unit_id, conn.cid, now, now)
             self.metrics.gauge(COMPONENT, "sessions", len(self.sessions))
-        elif s.connection != conn.cid:
-            s.connection = conn.cid
-            self._inc("session_moved")
-        s.last_seen = now
-        conn.mns.add(mn)
+            conn.mns.add(mn)
+        else:
+            if s.connection != conn.cid:
+                s.connection = conn.cid
+                self._inc("session_moved")
+                conn.mns.add(mn)
+            s.last_seen = now
         return s
 
 

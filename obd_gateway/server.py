@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -220,9 +221,11 @@ class ObdGateway:
         now = self.clock()
         events: list[object] = []
         answers: list[bytes] = []
+        counts: dict[tuple[str, str], int] = {}
         for it in items:
             if isinstance(it, BadInput):
-                m.inc(COMPONENT, COUNTER_BAD, 1, {"reason": it.reason})
+                key = (COUNTER_BAD, it.reason)
+                counts[key] = counts.get(key, 0) + 1
                 ans = _answer_bad(it, now)
                 if ans is not None:
                     answers.append(ans)
@@ -236,18 +239,16 @@ class ObdGateway:
                 log.exception(
                     "obd gateway: frame from %s (%s) not handled", frame.vin, session.peer
                 )
-                m.inc(COMPONENT, COUNTER_BAD, 1, {"reason": "internal_error"})
+                key = (COUNTER_BAD, "internal_error")
+                counts[key] = counts.get(key, 0) + 1
                 continue
             events.extend(out.events)
-            for name, label in out.counters:
-                if name == COUNTER_BAD:
-                    m.inc(COMPONENT, COUNTER_BAD, 1, {"reason": label})
-                elif name == "frames":
-                    m.inc(COMPONENT, "frames", 1, {"command": label})
-                else:
-                    m.inc(COMPONENT, name, 1, {"kind": label} if label else None)
+            for key in out.counters:
+                counts[key] = counts.get(key, 0) + 1
             if out.answer is not None:
                 answers.append(out.answer.encode())
+        for (name, label), k in counts.items():  # one update per counter and read, not per frame
+            m.inc(COMPONENT, name, k, _labels(name, label))
         if events:
             t0 = time.perf_counter()
             try:
@@ -262,10 +263,25 @@ class ObdGateway:
                 return False
             m.observe(COMPONENT, "publish_latency_s", time.perf_counter() - t0)
         if answers:
-            writer.write(b"".join(answers))
-            await writer.drain()
+            writer.write(answers[0] if len(answers) == 1 else b"".join(answers))
+            # Wait only when the kernel does not take the answers as fast as they come (the
+            # transport has paused us): an idle socket accepts them at once.
+            if writer.transport.get_write_buffer_size() > _DRAIN_ABOVE:
+                await writer.drain()
             m.observe(COMPONENT, "ack_latency_s", time.perf_counter() - t_read)
         return True
+
+
+_DRAIN_ABOVE = 1 << 16  # bytes of answers queued in the transport before we await drain()
+_LABEL_KEYS = {COUNTER_BAD: "reason", "frames": "command"}
+
+
+@functools.cache
+def _labels(name: str, label: str) -> dict[str, str] | None:
+    """The metric labels of a session counter (cached: a handful of distinct pairs)."""
+    if not label:
+        return None
+    return {_LABEL_KEYS.get(name, "kind"): label}
 
 
 def _answer_bad(bad: BadInput, now: datetime) -> bytes | None:

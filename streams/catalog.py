@@ -37,6 +37,9 @@ DEFAULT_PARTITIONS = 6
 PARTITIONS: dict[str, int] = {  # explicit partition counts per busy topic
     "obd.sample": 12,
     "obd.frame": 12,
+    "obd.info": 12,  # same count as obd.sample: both feed obd.analytics (no repartition hop)
+    "obd.status": 12,
+    "vapor.device_alarm": 12,  # same count as vapor.fuelling: both feed vapor.nozzle
     "vapor.fuelling": 12,
     "rsd.pass": 6,
 }

@@ -128,6 +128,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    """Create the Kafka topics of every event type with their partition counts (idempotent)."""
+    from streams.topics import ensure_topics, topic_specs
+
+    s = _settings(args)
+    result = ensure_topics(
+        s.kafka_bootstrap,
+        topic_specs(prefix=s.kafka_topic_prefix),
+        replication_factor=s.kafka_replication_factor,
+    )
+    for topic, state in sorted(result.items()):
+        print(f"{topic}: {state}")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from streams.faust_app import run_worker
 
@@ -232,6 +247,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     p = add("rules", cmd_rules, "list the rules of the rule set")
     p.add_argument("--domain", help="only rules of this domain")
     add("status", cmd_status, "show the running embedded platform's status (JSON)")
+    add("topics", cmd_topics, "create the Kafka topics with their partition counts (production)")
     add("worker", cmd_worker, "run a Faust worker (production, EMW_BUS=kafka)")
     add("dashboards", cmd_dashboards, "serve the dashboards alone (production, ClickHouse server)")
     p = add("gateway", cmd_gateway, "run one gateway/intake publishing to Kafka (production)")

@@ -132,6 +132,69 @@ def _num(key: str, text: str) -> float | None:
     return v
 
 
+_CACHE_MAX = 4096  # per message: resolved nozzle keys / key prefixes (device input, so bounded)
+
+
+class _Plan:
+    """One message spec resolved for decoding: key lists instead of templates, built once."""
+
+    __slots__ = (
+        "_guns",
+        "_prefixes",
+        "alarms",
+        "depot",
+        "gun_re",
+        "no_fuelling_if",
+        "per_nozzle",
+        "sensors",
+        "settings",
+        "spec",
+        "station",
+        "value_re",
+    )
+
+    def __init__(self, spec: MessageSpec, scale_al: bool) -> None:
+        self.spec = spec
+        self.station = [(n, k, scale_al and n == "al_unattributed") for n, k in spec.station.items()]
+        self.settings = list(spec.settings.items())
+        self.depot = list(spec.depot.items())
+        self.alarms = list(spec.alarms.items())
+        self.sensors = [
+            (n, tuple(f"{sf.code}-{x}" for x in sf.suffixes), sf.code, sf.unit)
+            for n, sf in spec.sensor.items()
+        ]
+        self.no_fuelling_if = list(spec.no_fuelling_if.items())
+        self.per_nozzle = bool(spec.fuelling or spec.nozzle_alarms)
+        nz = spec.nozzle
+        self.gun_re = re.compile(nz.key) if nz is not None and nz.key else None
+        self.value_re = re.compile(nz.regex) if nz is not None and nz.value_of else None
+        self._guns: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, bool]]]] = {}
+        self._prefixes: dict[str, int | None] = {}
+
+    def keys_for(self, gun: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]]]:
+        """(nozzle-alarm keys, fuelling keys) with ``{gun}`` filled in."""
+        got = self._guns.get(gun)
+        if got is None:
+            spec = self.spec
+            got = (
+                [(n, t.replace("{gun}", gun)) for n, t in spec.nozzle_alarms.items()],
+                [(n, t.replace("{gun}", gun), n == "al") for n, t in spec.fuelling.items()],
+            )
+            if len(self._guns) < _CACHE_MAX:
+                self._guns[gun] = got
+        return got
+
+    def nozzle_of_prefix(self, prefix: str) -> int | None:
+        cache = self._prefixes
+        if prefix in cache:
+            return cache[prefix]
+        m = self.gun_re.fullmatch(prefix)  # type: ignore[union-attr]
+        n = int(m.group(1)) if m else None
+        if len(cache) < _CACHE_MAX:
+            cache[prefix] = n
+        return n
+
+
 class CodeMap:
     """One dialect, loaded from YAML."""
 
@@ -144,6 +207,8 @@ class CodeMap:
         self._gun_re = {
             m.cn: re.compile(m.nozzle.key) for m in spec.messages if m.nozzle and m.nozzle.key
         }
+        self._scale = AL_SCALE[spec.al_unit]
+        self._plans = {m.cn: _Plan(m, True) for m in spec.messages}
 
     def message(self, cn: str) -> MessageSpec | None:
         return self._by_cn.get(cn)
@@ -156,69 +221,69 @@ class CodeMap:
     def decode(self, packet: Packet) -> Decoded:
         """Read canonical values; raises ``ValueProblem`` naming the first bad value."""
         out = Decoded()
-        spec = self._by_cn.get(packet.cn)
-        if spec is None:
+        plan = self._plans.get(packet.cn)
+        if plan is None:
             out.known_cn = False
             return out
-        cp = packet.cp_dict()
-        scale = AL_SCALE[self.spec.al_unit]
-        for name, key in spec.station.items():
-            if key in cp and (v := _num(key, cp[key])) is not None:
-                out.station[name] = v * scale if name == "al_unattributed" else v
-        for name, key in spec.settings.items():
-            if key in cp and (v := _num(key, cp[key])) is not None:
+        cp = packet.cp_map()
+        get = cp.get
+        scale = self._scale
+        num = _num
+        for name, key, scaled in plan.station:
+            if (t := get(key)) is not None and (v := num(key, t)) is not None:
+                out.station[name] = v * scale if scaled else v
+        for name, key in plan.settings:
+            if (t := get(key)) is not None and (v := num(key, t)) is not None:
                 out.settings[name] = v
-        for name, key in spec.depot.items():
-            if key in cp and (v := _num(key, cp[key])) is not None:
+        for name, key in plan.depot:
+            if (t := get(key)) is not None and (v := num(key, t)) is not None:
                 out.depot[name] = v
-        for name, key in spec.alarms.items():
-            if key in cp:
-                out.alarms.append((0, name, cp[key]))
-        for name, sf in spec.sensor.items():
-            for suffix in sf.suffixes:
-                key = f"{sf.code}-{suffix}"
-                if key in cp:
-                    v = _num(key, cp[key])
+        for name, key in plan.alarms:
+            if (t := get(key)) is not None:
+                out.alarms.append((0, name, t))
+        for name, keys, code, unit in plan.sensors:
+            for key in keys:
+                if (t := get(key)) is not None:
+                    v = num(key, t)
                     if v is not None:
-                        flag = cp.get(f"{sf.code}-Flag", cp.get(f"{sf.code}-flag"))
-                        out.sensors.append((name, v, sf.unit, flag))
+                        flag = get(f"{code}-Flag", get(f"{code}-flag"))
+                        out.sensors.append((name, v, unit, flag))
                     break
-        if spec.fuelling or spec.nozzle_alarms:
-            for nozzle, gun in self._nozzles(spec, cp):
-                skip = any(cp.get(k) == v for k, v in spec.no_fuelling_if.items())
-                for name, tmpl in spec.nozzle_alarms.items():
-                    key = tmpl.replace("{gun}", gun)
-                    if key in cp:
-                        out.alarms.append((nozzle, name, cp[key]))
-                if skip or not spec.fuelling:
+        if plan.per_nozzle:
+            skip = any(get(k) == v for k, v in plan.no_fuelling_if)
+            fuelling = bool(plan.spec.fuelling)
+            for nozzle, gun in self._nozzles(plan, cp):
+                alarm_keys, fuel_keys = plan.keys_for(gun)
+                for name, key in alarm_keys:
+                    if (t := get(key)) is not None:
+                        out.alarms.append((nozzle, name, t))
+                if skip or not fuelling:
                     continue
                 vals: dict[str, float] = {}
-                for name, tmpl in spec.fuelling.items():
-                    key = tmpl.replace("{gun}", gun)
-                    if key in cp and (v := _num(key, cp[key])) is not None:
-                        vals[name] = v * scale if name == "al" else v
+                for name, key, is_al in fuel_keys:
+                    if (t := get(key)) is not None and (v := num(key, t)) is not None:
+                        vals[name] = v * scale if is_al else v
                 if vals.get("fuel_volume_l", 0.0) > 0 or "al" in vals:
                     out.fuellings.append((nozzle, vals))
         return out
 
-    def _nozzles(self, spec: MessageSpec, cp: Mapping[str, str]) -> list[tuple[int, str]]:
-        nz = spec.nozzle
+    def _nozzles(self, plan: _Plan, cp: Mapping[str, str]) -> list[tuple[int, str]]:
+        nz = plan.spec.nozzle
         if nz is None:
             return []
         if nz.value_of is not None:
             raw = cp.get(nz.value_of)
             if raw is None:
                 return []
-            m = re.search(nz.regex, raw)
+            m = plan.value_re.search(raw)  # type: ignore[union-attr]
             if not m:
                 raise ValueProblem(f"{nz.value_of}={raw[:30]!r}: no nozzle number in it")
             return [(int(m.group(1)), "")]
-        rx = self._gun_re[spec.cn]
         seen: dict[str, int] = {}
         for key in cp:
             prefix, sep, _ = key.partition("-")
-            if sep and prefix not in seen and (m := rx.fullmatch(prefix)):
-                seen[prefix] = int(m.group(1))
+            if sep and prefix not in seen and (n := plan.nozzle_of_prefix(prefix)) is not None:
+                seen[prefix] = n
         return [(n, gun) for gun, n in seen.items()]
 
     # ---- canonical → wire (simulator) -----------------------------------------------------

@@ -37,6 +37,7 @@ Group = tuple[Item, ...]
 _ITEM = r"[^;,=]+=[^;,]*"
 _GROUP = rf"(?:{_ITEM}(?:,{_ITEM})*)?"
 _CP_BODY = re.compile(rf"{_GROUP}(?:;{_GROUP})*")  # linear: keys exclude '=', values exclude ';,'
+_CP_ITEM = re.compile(r"([^;,=]+)=([^;,]*)")  # over a body that ``_CP_BODY`` accepted: its items
 
 
 class SegmentError(ValueError):
@@ -71,7 +72,8 @@ class Packet:
     """One data segment. ``header`` and ``cp`` keep wire order so that rebuilding is exact.
 
     The CP text is validated when the packet is parsed and split into groups on first use of
-    ``cp`` (a gateway that only stores or forwards a packet never pays for the split).
+    ``cp`` (a gateway that only stores or forwards a packet never pays for the split). Key look-ups
+    (``get``, ``cp_dict``, ``data_time``) go through one mapping built in C on first use.
     """
 
     header: tuple[Item, ...]
@@ -85,6 +87,8 @@ class Packet:
     pnum: int | None
     pno: int | None
     _groups: tuple[Group, ...] | None = field(default=None, compare=False, repr=False)
+    _map: dict[str, str] | None = field(default=None, compare=False, repr=False)
+    _first: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def cp(self) -> tuple[Group, ...]:
@@ -136,16 +140,30 @@ class Packet:
         for group in self.cp:
             yield from group
 
+    def cp_map(self) -> dict[str, str]:
+        """All CP items as a mapping (later duplicates win), built once; callers must not change
+        it (``cp_dict`` returns a copy)."""
+        m = self._map
+        if m is None:
+            pairs = _CP_ITEM.findall(self.cp_text)
+            m = dict(pairs)
+            object.__setattr__(self, "_map", m)
+            # a key that repeats: ``get`` must still see the first value
+            first = m if len(m) == len(pairs) else dict(reversed(pairs))
+            object.__setattr__(self, "_first", first)
+        return m
+
     def get(self, key: str) -> str | None:
         """First CP value whose key equals ``key`` (case-sensitive, as keys are on the wire)."""
-        for k, v in self.items():
-            if k == key:
-                return v
-        return None
+        first = self._first
+        if first is None:
+            self.cp_map()
+            first = self._first
+        return first.get(key)  # type: ignore[union-attr]
 
     def cp_dict(self) -> dict[str, str]:
         """All CP items as a mapping (later duplicates win)."""
-        return dict(self.items())
+        return dict(self.cp_map())
 
     def factors(self) -> dict[str, dict[str, str]]:
         """``{code: {suffix_lower: value}}`` for keys of the form ``code-suffix`` (§10.2)."""

@@ -54,12 +54,15 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
+from math import lcm
 from typing import Any
 
 # ------------------------------------------------------------------------------ data stream (0x02)
 
 STREAM_LEN = 37
-_STREAM = struct.Struct(">HBBBHHHHBHHHHBBBIII")
+STREAM_FORMAT = ">HBBBHHHHBHHHHBBBIII"
+_STREAM = struct.Struct(STREAM_FORMAT)
 assert _STREAM.size == STREAM_LEN
 
 QUALITY_TAGS = ("ok", "not_available", "error", "not_ready", "out_of_range")
@@ -152,6 +155,213 @@ def _scaled(raw: int, spec: FieldSpec) -> Reading:
     return Reading(raw, round(v, 6), "ok", spec.unit)
 
 
+# ------------------------------------------------------------------------------ fast path
+#
+# The gateway converts every field of every record, so the rules of :func:`_scaled` are
+# precompiled per field into raw-integer bounds and an exact rational scaling:
+#
+# - ``raw_lo``/``raw_hi``: the raw values whose float value ``raw * scale + offset`` lies in
+#   [lo, hi], found by bisection with that same float expression (so the boundaries are exactly
+#   those of :func:`_scaled`); every other raw is a marker, ``not_ready`` or ``out_of_range``;
+# - value = ``(raw * mul + add) / den`` with integers: one correctly rounded division gives the
+#   double nearest to the exact decimal value, which is what ``round(raw * scale + offset, 6)``
+#   gives whenever the exact value has at most 6 decimals; only 1/256 km/h (8 decimals) still
+#   needs ``round``. ``tests/unit/obd/test_codec.py`` checks every 1- and 2-byte raw value.
+
+
+def _raw_bound(f: FieldSpec, floor: int, below: bool) -> int:
+    """``below``: the smallest raw with value >= lo; else the largest raw with value <= hi."""
+    lo, hi = 0, floor - 1
+    if below:
+        if hi * f.scale + f.offset < f.lo:
+            return floor  # nothing is ready
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if mid * f.scale + f.offset < f.lo:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+    if f.offset > f.hi:
+        return -1  # everything is out of range
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid * f.scale + f.offset > f.hi:
+            hi = mid - 1
+        else:
+            lo = mid
+    return lo
+
+
+def _decimals(den: int) -> int:
+    """Decimal places of 1/den for den = 2^a * 5^b."""
+    a = b = 0
+    while den % 2 == 0:
+        den //= 2
+        a += 1
+    while den % 5 == 0:
+        den //= 5
+        b += 1
+    assert den == 1, "scalings are decimal fractions"
+    return max(a, b)
+
+
+@dataclass(frozen=True, slots=True)
+class _FastSpec:
+    raw_lo: int
+    raw_hi: int
+    mul: int
+    add: int
+    den: int
+    rounded: bool  # the exact value may have more than 6 decimals: round like _scaled
+    floor: int
+    err_shift: int  # raw >> err_shift == 0xFE: error marker
+    flag_error: str
+    flag_na: str
+    flag_not_ready: str
+    flag_oor: str
+
+
+def _fast_spec(f: FieldSpec) -> _FastSpec:
+    floor = _MARKER_FLOOR_BY_WIDTH[f.width]
+    scale, offset = Fraction(repr(f.scale)), Fraction(repr(f.offset))
+    den = lcm(scale.denominator, offset.denominator)
+    return _FastSpec(
+        _raw_bound(f, floor, True),
+        _raw_bound(f, floor, False),
+        int(scale * den),
+        int(offset * den),
+        den,
+        _decimals(den) > 6,
+        floor,
+        8 * (f.width - 1),
+        f"{f.name}:error",
+        f"{f.name}:not_available",
+        f"{f.name}:not_ready",
+        f"{f.name}:out_of_range",
+    )
+
+
+_PHYS = tuple(_fast_spec(f) for f in STREAM_FIELDS)
+_COORD_MAX = {  # largest raw whose ``raw * 1e-6`` is within the limit (as in DataStream._coord)
+    LON_INDEX: _raw_bound(FieldSpec("lon", 4, 1e-6, 0.0, "degree", 0.0, 180.0), 0xFB000000, False),
+    LAT_INDEX: _raw_bound(FieldSpec("lat", 4, 1e-6, 0.0, "degree", 0.0, 90.0), 0xFB000000, False),
+}
+
+
+def _flag_of(r: int, p: _FastSpec) -> str:
+    if r >= p.floor:
+        return p.flag_error if r >> p.err_shift == 0xFE else p.flag_na
+    return p.flag_not_ready if r < p.raw_lo else p.flag_oor
+
+
+def _coord_value(r: int, idx: int, negative: int, flags: list[str], name: str) -> float | None:
+    if r <= _COORD_MAX[idx]:
+        return -r / 1e6 if negative else r / 1e6
+    if r >= 0xFB000000:
+        flags.append(f"{name}:error" if r >> 24 == 0xFE else f"{name}:not_available")
+    else:
+        flags.append(f"{name}:out_of_range")
+    return None
+
+
+def _fields_slow(raw: tuple[int, ...]) -> tuple[list[float | None], list[str]]:
+    """The 15 scaled fields by the precompiled specs (records with a marker or a bad value)."""
+    values: list[float | None] = []
+    flags: list[str] = []
+    for r, p in zip(raw, _PHYS, strict=False):  # the first 15 raw integers
+        if p.raw_lo <= r <= p.raw_hi:
+            v = (r * p.mul + p.add) / p.den
+            values.append(round(v, 6) if p.rounded else v)
+        else:
+            values.append(None)
+            flags.append(_flag_of(r, p))
+    return values, flags
+
+
+# The all-ok test and the scalings of physical_row, written out for speed; they must be exactly the
+# precompiled specs (checked here at import, and against DataStream.reading in the unit tests).
+_UNROLLED = (
+    (0, 64254, 1, 0, 256, True),
+    (0, 250, 1, 0, 2, False),
+    (0, 250, 1, -125, 1, False),
+    (0, 250, 1, -125, 1, False),
+    (0, 64255, 1, 0, 8, False),
+    (0, 64255, 1, 0, 20, False),
+    (4000, 64255, 1, -4000, 20, False),
+    (4000, 64255, 1, -4000, 20, False),
+    (0, 250, 2, 0, 5, False),
+    (0, 64255, 1, 0, 20, False),
+    (7456, 64255, 1, -8736, 32, False),
+    (7456, 64255, 1, -8736, 32, False),
+    (0, 64255, 1, 0, 10, False),
+    (0, 250, 1, -40, 1, False),
+    (0, 250, 2, 0, 5, False),
+)
+if tuple((p.raw_lo, p.raw_hi, p.mul, p.add, p.den, p.rounded) for p in _PHYS) != _UNROLLED or (
+    _COORD_MAX != {LON_INDEX: 180000000, LAT_INDEX: 90000000}
+):
+    raise AssertionError("physical_row is out of date with STREAM_FIELDS")
+
+
+def physical_row(raw: tuple[int, ...]) -> tuple[list[float | None], list[str]]:
+    """Physical values of one record's 19 raw integers in :data:`NUMERIC_FIELDS` order (``None``
+    unless ``ok``) and the ``field:tag`` flags of the others: the rules of
+    :meth:`DataStream.reading`, precompiled (hot path of the gateway)."""
+    sp, baro, tq, fr, rpm, fuel, nu, nd, rg, air, si, so, dp, cool, fl, status, lon, lat, odo = raw
+    if (
+        sp <= 64254
+        and baro <= 250
+        and tq <= 250
+        and fr <= 250
+        and rpm <= 64255
+        and fuel <= 64255
+        and 4000 <= nu <= 64255
+        and 4000 <= nd <= 64255
+        and rg <= 250
+        and air <= 64255
+        and 7456 <= si <= 64255
+        and 7456 <= so <= 64255
+        and dp <= 64255
+        and cool <= 250
+        and fl <= 250
+    ):
+        values: list[float | None] = [
+            round(sp / 256, 6),
+            baro / 2,
+            float(tq - 125),
+            float(fr - 125),
+            rpm / 8,
+            fuel / 20,
+            (nu - 4000) / 20,
+            (nd - 4000) / 20,
+            rg * 2 / 5,
+            air / 20,
+            (si - 8736) / 32,
+            (so - 8736) / 32,
+            dp / 10,
+            float(cool - 40),
+            fl * 2 / 5,
+        ]
+        flags: list[str] = []
+    else:
+        values, flags = _fields_slow(raw)
+    if lon <= 180000000:
+        values.append(-lon / 1e6 if status & 0x04 else lon / 1e6)
+    else:
+        values.append(_coord_value(lon, LON_INDEX, status & 0x04, flags, "lon"))
+    if lat <= 90000000:
+        values.append(-lat / 1e6 if status & 0x02 else lat / 1e6)
+    else:
+        values.append(_coord_value(lat, LAT_INDEX, status & 0x02, flags, "lat"))
+    if odo < 0xFB000000:
+        values.append(odo / 10)
+    else:
+        values.append(None)
+        flags.append("odometer_km:error" if odo >> 24 == 0xFE else "odometer_km:not_available")
+    return values, flags
+
+
 @dataclass(frozen=True, slots=True)
 class DataStream:
     """The 37-byte diesel data stream as its 19 raw integers (wire order)."""
@@ -214,31 +424,9 @@ class DataStream:
 
     def physical(self) -> tuple[dict[str, float | None], list[str]]:
         """All physical values (``None`` unless ``ok``) and ``field:tag`` flags for the others, in
-        one pass; same rules as :meth:`reading`, without building ``Reading`` objects (hot path)."""
-        raw = self.raw
-        values: dict[str, float | None] = {}
-        flags: list[str] = []
-        for i, (name, floor, elo, ehi, scale, off, lo, hi) in enumerate(_FAST):
-            r = raw[i]
-            if r >= floor:
-                values[name] = None
-                flags.append(f"{name}:{'error' if elo <= r <= ehi else 'not_available'}")
-                continue
-            v = r * scale + off
-            if v < lo:
-                values[name] = None
-                flags.append(f"{name}:not_ready")
-            elif v > hi:
-                values[name] = None
-                flags.append(f"{name}:out_of_range")
-            else:
-                values[name] = round(v, 6)
-        for name in ("lon", "lat", "odometer_km"):
-            rd = self.reading(name)
-            values[name] = rd.value
-            if rd.quality != "ok":
-                flags.append(f"{name}:{rd.quality}")
-        return values, flags
+        one pass; same rules as :meth:`reading`, without building ``Reading`` objects."""
+        values, flags = physical_row(self.raw)
+        return dict(zip(NUMERIC_FIELDS, values, strict=True)), flags
 
     def readings(self) -> dict[str, Reading]:
         return {name: self.reading(name) for name in NUMERIC_FIELDS}

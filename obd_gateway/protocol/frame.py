@@ -37,7 +37,6 @@ Known limits: the ``~~`` start bytes of the enterprise-platform link are not acc
 
 from __future__ import annotations
 
-import functools
 import re
 import struct
 from collections.abc import Callable
@@ -100,9 +99,9 @@ class FrameError(ValueError):
 # ---------------------------------------------------------------------------------------- BCC
 
 
-@functools.cache
-def _mask(bits: int) -> int:
-    return (1 << bits) - 1
+# (shift, mask) steps folding a 2^k-byte integer in halves down to one byte, per k (masks shared)
+_MASKS = tuple((1 << (8 << j)) - 1 for j in range(17))
+_FOLDS = tuple(tuple((8 << j, _MASKS[j]) for j in range(k - 1, -1, -1)) for k in range(18))
 
 
 def bcc(data: bytes | bytearray | memoryview) -> int:
@@ -114,10 +113,8 @@ def bcc(data: bytes | bytearray | memoryview) -> int:
     if n == 0:
         return 0
     x = int.from_bytes(data, "little")
-    bits = 8 << (n - 1).bit_length()
-    while bits > 8:
-        bits >>= 1
-        x = (x >> bits) ^ (x & _mask(bits))
+    for shift, mask in _FOLDS[(n - 1).bit_length()]:
+        x = (x >> shift) ^ (x & mask)
     return x
 
 
@@ -125,11 +122,25 @@ def bcc(data: bytes | bytearray | memoryview) -> int:
 
 
 _VIN_RE = re.compile(rb"[\x21-\x7e]{17}")
+_VINS: dict[bytes, str] = {}  # VINs seen lately (checked), so a known terminal costs one lookup
+_VINS_MAX = 1 << 16
 
 
 def _vin_ok(raw: bytes) -> bool:
     # §1.3 cross-check: 17 printable characters (no space, no control bytes)
     return _VIN_RE.fullmatch(raw) is not None
+
+
+def _vin_text(raw: bytes) -> str | None:
+    """The VIN of 17 header bytes, ``None`` when they are not 17 printable characters."""
+    vin = _VINS.get(raw)
+    if vin is None:
+        if len(raw) != VIN_LEN or _VIN_RE.fullmatch(raw) is None:
+            return None
+        if len(_VINS) >= _VINS_MAX:
+            _VINS.clear()
+        vin = _VINS[raw] = raw.decode("ascii")
+    return vin
 
 
 def detect_variant(byte3: int) -> HeaderVariant | None:
@@ -142,6 +153,8 @@ def detect_variant(byte3: int) -> HeaderVariant | None:
 
 
 _LEN = struct.Struct(">H")
+_VARIANTS = tuple(detect_variant(b) for b in range(256))
+_TERMINAL = HeaderVariant.TERMINAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,17 +201,9 @@ class Frame:
         cls, variant: HeaderVariant, command: int, vin: str, flag: int, encryption: int, data: bytes
     ) -> Frame:
         """Build without re-validating (the decoder has checked every field already)."""
-        f = object.__new__(cls)
-        for name, value in (
-            ("variant", variant),
-            ("command", command),
-            ("vin", vin),
-            ("flag", flag),
-            ("encryption", encryption),
-            ("data", data),
-        ):
-            object.__setattr__(f, name, value)
-        return f
+        f = _FrameSlots(variant, command, vin, flag, encryption, data)
+        f.__class__ = cls  # same slots: an ordinary Frame, built with plain attribute stores
+        return f  # type: ignore[return-value]
 
     def encode(self) -> bytes:
         vin = self.vin.encode("ascii")
@@ -210,23 +215,48 @@ class Frame:
         return START + body + bytes((bcc(body),))
 
 
+class _FrameSlots:
+    """Plain twin of :class:`Frame` (same slots) for :meth:`Frame.trusted`."""
+
+    __slots__ = Frame.__slots__
+
+    def __init__(
+        self,
+        variant: HeaderVariant,
+        command: int,
+        vin: str,
+        flag: int,
+        encryption: int,
+        data: bytes,
+    ) -> None:
+        self.variant = variant
+        self.command = command
+        self.vin = vin
+        self.flag = flag
+        self.encryption = encryption
+        self.data = data
+
+
+if _FrameSlots.__slots__ != ("variant", "command", "vin", "flag", "encryption", "data"):
+    raise AssertionError("frame._FrameSlots is out of date with Frame")
+
+
 def parse_header(
     buf: bytes | bytearray | memoryview, pos: int
 ) -> tuple[HeaderVariant, int, str, int, int] | str:
     """Header fields at ``buf[pos:pos+24]`` or a reason label when the header is not sane."""
-    variant = detect_variant(buf[pos + 3])
+    variant = _VARIANTS[buf[pos + 3]]
     if variant is None:
         return "bad_header"
-    cmd = buf[pos + 2]
-    if variant is HeaderVariant.TERMINAL:
-        vin_raw = bytes(buf[pos + 3 : pos + 20])
+    if variant is _TERMINAL:
+        vin = _vin_text(bytes(buf[pos + 3 : pos + 20]))
         flag = buf[pos + 20]
     else:
-        vin_raw = bytes(buf[pos + 4 : pos + 21])
+        vin = _vin_text(bytes(buf[pos + 4 : pos + 21]))
         flag = buf[pos + 3]
-    if not _vin_ok(vin_raw):
+    if vin is None:
         return "bad_header"
-    return variant, cmd, vin_raw.decode("ascii"), flag, buf[pos + 21]
+    return variant, buf[pos + 2], vin, flag, buf[pos + 21]
 
 
 def parse_frame(raw: bytes, max_data_len: int = MAX_DATA_LEN) -> Frame:

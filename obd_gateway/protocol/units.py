@@ -27,14 +27,22 @@ raw; the GB 17691 layout carries one collection time, so several streams in one 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from core.timeutil import BEIJING
-from obd_gateway.protocol.bodies import STREAM_LEN, DataStream, ObdInfo, Signature, VendorBlock
+from obd_gateway.protocol.bodies import (
+    STREAM_FORMAT,
+    STREAM_LEN,
+    DataStream,
+    ObdInfo,
+    Signature,
+    VendorBlock,
+)
 from obd_gateway.protocol.frame import (
     ENC_SM2,
     Command,
@@ -376,6 +384,9 @@ def decode_realtime(
     A complete parse wins; otherwise the parse that understood the most bytes, kept ``partial``.
     Raises :class:`DataUnitError` only when no layout finds even a valid time and one body.
     """
+    blk = decode_streams(data, layout)  # a unit of data streams only: the bulk path
+    if blk is not None:
+        return blk.to_realtime()
     order = [Layout.HJ1239, Layout.GB17691, Layout.LEGACY2019]
     if layout is not None:
         order.remove(layout)
@@ -392,6 +403,155 @@ def decode_realtime(
     if best is None:
         raise DataUnitError("bad_data_unit", f"real-time unit: {last_err}")
     return best[1]
+
+
+# ------------------------------------------------------------------------------ fast path
+#
+# Almost every real-time / re-issue unit is a run of data streams in the terminal's layout. Such
+# a unit is decoded in bulk: one ``iter_unpack`` over fixed-size items (type, time or serial, the
+# 19 raw integers), times as Unix seconds (a bounded cache maps the 6 time bytes, shared by every
+# terminal sending in the same second), no per-item objects. Anything else (OBD info, vendor
+# blocks, signatures, a bad time, a length that is not a whole number of items) returns ``None``
+# and goes through :func:`decode_realtime`, which gives the same result for the units accepted
+# here (tests/unit/obd/test_codec.py).
+
+_HJ_ITEM = struct.Struct(">B6s" + STREAM_FORMAT.lstrip(">"))  # type, time, 19 raw: 44 B
+_GB_ITEM = struct.Struct(">BH" + STREAM_FORMAT.lstrip(">"))  # type, serial, 19 raw: 40 B
+_BEIJING_OFFSET_S = 8 * 3600
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_EPOCHS: dict[bytes, int] = {}
+_EPOCHS_MAX = 1 << 15
+
+
+def time_epoch(raw6: bytes) -> int | None:
+    """Unix seconds of 6 time bytes (Beijing time), ``None`` when they are not a calendar time."""
+    e = _EPOCHS.get(raw6)
+    if e is not None:
+        return e
+    if len(raw6) != 6:
+        return None
+    y, mo, d, h, mi, s = raw6
+    if h > 23 or mi > 59 or s > 59:
+        return None
+    try:
+        days = date(2000 + y, mo, d).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
+    e = days * 86400 + h * 3600 + mi * 60 + s - _BEIJING_OFFSET_S
+    if len(_EPOCHS) >= _EPOCHS_MAX:
+        _EPOCHS.clear()
+    _EPOCHS[bytes(raw6)] = e
+    return e
+
+
+@dataclass(slots=True)  # not frozen (cheaper to build, once per frame): treat it as read-only
+class StreamBlock:
+    """A real-time / re-issue unit made only of data streams, decoded in bulk.
+
+    ``epochs[i]`` is record i's collection time in Unix seconds, ``raws[i]`` its 19 raw integers
+    (as :attr:`DataStream.raw`), ``body_at(i)`` the offset of its 37-byte body in ``data``. In the
+    GB 17691 layout only the first time is sent; the others are inferred 1-second steps.
+    """
+
+    layout: Layout
+    epoch: int  # the unit's time, Unix seconds
+    time_raw: bytes  # the unit's 6 time bytes (echoed in the answer)
+    serial: int | None
+    epochs: tuple[int, ...]
+    raws: tuple[tuple[int, ...], ...]
+    data: bytes
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.epoch, BEIJING)
+
+    @property
+    def time_inferred(self) -> bool:
+        return self.layout is Layout.GB17691
+
+    def body_at(self, i: int) -> int:
+        if self.layout is Layout.GB17691:
+            return 6 + _GB_ITEM.size * i + 3
+        return 8 + _HJ_ITEM.size * i + 7
+
+    def to_realtime(self) -> RealTime:
+        """The typed unit, equal to what :func:`decode_realtime` builds for these bytes."""
+        items = []
+        for i, (e, raw) in enumerate(zip(self.epochs, self.raws, strict=True)):
+            stream = DataStream(raw)
+            if self.layout is Layout.GB17691:
+                pos = 6 + _GB_ITEM.size * i
+                items.append(
+                    InfoItem(0x02, stream, serial=(self.data[pos + 1] << 8) | self.data[pos + 2])
+                )
+            else:
+                items.append(InfoItem(0x02, stream, time=datetime.fromtimestamp(e, BEIJING)))
+        return RealTime(self.layout, self.time, self.serial, tuple(items))
+
+
+def _items_struct(head: str, k: int) -> struct.Struct:
+    """One ``Struct`` for ``k`` consecutive items (cached: a terminal sends the same k)."""
+    key = (head, k)
+    st = _ITEMS.get(key)
+    if st is None:
+        if len(_ITEMS) >= 256:
+            _ITEMS.clear()
+        st = _ITEMS[key] = struct.Struct(">" + (head + STREAM_FORMAT.lstrip(">")) * k)
+    return st
+
+
+_ITEMS: dict[tuple[str, int], struct.Struct] = {}
+_PER_ITEM = 21  # values per unpacked item: type, time (one bytes) or serial, 19 raw integers
+
+
+def decode_streams(data: bytes, layout: Layout | None = None) -> StreamBlock | None:
+    """Bulk-decode a unit of data streams in the first layout :func:`decode_realtime` would try
+    (``layout`` or HJ 1239); ``None`` when the unit is anything else (use the full decoder).
+
+    The whole unit is unpacked by one ``Struct`` call; types, times and records are then taken
+    as strided slices of the flat tuple (C loops, no per-record Python code)."""
+    n = len(data)
+    t0 = time_epoch(data[:6])
+    if t0 is None:
+        return None
+    if layout is Layout.GB17691:
+        k, rest = divmod(n - 6, _GB_ITEM.size)
+        if k < 1 or rest:
+            return None
+        flat = _items_struct("BH", k).unpack_from(data, 6)
+        if flat[0::_PER_ITEM].count(0x02) != k:
+            return None
+        epochs = tuple(range(t0, t0 + k))
+        serial = None
+    elif layout is None or layout is Layout.HJ1239:
+        k, rest = divmod(n - 8, _HJ_ITEM.size)
+        if k < 1 or rest:
+            return None
+        flat = _items_struct("B6s", k).unpack_from(data, 8)
+        if flat[0::_PER_ITEM].count(0x02) != k:
+            return None
+        times = flat[1::_PER_ITEM]
+        epochs = tuple(map(_EPOCHS.get, times))
+        if None in epochs:  # a time not seen lately (or not a calendar time)
+            epochs = tuple(map(time_epoch, times))
+            if None in epochs:
+                return None
+        layout = Layout.HJ1239
+        serial = (data[6] << 8) | data[7]
+    else:
+        return None
+    raws = tuple([flat[i : i + 19] for i in range(2, _PER_ITEM * k, _PER_ITEM)])
+    return StreamBlock(layout, t0, data[:6], serial, epochs, raws, data)  # type: ignore[arg-type]
+
+
+def answer_for_block(frame: Frame, result: int, block: StreamBlock) -> Frame:
+    """:func:`make_answer` for a frame whose unit decoded as ``block``: the uplink's 6 time bytes
+    echoed as they came (what ``encode_time(decode_time(...))`` gives), header fields from the
+    accepted frame, so nothing needs re-validating."""
+    if frame.variant is HeaderVariant.RESPONSE_FLAG:
+        return Frame.trusted(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
+    data = block.time_raw + bytes((result,))
+    return Frame.trusted(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
 
 
 # ------------------------------------------------------------------------------ dispatch
