@@ -172,6 +172,7 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
             "server.headless": True,
             "server.fileWatcherType": "none",
             "browser.gatherUsageStats": False,
+            "client.toolbarMode": "viewer",
         }
     )
     return 0

@@ -204,6 +204,7 @@ def run_embedded(settings: Settings) -> int:
                 "server.headless": True,
                 "server.fileWatcherType": "none",
                 "browser.gatherUsageStats": False,
+                "client.toolbarMode": "viewer",
                 "server.runOnSave": False,
             }
         )

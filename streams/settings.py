@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     bus: Literal["inproc", "kafka"] = "inproc"
     kafka_bootstrap: str = "localhost:9092"
     kafka_client_id: str = "emwatch"
-    kafka_topic_prefix: str = Field("", description="prefix of every topic name (shared clusters, tests)")
+    kafka_topic_prefix: str = Field(
+        "", description="prefix of every topic name (shared clusters, tests)"
+    )
     kafka_replication_factor: int = Field(1, ge=1)
     worker_web_port: int = Field(6066, ge=1, le=65535, description="Faust worker web port")
     host: str = "127.0.0.1"

@@ -33,11 +33,14 @@ else:
     st.subheader("Ingest per source and jurisdiction")
     st.dataframe(totals, hide_index=True, width="stretch")
 
-    hourly = run_query("platform.ingest_by_hour", since, until)
-    if has_rows(hourly):
-        hourly["series"] = hourly["kind"] + " · " + hourly["jurisdiction"]
-        pivot = hourly.pivot_table(index="hour", columns="series", values="rows", aggfunc="sum")
-        st.line_chart(pivot)
+    bucket_s = max(60, hours * 3600 // 96)  # about 100 bars whatever the window
+    series = run_query("platform.ingest_over_time", since, until, bucket_s)
+    if has_rows(series):
+        by_source, by_jurisdiction = st.columns(2)
+        by_source.caption(f"Rows per {bucket_s // 60} min, by event kind")
+        by_source.bar_chart(series, x="bucket", y="rows", color="kind", height=260)
+        by_jurisdiction.caption(f"Rows per {bucket_s // 60} min, by jurisdiction")
+        by_jurisdiction.bar_chart(series, x="bucket", y="rows", color="jurisdiction", height=260)
 
 st.subheader("Exceedances by source, jurisdiction and severity")
 counts = run_query("platform.exceedance_counts", since, until)
@@ -56,7 +59,9 @@ with left:
             obd_rate,
             hide_index=True,
             width="stretch",
-            column_config={"rate": st.column_config.ProgressColumn("online", min_value=0.0, max_value=1.0)},
+            column_config={
+                "rate": st.column_config.ProgressColumn("online", min_value=0.0, max_value=1.0)
+            },
         )
     else:
         no_data("No OBD terminals registered or seen in this window.")
@@ -68,7 +73,9 @@ with right:
             fleet_rate,
             hide_index=True,
             width="stretch",
-            column_config={"rate": st.column_config.ProgressColumn("online", min_value=0.0, max_value=1.0)},
+            column_config={
+                "rate": st.column_config.ProgressColumn("online", min_value=0.0, max_value=1.0)
+            },
         )
     else:
         no_data("No fleet data yet.")

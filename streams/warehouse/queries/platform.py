@@ -8,13 +8,16 @@ import pandas as pd
 from clickhouse_connect.driver.client import Client
 
 
-def ingest_by_hour(client: Client, since: datetime, until: datetime) -> pd.DataFrame:
-    """Rows ingested per hour, event kind (source) and jurisdiction."""
+def ingest_over_time(
+    client: Client, since: datetime, until: datetime, bucket_s: int = 3600
+) -> pd.DataFrame:
+    """Rows ingested per time bucket (``bucket_s`` seconds), event kind and jurisdiction."""
     return client.query_df(
-        "SELECT toStartOfHour(ts) AS hour, kind, jurisdiction, sum(rows) AS rows "
+        "SELECT toStartOfInterval(ts, toIntervalSecond({bucket:UInt32})) AS bucket, kind, "
+        "jurisdiction, sum(rows) AS rows "
         "FROM ingest_log WHERE ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)} "
-        "GROUP BY hour, kind, jurisdiction ORDER BY hour, kind, jurisdiction",
-        parameters={"since": since, "until": until},
+        "GROUP BY bucket, kind, jurisdiction ORDER BY bucket, kind, jurisdiction",
+        parameters={"since": since, "until": until, "bucket": bucket_s},
     )
 
 
