@@ -59,7 +59,8 @@ class RsdService:
         self._stop.set()
         self._server.should_exit = True
         for t in self._tasks:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            # a simulator request cut off by the closing server is expected at shutdown
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, OSError):
                 await asyncio.wait_for(t, 5.0)
         for t in self._tasks:
             if not t.done():

@@ -28,7 +28,7 @@ if has_rows(rate):
     c1, c2 = st.columns(2)
     c1.metric("Vehicles online", f"{int(rate['online'].sum())} / {int(rate['registered'].sum())}")
     c2.metric("Online rate", f"{rate['online'].sum() / max(1, rate['registered'].sum()):.0%}")
-    st.dataframe(rate, hide_index=True, use_container_width=True)
+    st.dataframe(rate, hide_index=True, width="stretch")
 else:
     no_data("No data yet: no registered OBD vehicles.")
 
@@ -50,7 +50,7 @@ if has_rows(ex):
             ]
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 else:
     no_data("No data yet: no OBD rule has fired in this window.")
@@ -69,6 +69,6 @@ if len(vin) == 17:
         no_data("No data yet for this VIN in this window.")
     info = run_query("obd.vehicle_info_history", vin, 20)
     if has_rows(info):
-        st.dataframe(info, hide_index=True, use_container_width=True)
+        st.dataframe(info, hide_index=True, width="stretch")
 elif vin:
     st.warning("A VIN has 17 characters.")
