@@ -12,7 +12,13 @@ Phases:
      bus accepted the events);
   3. close, settle (processors + final flush) → rows in chDB, time to settle.
 
+Also printed: CPU seconds of the gateway process (all threads: event loop, sink, chDB) and of the
+terminals during phase 2. ``--gateway-only`` replaces the bus by a publish that only counts the
+events (no sink, no chDB, no processors): the gateway's own cost (TCP, framing, decoding, events,
+answers), i.e. what one gateway process in front of Kafka would do.
+
 Usage: python bench/bench_obd_gateway.py [--terminals 200] [--packets 20] [--window 1] [--no-processors]
+       python bench/bench_obd_gateway.py --terminals 2000 --packets 5 --gateway-only
        python bench/bench_obd_gateway.py --terminals 2000 --packets 4 --interval 10   (real cadence)
        python bench/bench_obd_gateway.py --terminals 2000 --packets 5
 """
@@ -32,6 +38,12 @@ from pathlib import Path
 from typing import Any
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads: loop, sink, chDB)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -39,7 +51,44 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def _server(n: int, tmpdir: str, port_q: Any, cmd_q: Any, res_q: Any, processors: bool) -> None:
+def _server(
+    n: int, tmpdir: str, port_q: Any, cmd_q: Any, res_q: Any, processors: bool, gateway_only: bool
+) -> None:
+    async def gateway_only_main() -> None:
+        from collections import Counter
+
+        from core.metrics import Metrics
+        from core.registry import Registry, default_registry
+        from obd_gateway.server import GatewayLimits, ObdGateway
+        from obd_gateway.simulator import synthetic_vehicles
+
+        reg = default_registry().merged(Registry(obd_vehicles=synthetic_vehicles(n)))
+        kinds: Counter[str] = Counter()
+
+        async def publish(events: Any) -> None:  # accepted at once (no bus)
+            for e in events:
+                kinds[e.KIND] += 1
+
+        metrics = Metrics()
+        gw = ObdGateway(publish, reg, metrics, limits=GatewayLimits(max_connections=n + 100))
+        await gw.start()
+        port_q.put((gw.port, os.getpid()))
+        await asyncio.to_thread(cmd_q.get)
+        await gw.stop()
+        snap = {
+            f"{c}.{name}{'{' + lk + '}' if lk else ''}": v
+            for c, name, lk, v in metrics.snapshot()
+            if c == "obd_gateway"
+        }
+        res_q.put(
+            {
+                "rows": kinds["obd.sample"],
+                "frames": kinds["obd.frame"],
+                "settle_s": 0.0,
+                "metrics": snap,
+            }
+        )
+
     async def main() -> None:
         from core.registry import Registry, default_registry
         from core.ruleset import default_ruleset
@@ -84,11 +133,12 @@ def _server(n: int, tmpdir: str, port_q: Any, cmd_q: Any, res_q: Any, processors
     if prof_path:  # profile the gateway process (event-loop thread only)
         import cProfile
 
+        entry = gateway_only_main if gateway_only else main
         cProfile.runctx(
-            "asyncio.run(main())", globals(), {"asyncio": asyncio, "main": main}, prof_path
+            "asyncio.run(entry())", globals(), {"asyncio": asyncio, "entry": entry}, prof_path
         )
     else:
-        asyncio.run(main())
+        asyncio.run(gateway_only_main() if gateway_only else main())
 
 
 async def _client(
@@ -168,10 +218,12 @@ async def _client(
                     got += 1
 
     t = time.perf_counter()
+    gw_cpu0, me_cpu0 = cpu_s(pid), time.process_time()
     await asyncio.gather(
         *(drive(r, w, d, pk) for (r, w, d), (_lg, pk) in zip(conns, plans, strict=True))
     )
     wall = time.perf_counter() - t
+    gw_cpu, me_cpu = cpu_s(pid) - gw_cpu0, time.process_time() - me_cpu0
     for _r, w, _d in conns:
         w.close()
     lat.sort()
@@ -182,6 +234,8 @@ async def _client(
         "lat": lat,
         "per_conn_kib": per_conn_kib,
         "rss_base_kib": base,
+        "gw_cpu_s": gw_cpu,
+        "client_cpu_s": me_cpu,
     }
 
 
@@ -197,13 +251,27 @@ def main() -> None:
         help="seconds between a terminal's packets (0 = closed loop, as fast as answers come; 10 = HJ 1239 cadence)",
     )
     ap.add_argument("--no-processors", action="store_true", help="bus → chDB only (no rules)")
+    ap.add_argument(
+        "--gateway-only",
+        action="store_true",
+        help="publish only counts the events: no bus, sink, chDB or processors",
+    )
     args = ap.parse_args()
     load0 = Path("/proc/loadavg").read_text().split()[0]
     ctx = mp.get_context("spawn")
     port_q, cmd_q, res_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
     with tempfile.TemporaryDirectory() as tmp:
         proc = ctx.Process(
-            target=_server, args=(args.terminals, tmp, port_q, cmd_q, res_q, not args.no_processors)
+            target=_server,
+            args=(
+                args.terminals,
+                tmp,
+                port_q,
+                cmd_q,
+                res_q,
+                not args.no_processors,
+                args.gateway_only,
+            ),
         )
         proc.start()
         port, pid = port_q.get(timeout=120)
@@ -221,7 +289,8 @@ def main() -> None:
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     print(
         f"terminals={args.terminals} packets/terminal={args.packets} window={args.window} interval={args.interval} s "
-        f"processors={'off' if args.no_processors else 'on'} (cpu cores: {os.cpu_count()}, shared by "
+        f"processors={'off' if args.no_processors or args.gateway_only else 'on'} "
+        f"{'gateway only (no bus) ' if args.gateway_only else ''}(cpu cores: {os.cpu_count()}, shared by "
         f"gateway and terminals; load average before: {load0})"
     )
     print(f"frames sent and answered      {n_frames:,} ({n_frames * 10:,} records)")
@@ -231,6 +300,16 @@ def main() -> None:
         f"({n_frames * 10 / out['wall_s']:,.0f} records/s)"
     )
     print(f"ack latency (client)          p50 {p50:.1f} ms   p99 {p99:.1f} ms")
+    gw_us = out["gw_cpu_s"] / n_frames * 1e6
+    what = "bus+sink" + ("" if args.no_processors else "+processors")
+    if args.gateway_only:
+        what = "no bus"
+    cap = "" if args.interval > 0 else f" → {1e6 / gw_us:,.0f} frames/s per busy core"
+    print(
+        f"CPU in phase 2                gateway process {out['gw_cpu_s']:.2f} s "
+        f"({gw_us:.0f} µs/frame{cap}; {what} and idle background threads included); "
+        f"terminals {out['client_cpu_s']:.2f} s"
+    )
     m = res["metrics"]
     if "obd_gateway.ack_latency_s.p50" in m:
         print(
@@ -242,7 +321,8 @@ def main() -> None:
         f"{out['per_conn_kib']:.1f} KiB per logged-in connection"
     )
     print(
-        f"stored in chDB (FINAL)        {res['rows']:,} samples, {res['frames']:,} frames; settle {res['settle_s']:.1f} s"
+        f"{'published (no bus)           ' if args.gateway_only else 'stored in chDB (FINAL)        '}"
+        f"{res['rows']:,} samples, {res['frames']:,} frames; settle {res['settle_s']:.1f} s"
     )
     print(
         f"end to end incl. settle       {n_frames / (out['wall_s'] + res['settle_s']):,.0f} frames/s"

@@ -528,7 +528,8 @@ class UnitClient:
             if left <= 0:
                 return None
             try:
-                data = await asyncio.wait_for(self.reader.read(65536), left)
+                async with asyncio.timeout(left):  # a timer, not a task per read (wait_for)
+                    data = await self.reader.read(65536)
             except TimeoutError:
                 return None
             if not data:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from core.service import ServiceContext
 from core.timeutil import utcnow
@@ -71,7 +72,7 @@ async def start(ctx: ServiceContext, session_packets: int = 360) -> ObdService:
     if ctx.simulate:
         vehicles = list(ctx.registry.obd_vehicles)
         n = max(1, round(len(vehicles) * ctx.sim_scale)) if vehicles else 0
-        now = utcnow()
+        now = utcnow() - timedelta(seconds=10)  # first 10-s window already collected
         for i, v in enumerate(vehicles[:n]):
             faults = DEMO_FAULTS[i // 6] if i % 6 == 5 and i // 6 < len(DEMO_FAULTS) else ()
             offline = DEMO_OFFLINE if i == 2 else None  # one terminal drops out, then back-fills

@@ -171,8 +171,8 @@ class ObdSample:
         whose values come from :func:`obd_gateway.protocol.bodies.physical_row` and are within
         :data:`SAMPLE_RANGES` by construction (checked in the unit tests)."""
         obj = _SampleSlots(*values)
-        obj.__class__ = cls
-        return obj
+        obj.__class__ = cls  # type: ignore[assignment]  # same slots: an ordinary ObdSample
+        return obj  # type: ignore[return-value]
 
     @property
     def key(self) -> str:

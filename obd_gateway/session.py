@@ -15,6 +15,12 @@ Policy (hj1239.md §2, §8, §9):
   error result; the frame header and hash are still recorded.
 - data before a login is accepted (GB 17691-mode firmware may not log in) and counted.
 
+Hot path: a real-time/re-issue unit made only of data streams in the connection's layout (almost
+every frame) is bulk-decoded (:func:`~obd_gateway.protocol.units.decode_streams`) and turned
+into events by :func:`samples_from_block` (precompiled physical values, one BLAKE2b per record,
+trusted constructors); anything else takes the typed path. Both give identical events, answers
+and counters (``tests/unit/obd/test_fast_path.py``).
+
 Known limits: SM2 signatures are recognised but not verified (no registered keys yet), so signed
 data is ``unverified``; the layout seen first is kept as the connection's hint.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,21 +117,51 @@ def samples_from_block(
     frame_id: str,
 ) -> list[ObdSample]:
     """Every record of a bulk-decoded unit as ``obd.sample`` events: the same events as
-    :func:`sample_from_stream` gives for each (time, stream) of the unit (unit-tested), built
-    without per-field calls. The ids hash the same bytes as :meth:`ObdSample.make_id`
-    (``{Unix seconds}.000000`` is ``_part(ts)`` for a whole-second time)."""
+    :func:`sample_from_stream` gives for each (time, stream) of the unit (unit-tested)."""
+    data = block.data
+    k = len(block.raws)
+    first = block.body_at(0)
+    stride = block.body_at(1) - first
+    hexes = [data[p : p + STREAM_LEN].hex() for p in range(first, first + stride * k, stride)]
+    inferred = [False] + [block.time_inferred] * (k - 1)
+    return _build_samples(
+        vin,
+        vehicle,
+        block.epochs,
+        block.raws,
+        hexes,
+        inferred,
+        received_at=received_at,
+        backfilled=backfilled,
+        signature=signature,
+        frame_id=frame_id,
+    )
+
+
+def _build_samples(
+    vin: str,
+    vehicle: ObdVehicle,
+    epochs: Sequence[int],
+    raws: Sequence[tuple[int, ...]],
+    hexes: Sequence[str],
+    inferred: Sequence[bool],
+    *,
+    received_at: datetime,
+    backfilled: bool,
+    signature: str,
+    frame_id: str,
+) -> list[ObdSample]:
+    """Records at whole Unix seconds → ``obd.sample`` events, without per-field calls: values by
+    :func:`physical_row` (within the event's ranges by construction), ids over the same bytes as
+    :meth:`ObdSample.make_id` (``_part(ts)`` of a whole-second time is ``{seconds}.000000``)."""
     prefix = _SAMPLE_ID_PREFIX + vin.encode() + b"\x1f"
     jur, fleet, vclass = vehicle.jurisdiction, vehicle.fleet, vehicle.vehicle_class
-    data = block.data
-    pos = block.body_at(0)
-    stride = block.body_at(1) - pos if len(block.raws) > 1 else 0
-    inferred = block.time_inferred
-    e0 = block.epochs[0]
+    e0 = epochs[0]
     t0 = datetime.fromtimestamp(e0, UTC)
     build = ObdSample.trusted
     blake2b = hashlib.blake2b
     out: list[ObdSample] = []
-    for i, (e, raw) in enumerate(zip(block.epochs, block.raws, strict=True)):
+    for e, raw, raw_hex, inf in zip(epochs, raws, hexes, inferred, strict=True):
         d = e - e0
         ts = t0 + _STEPS[d] if 0 <= d < 64 else datetime.fromtimestamp(e, UTC)
         values, flags = physical_row(raw)
@@ -142,15 +179,14 @@ def samples_from_block(
                 vclass,
                 received_at,
                 backfilled,
-                inferred and i > 0,
+                inf,
                 signature,
                 frame_id,
                 *values,
                 tuple(flags),
-                data[pos : pos + STREAM_LEN].hex(),
+                raw_hex,
             )
         )
-        pos += stride
     return out
 
 
@@ -402,20 +438,36 @@ class Session:
                 backfilled=backfilled,
             )
         )
-        for ts, stream, inferred in streams:
-            out.events.append(
-                sample_from_stream(
+        if streams and all(ts.microsecond == 0 for ts, _, _ in streams):  # decoded times
+            out.events.extend(
+                _build_samples(
                     frame.vin,
                     vehicle,
-                    ts,
-                    stream,
+                    [int(ts.timestamp()) for ts, _, _ in streams],
+                    [s.raw for _, s, _ in streams],
+                    [s.encode().hex() for _, s, _ in streams],
+                    [inferred for _, _, inferred in streams],
                     received_at=received_at,
                     backfilled=backfilled,
-                    time_inferred=inferred,
                     signature=signature,
                     frame_id=frame_id,
                 )
             )
+        else:
+            for ts, stream, inferred in streams:
+                out.events.append(
+                    sample_from_stream(
+                        frame.vin,
+                        vehicle,
+                        ts,
+                        stream,
+                        received_at=received_at,
+                        backfilled=backfilled,
+                        time_inferred=inferred,
+                        signature=signature,
+                        frame_id=frame_id,
+                    )
+                )
         for ts, body in infos:
             out.events.append(
                 info_from_body(

@@ -335,7 +335,7 @@ class Terminal:
         backlog: list[list[tuple[datetime, DataStream]]] = []
         conn: tuple[asyncio.StreamReader, asyncio.StreamWriter, FrameDecoder] | None = None
         interval = self.packet_s / self.speedup
-        next_at = time.perf_counter()
+        next_at = time.perf_counter() - interval  # the first window was collected before connecting
         try:
             for i in range(packets):
                 off = (
@@ -343,6 +343,12 @@ class Terminal:
                     and self.offline[0] <= i < self.offline[0] + self.offline[1]
                 )
                 recs = self._records()
+                # a terminal sends a window once it has been collected: wait for the window's end
+                # (keeps the terminal clock and the receive time together, as OBD-CLOCK checks)
+                next_at += interval
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 if off:
                     if conn is not None:
                         await self._close(conn)
@@ -380,10 +386,6 @@ class Terminal:
                         )
                         self.stats.reissued += len(old)
                         self._track(old)
-                next_at += interval
-                delay = next_at - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
             if conn is None and backlog:
                 conn = await self._connect(host, port)
             while backlog and conn is not None:

@@ -155,7 +155,9 @@ class _Plan:
 
     def __init__(self, spec: MessageSpec, scale_al: bool) -> None:
         self.spec = spec
-        self.station = [(n, k, scale_al and n == "al_unattributed") for n, k in spec.station.items()]
+        self.station = [
+            (n, k, scale_al and n == "al_unattributed") for n, k in spec.station.items()
+        ]
         self.settings = list(spec.settings.items())
         self.depot = list(spec.depot.items())
         self.alarms = list(spec.alarms.items())

@@ -12,6 +12,7 @@ QnRtn (9011): 1 ready, 2 refused, 3 wrong PW, 4 wrong MN, 5 wrong ST, 6 wrong Fl
 
 from __future__ import annotations
 
+from fuel_vapor.protocol.crc import hj212_crc
 from fuel_vapor.protocol.framing import encode_frame
 from fuel_vapor.protocol.packet import Packet
 
@@ -39,16 +40,18 @@ def _answer(
     pw: str | None,
     flag: int | None,
 ) -> bytes:
-    parts = []
-    if qn:
-        parts.append(f"QN={qn}")
-    parts += ["ST=91", f"CN={cn}"]
-    if pw is not None:
-        parts.append(f"PW={pw}")
-    parts.append(f"MN={mn}")
-    if flag is not None:
-        parts.append(f"Flag={flag}")
-    return encode_frame(";".join(parts) + f";CP=&&{cp}&&")
+    # one string, one CRC, one frame: the gateway builds one of these per acknowledged packet
+    seg = (
+        (f"QN={qn};" if qn else "")
+        + f"ST=91;CN={cn};"
+        + ("" if pw is None else f"PW={pw};")
+        + f"MN={mn};"
+        + ("" if flag is None else f"Flag={flag};")
+        + f"CP=&&{cp}&&"
+    ).encode("utf-8", "surrogateescape")
+    if len(seg) > 9999:
+        return encode_frame(seg)  # raises with the reason
+    return b"##%04d%s%04X\r\n" % (len(seg), seg, hj212_crc(seg))
 
 
 def request_answer(request: Packet, qn_rtn: int, *, flag: int | None = 4) -> bytes:

@@ -10,8 +10,10 @@ ever see an 8-bit value, so the state carried from byte to byte is the register'
 (``H[a ^ b] = H[a] ^ H[b]``) and has order 8 (H applied 8 times is the identity), hence
 ``s_m = H^m(0xFF) ^ XOR_k H^(m-k+1)(b_k)`` and bytes whose distance from the end is congruent
 mod 8 can be XORed together first. Folding the segment (front-padded to a multiple of 8) into one
-64-bit word by XOR gives those eight lane sums in one C-level pass; eight table look-ups and a
-final ``T[s ^ last byte]`` finish it. CRC-16/MODBUS uses ``crc ^= byte`` instead and is accepted
+64-bit word by XOR gives those eight lane sums; eight table look-ups and a final
+``T[s ^ last byte]`` finish it. The fold reads the segment as one little-endian integer and XORs
+its upper half of 64-bit words onto the lower half until one word is left (log2(words) big-integer
+steps in C, about twice as fast as a per-word reduce on 640 bytes). CRC-16/MODBUS uses ``crc ^= byte`` instead and is accepted
 only through an explicit per-device opt-in (counted by the caller).
 
 Known limit: the HJ 212 CRC carries about 11 effective bits, so it detects fewer corruptions than a
@@ -19,10 +21,6 @@ full CRC-16; the length check and the plausibility rule (``crc & 0x3E == 0``) ad
 """
 
 from __future__ import annotations
-
-import operator
-import sys
-from functools import reduce
 
 POLY = 0xA001  # reflected 0x8005 (HJ 212-2017 appendix A)
 INIT = 0xFFFF
@@ -71,9 +69,13 @@ def hj212_crc(data: bytes) -> int:
     state = _POW[m % 8][INIT >> 8]
     if m:
         pad = (-m) % 8
-        body = bytes(pad) + data[:m] if pad else data[:m]
-        word = reduce(operator.xor, memoryview(body).cast("Q"))
-        lanes = word.to_bytes(8, sys.byteorder)
+        word = int.from_bytes(data[:m], "little") << (8 * pad)  # front padding = low zero bytes
+        words = (m + pad) >> 3
+        while words > 1:  # XOR the upper half of the words onto the lower half
+            words -= words >> 1
+            low_bits = words << 6
+            word = (word & ((1 << low_bits) - 1)) ^ (word >> low_bits)
+        lanes = word.to_bytes(8, "little")
         lane = _LANE
         state ^= (
             lane[0][lanes[0]]

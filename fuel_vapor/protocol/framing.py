@@ -33,6 +33,7 @@ LITERAL_TAIL = b"\\r\\n"  # backslash r backslash n (Chongqing firmware, §12)
 MAX_SEGMENT = 1024  # §2
 DEFAULT_MARGIN = 476  # tolerance for oversized vendor packets (§12: configurable)
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_HEX_BYTES = bytes(sorted(_HEX))  # ``field.translate(None, _HEX_BYTES)`` is empty iff all hex
 _LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 # counter labels (core.metrics ``bad_packets{reason=...}``)
@@ -148,9 +149,11 @@ class FrameDecoder:
                 continue
             if n < end:
                 break
-            segment = bytes(buf[seg_at : seg_at + length])
-            crc_field = bytes(buf[seg_at + length : end])
-            if not all(c in _HEX for c in crc_field):
+            raw = bytes(buf[start:end])
+            body = seg_at - start
+            segment = raw[body : body + length]
+            crc_field = raw[-4:]
+            if crc_field.translate(None, _HEX_BYTES):
                 out.append(
                     FrameError(
                         LENGTH_MISMATCH if length else BAD_CRC_FIELD,
@@ -173,7 +176,7 @@ class FrameDecoder:
                         FrameError(
                             CRC_MISMATCH,
                             f"CRC {crc_field.decode()} in frame, expected {expected:04X}",
-                            bytes(buf[start:end]),
+                            raw,
                             segment,
                             f"{expected:04X}",
                         )
@@ -190,9 +193,7 @@ class FrameDecoder:
                 tail, after = "literal", end + 4
             elif end == n:
                 tail = "pending"
-            out.append(
-                Frame(segment, crc_field.decode(), variant, extra, tail, bytes(buf[start:end]))
-            )
+            out.append(Frame(segment, crc_field.decode(), variant, extra, tail, raw))
             pos = after
             self._after_frame = True
         del buf[:pos]

@@ -235,6 +235,22 @@ def _digits(key: str, value: str, lo: int, hi: int) -> int:
     return int(value)
 
 
+_FLAGS = tuple(FlagBits.from_value(v) for v in range(256))  # immutable, shared by packets
+
+
+def _header(header_text: str) -> dict[str, str]:
+    """Header fields in wire order; the exact error for the first bad or repeated field."""
+    seen: dict[str, str] = {}
+    for part in header_text.split(";"):
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            raise SegmentError("malformed", f"header field {part!r} is not key=value")
+        if key in seen:
+            raise SegmentError("malformed", f"header field {key} repeats")
+        seen[key] = value
+    return seen
+
+
 def parse_segment(text: str) -> Packet:
     """Parse a data segment (without length, CRC and tail). Raises ``SegmentError``."""
     cp_at = text.find("CP=&&")
@@ -244,18 +260,17 @@ def parse_segment(text: str) -> Packet:
         raise SegmentError("malformed", "CP= is not preceded by ';'")
     if not text.endswith("&&") or len(text) < cp_at + 7:
         raise SegmentError("malformed", "CP area does not end with &&")
-    header_text = text[: cp_at - 1] if cp_at else ""
-    header: list[Item] = []
     seen: dict[str, str] = {}
+    header_text = text[: cp_at - 1] if cp_at else ""
     if header_text:
-        for part in header_text.split(";"):
+        parts = header_text.split(";")
+        for part in parts:  # fast path: well-formed fields; anything else goes through _header
             key, eq, value = part.partition("=")
             if not eq or not key:
-                raise SegmentError("malformed", f"header field {part!r} is not key=value")
-            if key in seen:
-                raise SegmentError("malformed", f"header field {key} repeats")
+                break
             seen[key] = value
-            header.append((key, value))
+        if len(seen) != len(parts):
+            seen = _header(header_text)
     body = text[cp_at + 5 : -2]
     if body and not _CP_BODY.fullmatch(body):
         bad = next(
@@ -263,38 +278,41 @@ def parse_segment(text: str) -> Packet:
             body[:40],
         )
         raise SegmentError("bad_cp", f"CP item {bad[:40]!r} is not key=value")
-    mn = seen.get("MN")
-    cn = seen.get("CN")
+    get = seen.get
+    mn = get("MN")
+    cn = get("CN")
     if not mn:
         raise SegmentError("malformed", "MN missing")
     if len(mn) > MAX_MN or not mn.isprintable() or " " in mn:
         raise SegmentError("bad_mn", f"MN={mn[:30]!r}: expected 1-{MAX_MN} printable characters")
     if cn is None:
         raise SegmentError("malformed", "CN missing")
-    _digits("CN", cn, 4, 4)
-    st = seen.get("ST")
+    if len(cn) != 4 or not cn.isdigit():
+        _digits("CN", cn, 4, 4)
+    st = get("ST")
     if st is not None and not (1 <= len(st) <= 4 and st.isalnum()):
         raise SegmentError("bad_st", f"ST={st!r}: expected 1-4 letters or digits")
-    qn = seen.get("QN")
-    if qn is not None:
+    qn = get("QN")
+    if qn is not None and not (qn.isdigit() and 1 <= len(qn) <= 20):
         _digits("QN", qn, 1, 20)
     flag = None
-    if "Flag" in seen:
-        fv = _digits("Flag", seen["Flag"], 1, 3)
+    fv_text = get("Flag")
+    if fv_text is not None:
+        fv = _digits("Flag", fv_text, 1, 3)
         if fv > 255:
             raise SegmentError("bad_flag", f"Flag={fv}: expected 0-255")
-        flag = FlagBits.from_value(fv)
-    pnum = _digits("PNUM", seen["PNUM"], 1, 4) if "PNUM" in seen else None
-    pno = _digits("PNO", seen["PNO"], 1, 4) if "PNO" in seen else None
+        flag = _FLAGS[fv]
+    pnum_text = get("PNUM")
+    pno_text = get("PNO")
     return Packet(
-        header=tuple(header),
+        header=tuple(seen.items()),
         cp_text=body,
         qn=qn,
         st=st,
         cn=cn,
-        pw=seen.get("PW"),
+        pw=get("PW"),
         mn=mn,
         flag=flag,
-        pnum=pnum,
-        pno=pno,
+        pnum=None if pnum_text is None else _digits("PNUM", pnum_text, 1, 4),
+        pno=None if pno_text is None else _digits("PNO", pno_text, 1, 4),
     )

@@ -166,7 +166,7 @@ def _scaled(raw: int, spec: FieldSpec) -> Reading:
 # - value = ``(raw * mul + add) / den`` with integers: one correctly rounded division gives the
 #   double nearest to the exact decimal value, which is what ``round(raw * scale + offset, 6)``
 #   gives whenever the exact value has at most 6 decimals; only 1/256 km/h (8 decimals) still
-#   needs ``round``. ``tests/unit/obd/test_codec.py`` checks every 1- and 2-byte raw value.
+#   needs ``round``. ``tests/unit/obd/test_fast_path.py`` checks every 1- and 2-byte raw value.
 
 
 def _raw_bound(f: FieldSpec, floor: int, below: bool) -> int:

@@ -123,7 +123,7 @@ def bcc(data: bytes | bytearray | memoryview) -> int:
 
 _VIN_RE = re.compile(rb"[\x21-\x7e]{17}")
 _VINS: dict[bytes, str] = {}  # VINs seen lately (checked), so a known terminal costs one lookup
-_VINS_MAX = 1 << 16
+_VINS_MAX = 1 << 14
 
 
 def _vin_ok(raw: bytes) -> bool:
@@ -202,7 +202,7 @@ class Frame:
     ) -> Frame:
         """Build without re-validating (the decoder has checked every field already)."""
         f = _FrameSlots(variant, command, vin, flag, encryption, data)
-        f.__class__ = cls  # same slots: an ordinary Frame, built with plain attribute stores
+        f.__class__ = cls  # type: ignore[assignment]  # same slots: an ordinary Frame
         return f  # type: ignore[return-value]
 
     def encode(self) -> bytes:

@@ -413,7 +413,7 @@ def decode_realtime(
 # terminal sending in the same second), no per-item objects. Anything else (OBD info, vendor
 # blocks, signatures, a bad time, a length that is not a whole number of items) returns ``None``
 # and goes through :func:`decode_realtime`, which gives the same result for the units accepted
-# here (tests/unit/obd/test_codec.py).
+# here (tests/unit/obd/test_fast_path.py).
 
 _HJ_ITEM = struct.Struct(">B6s" + STREAM_FORMAT.lstrip(">"))  # type, time, 19 raw: 44 B
 _GB_ITEM = struct.Struct(">BH" + STREAM_FORMAT.lstrip(">"))  # type, serial, 19 raw: 40 B
@@ -514,6 +514,7 @@ def decode_streams(data: bytes, layout: Layout | None = None) -> StreamBlock | N
     t0 = time_epoch(data[:6])
     if t0 is None:
         return None
+    epochs: tuple[int | None, ...]
     if layout is Layout.GB17691:
         k, rest = divmod(n - 6, _GB_ITEM.size)
         if k < 1 or rest:
@@ -531,9 +532,9 @@ def decode_streams(data: bytes, layout: Layout | None = None) -> StreamBlock | N
         if flat[0::_PER_ITEM].count(0x02) != k:
             return None
         times = flat[1::_PER_ITEM]
-        epochs = tuple(map(_EPOCHS.get, times))
+        epochs = tuple(map(_EPOCHS.get, times))  # type: ignore[arg-type]
         if None in epochs:  # a time not seen lately (or not a calendar time)
-            epochs = tuple(map(time_epoch, times))
+            epochs = tuple(map(time_epoch, times))  # type: ignore[arg-type]
             if None in epochs:
                 return None
         layout = Layout.HJ1239

@@ -392,3 +392,74 @@ async def test_a_bug_on_one_packet_does_not_drop_the_connection(
     assert [a.qn for a in answers] == ["20261123080000002"]
     assert gateway.metrics.counter("fuel_vapor", "internal_errors") == 1
     c.close()
+
+
+async def test_publish_timeout_drops_the_answer_and_keeps_the_connection(registry):
+    never = asyncio.Event()
+    calls = []
+
+    async def stuck_then_fast(events):
+        calls.append(len(events))
+        if len(calls) == 1:
+            await never.wait()  # the bus never confirms the first batch
+
+    gw = VaporGateway(
+        stuck_then_fast, registry, Metrics(), settings=GatewaySettings(publish_timeout_s=0.2)
+    )
+    _, port = await gw.start()
+    st = station(registry, "chongqing")
+    c = await Client.open(port)
+    await c.send(upload(st, "chongqing"))
+    assert await c.read_answers(1, timeout=0.8) == []  # timed out: not acknowledged
+    assert gw.metrics.counter("fuel_vapor", "publish_failed", {"reason": "timeout"}) == 1
+    await c.send(upload(st, "chongqing", qn="20261123080000011", ts=T0 + timedelta(minutes=3)))
+    (ans,) = await c.read_answers(1)
+    assert ans.qn == "20261123080000011"  # same connection, next packet answered
+    c.close()
+    await gw.stop()
+
+
+async def test_packets_of_one_read_share_one_publish_and_one_write_in_order(registry):
+    batches: list[list] = []
+    fail = [False]
+
+    async def publish(events):
+        batches.append(list(events))
+        if fail[0]:
+            raise RuntimeError("bus down")
+
+    gw = VaporGateway(publish, registry, Metrics())
+    _, port = await gw.start()
+    st = station(registry, "chongqing")
+    ups = [
+        upload(
+            st, "chongqing", nozzle=1 + k, qn=f"2026112308000002{k}", ts=T0 + timedelta(seconds=k)
+        )
+        for k in range(3)
+    ]
+    refused = upload(st, "chongqing", pw="999999", qn="20261123080000029")
+    c = await Client.open(port)
+    await c.send(ups[0] + refused + ups[1] + ups[2])  # one write: normally one read
+    got = await c.read_answers(4)
+    assert [(a.cn, a.qn) for a in got] == [
+        ("9014", "20261123080000020"),
+        ("9011", "20261123080000029"),
+        ("9014", "20261123080000021"),
+        ("9014", "20261123080000022"),
+    ]
+    assert sum(len(b) for b in batches) == 6  # 3 packets + 3 fuellings, published before acks
+    # a failed publish drops the acknowledgements of its packets, not the 9011 refusals
+    fail[0] = True
+    more = [
+        upload(st, "chongqing", nozzle=5, qn="20261123080000030", ts=T0 + timedelta(minutes=1)),
+        upload(st, "chongqing", pw="999999", qn="20261123080000031"),
+    ]
+    await c.send(b"".join(more))
+    got = await c.read_answers(5, timeout=1.0)
+    assert [(a.cn, a.qn) for a in got[4:]] == [("9011", "20261123080000031")]
+    gw.flush_metrics()
+    assert gw.metrics.counter("fuel_vapor", "packets_ok") == 3
+    assert gw.metrics.counter("fuel_vapor", "answers_sent", {"cn": "9014"}) == 3
+    assert gw.metrics.counter("fuel_vapor", "answers_sent", {"cn": "9011"}) == 2
+    c.close()
+    await gw.stop()

@@ -206,3 +206,39 @@ def test_packet_without_data_time_uses_qn_then_receipt_time():
     p2 = parse_segment(f"ST=61;CN=2021;PW={st.password};MN={st.mn};CP=&&TankPress=5&&")
     res2 = from_hj212(p2, b"y", st, MAPS["guangzhou"], now)
     assert res2.packet_event.ts == now and "no_data_time" in res2.problems
+
+
+def test_intake_fast_ids_equal_the_event_make_ids():
+    from fuel_vapor import intake
+    from fuel_vapor.events import (
+        DepotReading,
+        DeviceAlarm,
+        Fuelling,
+        SensorReading,
+        StationReading,
+        VaporPacket,
+    )
+
+    for ts in (TS, beijing(2026, 1, 2, 3, 4, 5).replace(microsecond=123000), datetime.now(UTC)):
+        t = intake.ts_part(ts)
+        assert intake._id(Fuelling.KIND, "QP-ST-0001", "3", t) == Fuelling.make_id(
+            "QP-ST-0001", 3, ts
+        )
+        assert intake._id(StationReading.KIND, "S", t) == StationReading.make_id("S", ts)
+        assert intake._id(DeviceAlarm.KIND, "S", "0", "pv", t) == DeviceAlarm.make_id(
+            "S", 0, "pv", ts
+        )
+        assert intake._id(SensorReading.KIND, "X", "voc_mg_m3", t) == SensorReading.make_id(
+            "X", "voc_mg_m3", ts
+        )
+        assert intake._id(DepotReading.KIND, "D", t) == DepotReading.make_id("D", ts)
+    assert intake._id(VaporPacket.KIND, "MN1", "ab" * 32) == VaporPacket.make_id("MN1", "ab" * 32)
+
+
+def test_packet_lookups_keep_first_value_for_get_and_last_for_cp_dict():
+    p = parse_segment("QN=1;ST=32;CN=2011;MN=M1;Flag=5;CP=&&a=1;a=2,b=x=y;;c=&&")
+    assert p.get("a") == "1" and p.cp_dict()["a"] == "2"
+    assert p.get("b") == "x=y" and p.get("c") == "" and p.get("zz") is None
+    assert p.cp_dict() == dict(p.items())
+    p.cp_dict()["a"] = "changed"  # a copy: the packet is not changed
+    assert p.cp_dict()["a"] == "2"
