@@ -6,7 +6,7 @@ vectorised computation (g/kg, VSP, concentrations, validity, judgement), and wri
 shared/realdata/rsd/conox_uk_2012_2013_100k.csv.gz (skips with a message when absent). Prints
 figures; asserts nothing.
 
-    /tmp/venvtest/bin/python bench/bench_rsd_evaluate.py [--repeat 3]
+    .venv/bin/python bench/bench_rsd_evaluate.py [--repeat 3]
 """
 
 from __future__ import annotations

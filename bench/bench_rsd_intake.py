@@ -6,7 +6,7 @@ pre-built JSON batches of simulator records with aiohttp. ``publish`` in the ser
 events, so the figure is the intake's own cost (parse, validate, compute, dedupe, answer), not the
 bus's. Prints figures; asserts nothing.
 
-    /tmp/venvtest/bin/python bench/bench_rsd_intake.py [--records 60000] [--batch 2000] [--concurrency 2]
+    .venv/bin/python bench/bench_rsd_intake.py [--records 60000] [--batch 2000] [--concurrency 2]
 """
 
 from __future__ import annotations
