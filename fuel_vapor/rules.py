@@ -365,43 +365,30 @@ class NozzleRules:
             st["pump_run"] += 1
             st["pump_ok"] = 0
             alarm_after = int(self.r_pump.param("alarm_after"))
+
+            def fire(window: str, severity: str | None = None) -> Any:
+                return _fire(
+                    self.r_pump,
+                    f.ts,
+                    kind,
+                    sid,
+                    jur,
+                    mn,
+                    f.vapour_flow_lpm,
+                    self.p.pump_vapour_lpm,
+                    "L/min",
+                    evidence=[f"vapor_fuelling:{f.event_id}"],
+                    detail={"consecutive": st["pump_run"]},
+                    window=window,
+                    severity=severity,
+                )
+
             if st["pump_level"] == "normal":
                 st["pump_level"] = "warning"
-                out.append(
-                    _fire(
-                        self.r_pump,
-                        f.ts,
-                        kind,
-                        sid,
-                        jur,
-                        mn,
-                        f.vapour_flow_lpm,
-                        self.p.pump_vapour_lpm,
-                        "L/min",
-                        evidence=[f"vapor_fuelling:{f.event_id}"],
-                        detail={"consecutive": st["pump_run"]},
-                        window="start",
-                    )
-                )
+                out.append(fire("start"))
             if st["pump_run"] == alarm_after:
                 st["pump_level"] = "alarm"
-                out.append(
-                    _fire(
-                        self.r_pump,
-                        f.ts,
-                        kind,
-                        sid,
-                        jur,
-                        mn,
-                        f.vapour_flow_lpm,
-                        self.p.pump_vapour_lpm,
-                        "L/min",
-                        evidence=[f"vapor_fuelling:{f.event_id}"],
-                        detail={"consecutive": st["pump_run"]},
-                        window="alarm",
-                        severity="alarm",
-                    )
-                )
+                out.append(fire("alarm", "alarm"))
         elif verdict == "in_band":
             st["pump_ok"] += 1
             if st["pump_ok"] >= int(self.r_pump.param("clear_after")):
