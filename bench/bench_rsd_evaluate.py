@@ -3,7 +3,7 @@
 Measures (1) the whole command as analysts run it (gzip CSV in → CSV out, chunked, no progress
 bar), and (2) its phases on the data already in memory: vendor profile → canonical columns, the
 vectorised computation (g/kg, VSP, concentrations, validity, judgement), and writing the CSV. Uses
-shared/realdata/rsd/conox_uk_2012_2013_100k.csv.gz (skips with a message when absent). Prints
+tests/data/rsd/conox_uk_2012_2013_100k.csv.gz (shipped with the tests). Prints
 figures; asserts nothing.
 
     .venv/bin/python bench/bench_rsd_evaluate.py [--repeat 3]
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / ".." / "shared" / "realdata" / "rsd" / "conox_uk_2012_2013_100k.csv.gz"
+DATA = REPO / "tests" / "data" / "rsd" / "conox_uk_2012_2013_100k.csv.gz"
 
 
 def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]

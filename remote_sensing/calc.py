@@ -5,7 +5,7 @@ the quantities the rules and analysts use. Every function takes scalars or numpy
 returns the same shape; missing inputs (NaN) propagate to NaN outputs, they are never turned into 0
 (except where stated for the carbon-balance denominator).
 
-Formulas (shared/domain/rules.md §2.1):
+Formulas (docs/reference/rules.md §2.1):
 
 * Fuel-specific emission, FEAT/CONOX form::
 

@@ -5,7 +5,7 @@ Responsible for demo, test and benchmark traffic that looks like real roadside r
 * a fleet with a fuel mix (gasoline, diesel, new-energy plates) and China emission stages, plates of
   Shanghai (沪), Suzhou (苏E) and Jiaxing (浙F) plus visitors, with repeat visits (a few plates pass
   very often, most rarely: Zipf-like weights);
-* plume ratios shaped after the real UK data (shared/realdata/rsd, 100,000 passes): per-vehicle
+* plume ratios shaped after the real UK data (tests/data/rsd, 100,000 passes): per-vehicle
   lognormal emitter factors with a heavy tail (a small share of vehicles emits most; in the real
   data the top 10 % of gasoline passes carry about 75 % of CO), per-pass lognormal variation and
   additive instrument noise that makes near-zero ratios negative, as in the real data;

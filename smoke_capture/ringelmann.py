@@ -1,6 +1,6 @@
 """Ringelmann grading of a black plume from camera pixels (pure: arrays in, numbers out).
 
-Method (see /work/shared/vision-notes.md for the comparison of estimators):
+Method (see docs/reference/vision-notes.md for the comparison of estimators):
 
 * pixels are linearised (sRGB curve) and reduced to luminance;
 * blackness per pixel is k = (B − L)/(B − g), where B is the background the plume covers and g the

@@ -2,7 +2,7 @@
 
 Responsible for the one place where foreign record shapes come in (STYLE §5). A profile is a YAML
 file in this folder (``national``: pinyin fields with vendor A plate-colour codes; ``vendor_b``: the
-same fields with vendor B codes; ``conox``: the column names of the real UK data in shared/realdata).
+same fields with vendor B codes; ``conox``: the column names of the real UK data in tests/data/rsd).
 It names, per canonical field, the vendor field, a unit scale (e.g. ppm per % CO2 → mol/mol), code
 tables (plate colour, fuel, result flags), the time format and zone, and where images are.
 

@@ -27,9 +27,6 @@ async def test_missing_model_service_stays_up_and_says_so(pipeline, monkeypatch,
         await svc.stop()
 
 
-@pytest.mark.skipif(
-    default_model_path() is None, reason="no model shipped in smoke_capture/models/"
-)
 async def test_simulated_camera_produces_captures(pipeline, monkeypatch):
     monkeypatch.delenv("EMW_SMOKE_MODEL", raising=False)
     reg = pipeline.registry

@@ -1,4 +1,4 @@
-"""calc.py against the source's own computed values in 100,000 real UK passes (shared/realdata/rsd).
+"""calc.py against the source's own computed values in 100,000 real UK passes (tests/data/rsd).
 
 The source publishes g/kg rounded to 0.01 and ratios rounded to 6 decimals, so near 0.5 g/kg the
 rounding alone is worth up to 1 %: the 0.7 % criterion (rules.md §2.1) is asserted as a share, and
@@ -16,11 +16,8 @@ import pytest
 from remote_sensing import calc
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / ".." / "shared" / "realdata" / "rsd" / "conox_uk_2012_2013_100k.csv.gz"
+DATA = REPO / "tests" / "data" / "rsd" / "conox_uk_2012_2013_100k.csv.gz"
 
-pytestmark = pytest.mark.skipif(
-    not DATA.is_file(), reason=f"real RSD data file missing: {DATA} (shared/realdata/rsd)"
-)
 
 POLLUTANTS = ("CO", "HC", "NO", "NO2", "NH3")
 

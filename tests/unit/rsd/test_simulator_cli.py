@@ -21,7 +21,7 @@ from remote_sensing.profiles import load_profile
 from remote_sensing.simulator import SimConfig, SiteTraffic, generate, make_fleet, to_vendor
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / ".." / "shared" / "realdata" / "rsd" / "conox_uk_2012_2013_100k.csv.gz"
+DATA = REPO / "tests" / "data" / "rsd" / "conox_uk_2012_2013_100k.csv.gz"
 
 
 def test_fleet_mix_and_heavy_tail() -> None:
@@ -116,7 +116,6 @@ def test_evaluate_national_file(tmp_path: Path, registry: Any) -> None:
     assert (out.loc[out["valid"].astype(str) == "False", "invalid_reason"] != "").all()
 
 
-@pytest.mark.skipif(not DATA.is_file(), reason=f"real RSD data file missing: {DATA}")
 def test_evaluate_conox_sample(tmp_path: Path) -> None:
     src = tmp_path / "sample.csv.gz"
     raw = pd.read_csv(DATA, nrows=3000, low_memory=False)
@@ -141,7 +140,6 @@ def test_evaluate_conox_sample(tmp_path: Path) -> None:
     assert out["quality_flags"].str.contains("co2_estimated").all()
 
 
-@pytest.mark.skipif(not DATA.is_file(), reason=f"real RSD data file missing: {DATA}")
 @pytest.mark.parametrize("fuel", ["gasoline", "diesel"])
 def test_ratio_shapes_follow_real_data(registry: Any, fuel: str) -> None:
     real = pd.read_csv(DATA, usecols=["FuelType", "Ratio_CO_CO2", "Ratio_HC_CO2", "Ratio_NO_CO2"])
