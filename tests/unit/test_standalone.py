@@ -11,7 +11,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
 # a path that leaves the clone for the old reference pack, in any spelling that was used
-OUTSIDE = re.compile(r"\.\./shared|/work/shared|parents\[\d\]\.parent\s*/\s*\"shared|\"shared\"\s*/")
+OUTSIDE = re.compile(
+    r"\.\./shared|/work/shared|parents\[\d\]\.parent\s*/\s*\"shared|\"shared\"\s*/"
+)
 
 
 def _tracked_text_files() -> list[Path]:
@@ -19,7 +21,9 @@ def _tracked_text_files() -> list[Path]:
         ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
     ).stdout.decode()
     files = [REPO / f for f in out.split("\0") if f]
-    return [f for f in files if f.is_file() and f.suffix not in {".gz", ".pt", ".onnx", ".png", ".jpg"}]
+    return [
+        f for f in files if f.is_file() and f.suffix not in {".gz", ".pt", ".onnx", ".png", ".jpg"}
+    ]
 
 
 def test_no_file_refers_outside_the_clone() -> None:

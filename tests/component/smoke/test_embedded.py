@@ -9,7 +9,6 @@ import dataclasses
 import pytest
 
 from smoke_capture import embedded
-from smoke_capture.detector import default_model_path
 
 pytestmark = pytest.mark.component
 

@@ -24,6 +24,7 @@ def test_the_model_is_shipped() -> None:
     """The repository holds its model: a missing file is a failure, not a skip."""
     assert default_model_path() is not None, "no model in smoke_capture/models/"
 
+
 REPO = Path(__file__).resolve().parents[3]
 
 PROBE = textwrap.dedent(

@@ -10,9 +10,7 @@ import pytest
 from obd_gateway.cli import EXIT_INVALID, EXIT_OK, main_decode
 
 VECTORS = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "data" / "vectors" / "obd_frames.json"
-    ).read_text()
+    (Path(__file__).resolve().parents[2] / "data" / "vectors" / "obd_frames.json").read_text()
 )["vectors"]
 HEX = {v["id"]: v["hex"] for v in VECTORS}
 

@@ -34,9 +34,7 @@ from obd_gateway.protocol import (
 from obd_gateway.protocol.frame import MAX_DATA_LEN
 
 VECTORS = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "data" / "vectors" / "obd_frames.json"
-    ).read_text()
+    (Path(__file__).resolve().parents[2] / "data" / "vectors" / "obd_frames.json").read_text()
 )["vectors"]
 RAW = {v["id"]: bytes.fromhex(v["hex"]) for v in VECTORS}
 

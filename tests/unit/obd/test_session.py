@@ -18,9 +18,7 @@ from obd_gateway.simulator import VehicleModel, build_packet, login_frame
 
 RX = datetime(2026, 11, 20, 2, 0, 0, tzinfo=UTC)
 VECTORS = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "data" / "vectors" / "obd_frames.json"
-    ).read_text()
+    (Path(__file__).resolve().parents[2] / "data" / "vectors" / "obd_frames.json").read_text()
 )["vectors"]
 
 
