@@ -13,7 +13,11 @@ Policy (hj1239.md §2, §8, §9):
   offset (receive time − terminal time);
 - unknown commands and data units that do not fit their layout are counted and answered with an
   error result; the frame header and hash are still recorded.
-- data before a login is accepted (GB 17691-mode firmware may not log in) and counted.
+- data before a login is accepted (GB 17691-mode firmware may not log in) and counted, unless the
+  VIN has a registered terminal identity (``core.credentials``: the ICCID its login must carry):
+  then a login with another ICCID is answered with an error and counted (``bad_credential``), and
+  the connection's frames of that VIN are refused the same way (``not_authenticated``) until a
+  login proves it; refused frames are not stored. A rotated identity applies to the next login.
 
 Hot path: a real-time/re-issue unit made only of data streams in the connection's layout (almost
 every frame) is bulk-decoded (:func:`~obd_gateway.protocol.units.decode_streams`) and turned
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.credentials import DeviceCredentials
 from core.registry import ObdVehicle, Registry
 from core.timeutil import to_utc
 from obd_gateway.events import ObdFrame, ObdInfoSnapshot, ObdQuarantine, ObdSample, ObdStatus
@@ -226,15 +231,39 @@ def info_from_body(
 class Session:
     """State of one terminal connection (login → data → logout)."""
 
-    __slots__ = ("layout", "logged_in", "peer", "registry", "variant", "vin")
+    __slots__ = (
+        "authenticated",
+        "credentials",
+        "layout",
+        "logged_in",
+        "peer",
+        "registry",
+        "variant",
+        "vin",
+    )
 
-    def __init__(self, registry: Registry, peer: str = "", layout: Layout | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        peer: str = "",
+        layout: Layout | None = None,
+        credentials: DeviceCredentials | None = None,
+    ) -> None:
         self.registry = registry
         self.peer = peer
         self.layout = layout
         self.vin: str | None = None
         self.variant: HeaderVariant | None = None
         self.logged_in = False
+        # terminal registration (VIN + ICCID, core.credentials); None = not checked (codec tools)
+        self.credentials = credentials
+        self.authenticated: str | None = None  # the VIN whose login carried its registered ICCID
+
+    def _refuse(self, frame: Frame, received_at: datetime, out: Outcome, reason: str) -> Outcome:
+        """A terminal that did not prove its identity: error answer, counted, nothing stored."""
+        out.counters.append((COUNTER_BAD, reason))
+        out.answer = make_answer(frame, RESP_ERROR, received_at, None)
+        return out
 
     def plausible(self, frame: Frame) -> bool:
         """Data-unit check used by the decoder on suspicious candidates (see FrameDecoder)."""
@@ -271,8 +300,16 @@ class Session:
             )
             out.answer = make_answer(frame, RESP_ERROR, received_at, None)
             return out
-        self.vin = frame.vin
         cmd = frame.command
+        creds = self.credentials
+        if (
+            creds is not None
+            and self.authenticated != frame.vin
+            and cmd != Command.LOGIN
+            and not creds.verify(frame.vin, None)  # registered terminal, no valid login yet
+        ):
+            return self._refuse(frame, received_at, out, "not_authenticated")
+        self.vin = frame.vin
         if (cmd == Command.REALTIME or cmd == Command.REISSUE) and frame.encryption != ENC_SM2:
             block = decode_streams(frame.data, self.layout)
             if block is not None:  # the common case: a unit of data streams only
@@ -300,6 +337,12 @@ class Session:
         if isinstance(unit, RealTime):
             self._realtime(frame, unit, vehicle, sha, received_at, out)
         elif isinstance(unit, Login):
+            if creds is not None:
+                if not creds.verify(frame.vin, unit.iccid):
+                    self.authenticated = None
+                    self.logged_in = False
+                    return self._refuse(frame, received_at, out, "bad_credential")
+                self.authenticated = frame.vin
             self.logged_in = True
             out.events.append(self._frame_event(frame, vehicle, sha, unit.time, received_at, "ok"))
             out.events.append(

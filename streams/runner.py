@@ -109,7 +109,7 @@ def banner(settings: Settings, where: dict[str, str]) -> str:
     lines += [f"  {k:<15} {v}" for k, v in where.items()]
     lines += [
         f"  Data directory  {settings.data_dir.resolve()}",
-        f"  Warehouse       {settings.resolved_dsn} (database {settings.warehouse_database})",
+        f"  Warehouse       {settings.masked_dsn} (database {settings.warehouse_database})",
         f"  Demo traffic    {'on (bundled simulators)' if settings.simulate else 'off'}",
         "  Stop            Ctrl-C (flushes everything to disk before exit)",
         "",

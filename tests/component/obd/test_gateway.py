@@ -17,7 +17,7 @@ from obd_gateway.events import ObdQuarantine, ObdSample
 from obd_gateway.protocol import Command, Frame, FrameDecoder, HeaderVariant, bcc
 from obd_gateway.protocol.frame import RESP_ERROR, RESP_SUCCESS
 from obd_gateway.server import GatewayLimits, ObdGateway
-from obd_gateway.simulator import Terminal, VehicleModel, build_packet, login_frame
+from obd_gateway.simulator import Terminal, VehicleModel, build_packet, login_frame, terminal_iccid
 
 pytestmark = pytest.mark.component
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=BEIJING)
@@ -309,6 +309,7 @@ async def test_pipeline_stores_samples_once_and_queries_see_them(pipeline: Any) 
     svc = await embedded.start(pipeline.service_context)
     reg: Registry = pipeline.service_context.registry
     vs = reg.obd_vehicles[:3]
+    pipeline.credentials.demo_secrets([v.vin for v in vs], terminal_iccid)  # VIN + ICCID
     try:
         terms = [Terminal(v, T0, seed=i, speedup=1e6, track_records=True) for i, v in enumerate(vs)]
         await asyncio.gather(*(t.run("127.0.0.1", svc.port, 12) for t in terms))

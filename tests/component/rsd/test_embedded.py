@@ -60,7 +60,7 @@ async def test_http_to_warehouse_with_repeat_rule(pipeline: Any, registry: Any) 
     pipeline.ports["rsd"] = 0
     svc = await embedded.start(pipeline.service_context)
     try:
-        token = registry.rsd_site(QP).token
+        token = pipeline.credentials.demo_secrets([QP])[QP]  # the registry holds digests
         # NO = 120 ppm/% × 14.46 % = 1735 ppm > 1500: exceedance; two within 6 months -> repeat
         recs = [
             _national("A1", "2026-06-01 08:00:00", "沪A12345", 120),
@@ -101,7 +101,8 @@ async def test_simulator_feeds_site_quality(pipeline: Any, registry: Any) -> Non
         cfg = SimConfig(
             rate_per_site=200.0, batch=50, seed=3, duration_s=1.0, rain_chance_per_hour=0.0
         )
-        stats = await run_simulator(svc.url, registry, cfg)
+        tokens = pipeline.credentials.demo_secrets(s.id for s in registry.rsd_sites)
+        stats = await run_simulator(svc.url, registry, cfg, tokens=tokens)
         assert stats.accepted > 0 and not stats.errors, stats.errors
         await pipeline.settle()
         from core.timeutil import utcnow

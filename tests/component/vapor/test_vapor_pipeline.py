@@ -82,7 +82,7 @@ async def test_shield_mode_station_is_flagged(pipeline, registry):
 
 async def test_resent_packet_is_stored_once_even_without_data_time(pipeline, registry):
     st = next(s for s in registry.stations if s.code_map == "guangzhou")
-    seg = f"ST=61;CN=2021;PW={st.password};MN={st.mn};CP=&&TankPress=120.5&&"
+    seg = f"ST=61;CN=2021;PW=123456;MN={st.mn};CP=&&TankPress=120.5&&"
     from fuel_vapor.protocol import encode_frame
 
     raw = encode_frame(seg, extra_char="0")[:-2]
