@@ -84,7 +84,7 @@ def test_layouts_of_real_vectors_are_detected() -> None:
     for vid, lay in expect.items():
         rt = decode_unit(parse_frame(RAW[vid]))
         assert isinstance(rt, RealTime)
-        assert rt.layout is lay and not rt.partial, vid
+        assert rt.layout is lay, vid
     o6 = decode_unit(parse_frame(RAW["O6"]))
     assert [it.info_type for it in o6.items] == [0x01, 0x02, 0x80]
     assert all(it.time == datetime(2020, 1, 21, 15, 40, 33, tzinfo=BEIJING) for it in o6.items)
@@ -101,8 +101,8 @@ def test_legacy_vector_keeps_one_signature_per_body() -> None:
 
 def test_o1_markers_and_obd_body() -> None:
     rt = decode_unit(parse_frame(RAW["O1"]))
-    ts, stream, inferred = rt.streams()[0]
-    assert ts == datetime(2021, 8, 14, 8, 47, 35, tzinfo=BEIJING) and not inferred
+    ts, stream, inferred, unset = rt.streams()[0]
+    assert ts == datetime(2021, 8, 14, 8, 47, 35, tzinfo=BEIJING) and not inferred and not unset
     # NOx raw 0 decodes to -200 ppm: "not ready", never a number
     r = stream.reading("nox_up_ppm")
     assert (r.raw, r.value, r.quality) == (0, None, "not_ready")
@@ -220,19 +220,6 @@ def test_parse_frame_reasons(mutate, reason: str) -> None:
 # ------------------------------------------------------------------------------ units
 
 
-def test_unknown_info_type_is_kept_raw_not_fatal() -> None:
-    t = datetime(2026, 11, 20, 9, 0, 0, tzinfo=BEIJING)
-    stream = DataStream.from_physical(speed_kmh=50.0, rpm=1200.0)
-    unit = RealTime(
-        Layout.HJ1239, t, 7, (InfoItem(0x02, stream, time=t),), tail=b"\x99\x01\x02\x03"
-    )
-    data = unit.encode()
-    rt = decode_realtime(data, Layout.HJ1239)
-    assert rt.partial and rt.tail == b"\x99\x01\x02\x03"
-    assert len(rt.items) == 1 and "0x99" in rt.error
-    assert rt.encode() == data
-
-
 def test_hj1239_signature_block_is_recognised_and_kept() -> None:
     t = datetime(2026, 11, 20, 9, 0, 0, tzinfo=BEIJING)
     sig = Signature(bytes(range(32)), bytes(range(32, 64)))
@@ -241,7 +228,7 @@ def test_hj1239_signature_block_is_recognised_and_kept() -> None:
     )
     data = unit.encode()
     rt = decode_realtime(data)
-    assert rt.layout is Layout.HJ1239 and rt.signature == sig and not rt.partial
+    assert rt.layout is Layout.HJ1239 and rt.signature == sig
     assert rt.encode() == data
 
 
@@ -251,7 +238,7 @@ def test_gb17691_streams_get_one_second_steps() -> None:
         InfoItem(0x02, DataStream.from_physical(rpm=700.0 + i), serial=i) for i in range(3)
     )
     rt = decode_realtime(RealTime(Layout.GB17691, t, None, items).encode())
-    assert [(ts - t, inf) for ts, _, inf in rt.streams()] == [
+    assert [(s.ts - t, s.inferred) for s in rt.streams()] == [
         (timedelta(0), False),
         (timedelta(seconds=1), True),
         (timedelta(seconds=2), True),
@@ -381,7 +368,6 @@ def test_realtime_unit_round_trip_is_byte_identical(
     raw = unit.encode()
     back = decode_realtime(raw, layout)
     assert back.encode() == raw
-    assert not back.partial
     f = Frame(HeaderVariant.TERMINAL, 0x02, "LZYCHB3A3PH000001", 1, 1, raw)
     assert parse_frame(f.encode()).encode() == f.encode()
 
