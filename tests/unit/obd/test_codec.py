@@ -166,11 +166,41 @@ def test_payload_containing_start_bytes_is_framed_by_length() -> None:
 def test_truncated_frame_waits_then_gives_up_onto_the_next_valid_frame() -> None:
     dec = FrameDecoder()
     cut = RAW["O1"][:120]
-    items = dec.feed(cut + RAW["O4"])  # the cut frame's length swallows O4: still waiting
+    o4 = RAW["O4"]
+    items = dec.feed(cut + o4[:20])  # nothing complete after the cut frame yet: it waits
     assert frames_of(items) == [] and bad_of(items) == []
     items = dec.give_up_partial()
+    assert frames_of(items) == [] and bad_of(items)[0].reason == "truncated"
+    assert frames_of(dec.feed(o4[20:])) == [o4]
+
+
+def test_a_length_that_lies_costs_one_frame_not_the_partial_timeout() -> None:
+    """Issue 11: the cut frame's length swallows the next frames; as soon as one of them is
+    complete in the buffer the decoder resyncs on it, without give_up_partial."""
+    dec = FrameDecoder()
+    cut = RAW["O1"][:120]  # claims 198 B
+    items = dec.feed(cut + RAW["O4"])  # 153 B: the claimed span is not complete yet
     assert frames_of(items) == [RAW["O4"]]
-    assert bad_of(items)[0].reason == "truncated"
+    (bad,) = bad_of(items)
+    assert (bad.reason, bad.nbytes, bad.raw) == ("bad_length", 120, cut)
+    assert dec.buffered == 0
+
+
+def test_lying_length_resync_byte_by_byte_and_with_a_validating_session() -> None:
+    from core.registry import default_registry
+    from obd_gateway.session import Session
+
+    lie = bytearray(RAW["O1"])
+    lie[22:24] = (4000).to_bytes(2, "big")  # a whole frame whose length field lies
+    stream = bytes(lie) + RAW["O4"] + RAW["O6"] + RAW["O1"]
+    for validate in (None, Session(default_registry()).plausible):
+        dec = FrameDecoder(validate=validate)
+        got: list = []
+        for i in range(len(stream)):
+            got += dec.feed(stream[i : i + 1])
+        assert frames_of(got) == [RAW["O4"], RAW["O6"], RAW["O1"]]
+        assert [b.reason for b in bad_of(got)] == ["bad_length"]
+        assert dec.buffered == 0
 
 
 def test_length_over_the_limit_is_rejected_without_waiting() -> None:
