@@ -20,7 +20,7 @@ from core.jurisdictions import JURISDICTIONS
 from core.ruleset import SEVERITY_ORDER, Rule
 
 SOURCES = ("remote_sensing", "smoke_capture", "obd_gateway", "fuel_vapor", "enforcement")
-SUBJECT_KINDS = ("vehicle", "station", "nozzle", "depot", "sensor", "device", "site")
+SUBJECT_KINDS = ("vehicle", "station", "nozzle", "depot", "sensor", "device", "site", "fleet")
 
 
 @dataclass(frozen=True, slots=True)
