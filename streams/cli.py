@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "smoke_capture.cli",
     "enforcement.cli",
     "streams.deadletter_cli",
+    "streams.auth.cli",
 )
 GATEWAYS = {
     "obd": "obd_gateway",
