@@ -167,16 +167,21 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    st.App(str(APP_PATH)).run(
-        config={
-            "server.port": s.dashboard_port,
-            "server.address": s.host,
-            "server.headless": True,
-            "server.fileWatcherType": "none",
-            "browser.gatherUsageStats": False,
-            "client.toolbarMode": "viewer",
-        }
-    )
+    config: dict[str, Any] = {
+        "server.port": s.dashboard_port,
+        "server.address": s.host,
+        "server.headless": True,
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": False,
+        "client.toolbarMode": "viewer",
+    }
+    if (
+        s.auth == "oidc"
+    ):  # st.login's client from EMW_OIDC_* (the secret stays out of files we ship)
+        from streams.auth.oidc import secrets_from_settings
+
+        config["secrets.files"] = [str(secrets_from_settings(s))]
+    st.App(str(APP_PATH)).run(config=config)
     return 0
 
 

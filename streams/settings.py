@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     sink_max_buffered: int = Field(500_000, ge=1)
     metrics_interval_s: float = Field(10.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    auth: Literal["local", "oidc"] = Field(
+        "local", description="local accounts (embedded) or OIDC through st.login (production)"
+    )
+    oidc_metadata_url: str = Field(
+        "", description="OIDC discovery URL (…/.well-known/openid-configuration)"
+    )
+    oidc_client_id: str = "emwatch-dashboards"
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str = Field("", description="http(s)://host:port/oauth2callback")
+    oidc_cookie_secret: SecretStr | None = None
+    admin_user: str = Field("admin", description="name of the first administrator")
+    admin_password: SecretStr | None = Field(
+        None, description="first administrator's password (else a random one, printed once)"
+    )
 
     @property
     def resolved_dsn(self) -> str:
