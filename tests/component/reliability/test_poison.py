@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.timeutil import BEIJING
 from core.exceedance import Exceedance
+from core.timeutil import BEIJING
 from streams.warehouse import deadletter
 from streams.warehouse.queries import deadletter as dq
 from streams.warehouse.sink import BatchingSink
