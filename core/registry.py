@@ -131,6 +131,7 @@ class ObdVehicle(_Item):
     terminal_type: Literal["oem", "retrofit"] = "oem"
     terminal_id: str = Field("", description="terminal identity (ICCID) bound to the VIN (sha256:)")
     sm2_public_key: str = Field("", description="terminal SM2 public key, 128 hex (x || y)")
+    sm2_signer_id: str = Field("", description="SM2 signer id as hex (empty: GB/T 32918 default)")
 
 
 class Registry(BaseModel):

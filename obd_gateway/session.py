@@ -31,7 +31,10 @@ into events by :func:`samples_from_block` (precompiled physical values, one BLAK
 trusted constructors); anything else takes the typed path. Both give identical events, answers
 and counters (``tests/unit/obd/test_fast_path.py``).
 
-Known limits: SM2 signatures are recognised but not verified (no registered keys yet), so signed
+SM2: a unit-level signature is verified when the vehicle has a registered ``sm2_public_key``
+(``obd_gateway.signature``); a bad one is refused like a bad credential (``bad_signature``, error
+answer, nothing stored). Known limits: without a key (see that module for why keys are not
+available here) or in the legacy per-item form, signatures are recognised but not verified, so signed
 data is ``unverified``; the layout seen first is kept as the connection's hint.
 """
 
@@ -273,6 +276,26 @@ class Session:
         self.credentials = credentials
         self.authenticated: str | None = None  # the VIN whose login carried its registered ICCID
 
+    @staticmethod
+    def _signature(frame: Frame, unit: RealTime, vehicle: ObdVehicle) -> str:
+        """ "absent", "unverified" (no key registered, or the legacy per-item form), "valid" or
+        "invalid" (``obd_gateway.signature``: SM2 over the unit bytes before the block)."""
+        if unit.signature is None:
+            return "unverified" if any(it.signature is not None for it in unit.items) else "absent"
+        if not vehicle.sm2_public_key:
+            return "unverified"
+        from obd_gateway.signature import verify
+
+        signed = bytes(frame.data[: len(frame.data) - unit.signature.size])
+        ok = verify(
+            vehicle.sm2_public_key,
+            signed,
+            unit.signature.r,
+            unit.signature.s,
+            vehicle.sm2_signer_id,
+        )
+        return "valid" if ok else "invalid"
+
     def _refuse(self, frame: Frame, received_at: datetime, out: Outcome, reason: str) -> Outcome:
         """A terminal that did not prove its identity: error answer, counted, nothing stored."""
         out.counters.append((COUNTER_BAD, reason))
@@ -349,7 +372,10 @@ class Session:
 
         result = RESP_SUCCESS
         if isinstance(unit, RealTime):
-            self._realtime(frame, unit, vehicle, sha, received_at, out)
+            verdict = self._signature(frame, unit, vehicle)
+            if verdict == "invalid":  # a registered key and a signature that does not match it
+                return self._refuse(frame, received_at, out, "bad_signature")
+            self._realtime(frame, unit, vehicle, sha, received_at, out, verdict)
         elif isinstance(unit, Login):
             if creds is not None:
                 if not creds.verify(frame.vin, unit.iccid):
@@ -466,13 +492,11 @@ class Session:
         sha: str,
         received_at: datetime,
         out: Outcome,
+        signature: str = "absent",
     ) -> None:
         if self.layout is None:
             self.layout = unit.layout
         backfilled = frame.command == Command.REISSUE
-        signature = "absent"
-        if unit.signature is not None or any(it.signature is not None for it in unit.items):
-            signature = "unverified"
         frame_id = ObdFrame.make_id(frame.vin, sha)
         streams = unit.streams(received_at)
         infos = unit.obd_infos(received_at)
