@@ -88,10 +88,23 @@ def _oidc_scope() -> Scope | None:
     user = st.user
     if not getattr(user, "is_logged_in", False):
         return None
+    claims = dict(user.to_dict())
     try:
-        return scope_from_claims(dict(user.to_dict()))
-    except AccessError:
+        scope = scope_from_claims(claims)
+    except AccessError:  # unknown role or station in the token: refused, audited once
+        if not st.session_state.get("_emw_oidc_seen"):
+            st.session_state["_emw_oidc_seen"] = True
+            auth_service().auditor.record(
+                "login_failed",
+                user=str(claims.get("preferred_username") or claims.get("sub") or "")[:64],
+                outcome="unknown_role",
+                client=_client_label(),
+            )
         return None
+    if not st.session_state.get("_emw_oidc_seen"):  # the first run after st.login: audit it
+        st.session_state["_emw_oidc_seen"] = True
+        auth_service().auditor.record("login", user=scope.user, scope=scope, client="oidc")
+    return scope
 
 
 def scope_from_claims(claims: dict[str, Any]) -> Scope:

@@ -149,3 +149,61 @@ def public_status(detail: dict[str, Any]) -> dict[str, Any]:
         "backpressure": bool(sink.get("backpressure", False)),
         "events_by_kind": {k: int(v) for k, v in sorted(counts.items())},
     }
+
+
+def scope_of_for(api_auth: ApiAuth) -> Callable[..., Scope]:
+    """``scope_of(request, actor="")`` for the enforcement API (``streams.api.routes``): the logged-in
+    caller's scope, or a ``RequestError`` 401 (the API answers it as JSON)."""
+    from core.errors import RequestError
+
+    def scope_of(request: Request, actor: str = "") -> Scope:
+        scope = api_auth.caller(request)
+        if scope is None:
+            raise RequestError(401, "login required", "login_required")
+        if actor and actor != scope.user and scope.user != "cli":
+            api_auth.service.auditor.record(
+                "denied",
+                user=scope.user,
+                outcome="actor_mismatch",
+                scope=scope,
+                what=request.url.path,
+                client=api_auth._client(request),
+            )
+            raise RequestError(403, "actor: must be the logged-in user", "forbidden")
+        return scope
+
+    return scope_of
+
+
+def audited(
+    routes: list[Any], api_auth: ApiAuth, actions: Callable[[str, str], str | None]
+) -> list[Any]:
+    """The same routes, each answer of those that ``actions(method, path_template)`` names
+    recorded in the audit trail (user, scope, what = the request path, outcome = HTTP status)."""
+    out: list[Any] = []
+    for route in routes:
+        path = getattr(route, "path", "")
+        methods = getattr(route, "methods", None) or {"GET"}
+        action = next((a for m in methods if (a := actions(m, path))), None)
+        if action is None or not isinstance(route, Route):
+            out.append(route)
+            continue
+
+        def wrap(endpoint: Any, action: str = action) -> Any:
+            async def endpoint_audited(request: Request) -> Any:
+                resp = await endpoint(request)
+                scope = api_auth.caller(request)
+                api_auth.service.auditor.record(
+                    action,
+                    user=scope.user if scope else "",
+                    outcome="ok" if resp.status_code < 400 else f"refused {resp.status_code}",
+                    scope=scope,
+                    what=request.url.path,
+                    client=api_auth._client(request),
+                )
+                return resp
+
+            return endpoint_audited
+
+        out.append(Route(path, wrap(route.endpoint), methods=list(methods), name=route.name))
+    return out
