@@ -116,6 +116,11 @@ async def test_hj212_rotation_reaches_a_running_gateway(
         "20261123080000004",
     }
     assert gw.bad_counts().get("reason=bad_password") == 2
+    # the stored packet text keeps no password (its hash is over the bytes as received)
+    raws = [p.raw for p in collector.of_kind("vapor.packet")]
+    assert all("PW=******" in r for r in raws) and not any(
+        "483920" in r or "771004" in r for r in raws
+    )
 
 
 async def test_rsd_token_rotation_and_refusal(

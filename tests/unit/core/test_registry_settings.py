@@ -55,8 +55,11 @@ def test_settings_default_dsn_is_chdb_in_data_dir(
     monkeypatch.setenv("EMW_DATA_DIR", str(tmp_path))
     s = load_settings()
     assert s.resolved_dsn == f"chdb://{tmp_path.resolve() / 'warehouse'}"
-    monkeypatch.setenv("EMW_WAREHOUSE_PASSWORD", "secret")
-    assert "secret" not in repr(load_settings())
+    monkeypatch.setenv("EMW_WAREHOUSE_PASSWORD", "s3cr3t-value")
+    monkeypatch.setenv("EMW_OIDC_CLIENT_SECRET", "0idc-s3cr3t")
+    monkeypatch.setenv("EMW_ADMIN_PASSWORD", "adm1n-s3cr3t")
+    shown = repr(load_settings()) + str(load_settings())
+    assert not any(v in shown for v in ("s3cr3t-value", "0idc-s3cr3t", "adm1n-s3cr3t"))
     monkeypatch.setenv("EMW_WAREHOUSE_DSN", "http://emw:hunter2@clickhouse:8123")
     s = load_settings()
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.warehouse_dsn)
