@@ -239,7 +239,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
+def build_parser() -> tuple[argparse.ArgumentParser, MutableMapping[str, Any]]:
     parser = argparse.ArgumentParser(
         prog="emwatch",
         description="YRD Emissions Watch: remote sensing, black smoke, remote OBD and vapour recovery.",
