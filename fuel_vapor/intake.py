@@ -125,8 +125,8 @@ def from_hj212(
         problems.append(f"detail:{exc}"[:120])
     if decoded is not None and not decoded.known_cn and not packet.is_answer:
         problems.append("unknown_cn")
-    if packet.encoding != "utf-8":  # GBK decoded, or undecodable bytes escaped, at the codec
-        problems.append(f"text_{packet.encoding}")
+    if packet.encoding == "escaped":  # bytes neither UTF-8 nor GBK, escaped at the codec
+        problems.append("text_escaped")
     if decoded is not None and decoded.unknown:  # kept raw in ``raw``; named in the detail
         problems.append("unknown_field")
         names = ",".join(k for k, _ in decoded.unknown)
