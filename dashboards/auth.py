@@ -121,6 +121,13 @@ def scope_from_claims(claims: dict[str, Any]) -> Scope:
     return scope_for(name, role, jur, sts, station_jurisdiction=units)
 
 
+def _runner_routes() -> bool:
+    """True inside ``emwatch run``, whose server has the ``/api/session`` hand-over route."""
+    from streams.auth.service import service
+
+    return service() is not None and getattr(service(), "has_http_routes", False)
+
+
 def login_form() -> None:
     st.title("YRD Emissions Watch 长三角示范区排放监管平台")
     st.subheader("请登录")
@@ -134,10 +141,18 @@ def login_form() -> None:
         password = st.text_input("密码", type="password")
         submitted = st.form_submit_button("登录", type="primary")
     if submitted:
-        res = auth_service().login(name, password, client=_client_label())
+        svc = auth_service()
+        res = svc.login(name, password, client=_client_label())
         if res.token:
             st.session_state[TOKEN_KEY] = res.token
             st.session_state.pop("_emw_refused", None)
+            if _runner_routes():  # keep the login across reloads: an HttpOnly cookie, via a code
+                code = svc.handover_code(res.token)
+                st.html(
+                    f'<script>window.parent.location.href = "/api/session?code={code}";</script>',
+                    unsafe_allow_javascript=True,
+                )
+                st.stop()
             st.rerun()
         elif res.reason == "rate_limited":
             st.error("尝试次数过多，请 5 分钟后再试。")
@@ -158,10 +173,17 @@ def gate() -> Scope:
         where = "、".join(
             JURISDICTIONS[j].name_zh for j in scope.jurisdictions if j in JURISDICTIONS
         )
-        st.caption(f"👤 {scope.user} · {role} · {where}")
+        st.caption(f"用户 {scope.user} · {role} · {where}")
         if st.button("退出登录", key="emw_logout"):
             auth_service().logout(scope, client=_client_label())
             st.session_state.pop(TOKEN_KEY, None)
+            if _runner_routes():  # the cookie is HttpOnly: the server clears it
+                st.html(
+                    "<script>fetch('/api/logout', {method: 'POST'})"
+                    ".then(() => window.parent.location.reload());</script>",
+                    unsafe_allow_javascript=True,
+                )
+                st.stop()
             if _settings().auth == "oidc":
                 st.logout()
             st.rerun()

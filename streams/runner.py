@@ -160,6 +160,7 @@ def run_embedded(settings: Settings) -> int:
         env["EMW_ADMIN_PASSWORD"] = settings.admin_password.get_secret_value()
     first_password = ensure_first_admin(auth.store, env)
     api_auth = ApiAuth(auth, new_cli_token(auth.store.auth_dir))
+    auth.has_http_routes = True  # the login form may hand its session over as a cookie
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:

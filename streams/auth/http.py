@@ -113,9 +113,27 @@ class ApiAuth:
             resp.delete_cookie(COOKIE, path="/")
             return resp
 
+        async def session(request: Request) -> Any:
+            """The login form's hand-over: a single-use code becomes the HttpOnly session cookie."""
+            from starlette.responses import RedirectResponse
+
+            token = self.service.redeem(request.query_params.get("code", ""))
+            resp = RedirectResponse("/", status_code=303)
+            if token is not None:
+                resp.set_cookie(
+                    COOKIE,
+                    token,
+                    max_age=int(self.service.ttl_s),
+                    httponly=True,
+                    samesite="strict",
+                    path="/",
+                )
+            return resp
+
         return [
             Route("/api/login", login, methods=["POST"]),
             Route("/api/logout", logout, methods=["POST"]),
+            Route("/api/session", session, methods=["GET"]),
         ]
 
 

@@ -57,6 +57,29 @@ class AuthService:
         self.limiter = limiter or LoginLimiter(clock=clock)
         self.clock = clock
         self.ttl_s = ttl_s
+        self.has_http_routes = False  # set by the runner, which mounts streams.auth.http
+        self._codes: dict[str, tuple[str, float]] = {}
+        self._codes_lock = threading.Lock()
+
+    def handover_code(self, token: str, ttl_s: float = 30.0) -> str:
+        """A single-use code (``ttl_s`` seconds) that ``redeem`` turns back into ``token``: how the
+        Streamlit login form hands its session to the browser as an HttpOnly cookie without
+        putting the token itself in a URL."""
+        import secrets as _s
+
+        code = _s.token_urlsafe(24)
+        with self._codes_lock:
+            now = self.clock()
+            self._codes = {c: v for c, v in self._codes.items() if v[1] > now}
+            self._codes[code] = (token, now + ttl_s)
+        return code
+
+    def redeem(self, code: str) -> str | None:
+        with self._codes_lock:
+            got = self._codes.pop(code, None)
+        if got is None or got[1] <= self.clock():
+            return None
+        return got[0]
 
     def login(self, name: str, password: str, client: str = "") -> LoginResult:
         name = (name or "").strip()[:64]

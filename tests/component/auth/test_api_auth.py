@@ -125,3 +125,16 @@ def test_public_status_names_no_device() -> None:
         "backpressure": False,
         "events_by_kind": {"obd.sample": 8, "vapor.fuelling": 2},
     }
+
+
+def test_login_form_hands_its_session_over_as_a_cookie_once(app, accounts) -> None:
+    client, _ = app
+    code = accounts.service.handover_code(accounts.token("officer_qp"))
+    r = client.get(f"/api/session?code={code}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "httponly" in r.headers["set-cookie"].lower()
+    assert client.get("/api/status/detail").status_code == 403  # logged in by the cookie
+    client.cookies.clear()
+    again = client.get(f"/api/session?code={code}", follow_redirects=False)  # single use
+    assert "set-cookie" not in again.headers
+    assert client.get("/api/status/detail").status_code == 401
