@@ -31,7 +31,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ def entry_body(
 ) -> dict[str, Any]:
     """The hashed fields of a log entry (the same function signs and verifies)."""
     return {
-        "ts": ts.isoformat(timespec="milliseconds"),
+        "ts": ts.astimezone(UTC).isoformat(timespec="milliseconds"),
         "entry": entry,
         "action": action,
         "actor": actor,

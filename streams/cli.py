@@ -227,6 +227,13 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enforcement_backend(args: argparse.Namespace) -> Any:
+    """The enforcement CLI's backend: the API of a running platform, else the data directory."""
+    from streams.api import cli_backend
+
+    return cli_backend(args)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     parser = argparse.ArgumentParser(
         prog="emwatch",
@@ -256,7 +263,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     p.add_argument("--host", help="listen address (default 0.0.0.0 in a container)")
     p.add_argument("--simulate", action="store_true", help="also run that source's simulator")
 
-    groups: dict[str, Any] = {"root": root}
+    groups: dict[str, Any] = {"root": root, "enforcement_backend": _enforcement_backend}
     for group, help_ in (
         ("decode", "decode one device frame or packet and print it as JSON"),
         ("simulate", "run a device simulator against a gateway"),

@@ -8,6 +8,7 @@ and Faust workers for processors and storage; the services and processors are th
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,8 +61,26 @@ class Pipeline:
             self.sink, procs, Context(self.ruleset, self.registry), metrics=self.metrics
         )
         await self.bus.start()
+        await asyncio.to_thread(self.restore_states)
         if with_services:
             await self.start_services(only)
+
+    def restore_states(self) -> None:
+        """Embedded: the case processor's state (open cases per subject) from the warehouse, so a
+        restart neither forgets open cases nor reuses case ids. Production keeps it in Faust tables."""
+        from enforcement.processors import restore
+        from streams.warehouse.queries.enforcement import restore_rows
+
+        assert self.bus is not None
+        target = self.bus.states.get("enforcement.cases")
+        if target is None:
+            return
+        try:
+            states, counts = restore_rows(self.client)
+        except Exception as exc:  # a warehouse without the enforcement tables: nothing to restore
+            log.warning("case states not restored: %s", exc)
+            return
+        target.update(restore([json.loads(s) for s in states], counts))
 
     @property
     def service_context(self) -> ServiceContext:
