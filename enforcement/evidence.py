@@ -46,6 +46,14 @@ def _item_hash(prev: str, item: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev + "\n" + canonical(body)).encode()).hexdigest()
 
 
+def archive_name(path: str) -> str:
+    """A file's name inside the archive: relative from its ``evidence/`` folder when it has one (so
+    no machine's absolute paths travel), else the path without leading slashes or ``..``."""
+    if "/evidence/" in path:
+        return "evidence/" + path.split("/evidence/", 1)[1].replace("..", "_")
+    return path.lstrip("/").replace("..", "_")
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """``path#sha256=HEX`` → (path, HEX); other references → (ref, "")."""
     path, _, frag = ref.partition("#sha256=")
@@ -143,7 +151,7 @@ def build(
             items.append({"kind": "reference", "ref": r, "included": False})
             continue
         data_b = read_file(path)
-        name = "files/" + path.lstrip("/").replace("..", "_")
+        name = "files/" + archive_name(path)
         item: dict[str, Any] = {"kind": "file", "ref": r, "file": name, "declared_sha256": declared}
         if data_b is None:
             item.update(included=False)

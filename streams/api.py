@@ -427,7 +427,8 @@ def openapi() -> dict[str, Any]:
 
 def zone_scope(request: Any, actor: str = "") -> Scope:
     """The caller's scope until login exists (issue 15): zone-wide, named by header or actor."""
-    return Scope.zone(request.headers.get("x-emw-user") or actor or "anonymous")
+    user = urllib.parse.unquote(request.headers.get("x-emw-user", ""))
+    return Scope.zone(user or actor or "anonymous")
 
 
 def routes(
@@ -547,7 +548,7 @@ class HttpBackend:
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("content-type", "application/json")
         if self.user:
-            req.add_header("x-emw-user", self.user)
+            req.add_header("x-emw-user", urllib.parse.quote(self.user))  # headers are latin-1
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # loopback only
                 payload = resp.read()

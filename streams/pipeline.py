@@ -28,6 +28,18 @@ from streams.warehouse.sink import BatchingSink
 log = logging.getLogger(__name__)
 
 
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A warehouse row as the JSON shape ``serde.from_dict`` reads (ISO times, lists)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, datetime):  # pandas Timestamps too; the warehouse returns naive UTC
+            v = (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+        elif hasattr(v, "tolist"):
+            v = v.tolist()
+        out[k] = v
+    return out
+
+
 @dataclass
 class Pipeline:
     client: Any  # writer client
@@ -81,6 +93,20 @@ class Pipeline:
             log.warning("case states not restored: %s", exc)
             return
         target.update(restore([json.loads(s) for s in states], counts))
+        smoke = self.bus.states.get("smoke.rules")
+        if smoke is not None:
+            from smoke_capture.events import SmokeCapture
+            from smoke_capture.processors import restore as restore_smoke
+            from streams.serde import from_dict
+            from streams.warehouse.queries.enforcement import captures_awaiting_review
+
+            df = captures_awaiting_review(self.client)
+            caps = (
+                []
+                if df.empty
+                else [from_dict(SmokeCapture, _plain(r)) for r in df.to_dict("records")]
+            )
+            smoke.update(restore_smoke(caps))
 
     @property
     def service_context(self) -> ServiceContext:

@@ -243,3 +243,13 @@ def case_counts(client: Client, scope: Scope) -> pd.DataFrame:
         "GROUP BY jurisdiction, status ORDER BY jurisdiction, status",
         parameters=_scope(scope),
     )
+
+
+def captures_awaiting_review(client: Client, limit: int = 20000) -> pd.DataFrame:
+    """Smoke captures in the review queue (full rows): restored into the smoke processor's state at
+    start so a confirmation finds its evidence."""
+    return client.query_df(
+        "SELECT * EXCEPT ingested_at FROM smoke_capture FINAL WHERE event_id IN "
+        "(SELECT capture_id FROM smoke_review_queue) ORDER BY ts DESC LIMIT {n:UInt32}",
+        parameters={"n": limit},
+    )
