@@ -134,10 +134,7 @@ class EnforcementService:
         log = records(q.case_entries(self.reader, case_id))
         for e in log:
             e["payload"] = json.loads(e.pop("payload_json") or "{}")
-        full = q.case_full_state(self.reader, case_id)
-        ids = (
-            json.loads(full["state_json"].iloc[0]).get("finding_ids", []) if not full.empty else []
-        )
+        ids = [e["payload"].get("finding", "") for e in log if e["entry"] in ("opened", "evidence")]
         findings = [_json_fields(r) for r in records(q.case_findings(self.reader, case_id, ids))]
         st["status_label"] = LABELS.get(st["status"], st["status"])
         st["allowed_actions"] = [a for a, frm in ALLOWED.items() if st["status"] in frm]

@@ -100,13 +100,12 @@ class Pipeline:
             from streams.serde import from_dict
             from streams.warehouse.queries.enforcement import captures_awaiting_review
 
-            df = captures_awaiting_review(self.client)
-            caps = (
-                []
-                if df.empty
-                else [from_dict(SmokeCapture, _plain(r)) for r in df.to_dict("records")]
-            )
-            smoke.update(restore_smoke(caps))
+            try:
+                df = captures_awaiting_review(self.client)
+                rows = [] if df.empty else df.to_dict("records")
+                smoke.update(restore_smoke([from_dict(SmokeCapture, _plain(r)) for r in rows]))
+            except Exception as exc:
+                log.warning("smoke review queue not restored: %s", exc)
 
     @property
     def service_context(self) -> ServiceContext:
@@ -156,6 +155,8 @@ class Pipeline:
                 ("sink", "buffered", "", float(st.buffered)),
                 ("sink", "backpressure", "", float(st.backpressure)),
                 ("sink", "failed_flushes", "", float(st.failed_flushes)),
+                ("sink", "dead_lettered", "", float(st.dead_lettered)),
+                ("sink", "healthy", "", float(st.healthy)),
             ]
         if not rows:
             return
