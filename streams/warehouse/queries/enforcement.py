@@ -4,8 +4,8 @@ states to restore at start).
 
 Every query visible to a person takes a ``core.scope.Scope`` and applies it in SQL: a case is visible
 when its own jurisdiction or one of its findings' jurisdictions is in scope (shared enforcement
-information); a reading when its jurisdiction is. Case states are one row per version: the latest
-version is the case (``LIMIT 1 BY case_id`` over ``ORDER BY version DESC``).
+information); a reading when its jurisdiction is. Case states are one row per version
+(``case_state``); ``case_current`` holds the latest of each (materialized view, read with FINAL).
 """
 
 from __future__ import annotations
@@ -41,10 +41,8 @@ _CASE_SCOPE = (
 
 
 def _latest(where: str = "") -> str:
-    return (
-        f"SELECT {STATE_COLS} FROM case_state FINAL {where} "
-        "ORDER BY case_id, version DESC LIMIT 1 BY case_id"
-    )
+    """The current version of each case (``case_current``, kept by a materialized view)."""
+    return f"SELECT {STATE_COLS} FROM case_current FINAL {where}"
 
 
 def case_list(
