@@ -129,16 +129,22 @@ class EnforcementService:
             raise ApiError(404, f"未知案件 {case_id} (unknown case)")
         return _json_fields(rows[0])
 
-    def case(self, scope: Scope, case_id: str) -> dict[str, Any]:
+    def case(self, scope: Scope, case_id: str, last: int = 500) -> dict[str, Any]:
+        """A case with the newest ``last`` log entries (the whole log is in the evidence archive)."""
         st = self._state(scope, case_id)
-        log = records(q.case_entries(self.reader, case_id))
+        log = records(q.case_entries(self.reader, case_id, last=last))
         for e in log:
             e["payload"] = json.loads(e.pop("payload_json") or "{}")
         ids = [e["payload"].get("finding", "") for e in log if e["entry"] in ("opened", "evidence")]
         findings = [_json_fields(r) for r in records(q.case_findings(self.reader, case_id, ids))]
         st["status_label"] = LABELS.get(st["status"], st["status"])
         st["allowed_actions"] = [a for a, frm in ALLOWED.items() if st["status"] in frm]
-        return {"case": st, "log": log, "findings": findings}
+        return {
+            "case": st,
+            "log": log,
+            "log_complete": int(st["version"]) <= last,
+            "findings": findings,
+        }
 
     def vehicle(self, scope: Scope, ident: str) -> dict[str, Any]:
         try:

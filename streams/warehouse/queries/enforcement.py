@@ -94,13 +94,18 @@ def case_full_state(client: Client, case_id: str) -> pd.DataFrame:
     )
 
 
-def case_entries(client: Client, case_id: str, include_rejected: bool = True) -> pd.DataFrame:
-    """A case's action log in order (accepted entries by ``seq``; rejections where they fell)."""
+def case_entries(
+    client: Client, case_id: str, include_rejected: bool = True, last: int | None = None
+) -> pd.DataFrame:
+    """A case's action log in order (accepted entries by ``seq``; rejections where they fell);
+    ``last``: only the newest entries (a case that gathered thousands of findings)."""
     where = "" if include_rejected else "AND entry != 'rejected'"
+    if last is not None:
+        where += " AND seq > (SELECT max(seq) FROM case_entry WHERE case_id = {id:String}) - {last:Int64}"
     return client.query_df(
         f"SELECT {ENTRY_COLS} FROM case_entry FINAL WHERE case_id = {{id:String}} {where} "
         "ORDER BY seq, entry = 'rejected', ts",
-        parameters={"id": case_id},
+        parameters={"id": case_id, "last": last or 0},
     )
 
 
