@@ -68,7 +68,12 @@ def _t(s: Any) -> str:
 
 def cmd_case_list(args: argparse.Namespace) -> int:
     if args.status and args.status not in STATUSES:
-        return _err(f"--status: one of {', '.join(STATUSES)}")
+        by_label = {v: k for k, v in LABELS.items()}
+        if args.status not in by_label:
+            return _err(f"--status: one of {', '.join(STATUSES)} (或 {', '.join(LABELS.values())})")
+        args.status = by_label[args.status]
+    if args.jurisdiction:  # officers write 青浦区 / 吴江区 / 嘉善县
+        args.jurisdiction = {v: k for k, v in JUR.items()}.get(args.jurisdiction, args.jurisdiction)
 
     def go(b: Any) -> int:
         out = b.list_cases(args.status, args.jurisdiction, args.limit)

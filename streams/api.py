@@ -188,6 +188,7 @@ class EnforcementService:
         reason: str = "",
         payload: dict[str, Any] | None = None,
         version: int | None = None,
+        request_id: str = "",
     ) -> dict[str, Any]:
         if action not in ACTIONS:
             raise ApiError(400, f"action: one of {', '.join(ACTIONS)}")
@@ -213,6 +214,7 @@ class EnforcementService:
             reason=reason,
             payload=payload or {},
             nonce=f"{time.time_ns()}",
+            request_id=request_id,
         )
         self.submit(cmd)
         reply = self._wait(cmd.event_id)
@@ -414,6 +416,10 @@ def openapi() -> dict[str, Any]:
                             "type": "integer",
                             "description": "the case version the action is based on",
                         },
+                        "request_id": {
+                            "type": "string",
+                            "description": "the caller's id: a retry with the same id is applied once",
+                        },
                         "payload": {
                             "type": "object",
                             "description": "check: {method: k|ringelmann|obd_scan|photo, value, mil, dtc, photos}; "
@@ -498,6 +504,9 @@ def routes(
         if not isinstance(reason, str):
             raise ApiError(400, "reason: text")
         actor = str(body.get("actor") or "")
+        request_id = body.get("request_id") or ""
+        if not isinstance(request_id, str) or len(request_id) > 128:
+            raise ApiError(400, "request_id: text of at most 128 characters")
         return await asyncio.to_thread(
             _svc().act,
             scope_of(r, actor),
@@ -507,6 +516,7 @@ def routes(
             reason,
             body.get("payload") or {},
             version,
+            request_id,
         )
 
     async def ev(r: Request) -> Any:

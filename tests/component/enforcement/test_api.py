@@ -118,8 +118,12 @@ async def test_one_vehicle_one_case_and_the_api(pipeline: Pipeline, tmp_path: Pa
     act = f"/api/v1/cases/{cid}/actions"
     v = case["version"]
     assert v == 2  # opened + the OBD finding attached
-    r = await h.post(act, {"action": "review", "actor": "张伟", "version": v})
+    r = await h.post(act, {"action": "review", "actor": "张伟", "version": v, "request_id": "r-1"})
     assert r.status_code == 200 and r.json()["case"]["status"] == "in_review"
+    again = await h.post(
+        act, {"action": "review", "actor": "张伟", "version": v, "request_id": "r-1"}
+    )
+    assert again.status_code == 200 and again.json()["entry"]["seq"] == r.json()["entry"]["seq"]
     r = await h.post(act, {"action": "dismiss", "actor": "李娜", "version": v, "reason": "误报"})
     assert r.status_code == 409 and r.json()["error"] == "stale"
     r = await h.post(act, {"action": "dismiss", "actor": "李娜"})
