@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import random
 import statistics
 import tempfile
@@ -253,6 +254,10 @@ async def main(args: argparse.Namespace) -> None:
             r = http.get(path)
             timings[name].append((time.perf_counter() - t) * 1000)
             assert r.status_code == 200, (path, r.status_code, r.text[:200])
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} while measuring "
+        "(shared: figures above 1 load per CPU are contended)"
+    )
     for name, xs in timings.items():
         print(
             f"API {name:<32} p50 {statistics.median(xs):7.1f} ms   p95 {p95(xs):7.1f} ms   (anchor p95 < 200 ms; {len(xs)} requests)"

@@ -100,12 +100,11 @@ def case_entries(
     """A case's action log in order (accepted entries by ``seq``; rejections where they fell);
     ``last``: only the newest entries (a case that gathered thousands of findings)."""
     where = "" if include_rejected else "AND entry != 'rejected'"
+    sql = f"SELECT {ENTRY_COLS} FROM case_entry FINAL WHERE case_id = {{id:String}} {where} "
     if last is not None:
-        where += " AND seq > (SELECT max(seq) FROM case_entry WHERE case_id = {id:String}) - {last:Int64}"
+        sql = f"SELECT * FROM ({sql} ORDER BY seq DESC, ts DESC LIMIT {{last:UInt32}}) "
     return client.query_df(
-        f"SELECT {ENTRY_COLS} FROM case_entry FINAL WHERE case_id = {{id:String}} {where} "
-        "ORDER BY seq, entry = 'rejected', ts",
-        parameters={"id": case_id, "last": last or 0},
+        sql + "ORDER BY seq, entry = 'rejected', ts", parameters={"id": case_id, "last": last or 0}
     )
 
 
