@@ -1,0 +1,117 @@
+"""``emwatch report weekly`` and ``emwatch report schedule``: the weekly report from the command line.
+
+Without a running platform the command opens the data directory itself; while ``emwatch run`` holds
+the embedded warehouse, that process produces the reports (every Monday, and on the 周报 page).
+Bad input (a malformed week, a week not yet ended, an unknown jurisdiction or format) is one line
+on stderr and exit 2 (``EmwError`` through ``streams.cli.main``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import EmwError
+from core.jurisdictions import JURISDICTIONS, ZONE
+
+LEVELS = (*JURISDICTIONS, ZONE)
+
+
+def _level(text: str) -> str:
+    if text not in LEVELS:
+        raise EmwError(f"unknown jurisdiction {text!r}: expected one of {', '.join(LEVELS)}")
+    return text
+
+
+def open_reader(settings: Any) -> Any:
+    from streams.warehouse.client import WarehouseLocked, connect
+    from streams.warehouse.migrator import migrate
+
+    try:
+        client = connect(settings.resolved_dsn, settings.warehouse_database)
+    except WarehouseLocked as exc:
+        raise EmwError(
+            f"{exc} — while the platform runs, it produces the weekly report itself "
+            f"(page 周报, or {settings.data_dir / 'reports'})"
+        ) from None
+    migrate(client, cluster=settings.warehouse_cluster or None)
+    return client
+
+
+def cmd_weekly(args: argparse.Namespace) -> int:
+    from core.isoweek import IsoWeek, check_reportable
+    from core.registry import load_registry
+    from core.timeutil import utcnow
+    from streams.report.generate import generate, parse_formats
+    from streams.settings import load_settings
+    from streams.warehouse.queries.report import ZONE_SCOPE
+
+    now = utcnow()
+    week = IsoWeek.parse(args.week) if args.week else IsoWeek.last_full(now)
+    check_reportable(week, now)  # before opening anything: bad input changes nothing
+    level = _level(args.jurisdiction)
+    formats = parse_formats(args.format)
+    settings = load_settings(**({"data_dir": Path(args.data_dir)} if args.data_dir else {}))
+    out = Path(args.output) if args.output else settings.data_dir / "reports"
+    client = open_reader(settings)
+
+    def progress(frac: float, msg: str) -> None:
+        if not args.quiet:
+            print(f"[{int(100 * frac):3d}%] {msg}", file=sys.stderr, flush=True)
+
+    report, paths = generate(
+        client,
+        week,
+        level,
+        ZONE_SCOPE,
+        load_registry(settings.registry_dir),
+        formats,
+        out,
+        now,
+        progress,
+    )
+    if not report.has_data:
+        print(f"note: no data for {week} ({level}); the report says so", file=sys.stderr)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """Production: a long-running job producing the report every Monday (compose service)."""
+    from core.registry import load_registry
+    from streams.report.schedule import run_forever
+    from streams.settings import load_settings
+
+    settings = load_settings()
+    client = open_reader(settings)
+    run_forever(client, load_registry(settings.registry_dir), settings.data_dir / "reports")
+    return 0
+
+
+def register(groups: dict[str, Any]) -> None:
+    rep = groups["report"]
+    p = rep.add_parser(
+        "weekly",
+        help="the weekly exceedance report (HTML, PDF, XLSX)",
+        description="The weekly exceedance report of a jurisdiction or the zone, for an ISO week "
+        "in Beijing time (default: the last full week, the zone, all three formats).",
+    )
+    p.add_argument("--week", help="ISO week, e.g. 2026-W49 (default: last full week, Beijing time)")
+    p.add_argument(
+        "--jurisdiction", default=ZONE, help=f"one of {', '.join(LEVELS)} (default zone)"
+    )
+    p.add_argument("--format", default="html,pdf,xlsx", help="comma-separated: html,pdf,xlsx")
+    p.add_argument("-o", "--output", help="output folder (default $EMW_DATA_DIR/reports)")
+    p.add_argument("--data-dir", help="data directory (default var/, or EMW_DATA_DIR)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_weekly)
+    s = rep.add_parser(
+        "schedule",
+        help="produce the weekly report every Monday (production service)",
+        description="Run forever: every Monday (Beijing time) write the previous week's reports "
+        "(zone and each jurisdiction) into $EMW_DATA_DIR/reports; catches up missed weeks.",
+    )
+    s.set_defaults(func=cmd_schedule)
