@@ -56,8 +56,14 @@ def render_png(fig: Figure, width_in: float = 7.2, height_in: float = 3.0, dpi: 
             ax.set_ylabel(fig.y_label)
             ax.set_title(fig.title)
             ax.grid(axis="y", alpha=0.3)
-            ax.set_ylim(bottom=0)
-            ax.legend(fontsize=8, ncol=min(n, 5), loc="upper left", frameon=False)
+            ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.0) * 1.08)
+            ax.legend(
+                fontsize=8,
+                ncol=min(n, 5),
+                frameon=False,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.14),
+            )
             f.tight_layout()
             buf = io.BytesIO()
             f.savefig(buf, format="png")

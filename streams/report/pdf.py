@@ -73,6 +73,7 @@ def render_pdf(report: WeeklyReport, charts: dict[str, bytes] | None = None) -> 
         if s.unavailable:
             pdf.set_fill_color(255, 244, 229)
             pdf.multi_cell(0, 6, s.unavailable, fill=True, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_fill_color(255)
         for n in s.notes:
             pdf.multi_cell(0, 5, n, new_x="LMARGIN", new_y="NEXT")
         for t in s.tables:

@@ -61,21 +61,31 @@ class ReportScheduler:
     """A daemon thread calling ``run_once`` every ``interval_s`` seconds until stopped."""
 
     def __init__(
-        self, client: Any, registry: Registry, reports_dir: Path, interval_s: float = 600
+        self,
+        client: Any,
+        registry: Registry,
+        reports_dir: Path,
+        interval_s: float = 600,
+        initial_delay_s: float = 0,
     ) -> None:
         self.client, self.registry, self.reports_dir = client, registry, reports_dir
         self.interval_s = interval_s
+        self.initial_delay_s = initial_delay_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="emw-report-scheduler", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop checking; a report being written is abandoned (files appear only when complete)."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
+        if self._stop.wait(self.initial_delay_s):
+            return
         while not self._stop.is_set():
             try:
                 run_once(self.client, self.registry, self.reports_dir, utcnow())
