@@ -91,7 +91,94 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _period(args: argparse.Namespace, now: Any) -> tuple[Any, Any]:
+    """[since, until) in Beijing time from --week or --since/--until (whole days, both included)."""
+    from datetime import date, datetime, timedelta
+
+    from core.isoweek import IsoWeek, check_reportable
+    from core.timeutil import BEIJING
+
+    if args.since or args.until:
+        if args.week or not (args.since and args.until):
+            raise EmwError("give either --week, or both --since and --until (YYYY-MM-DD)")
+        try:
+            a, b = date.fromisoformat(args.since), date.fromisoformat(args.until)
+        except ValueError:
+            raise EmwError(
+                f"malformed date in --since {args.since!r} / --until {args.until!r}: expected YYYY-MM-DD"
+            ) from None
+        if b < a:
+            raise EmwError(f"--until {b} is before --since {a}")
+        since = datetime(a.year, a.month, a.day, tzinfo=BEIJING)
+        until = datetime(b.year, b.month, b.day, tzinfo=BEIJING) + timedelta(days=1)
+        if since > now:
+            raise EmwError(f"--since {a} is in the future")
+        return since, min(until, now)
+    week = IsoWeek.parse(args.week) if args.week else IsoWeek.last_full(now)
+    check_reportable(week, now)
+    return week.start, week.end
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.registry import load_registry
+    from core.timeutil import utcnow
+    from streams.report.exports import EXPORT_FORMATS, export
+    from streams.settings import load_settings
+    from streams.warehouse.queries.report import ZONE_SCOPE
+
+    now = utcnow()
+    since, until = _period(args, now)
+    level = _level(args.jurisdiction)
+    fmts = tuple(dict.fromkeys(f.strip().lower() for f in args.format.split(",") if f.strip()))
+    bad = [f for f in fmts if f not in EXPORT_FORMATS]
+    if bad or not fmts:
+        raise EmwError(f"unknown format {', '.join(bad) or repr(args.format)}: expected csv,json")
+    if not args.user.strip():
+        raise EmwError("--as: who exports (a user name) is recorded in the export log")
+    settings = load_settings(**({"data_dir": Path(args.data_dir)} if args.data_dir else {}))
+    out = Path(args.output) if args.output else settings.data_dir / "exports"
+    client = open_reader(settings)
+    written = export(
+        client,
+        args.kind,
+        since,
+        until,
+        level,
+        ZONE_SCOPE,
+        load_registry(settings.registry_dir),
+        fmts,
+        out,
+        args.user.strip(),
+        now,
+    )
+    for path, rows in written:
+        print(f"{path}\t{rows} rows")
+    return 0
+
+
 def register(groups: dict[str, Any]) -> None:
+    root = groups["root"]
+    ex = root.add_parser(
+        "export",
+        help="partner exports: traffic-police referrals, credit-platform list",
+        description="Partner exports from confirmed cases, recorded in the export log.",
+    )
+    ex_sub = ex.add_subparsers(dest="export_command", metavar="WHAT")
+    ex.set_defaults(func=lambda a, ex=ex: (ex.print_help(), 2)[1])
+    for kind, help_ in (
+        ("referrals", "traffic-police referral file for confirmed vehicle cases (CSV, JSON)"),
+        ("credit", "serious-violation list for the credit platform: stations and fleet operators"),
+    ):
+        p = ex_sub.add_parser(kind, help=help_, description=help_)
+        p.add_argument("--week", help="ISO week, e.g. 2026-W49 (default: last full week)")
+        p.add_argument("--since", help="first day (YYYY-MM-DD, Beijing time), with --until")
+        p.add_argument("--until", help="last day, included (YYYY-MM-DD, Beijing time)")
+        p.add_argument("--jurisdiction", default=ZONE, help=f"one of {', '.join(LEVELS)}")
+        p.add_argument("--format", default="csv,json", help="comma-separated: csv,json")
+        p.add_argument("-o", "--output", help="output folder (default $EMW_DATA_DIR/exports)")
+        p.add_argument("--as", dest="user", default="cli", help="who exports (recorded)")
+        p.add_argument("--data-dir", help="data directory (default var/, or EMW_DATA_DIR)")
+        p.set_defaults(func=cmd_export, kind=kind)
     rep = groups["report"]
     p = rep.add_parser(
         "weekly",

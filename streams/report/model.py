@@ -394,7 +394,7 @@ def _vehicles_section(
         all_days = set().union(*v.days.values())
         row = (
             key,
-            "、".join(L.level_zh(j) for j in sorted(v.days)),
+            "、".join(L.level_zh(j) for j in JURISDICTIONS if j in v.days),
             "、".join(L.SOURCE_ZH.get(s, s) for s in sorted(v.sources)),
             sum(v.n.values()),
             len(all_days),
@@ -434,7 +434,11 @@ def _vehicles_section(
 def _cases_section(cases: CaseData) -> Section:
     if not cases.available:
         return Section("四、执法案件", unavailable=f"{L.CASES_UNAVAILABLE}：{cases.reason}")
-    return Section("四、执法案件", tables=cases.tables)
+    return Section(
+        "四、执法案件",
+        tables=cases.tables,
+        notes=("跨辖区重复超标车辆按车辆身份（号牌与VIN关联）统计，见第三节。",),
+    )
 
 
 def _stations_section(d: WeekData, registry: Registry, level: str) -> Section:
@@ -700,9 +704,11 @@ def build(
     cases: CaseData,
     registry: Registry,
     generated_at: datetime,
+    links: Mapping[str, str] | None = None,
 ) -> WeeklyReport:
-    """The report of ``week`` at ``level`` from the query results of the week and the week before."""
-    vin_to_plate = {v.vin: v.plate for v in registry.obd_vehicles if v.plate}
+    """The report of ``week`` at ``level`` from the query results of the week and the week before.
+    ``links``: VIN → plate links supplied by sources, added to the registry's."""
+    vin_to_plate = {**(links or {}), **{v.vin: v.plate for v in registry.obd_vehicles if v.plate}}
     levels = _levels(level)
     m = {lv: _metrics(this, lv, registry, vin_to_plate) for lv in levels}
     p = {lv: _metrics(prev, lv, registry, vin_to_plate) for lv in levels}
@@ -758,15 +764,119 @@ def fetch_week(client: Any, week: IsoWeek, level: str, scope: Any) -> WeekData:
     )
 
 
+def _case_counts(df: pd.DataFrame, level: str) -> dict[str, int]:
+    out = {"opened": 0, "confirmed": 0, "dismissed": 0, "closed": 0}
+    if _ok(df):
+        for r in df.to_dict("records"):
+            if _in_level(r["jurisdiction"], level):
+                for k in out:
+                    out[k] += int(r[k])
+    return out
+
+
+def _median_hours(df: pd.DataFrame, level: str) -> tuple[int, int, float | None]:
+    """(cases opened, cases with a first action, median hours to it) at ``level``."""
+    if not _ok(df):
+        return 0, 0, None
+    rows = [r for r in df.to_dict("records") if _in_level(r["jurisdiction"], level)]
+    hours = sorted(
+        (pd.Timestamp(r["first_action_at"]) - pd.Timestamp(r["opened_at"])).total_seconds() / 3600
+        for r in rows
+        if r["first_action_at"] is not None and not pd.isna(r["first_action_at"])
+    )
+    if not hours:
+        return len(rows), 0, None
+    mid = len(hours) // 2
+    med = hours[mid] if len(hours) % 2 else (hours[mid - 1] + hours[mid]) / 2
+    return len(rows), len(hours), med
+
+
+CASE_LABELS = {"opened": "新立案", "confirmed": "确认", "dismissed": "驳回", "closed": "结案"}
+
+
+def case_tables(
+    levels: Sequence[str],
+    this: pd.DataFrame,
+    prev: pd.DataFrame,
+    first: pd.DataFrame,
+    first_prev: pd.DataFrame,
+) -> tuple[Table, ...]:
+    """The case section's tables from the case queries of the week and the week before (pure)."""
+    rows: list[tuple[Cell, ...]] = []
+    speed: list[tuple[Cell, ...]] = []
+    for lv in levels:
+        a, b = _case_counts(this, lv), _case_counts(prev, lv)
+        for k, zh in CASE_LABELS.items():
+            rows.append((L.level_zh(lv), zh, *_cmp(a[k], b[k])))
+        n, acted, med = _median_hours(first, lv)
+        _, _, med_p = _median_hours(first_prev, lv)
+        speed.append((L.level_zh(lv), n, acted, n - acted, med, med_p, _delta(med, med_p)))
+    return (
+        Table(
+            "案件",
+            "案件数量（本周发生的状态变化）",
+            ("辖区", "事项", *_CMP),
+            ("text", "text", *_CMP_FMT),
+            tuple(rows),
+        ),
+        Table(
+            "首次处置用时",
+            "本周新立案件的首次处置用时",
+            (
+                "辖区",
+                "新立案件",
+                "已处置",
+                "待处置",
+                "中位用时（小时）",
+                "上周中位用时（小时）",
+                "变化（小时）",
+            ),
+            ("text", "int", "int", "int", "num1", "num1", "num1"),
+            tuple(speed),
+            note="首次处置：立案后执法人员的第一条处置记录（审核、确认、驳回、现场检查等）。",
+        ),
+    )
+
+
 def fetch_cases(client: Any, week: IsoWeek, level: str, scope: Any) -> CaseData:
     from streams.warehouse.queries import report as q
 
     if not q.case_tables_present(client):
         return CaseData(
             available=False,
-            reason="数据仓库中尚无执法案件表（案件模块尚未上线），本节不作统计，以免给出不实数字。",
+            reason="数据仓库中尚无执法案件表（case_state / case_entry / case_finding，案件模块尚未上线），"
+            "本节不作统计，以免给出不实数字。",
         )
-    return CaseData(available=False, reason="案件表已建立，但本版本周报尚未接入案件统计。")
+    prev = week.previous()
+    return CaseData(
+        available=True,
+        tables=case_tables(
+            _levels(level),
+            q.case_transitions(client, week, level, scope),
+            q.case_transitions(client, prev, level, scope),
+            q.case_first_actions(client, week, level, scope),
+            q.case_first_actions(client, prev, level, scope),
+        ),
+    )
+
+
+def fetch_links(client: Any, this: WeekData, prev: WeekData) -> dict[str, str]:
+    """Plate ↔ VIN links supplied by sources, for the VINs flagged in the two weeks."""
+    from streams.warehouse.queries import report as q
+
+    if "vehicle_link" not in q.tables_present(client, ("vehicle_link",)):
+        return {}
+    vins = {
+        s
+        for d in (this, prev)
+        if _ok(d.vehicles)
+        for s in d.vehicles["subject_id"]
+        if len(str(s)) == 17
+    }
+    if not vins:
+        return {}
+    df = q.vehicle_links(client, vins)
+    return dict(zip(df["vin"], df["plate"], strict=True)) if _ok(df) else {}
 
 
 def collect(
@@ -789,5 +899,6 @@ def collect(
 
     trend = q.exceedance_weekly_trend(client, week, level, scope)
     cases = fetch_cases(client, week, level, scope)
+    links = fetch_links(client, this, prev)
     step(0.7, "生成报告")
-    return build(week, level, this, prev, trend, cases, registry, now)
+    return build(week, level, this, prev, trend, cases, registry, now, links)

@@ -31,7 +31,8 @@ _IN_J = "jurisdiction IN {jur:Array(String)}"
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a caller may see: jurisdictions (codes). Filled by access control; refuses when empty."""
+    """What a caller may see: jurisdictions (codes). Filled by access control; refuses when empty.
+    Any object with a ``jurisdictions`` tuple will do (the access-control layer's own scope)."""
 
     jurisdictions: tuple[str, ...]
 
@@ -46,7 +47,7 @@ ZONE_SCOPE = Scope(tuple(JURISDICTIONS))
 
 def jurisdictions_of(level: str, scope: Scope) -> list[str]:
     """The jurisdictions a report at ``level`` covers, within ``scope`` (refuses outside it)."""
-    if not isinstance(scope, Scope) or not scope.jurisdictions:
+    if not getattr(scope, "jurisdictions", None):
         raise PermissionError("no scope given: a report query needs the caller's scope")
     if level == ZONE:
         if set(scope.jurisdictions) != set(JURISDICTIONS):
@@ -250,22 +251,111 @@ def _merge_on(key: str, *frames: pd.DataFrame) -> pd.DataFrame:
 
 # --- enforcement cases (read when the enforcement tables exist) ------------------------------------
 
-CASE_TABLES = ("enf_case", "enf_case_action")
+CASE_TABLES = ("case_state", "case_entry", "case_finding")
 
 
 def tables_present(client: Client, names: Iterable[str]) -> set[str]:
     """Which of ``names`` exist in the current database."""
-    df = _q(
-        client,
+    df = client.query_df(
         "SELECT name FROM system.tables WHERE database = currentDatabase() "
         "AND name IN {names:Array(String)}",
-        {"names": list(names)},
+        parameters={"names": list(names)},
     )
     return set(df["name"]) if not df.empty else set()
 
 
 def case_tables_present(client: Client) -> bool:
     return tables_present(client, CASE_TABLES) == set(CASE_TABLES)
+
+
+def case_transitions(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+    """Case log entries of the week per jurisdiction: opened, confirmed, dismissed, closed (a
+    transition counts when the status changes into it)."""
+    return _q(
+        client,
+        "SELECT jurisdiction, countIf(entry = 'opened') AS opened, "
+        "countIf(status_after = 'confirmed' AND status_before != 'confirmed') AS confirmed, "
+        "countIf(status_after = 'dismissed' AND status_before != 'dismissed') AS dismissed, "
+        "countIf(status_after = 'closed' AND status_before != 'closed') AS closed "
+        f"FROM case_entry FINAL WHERE {_WEEK_TS} AND {_IN_J} GROUP BY jurisdiction",
+        _params(week, level, scope),
+    )
+
+
+def case_first_actions(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+    """Cases opened in the week: jurisdiction, opened_at and the time of the first officer action
+    (NULL while none has been taken)."""
+    return _q(
+        client,
+        "SELECT case_id, any(jurisdiction) AS jurisdiction, minIf(ts, entry = 'opened') AS opened_at, "
+        "if(countIf(entry = 'action') > 0, minIf(ts, entry = 'action'), NULL) AS first_action_at "
+        "FROM case_entry FINAL WHERE case_id IN (SELECT case_id FROM case_entry FINAL "
+        f"  WHERE entry = 'opened' AND {_WEEK_TS} AND {_IN_J}) GROUP BY case_id",
+        _params(week, level, scope),
+    )
+
+
+def vehicle_links(client: Client, vins: Iterable[str]) -> pd.DataFrame:
+    """Plate ↔ VIN links supplied by sources (``vehicle_link``) for the given VINs."""
+    return _q(
+        client,
+        "SELECT DISTINCT vin, plate FROM vehicle_link FINAL WHERE vin IN {vins:Array(String)} "
+        "AND plate != ''",
+        {"vins": sorted(set(vins))},
+    )
+
+
+def confirmed_cases(
+    client: Client,
+    since: datetime,
+    until: datetime,
+    level: str,
+    scope: Scope,
+    subject_kinds: tuple[str, ...],
+) -> pd.DataFrame:
+    """Cases of the given subject kinds confirmed in [since, until) within the scope: the latest
+    state of each (plate, VIN, rules, status) with when and by whom it was confirmed and the ids of
+    its findings (partner exports)."""
+    return _q(
+        client,
+        "SELECT s.case_id AS case_id, s.subject_kind AS subject_kind, s.subject_id AS subject_id, "
+        "s.plate AS plate, s.vin AS vin, s.vehicle_class AS vehicle_class, "
+        "s.jurisdiction AS jurisdiction, s.issue AS issue, s.status AS status, s.rules AS rules, "
+        "s.jurisdictions AS jurisdictions, s.finding_ids AS finding_ids, "
+        "c.confirmed_at AS confirmed_at, c.confirmed_by AS confirmed_by FROM ("
+        "  SELECT case_id, argMax(subject_kind, version) AS subject_kind, "
+        "  argMax(subject_id, version) AS subject_id, argMax(plate, version) AS plate, "
+        "  argMax(vin, version) AS vin, argMax(vehicle_class, version) AS vehicle_class, "
+        "  argMax(jurisdiction, version) AS jurisdiction, argMax(issue, version) AS issue, "
+        "  argMax(status, version) AS status, argMax(rules, version) AS rules, "
+        "  argMax(jurisdictions, version) AS jurisdictions, "
+        "  JSONExtract(argMax(state_json, version), 'finding_ids', 'Array(String)') AS finding_ids "
+        "  FROM case_state FINAL GROUP BY case_id) AS s "
+        "INNER JOIN ("
+        "  SELECT case_id, min(ts) AS confirmed_at, argMin(actor, ts) AS confirmed_by "
+        "  FROM case_entry FINAL WHERE status_after = 'confirmed' AND status_before != 'confirmed' "
+        "  AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)} GROUP BY case_id) AS c "
+        "ON c.case_id = s.case_id "
+        "WHERE s.subject_kind IN {kinds:Array(String)} AND s.jurisdiction IN {jur:Array(String)} "
+        "ORDER BY c.confirmed_at, s.case_id",
+        {
+            "since": since.astimezone(UTC),
+            "until": until.astimezone(UTC),
+            "jur": jurisdictions_of(level, scope),
+            "kinds": list(subject_kinds),
+        },
+    )
+
+
+def case_findings(client: Client, finding_ids: Iterable[str]) -> pd.DataFrame:
+    """Findings by id: time, plate and colour, VIN, source, rule, device, place, evidence."""
+    return _q(
+        client,
+        "SELECT event_id, ts, plate, plate_colour, vin, source, rule_id, severity, jurisdiction, "
+        "device_id, measured, `limit`, unit, evidence FROM case_finding FINAL "
+        "WHERE event_id IN {ids:Array(String)} ORDER BY ts",
+        {"ids": sorted(set(finding_ids))},
+    )
 
 
 # --- export log ----------------------------------------------------------------------------------
