@@ -23,7 +23,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -293,7 +293,8 @@ def export(
         "generated_by": user,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = f"{since.astimezone(BEIJING):%Y%m%d}-{until.astimezone(BEIJING):%Y%m%d}"
+    last = (until - timedelta(milliseconds=1)).astimezone(BEIJING)  # until is exclusive
+    stamp = f"{since.astimezone(BEIJING):%Y%m%d}-{last:%Y%m%d}"
     written = []
     for fmt in formats:
         data = to_csv(records, kind) if fmt == "csv" else to_json(records, kind, meta)

@@ -1,5 +1,6 @@
 """Every Monday, the previous week's reports: the zone and each jurisdiction, all formats, into
-``reports_dir`` (past reports are kept). Run by the embedded runner (a thread) and, in production,
+``reports_dir`` (past reports are kept), and the week's partner exports (referrals, credit list)
+into the ``exports`` folder beside it, each recorded in ``export_log``. Run by the embedded runner (a thread) and, in production,
 by the ``report-scheduler`` compose service (``emwatch report schedule``).
 
 The decision is pure (``due``): from Monday ``RUN_AT_HOUR``:00 Beijing time (late OBD back-fill has
@@ -54,7 +55,40 @@ def run_once(client: Any, registry: Registry, reports_dir: Path, now: datetime) 
         _, paths = generate(client, week, level, ZONE_SCOPE, registry, FORMATS, reports_dir, now)
         log.info("weekly report %s %s written: %s", week, level, ", ".join(p.name for p in paths))
         written += paths
+        if level == ZONE:
+            written += _weekly_exports(client, registry, reports_dir.parent / "exports", week, now)
     return written
+
+
+def _weekly_exports(
+    client: Any, registry: Registry, out_dir: Path, week: IsoWeek, now: datetime
+) -> list[Path]:
+    """The partner exports of the week (zone, CSV and JSON), recorded as made by the scheduler;
+    skipped, with a log line, while the warehouse has no case tables."""
+    from streams.report.exports import EXPORT_FORMATS, EXPORT_KINDS, CasesUnavailable, export
+    from streams.warehouse.queries.report import ZONE_SCOPE
+
+    paths: list[Path] = []
+    for kind in EXPORT_KINDS:
+        try:
+            got = export(
+                client,
+                kind,
+                week.start,
+                week.end,
+                ZONE,
+                ZONE_SCOPE,
+                registry,
+                EXPORT_FORMATS,
+                out_dir,
+                "scheduler",
+                now,
+            )
+        except CasesUnavailable as exc:
+            log.info("weekly %s export of %s skipped: %s", kind, week, exc)
+            continue
+        paths += [p for p, _ in got]
+    return paths
 
 
 class ReportScheduler:

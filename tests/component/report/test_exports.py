@@ -2,7 +2,7 @@
 the export log, and the report's case section against counts made here from the seeded case log.
 
 The end-to-end tests need the enforcement issue's case tables (DDL 0500: case_state, case_entry,
-case_finding); on a warehouse without them they skip saying so, and the CLI's refusal is tested.
+case_finding); the CLI's refusal is tested on a warehouse where they were dropped.
 """
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ def test_export_without_case_tables_is_refused_and_logs_nothing(
     from streams.warehouse.migrator import migrate
 
     migrate(client)
-    if case_tables_present(client):
-        pytest.skip("this warehouse has the case tables; the refusal applies only without them")
+    client.command("DROP TABLE IF EXISTS case_state")  # a warehouse without the enforcement tables
+    assert not case_tables_present(client)
     rc = main(
         ["export", "referrals", "--week", "2026-W49", "-o", str(tmp_path / "out"), "--as", "lead1"]
     )

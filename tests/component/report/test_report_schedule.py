@@ -14,13 +14,21 @@ pytestmark = pytest.mark.component
 
 
 def test_monday_run_writes_every_level_once(warehouse, registry, tmp_path: Path) -> None:
-    old = tmp_path / "weekly-2026-W40-zone.pdf"
-    tmp_path.mkdir(exist_ok=True)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    old = reports / "weekly-2026-W40-zone.pdf"
     old.write_bytes(b"%PDF past report")
     monday = datetime(2026, 12, 7, 6, 30, tzinfo=BEIJING)
-    written = run_once(warehouse, registry, tmp_path, monday)
-    assert sorted(p.name for p in written) == sorted(
+    written = run_once(warehouse, registry, reports, monday)
+    assert sorted(p.name for p in written if p.parent == reports) == sorted(
         f"weekly-2026-W49-{lv}.{f}" for lv in LEVELS for f in ("html", "pdf", "xlsx")
     )
-    assert run_once(warehouse, registry, tmp_path, monday.replace(hour=9)) == []  # done already
+    # the week's partner exports come with the zone report, recorded as the scheduler's
+    exports = sorted(p.name for p in written if p.parent == tmp_path / "exports")
+    assert exports == sorted(
+        f"{k}-zone-20261130-20261206.{f}" for k in ("referrals", "credit") for f in ("csv", "json")
+    )
+    log = warehouse.query_df("SELECT DISTINCT user FROM export_log")
+    assert log["user"].tolist() == ["scheduler"]
+    assert run_once(warehouse, registry, reports, monday.replace(hour=9)) == []  # done already
     assert old.read_bytes() == b"%PDF past report"  # past reports are kept
