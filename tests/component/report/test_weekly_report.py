@@ -308,11 +308,7 @@ def test_renderers_show_the_same_numbers(seeded, registry, tmp_path: Path) -> No
     assert zone_total[2] == rep.metrics["zone"].exceedances
     doc = pymupdf.open(paths[1])
     text = "".join(page.get_text() for page in doc)
-    assert (
-        "示范区机动车与加油站排放监管周报" in text
-        and "吴江区" in text
-        and "案件数量" in text
-    )
+    assert "示范区机动车与加油站排放监管周报" in text and "吴江区" in text and "案件数量" in text
     fonts = {f[3] for page in doc for f in page.get_fonts()}
     assert any("NotoSansSC" in f for f in fonts), fonts  # the CJK font is embedded
     assert sum(len(page.get_images()) for page in doc) == len(rep.figures())
