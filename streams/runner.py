@@ -247,6 +247,8 @@ def run_embedded(settings: Settings) -> int:
         )
         return JSONResponse(result.as_dict())
 
+    from streams.report.api import routes as report_routes
+
     logging.getLogger("uvicorn.error").addFilter(_QuietCancelledLifespan())
     app = st.App(
         str(APP_PATH),
@@ -255,6 +257,7 @@ def run_embedded(settings: Settings) -> int:
             Route("/api/status", status),
             Route("/api/deadletter", deadletter_list, methods=["GET"]),
             Route("/api/deadletter/replay", deadletter_replay, methods=["POST"]),
+            *report_routes(lambda: reader, registry, settings.data_dir),
         ],
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after a clean shutdown

@@ -19,25 +19,57 @@ from core.jurisdictions import JURISDICTIONS, ZONE
 LEVELS = (*JURISDICTIONS, ZONE)
 
 
-def _level(text: str) -> str:
+def level_of(text: str) -> str:
     if text not in LEVELS:
         raise EmwError(f"unknown jurisdiction {text!r}: expected one of {', '.join(LEVELS)}")
     return text
 
 
 def open_reader(settings: Any) -> Any:
+    """A client on the data directory, or None when the running platform holds it (then the
+    command goes through the platform's HTTP API, ``fetch_via_api``)."""
     from streams.warehouse.client import WarehouseLocked, connect
     from streams.warehouse.migrator import migrate
 
     try:
         client = connect(settings.resolved_dsn, settings.warehouse_database)
-    except WarehouseLocked as exc:
-        raise EmwError(
-            f"{exc} — while the platform runs, it produces the weekly report itself "
-            f"(page 周报, or {settings.data_dir / 'reports'})"
-        ) from None
+    except WarehouseLocked:
+        return None
     migrate(client, cluster=settings.warehouse_cluster or None)
     return client
+
+
+def fetch_via_api(settings: Any, path: str, params: dict[str, str], out_dir: Path) -> Path:
+    """GET a file from the running platform's API and save it in ``out_dir`` under its name."""
+    import json
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url = f"http://{settings.host}:{settings.dashboard_port}{path}?{urllib.parse.urlencode(params)}"
+    try:
+        with urllib.request.urlopen(url, timeout=300) as resp:  # loopback: the embedded runner
+            data = resp.read()
+            disp = resp.headers.get("Content-Disposition", "")
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error", "")
+        except ValueError:
+            reason = f"HTTP {exc.code}"
+        raise EmwError(reason or f"HTTP {exc.code}") from None
+    except OSError:
+        raise EmwError(
+            f"the warehouse {settings.resolved_dsn} is open in another process and no platform "
+            f"answers on http://{settings.host}:{settings.dashboard_port}"
+        ) from None
+    m = re.search(r'filename="([^"/]+)"', disp)
+    if not m:
+        raise EmwError("the running platform answered without a file name")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path_ = out_dir / m.group(1)
+    path_.write_bytes(data)
+    return path_
 
 
 def cmd_weekly(args: argparse.Namespace) -> int:
@@ -51,11 +83,16 @@ def cmd_weekly(args: argparse.Namespace) -> int:
     now = utcnow()
     week = IsoWeek.parse(args.week) if args.week else IsoWeek.last_full(now)
     check_reportable(week, now)  # before opening anything: bad input changes nothing
-    level = _level(args.jurisdiction)
+    level = level_of(args.jurisdiction)
     formats = parse_formats(args.format)
     settings = load_settings(**({"data_dir": Path(args.data_dir)} if args.data_dir else {}))
     out = Path(args.output) if args.output else settings.data_dir / "reports"
     client = open_reader(settings)
+    if client is None:  # the running platform owns the warehouse: ask it
+        for fmt in formats:
+            params = {"week": str(week), "jurisdiction": level, "format": fmt}
+            print(fetch_via_api(settings, "/api/v1/reports/weekly", params, out))
+        return 0
 
     def progress(frac: float, msg: str) -> None:
         if not args.quiet:
@@ -87,25 +124,31 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     client = open_reader(settings)
+    if client is None:
+        raise EmwError(
+            "the warehouse is open in another process: the running platform schedules reports itself"
+        )
     run_forever(client, load_registry(settings.registry_dir), settings.data_dir / "reports")
     return 0
 
 
-def _period(args: argparse.Namespace, now: Any) -> tuple[Any, Any]:
-    """[since, until) in Beijing time from --week or --since/--until (whole days, both included)."""
+def period_of(
+    week_: str | None, since_: str | None, until_: str | None, now: Any
+) -> tuple[Any, Any]:
+    """[since, until) in Beijing time from a week or since/until days (whole days, both included)."""
     from datetime import date, datetime, timedelta
 
     from core.isoweek import IsoWeek, check_reportable
     from core.timeutil import BEIJING
 
-    if args.since or args.until:
-        if args.week or not (args.since and args.until):
+    if since_ or until_:
+        if week_ or not (since_ and until_):
             raise EmwError("give either --week, or both --since and --until (YYYY-MM-DD)")
         try:
-            a, b = date.fromisoformat(args.since), date.fromisoformat(args.until)
+            a, b = date.fromisoformat(since_), date.fromisoformat(until_)
         except ValueError:
             raise EmwError(
-                f"malformed date in --since {args.since!r} / --until {args.until!r}: expected YYYY-MM-DD"
+                f"malformed date in --since {since_!r} / --until {until_!r}: expected YYYY-MM-DD"
             ) from None
         if b < a:
             raise EmwError(f"--until {b} is before --since {a}")
@@ -114,7 +157,7 @@ def _period(args: argparse.Namespace, now: Any) -> tuple[Any, Any]:
         if since > now:
             raise EmwError(f"--since {a} is in the future")
         return since, min(until, now)
-    week = IsoWeek.parse(args.week) if args.week else IsoWeek.last_full(now)
+    week = IsoWeek.parse(week_) if week_ else IsoWeek.last_full(now)
     check_reportable(week, now)
     return week.start, week.end
 
@@ -127,8 +170,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from streams.warehouse.queries.report import ZONE_SCOPE
 
     now = utcnow()
-    since, until = _period(args, now)
-    level = _level(args.jurisdiction)
+    since, until = period_of(args.week, args.since, args.until, now)
+    level = level_of(args.jurisdiction)
     fmts = tuple(dict.fromkeys(f.strip().lower() for f in args.format.split(",") if f.strip()))
     bad = [f for f in fmts if f not in EXPORT_FORMATS]
     if bad or not fmts:
@@ -138,6 +181,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = load_settings(**({"data_dir": Path(args.data_dir)} if args.data_dir else {}))
     out = Path(args.output) if args.output else settings.data_dir / "exports"
     client = open_reader(settings)
+    if client is None:  # the running platform owns the warehouse: ask it
+        for fmt in fmts:
+            params = {"jurisdiction": level, "format": fmt, "user": args.user.strip()}
+            params |= {"since": args.since, "until": args.until} if args.since else {}
+            params |= {"week": args.week} if args.week else {}
+            print(fetch_via_api(settings, f"/api/v1/exports/{args.kind}", params, out))
+        return 0
     written = export(
         client,
         args.kind,
