@@ -6,8 +6,10 @@ same way. ``collect(...)`` is the thin adapter that runs the named queries of
 ``streams.warehouse.queries.report`` for the week and the week before.
 
 Definitions (written into the report's notes):
-- a vehicle is one plate; an OBD VIN is joined to its plate through the registry, so a vehicle seen by
-  remote sensing in one jurisdiction and flagged by its OBD terminal in another is one vehicle;
+- a vehicle is one plate (normalised number); a VIN is joined to its plate through the registry and
+  the links sources supplied (``vehicle_link``), so a vehicle seen by remote sensing in one
+  jurisdiction and flagged by its OBD terminal in another is one vehicle; exceedances of unread
+  plates count as exceedances but not as vehicles;
 - repeat offender at a level: a vehicle with exceedances on two or more Beijing days of the week
   within that level; cross-jurisdiction repeat offender: a vehicle flagged in two or more
   jurisdictions of the zone in the week (listed in each jurisdiction it was flagged in);
@@ -189,9 +191,23 @@ def _in_level(jur: Any, level: str) -> bool:
     return level == ZONE or jur == level
 
 
-def vehicle_key(subject_id: str, vin_to_plate: Mapping[str, str]) -> str:
-    """One vehicle across sources: an OBD VIN becomes its registered plate."""
-    return vin_to_plate.get(subject_id, subject_id)
+def vehicle_key(subject_id: str, vin_to_plate: Mapping[str, str]) -> str | None:
+    """One vehicle across sources: a VIN becomes its linked plate, a plate its normalised number
+    (``沪A·12345`` = ``沪A12345``); an unread plate (``unread:…``, ``camera:…``) is no vehicle (None)."""
+    from core.errors import ValidationError
+    from core.ids import Plate
+
+    sid = str(subject_id)
+    if sid in vin_to_plate:
+        return vin_to_plate[sid]
+    if sid.startswith(("unread:", "camera:")) or not sid:
+        return None
+    if len(sid) == 17 and sid.isascii():
+        return sid
+    try:
+        return Plate.parse(sid).number
+    except ValidationError:
+        return sid
 
 
 @dataclass(slots=True)
@@ -205,12 +221,18 @@ class _Vehicle:
 
 def vehicles_of(df: pd.DataFrame, vin_to_plate: Mapping[str, str]) -> dict[str, _Vehicle]:
     out: dict[str, _Vehicle] = defaultdict(_Vehicle)
+    keys: dict[str, str | None] = {}
     if not _ok(df):
         return out
     for sid, day, jur, src, n, rules in df[
         ["subject_id", "day", "jurisdiction", "source", "n", "rules"]
     ].itertuples(index=False):
-        v = out[vehicle_key(sid, vin_to_plate)]
+        if sid not in keys:
+            keys[sid] = vehicle_key(sid, vin_to_plate)
+        key = keys[sid]
+        if key is None:
+            continue
+        v = out[key]
         v.days[jur].add(pd.Timestamp(day).date())
         v.n[jur] += int(n)
         v.sources.add(src)

@@ -62,7 +62,9 @@ def _bj(d: date, hour: int, minute: int = 0) -> datetime:
 def seed(client: Any, registry: Any, rng: random.Random) -> list[dict[str, Any]]:
     """Insert exceedances of W48, W49 and the edges around them; return the distinct events."""
     vins = [(v.vin, v.plate) for v in registry.obd_vehicles]
-    plates = [f"沪A{n:05d}" for n in range(40)] + [p for _, p in vins[:6]]
+    # plates as sources write them (with and without the middle dot), plus unread plates
+    plates = [f"沪A{n:05d}" for n in range(40)] + [f"沪A·{n:05d}" for n in range(5)]
+    plates += [p for _, p in vins[:6]] + ["unread:RSD-QP-01:7", "camera:CAM-WJ-01:3"]
     events: list[dict[str, Any]] = []
     first, last = P.monday - timedelta(days=1), W.sunday + timedelta(days=1)
     day = first
@@ -137,7 +139,10 @@ def expected(
     for e in inweek:
         if e["subject_kind"] != "vehicle":
             continue
-        plate = vin_to_plate.get(e["subject_id"], e["subject_id"])
+        sid = e["subject_id"]
+        if sid.startswith(("unread:", "camera:")):
+            continue  # an unread plate is an exceedance, not a vehicle
+        plate = vin_to_plate.get(sid, sid.replace("·", ""))
         veh_jurs[plate].add(e["jurisdiction"])
         if level == "zone" or e["jurisdiction"] == level:
             veh_days[plate].add(e["ts"].astimezone(BEIJING).date())
