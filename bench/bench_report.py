@@ -10,7 +10,7 @@ exceedances a day with a long-tailed plate distribution (so there are repeat and
 offenders), daily nozzle and station states. Seeding runs in one child process, each report in
 another (a chDB directory belongs to one process), so the report's peak RSS is its own.
 
-Run: ``.venv/bin/python bench/bench_report.py [--readings 10000000] [--keep DIR]``.
+Run: ``.venv/bin/python bench/bench_report.py [--readings 10000000] [--keep DIR [--reuse]]``.
 """
 
 from __future__ import annotations
@@ -263,6 +263,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readings", type=int, default=10_000_000)
     ap.add_argument("--keep", help="seed into this folder and keep it (default: a temporary one)")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: reuse the data seeded there")
     ap.add_argument("--seed-only", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.seed_only:
@@ -271,17 +272,23 @@ def main() -> None:
     data_dir = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="emw-bench-report-"))
     t0 = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, __file__, "--seed-only", str(data_dir), "--readings", str(a.readings)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if proc.returncode:
-        raise SystemExit(proc.stderr[-2000:])
-    counts = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"seeded {a.readings:,} readings in {time.perf_counter() - t0:.1f} s: {counts}")
+    seeded = data_dir / "seeded.json"
+    if a.reuse and seeded.is_file():
+        counts = json.loads(seeded.read_text())
+        print(f"reusing {counts['readings']:,} readings seeded in {data_dir}")
+    else:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--seed-only", str(data_dir), "--readings", str(a.readings)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if proc.returncode:
+            raise SystemExit(proc.stderr[-2000:])
+        counts = json.loads(proc.stdout.strip().splitlines()[-1])
+        seeded.write_text(json.dumps(counts))
+        print(f"seeded {a.readings:,} readings in {time.perf_counter() - t0:.1f} s: {counts}")
     print(
         f"week {counts['week']} (the last full week of the seeded month), zone, on {os.cpu_count()} CPUs"
     )
