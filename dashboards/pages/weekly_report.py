@@ -18,6 +18,7 @@ from core.jurisdictions import JURISDICTIONS, ZONE
 from core.registry import default_registry
 from core.timeutil import BEIJING, utcnow
 from dashboards.data import client
+from streams.report.charts import render_png
 from streams.report.generate import FORMATS, generate, list_reports
 from streams.report.labels import level_zh
 from streams.settings import load_settings
@@ -93,6 +94,8 @@ if st.button("生成周报", type="primary", disabled=not formats):
             hide_index=True,
             width="stretch",
         )
+        for fig in report.figures():  # the same charts as in the files
+            st.image(render_png(fig), caption=fig.title)
 
 if "weekly_report_last" in st.session_state:
     _downloads(st.session_state["weekly_report_last"], "last")

@@ -41,6 +41,7 @@ def test_generate_writes_the_files_and_lists_them(reader, tmp_path: Path) -> Non
     files = sorted(p.name for p in (tmp_path / "reports").iterdir())
     assert files == [f"weekly-{week}-jiashan.{f}" for f in ("html", "pdf", "xlsx")]
     assert any("没有任何数据" in w.value for w in at.warning)
+    assert len(at.get("image")) == 3  # the report's trend charts
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.info or not any("暂无往期周报" in i.value for i in at.info)
     listed = at.dataframe[-1].value
