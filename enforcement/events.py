@@ -152,11 +152,17 @@ class CaseCommand:
         reason: str = "",
         payload: dict[str, Any] | None = None,
         nonce: str = "",
+        request_id: str = "",
     ) -> CaseCommand:
+        """``request_id``: the caller's own id for this request; a retry with the same id is the
+        same command (applied once, answered with the first outcome)."""
         pj = _json(payload or {})
-        eid = deterministic_id(
-            cls.KIND, case_id, action, actor, based_on_version, ts, reason, pj, nonce
-        )
+        if request_id:
+            eid = deterministic_id(cls.KIND, case_id, "request", request_id)
+        else:
+            eid = deterministic_id(
+                cls.KIND, case_id, action, actor, based_on_version, ts, reason, pj, nonce
+            )
         return cls(
             eid,
             ts,

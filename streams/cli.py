@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "fuel_vapor.cli",
     "remote_sensing.cli",
     "smoke_capture.cli",
+    "enforcement.cli",
     "streams.deadletter_cli",
     "streams.report.cli",
 )
@@ -240,6 +241,13 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enforcement_backend(args: argparse.Namespace) -> Any:
+    """The enforcement CLI's backend: the API of a running platform, else the data directory."""
+    from streams.api import cli_backend
+
+    return cli_backend(args)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, MutableMapping[str, Any]]:
     parser = argparse.ArgumentParser(
         prog="emwatch",
@@ -270,6 +278,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, MutableMapping[str, Any]]:
     p.add_argument("--simulate", action="store_true", help="also run that source's simulator")
 
     groups = _Groups(root)
+    groups["enforcement_backend"] = _enforcement_backend
     for modname in COMMAND_MODULES:
         import_command_module(modname).register(groups)
     return parser, groups

@@ -8,6 +8,7 @@ and Faust workers for processors and storage; the services and processors are th
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,18 @@ from streams.bus.inproc import InProcessBus
 from streams.warehouse.sink import BatchingSink
 
 log = logging.getLogger(__name__)
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A warehouse row as the JSON shape ``serde.from_dict`` reads (ISO times, lists)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, datetime):  # pandas Timestamps too; the warehouse returns naive UTC
+            v = (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+        elif hasattr(v, "tolist"):
+            v = v.tolist()
+        out[k] = v
+    return out
 
 
 @dataclass
@@ -60,8 +73,39 @@ class Pipeline:
             self.sink, procs, Context(self.ruleset, self.registry), metrics=self.metrics
         )
         await self.bus.start()
+        await asyncio.to_thread(self.restore_states)
         if with_services:
             await self.start_services(only)
+
+    def restore_states(self) -> None:
+        """Embedded: the case processor's state (open cases per subject) from the warehouse, so a
+        restart neither forgets open cases nor reuses case ids. Production keeps it in Faust tables."""
+        from enforcement.processors import restore
+        from streams.warehouse.queries.enforcement import restore_rows
+
+        assert self.bus is not None
+        target = self.bus.states.get("enforcement.cases")
+        if target is None:
+            return
+        try:
+            states, counts = restore_rows(self.client)
+        except Exception as exc:  # a warehouse without the enforcement tables: nothing to restore
+            log.warning("case states not restored: %s", exc)
+            return
+        target.update(restore([json.loads(s) for s in states], counts))
+        smoke = self.bus.states.get("smoke.rules")
+        if smoke is not None:
+            from smoke_capture.events import SmokeCapture
+            from smoke_capture.processors import restore as restore_smoke
+            from streams.serde import from_dict
+            from streams.warehouse.queries.enforcement import captures_awaiting_review
+
+            try:
+                df = captures_awaiting_review(self.client)
+                rows = [] if df.empty else df.to_dict("records")
+                smoke.update(restore_smoke([from_dict(SmokeCapture, _plain(r)) for r in rows]))
+            except Exception as exc:
+                log.warning("smoke review queue not restored: %s", exc)
 
     @property
     def service_context(self) -> ServiceContext:

@@ -5,7 +5,8 @@ A chDB data directory can be opened by one process only, so the dashboards run i
 process: ``st.App(dashboards/app.py, lifespan=...)``. The lifespan opens the warehouse, migrates it,
 starts the pipeline (in its own thread and event loop, so gateway IO never waits on page renders)
 and, on shutdown (Ctrl-C / SIGTERM), stops the services and flushes the sink before exit.
-``/api/status`` (JSON) lets another process see the platform without touching the data directory.
+``/api/status`` (JSON) lets another process see the platform without touching the data directory;
+``/api/v1/`` (``streams.api``) serves vehicles, cases, actions and evidence the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from core.registry import load_registry
 from core.ruleset import load_ruleset
+from streams.api import EnforcementService, routes
 from streams.pipeline import Pipeline
 from streams.settings import Settings
 from streams.warehouse import shared
@@ -83,6 +85,12 @@ class PipelineThread:
             except Exception as exc:
                 log.warning("could not write metrics snapshot: %s", exc)
 
+    def publish(self, events: list[Any], timeout: float = 10.0) -> None:
+        """Publish from another thread (the API's handlers) on the pipeline's loop; blocks until the
+        bus accepted the events."""
+        fut = asyncio.run_coroutine_threadsafe(self.pipeline.publish(events), self._loop)
+        fut.result(timeout)
+
     def stop(self, timeout: float = 60.0) -> None:
         async def _stop() -> None:
             if self._metrics_task is not None:
@@ -105,6 +113,7 @@ def banner(settings: Settings, where: dict[str, str]) -> str:
         "YRD Emissions Watch is running (embedded mode: in-process bus, chDB warehouse).",
         f"  Dashboards      http://{settings.host}:{settings.dashboard_port}/",
         f"  Status (JSON)   http://{settings.host}:{settings.dashboard_port}/api/status",
+        f"  API (OpenAPI)   http://{settings.host}:{settings.dashboard_port}/api/v1/openapi.json",
     ]
     lines += [f"  {k:<15} {v}" for k, v in where.items()]
     lines += [
@@ -180,6 +189,13 @@ def run_embedded(settings: Settings) -> int:
         runner = PipelineThread(pipeline, settings.metrics_interval_s)
         where = await asyncio.to_thread(runner.start)
         state["pipeline"] = pipeline
+        state["api"] = EnforcementService(
+            connect(settings.resolved_dsn, settings.warehouse_database),
+            lambda cmd: runner.publish([cmd]),
+            ruleset,
+            registry,
+            settings.data_dir,
+        )
         reports = _start_report_scheduler(settings, registry)
         if reports is not None:
             where["Weekly reports"] = str(reports.reports_dir.resolve())
@@ -189,6 +205,7 @@ def run_embedded(settings: Settings) -> int:
             yield
         finally:
             print("Stopping: closing gateways, flushing the warehouse…", flush=True)
+            state.pop("api", None)
             if reports is not None:
                 reports.stop()
             await asyncio.to_thread(runner.stop)
@@ -257,6 +274,7 @@ def run_embedded(settings: Settings) -> int:
             Route("/api/status", status),
             Route("/api/deadletter", deadletter_list, methods=["GET"]),
             Route("/api/deadletter/replay", deadletter_replay, methods=["POST"]),
+            *routes(lambda: state.get("api")),
             *report_routes(lambda: reader, registry, settings.data_dir),
         ],
     )
