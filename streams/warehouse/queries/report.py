@@ -1,8 +1,8 @@
 """Weekly-report and partner-export queries: every number of the weekly report comes from here.
 
 Each query takes the ISO week (Beijing time, ``core.isoweek.IsoWeek``), the reporting level
-(``qingpu`` / ``wujiang`` / ``jiashan`` or ``zone``) and the caller's ``scope`` (the jurisdictions
-the caller may see; the access-control layer fills it, ``ZONE_SCOPE`` sees the whole zone). The
+(``qingpu`` / ``wujiang`` / ``jiashan`` or ``zone``) and the caller's ``scope`` (``core.scope.Scope``:
+the jurisdictions the caller may see, built by access control; ``ZONE_SCOPE`` sees the zone). The
 scope is applied in SQL: a level outside the scope is refused, and no row of a jurisdiction outside
 it is returned. Days are Beijing calendar days; event tables are read with ``FINAL`` so replays count
 once. Cross-jurisdiction facts (a vehicle also flagged elsewhere) look across the scope, not only
@@ -15,7 +15,6 @@ says so instead of inventing numbers when they do not.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -23,26 +22,14 @@ from clickhouse_connect.driver.client import Client
 
 from core.isoweek import IsoWeek
 from core.jurisdictions import JURISDICTIONS, ZONE
+from core.scope import Scope
 
 _DAY = "toDate(ts, 'Asia/Shanghai')"
 _WEEK_TS = "ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
 _IN_J = "jurisdiction IN {jur:Array(String)}"
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """What a caller may see: jurisdictions (codes). Filled by access control; refuses when empty.
-    Any object with a ``jurisdictions`` tuple will do (the access-control layer's own scope)."""
-
-    jurisdictions: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        unknown = [j for j in self.jurisdictions if j not in JURISDICTIONS]
-        if unknown:
-            raise ValueError(f"scope names unknown jurisdiction(s): {', '.join(unknown)}")
-
-
-ZONE_SCOPE = Scope(tuple(JURISDICTIONS))
+ZONE_SCOPE = Scope.zone("report")  # until login exists (issue 15): the zone-wide scope
 
 
 def jurisdictions_of(level: str, scope: Scope) -> list[str]:

@@ -185,7 +185,7 @@ def test_exceedance_and_vehicle_numbers_match_independent_counts(seeded, registr
 def test_a_jurisdiction_report_counts_only_its_own(seeded, registry) -> None:
     client, events = seeded
     vin_to_plate = {v.vin: v.plate for v in registry.obd_vehicles}
-    rep = collect(client, W, "jiashan", Scope(("jiashan",)), registry, NOW)
+    rep = collect(client, W, "jiashan", Scope("t", ("jiashan",)), registry, NOW)
     assert rep.levels == ("jiashan",)
     exp = expected(events, W, "jiashan", vin_to_plate)
     assert rep.metrics["jiashan"].exceedances == exp["exceedances"]
@@ -196,9 +196,9 @@ def test_a_jurisdiction_report_counts_only_its_own(seeded, registry) -> None:
 def test_scope_is_enforced(seeded, registry) -> None:
     client, _ = seeded
     with pytest.raises(PermissionError):
-        collect(client, W, "qingpu", Scope(("jiashan",)), registry, NOW)
+        collect(client, W, "qingpu", Scope("t", ("jiashan",)), registry, NOW)
     with pytest.raises(PermissionError):
-        collect(client, W, "zone", Scope(("jiashan",)), registry, NOW)
+        collect(client, W, "zone", Scope("t", ("jiashan",)), registry, NOW)
 
 
 def test_stations_obd_and_device_health(warehouse, registry) -> None:
