@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "smoke_capture.cli",
     "enforcement.cli",
     "streams.deadletter_cli",
+    "streams.report.cli",
 )
 GATEWAYS = {
     "obd": "obd_gateway",

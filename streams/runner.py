@@ -126,6 +126,19 @@ def banner(settings: Settings, where: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _start_report_scheduler(settings: Settings, registry: Any) -> Any:
+    """Every Monday, last week's weekly reports into ``$EMW_DATA_DIR/reports`` (own reader client;
+    first check a minute after start so that start-up stays quick)."""
+    if not settings.report_schedule:
+        return None
+    from streams.report.schedule import ReportScheduler
+
+    client = connect(settings.resolved_dsn, settings.warehouse_database)
+    sched = ReportScheduler(client, registry, settings.data_dir / "reports", initial_delay_s=60)
+    sched.start()
+    return sched
+
+
 class _QuietCancelledLifespan(logging.Filter):
     """uvicorn logs the lifespan task's cancellation on Ctrl-C as an error although our lifespan
     has already shut down cleanly; drop exactly that record."""
@@ -183,6 +196,9 @@ def run_embedded(settings: Settings) -> int:
             registry,
             settings.data_dir,
         )
+        reports = _start_report_scheduler(settings, registry)
+        if reports is not None:
+            where["Weekly reports"] = str(reports.reports_dir.resolve())
         print(banner(settings, where), flush=True)
         log.info("started in %.1f s; rule set %s", time.monotonic() - t0, ruleset.version)
         try:
@@ -190,6 +206,8 @@ def run_embedded(settings: Settings) -> int:
         finally:
             print("Stopping: closing gateways, flushing the warehouse…", flush=True)
             state.pop("api", None)
+            if reports is not None:
+                reports.stop()
             await asyncio.to_thread(runner.stop)
             shared.set_reader(None)
             st_ = pipeline.sink.state() if pipeline.sink else None
@@ -246,6 +264,8 @@ def run_embedded(settings: Settings) -> int:
         )
         return JSONResponse(result.as_dict())
 
+    from streams.report.api import routes as report_routes
+
     logging.getLogger("uvicorn.error").addFilter(_QuietCancelledLifespan())
     app = st.App(
         str(APP_PATH),
@@ -255,6 +275,7 @@ def run_embedded(settings: Settings) -> int:
             Route("/api/deadletter", deadletter_list, methods=["GET"]),
             Route("/api/deadletter/replay", deadletter_replay, methods=["POST"]),
             *routes(lambda: state.get("api")),
+            *report_routes(lambda: reader, registry, settings.data_dir),
         ],
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after a clean shutdown

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     sink_max_buffered: int = Field(500_000, ge=1)
     metrics_interval_s: float = Field(10.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    report_schedule: bool = Field(
+        True, description="embedded runner: write last week's reports every Monday"
+    )
 
     @property
     def resolved_dsn(self) -> str:
