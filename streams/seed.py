@@ -121,11 +121,11 @@ class SeedPlan:
 
     @property
     def obd_vehicles(self) -> int:
-        return max(4, round(45 * self.scale))
+        return max(4, round(65 * self.scale))
 
     @property
     def rsd_passes_per_site_day(self) -> float:
-        return 15_000 * self.scale
+        return 20_000 * self.scale
 
     @property
     def rsd_fleet(self) -> int:
