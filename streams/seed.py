@@ -30,8 +30,12 @@ jurisdiction, passes RSD sites and smoke cameras of the others, and exceeds in b
 alarms persist several days (leak, stuck P/V valve, drifting and blocked nozzles, shielded alarms).
 
 Known limits: OBD rules count records as seconds (``obd_gateway.rules``: Δt = 1 s), so time-based OBD
-thresholds (SCR minutes per day, flat-sensor hours) are reached later at a 10 s cadence; the last
+thresholds (SCR minutes per day, flat-sensor hours, work windows) are reached ten times later at the
+default 10 s cadence (``--obd-cadence 1`` seeds the terminals' 1 Hz, ten times the volume); the last
 day of each OBD vehicle is not closed (a day closes when the next day's first record arrives).
+Events that share an id with an earlier one of the same day are stored once (ReplacingMergeTree)
+and counted apart in the report (``repeated_ids``): vapour settings (CN 2031) and environment
+(CN 2021) packets with the same DataTime give two ``vapor.station_reading`` with one id.
 """
 
 from __future__ import annotations
@@ -106,12 +110,15 @@ class SeedPlan:
     end: datetime
     scale: float = 1.0
     seed: int = 1
+    obd_cadence_s: int = OBD_CADENCE_S
 
     def __post_init__(self) -> None:
         if not 1 <= self.days <= 366:
             raise SeedError(f"--days {self.days}: expected 1 to 366 days")
         if not 0.001 <= self.scale <= 20:
             raise SeedError(f"--scale {self.scale}: expected 0.001 to 20")
+        if not 1 <= self.obd_cadence_s <= 60:
+            raise SeedError(f"--obd-cadence {self.obd_cadence_s}: expected 1 to 60 s")
         if self.end.tzinfo is None:
             raise SeedError("--end: expected a time with a timezone")
 
@@ -370,10 +377,17 @@ def encode_streams(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> tuple[
 
 
 def _obd_day(
-    st: _Vehicle, day0: datetime, lo: datetime, hi: datetime, *, skew: bool, tuned: bool
+    st: _Vehicle,
+    day0: datetime,
+    lo: datetime,
+    hi: datetime,
+    *,
+    skew: bool,
+    tuned: bool,
+    dt: int = OBD_CADENCE_S,
 ) -> list[Any]:
     """One vehicle's shift on the Beijing day starting at ``day0``: login, data-stream records
-    every 10 s (the simulator's duty cycle and engine model, stepped at 10 s and vectorised; the
+    every ``dt`` s (the simulator's duty cycle and engine model, stepped at ``dt`` and vectorised; the
     last record has the engine off), the day's OBD information body, logout. The records are real
     HJ 1239 bodies decoded as the gateway decodes them. Only events within [lo, hi) are returned."""
     from obd_gateway.events import ObdSample, ObdStatus
@@ -385,7 +399,6 @@ def _obd_day(
     prof = _DUTY.get(v.vehicle_class, _DUTY["other"])
     if v.vehicle_class == "freight" and day0.weekday() == 6 and rng.random() < 0.6:
         return []  # most freight rests on Sundays
-    dt = OBD_CADENCE_S
     start = day0 + timedelta(seconds=round(rng.uniform(*prof[5]) * 3600 / dt) * dt)
     n = int(rng.uniform(*prof[6]) * 3600 / dt)
     t0 = int(start.timestamp())
@@ -595,7 +608,15 @@ class ObdSource:
             if off is not None and off[0] <= index < off[0] + off[1]:
                 continue  # terminal offline: nothing arrives (back-fill window lost when > 5 d)
             tuned = "calid_change" in st.faults and day0 >= self.calid_day
-            out += _obd_day(st, day0, lo, hi, skew=vin in self.cast.clock_skew, tuned=tuned)
+            out += _obd_day(
+                st,
+                day0,
+                lo,
+                hi,
+                skew=vin in self.cast.clock_skew,
+                tuned=tuned,
+                dt=self.plan.obd_cadence_s,
+            )
         return out
 
 
@@ -1113,7 +1134,7 @@ class Seeder:
             ),
         ]
         slices = plan.days_list()
-        bar = _progress(len(slices), progress)
+        bar = _progress(progress)
         t0 = time.perf_counter()
         try:
             for index, (lo, hi) in enumerate(slices):
@@ -1124,12 +1145,10 @@ class Seeder:
                     events += src.day(index, day0, lo, hi)
                 events.sort(key=_event_ts)
                 report.readings += len(events)
-                self._judge_and_store(bus, sink, events, report)
+                bar.set_postfix_str(f"day {index + 1}/{len(slices)} {day0:%Y-%m-%d}")
+                self._judge_and_store(bus, sink, events, report, bar.update)
                 if on_day is not None:
                     on_day(index)
-                el = time.perf_counter() - t0
-                bar.update(1)
-                bar.set_postfix_str(f"{report.readings:,} readings, {report.readings / el:,.0f}/s")
         finally:
             bar.close()
             state = sink.close(timeout=120)
@@ -1142,14 +1161,26 @@ class Seeder:
             )
         return report
 
-    def _judge_and_store(self, bus: Any, sink: Any, events: list[Any], report: SeedReport) -> None:
+    def _judge_and_store(
+        self,
+        bus: Any,
+        sink: Any,
+        events: list[Any],
+        report: SeedReport,
+        progress: Callable[[int], Any],
+    ) -> None:
+        """Store and judge one day's events (time order); then the processors' outputs, round by
+        round, until nothing new comes out. ``progress`` is told how many readings were done."""
         pending = events
         rounds = 0
         seen: set[str] = set()  # ids are time-based: a repeat can only come from the same day
+        process = bus.process_now
+        step = 20_000
         while pending:
-            for i in range(0, len(pending), self.batch_size):
-                chunk = pending[i : i + self.batch_size]
-                sink.put(chunk)
+            outputs: list[Any] = []
+            for i in range(0, len(pending), step):
+                chunk = pending[i : i + step]
+                sink.put(chunk)  # blocks while the sink is full: backpressure, as on the bus
                 for e in chunk:
                     eid = e.event_id
                     if eid in seen:  # same id, stored once (ReplacingMergeTree): count it apart
@@ -1157,10 +1188,10 @@ class Seeder:
                     else:
                         seen.add(eid)
                         report.rows[e.KIND] += 1
-            outputs: list[Any] = []
-            process = bus.process_now
-            for e in pending:
-                outputs += process(e)
+                for e in chunk:
+                    outputs += process(e)
+                if rounds == 0:
+                    progress(len(chunk))
             outputs.sort(key=_event_ts)
             pending = outputs
             rounds += 1
@@ -1168,10 +1199,12 @@ class Seeder:
                 raise SeedError("processors keep producing events after 20 rounds (a loop?)")
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def _progress(enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="day", disable=not enabled, dynamic_ncols=True)
+    return tqdm(
+        unit=" readings", unit_scale=True, disable=not enabled, dynamic_ncols=True, smoothing=0.1
+    )
 
 
 # ------------------------------------------------------------------------------------- guard
@@ -1280,7 +1313,13 @@ def cmd_seed(args: Any) -> int:
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
     s = load_settings(**overrides)
-    plan = SeedPlan(days=args.days, end=parse_end(args.end), scale=args.scale, seed=args.seed)
+    plan = SeedPlan(
+        days=args.days,
+        end=parse_end(args.end),
+        scale=args.scale,
+        seed=args.seed,
+        obd_cadence_s=args.obd_cadence,
+    )
     if not s.resolved_dsn.startswith("chdb:"):
         raise SeedError(
             "emwatch seed fills the embedded warehouse of --data-dir (EMW_WAREHOUSE_DSN is set "
@@ -1356,6 +1395,12 @@ def register(groups: dict[str, Any]) -> None:
     p.add_argument("--end", default="now", help="'now' (default) or an ISO time (naive = 北京时间)")
     p.add_argument("--data-dir", help="data directory (default var/, or EMW_DATA_DIR)")
     p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
+    p.add_argument(
+        "--obd-cadence",
+        type=int,
+        default=OBD_CADENCE_S,
+        help="seconds between OBD data-stream records (default 10; 1 = the terminals' 1 Hz)",
+    )
     p.add_argument("--replace", action="store_true", help="re-seed a directory seeded before")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -134,6 +134,8 @@ def test_plan_rejects_bad_arguments() -> None:
         SeedPlan(days=0, end=END)
     with pytest.raises(SeedError, match="--scale"):
         SeedPlan(days=1, end=END, scale=0)
+    with pytest.raises(SeedError, match="--obd-cadence"):
+        SeedPlan(days=1, end=END, obd_cadence_s=0)
     slices = SeedPlan(days=2, end=END).days_list()
     assert slices[0][0] == datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
     assert slices[-1][1] == END
