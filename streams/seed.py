@@ -1242,18 +1242,27 @@ def prepare_dir(data_dir: Path, replace: bool) -> None:
     marker = seeded_marker(data_dir)
     wh = data_dir / "warehouse"
     if marker is not None and not replace:
+        what = (
+            "was already seeded"
+            if marker.get("status") == "complete"
+            else "holds a seed that did not finish (or is still running)"
+        )
         raise SeedError(
-            f"{data_dir} was already seeded ({marker.get('status', '?')}, "
-            f"{marker.get('days', '?')} days ending {marker.get('end', '?')}); "
-            "use --replace to seed it again or choose another --data-dir"
+            f"{data_dir} {what} ({marker.get('days', '?')} days ending "
+            f"{marker.get('end', '?')}); use --replace to seed it again or choose another --data-dir"
         )
     if marker is not None and replace:
+        from streams.warehouse.client import WarehouseLocked, _check_not_locked
+
+        if wh.exists():
+            try:  # never delete a warehouse that a running platform holds open
+                _check_not_locked(wh)
+            except WarehouseLocked as exc:
+                raise SeedError(str(exc)) from None
         for sub in ("warehouse", "registry", "smoke_capture"):
             shutil.rmtree(data_dir / sub, ignore_errors=True)
         (data_dir / MARKER).unlink(missing_ok=True)
-        return
-    if wh.exists() and any(wh.iterdir()):
-        return  # checked against the tables once the warehouse is open (it may be empty)
+    # a warehouse without a marker is checked against its tables once open (it may be empty)
 
 
 def write_marker(data_dir: Path, plan: SeedPlan, status: str, report: SeedReport | None) -> None:
@@ -1369,6 +1378,11 @@ def cmd_seed(args: Any) -> int:
             f"({out['readings_per_s'] or 0:,} readings/s); processor errors: "
             f"{report.processor_errors}; evidence bundles: {report.evidence_bundles}"
         )
+        if report.repeated:
+            print(
+                "events sharing an earlier event's id (stored once): "
+                + ", ".join(f"{k} {n:,}" for k, n in sorted(report.repeated.items()))
+            )
         if report.registry_dir:
             print(
                 f"the seeded fleet is in {report.registry_dir}: run the platform on this data with "
