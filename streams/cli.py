@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "enforcement.cli",
     "streams.deadletter_cli",
     "streams.report.cli",
+    "streams.seed",
 )
 GATEWAYS = {
     "obd": "obd_gateway",
