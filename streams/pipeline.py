@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.credentials import DeviceCredentials
 from core.metrics import Metrics
 from core.processing import Context, Processor
 from core.registry import Registry
@@ -55,6 +56,7 @@ class Pipeline:
     ports: dict[str, int] = field(default_factory=dict)
     simulate: bool = True
     sim_scale: float = 1.0
+    credentials: DeviceCredentials | None = None  # default: registry + <data_dir>/auth store
     services: list[Service] = field(default_factory=list)
     bus: InProcessBus | None = None
     sink: BatchingSink | None = None
@@ -110,6 +112,8 @@ class Pipeline:
     @property
     def service_context(self) -> ServiceContext:
         assert self.bus is not None, "start() first"
+        if self.credentials is None:
+            self.credentials = DeviceCredentials.for_registry(self.registry, self.data_dir)
         return ServiceContext(
             publish=self.bus.publish,
             registry=self.registry,
@@ -120,6 +124,7 @@ class Pipeline:
             ports=dict(self.ports),
             simulate=self.simulate,
             sim_scale=self.sim_scale,
+            credentials=self.credentials,
         )
 
     async def start_services(self, only: Sequence[str] | None = None) -> None:

@@ -145,12 +145,15 @@ class ReplayResult:
 
 def replay(client: Any, ids: Iterable[str] | None = None, limit: int = 10_000) -> ReplayResult:
     """Re-insert open dead letters (all, or those in ``ids``); mark what now stores as replayed."""
+    from core.access import system_scope
     from streams import catalog
     from streams.warehouse.queries import deadletter as q
 
     classes = catalog.classes_by_kind()
     result = ReplayResult()
-    letters = q.open_letters(client, tuple(ids) if ids is not None else None, limit)
+    letters = q.open_letters(
+        client, system_scope("replay"), tuple(ids) if ids is not None else None, limit
+    )
     updated: list[DeadLetter] = []
     now = datetime.now(UTC)
     for d in letters:
