@@ -13,7 +13,12 @@ Prints figures (and writes them as JSON with ``--json-out``); asserts nothing. W
 3. Frames per second (end to end: letterbox/preprocess + inference + NMS) at 320 and 640 px for
    torch (ultralytics) and ONNX Runtime, with the thread count given.
 
-Usage: ``python bench/bench_smoke_detect.py [--model-dir smoke_capture/models] [--n 200] [--threads 2]``
+4. The held-out validation (:mod:`smoke_capture.heldout`: seeds no training may use, 320 × 320 and
+   640 × 480 stills, smoky and smoke-free): recall, false-alarm rate, AP50, Ringelmann MAE for the
+   shipped model and every ``--compare`` model, side by side in the same run.
+
+Usage: ``python bench/bench_smoke_detect.py [--model-dir smoke_capture/models] [--n 200] [--threads 2]
+[--compare other.onnx …] [--skip detect passes map grade fps]``
 """
 
 from __future__ import annotations
@@ -339,13 +344,31 @@ def fps_bench(pt: Path, onnx: Path, threads: int, frames: int = 40) -> dict:
     return out
 
 
+def heldout_bench(models: list[Path], n: int, threads: int, **spec) -> dict:
+    from smoke_capture import heldout
+
+    items = list(heldout.frames(n, **spec))
+    out = {}
+    for m in models:
+        det = load_detector(m, conf=0.01, threads=threads)  # low floor: AP50 sees the whole curve
+        scores = heldout.evaluate(det, items)
+        out[det.model_version] = {k: {**v.figures(), "frames": v.frames} for k, v in scores.items()}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model-dir", type=Path, default=REPO / "smoke_capture" / "models")
     ap.add_argument("--n", type=int, default=200, help="images per main held-out set")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
-        "--skip", nargs="*", default=[], choices=["detect", "passes", "map", "grade", "fps"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["detect", "passes", "map", "grade", "fps", "heldout"],
+    )
+    ap.add_argument(
+        "--compare", nargs="*", type=Path, default=[], help="more models for the held-out table"
     )
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
@@ -378,6 +401,11 @@ def main() -> int:
     if pt.exists() and onnx.exists() and "fps" not in args.skip:
         report["speed"] = fps_bench(pt, onnx, args.threads)
         print(json.dumps({"speed": report["speed"]}, indent=1), flush=True)
+    if onnx.exists() and "heldout" not in args.skip:
+        t = time.perf_counter()
+        report["heldout"] = heldout_bench([onnx, *args.compare], max(10, args.n // 2), args.threads)
+        report["heldout"]["seconds"] = round(time.perf_counter() - t, 1)
+        print(json.dumps({"heldout": report["heldout"]}, indent=1), flush=True)
     report["load_average_at_end"] = os.getloadavg()
     print(
         f"load average start {report['load_average_at_start']} end {report['load_average_at_end']}"

@@ -227,7 +227,12 @@ def register(groups: dict[str, Any]) -> None:
     p.add_argument(
         "--conf", type=float, default=0.25, help="minimum detection confidence (default 0.25)"
     )
-    p.add_argument("--imgsz", type=int, default=320, help="inference size in pixels (default 320)")
+    p.add_argument(
+        "--imgsz",
+        type=int,
+        default=None,
+        help="inference size in pixels (default: the size the model was trained at)",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
     p.set_defaults(func=cmd_score)
 

@@ -173,7 +173,7 @@ async def start(ctx: ServiceContext) -> SmokeService:
         problem = "no model present in smoke_capture/models/"
     else:
         try:
-            detector = await asyncio.to_thread(load_detector, model_path, 320, 0.25, 1)
+            detector = await asyncio.to_thread(load_detector, model_path, None, 0.25, 1)
         except ModelError as exc:
             problem = str(exc)
     svc = SmokeService(

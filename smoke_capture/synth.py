@@ -1026,8 +1026,16 @@ def write_dataset(
     """Write a YOLO dataset and return the path of its ``data.yaml`` (absolute paths inside).
 
     Splits use disjoint seeds (``seed``, ``seed+1``, ``seed+2``), so the test split is never seen
-    in training.
+    in training. Seeds of the held-out validation range (:mod:`smoke_capture.heldout`) are refused.
     """
+    from smoke_capture.heldout import HELDOUT_SEEDS
+
+    if any(s in HELDOUT_SEEDS for s in (seed, seed + 1, seed + 2)):
+        raise ValidationError(
+            "seed",
+            seed,
+            f"outside the held-out validation range {HELDOUT_SEEDS.start}–{HELDOUT_SEEDS.stop - 1}",
+        )
     out = Path(out_dir).resolve()
     spec = SceneSpec(width=size, height=size)
     splits = [("train", train, seed), ("val", val, seed + 1), ("test", test, seed + 2)]

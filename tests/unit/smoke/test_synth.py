@@ -91,3 +91,17 @@ def test_fixed_camera_passes_share_one_background():
     assert not np.array_equal(passes[0][0].image, passes[1][0].image)
     with pytest.raises(ValidationError, match="passes"):
         synth.render_passes(rng, 0, 3)
+
+
+def test_heldout_seeds_are_refused_for_training_sets(tmp_path):
+    from core.errors import ValidationError
+    from smoke_capture.heldout import HELDOUT_SEEDS, frames
+
+    with pytest.raises(ValidationError, match="held-out"):
+        synth.write_dataset(tmp_path, train=1, val=1, seed=HELDOUT_SEEDS.start - 1)
+    assert not (tmp_path / "images").exists()
+    items = list(frames(2, sizes=((320, 320), (640, 480))))
+    assert [f.subset for f in items].count("smoky_640x480") == 2
+    assert all(f.image.shape == (480, 640, 3) for f in items if "640x480" in f.subset)
+    assert all(f.truth.smoky for f in items if f.subset.startswith("smoky"))
+    assert not any(f.truth.smoky for f in items if f.subset.startswith("clean"))
