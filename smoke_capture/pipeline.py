@@ -223,6 +223,11 @@ class CameraPipeline:
                     "grade_confidence": pg.confidence,
                     "frame_grades": [g.grade for g in tg.grades],
                     "model_version": self.model_version,
+                    # the model's own boxes in best_frame_raw.jpg pixels: what a review corrects
+                    "plume_box": [round(float(v), 1) for v in tg.best_plume],
+                    "vehicle_box": None
+                    if tg.best_vehicle is None
+                    else [round(float(v), 1) for v in tg.best_vehicle],
                     "calibration_status": status,
                     "plate": read.plate,
                     "plate_colour": read.colour,
