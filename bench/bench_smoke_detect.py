@@ -348,12 +348,29 @@ def heldout_bench(models: list[Path], n: int, threads: int, **spec) -> dict:
     from smoke_capture import heldout
 
     items = list(heldout.frames(n, **spec))
+    flagged = [f for flag in FLAGS for f in heldout.flag_frames(max(10, n // 2), flag)]
     out = {}
     for m in models:
         det = load_detector(m, conf=0.01, threads=threads)  # low floor: AP50 sees the whole curve
         scores = heldout.evaluate(det, items)
-        out[det.model_version] = {k: {**v.figures(), "frames": v.frames} for k, v in scores.items()}
+        per_flag = heldout.evaluate(det, flagged)
+        per_flag["all_hard"] = per_flag.pop("all")
+        out[det.model_version] = {
+            k: {**v.figures(), "frames": v.frames} for k, v in {**scores, **per_flag}.items()
+        }
     return out
+
+
+FLAGS = (
+    "degrade",
+    "motion_blur",
+    "rain",
+    "dark_confusers",
+    "dust",
+    "varied_vehicles",
+    "night",
+    "vapour",
+)
 
 
 def main() -> int:

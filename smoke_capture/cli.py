@@ -352,6 +352,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             size=args.imgsz,
             progress=True,
+            hard=args.hard,
         )
         print(f"synthetic dataset: {data}", flush=True)
     cfg = TrainConfig(
@@ -415,6 +416,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         size=args.size,
         progress=True,
+        hard=args.hard,
     )
     print(f"dataset: {data}")
     rng = np.random.default_rng(args.seed + 100)
@@ -506,6 +508,11 @@ def register(groups: dict[str, Any]) -> None:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--synth-train", type=int, default=600)
     p.add_argument("--synth-val", type=int, default=100)
+    p.add_argument(
+        "--hard",
+        action="store_true",
+        help="synthetic scenes with the harder conditions (low-res/JPEG, blur, rain, dark confusers, dust, more vehicle shapes)",
+    )
     p.add_argument("--resume", action="store_true", help="continue <out>/<name>/weights/last.pt")
     p.add_argument(
         "--from-reviews",
@@ -535,6 +542,11 @@ def register(groups: dict[str, Any]) -> None:
     p.add_argument("--plumes", type=int, default=0, help="known-opacity test plumes to render")
     p.add_argument(
         "--charts", type=int, default=0, help="printed Ringelmann chart photos to render"
+    )
+    p.add_argument(
+        "--hard",
+        action="store_true",
+        help="harder conditions: low-res/JPEG, blur, rain, dark confusers, dust, more vehicle shapes",
     )
     p.set_defaults(func=cmd_synth)
 

@@ -48,6 +48,32 @@ def frames(
                 yield HeldoutFrame(sc.image, truth_of(sc), name)
 
 
+def flag_frames(n: int, flag: str, size: tuple[int, int] = (320, 320)) -> Iterator[HeldoutFrame]:
+    """``n`` smoky and ``n`` smoke-free frames with one hard condition on (``synth.HARD_FLAGS``,
+    or ``night`` / ``vapour``); seeds of their own inside the held-out range."""
+    names = [*synth.HARD_FLAGS, "night", "vapour"]
+    if flag not in names:
+        raise ValueError(f"flag: one of {', '.join(names)}, got {flag!r}")
+    k = names.index(flag)
+    w, h = size
+    for j, smoky in enumerate((True, False)):
+        rng = np.random.default_rng(HELDOUT_SEEDS.start + 5000 + 100 * k + 10 * j)
+        for _ in range(n):
+            vehicles = None if smoky else int(rng.integers(1, 4))
+            sc = synth.render_scene(
+                rng,
+                synth.SceneSpec(
+                    width=w,
+                    height=h,
+                    smoke=smoky,
+                    vehicles=vehicles,
+                    **{flag: True},
+                    **({"vapour": False} if flag != "vapour" else {}),
+                ),
+            )
+            yield HeldoutFrame(sc.image, truth_of(sc), f"{'smoky' if smoky else 'clean'}_{flag}")
+
+
 def truth_of(sc: synth.Scene) -> FrameTruth:
     plumes = tuple(
         LabelledPlume(b.xyxy, round(5 * a, 2))
