@@ -510,8 +510,11 @@ def register(groups: dict[str, Any]) -> None:
     p.add_argument("--synth-val", type=int, default=100)
     p.add_argument(
         "--hard",
-        action="store_true",
-        help="synthetic scenes with the harder conditions (low-res/JPEG, blur, rain, dark confusers, dust, more vehicle shapes)",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of synthetic scenes (0–1) with harder conditions: low-res/JPEG, blur, rain, "
+        "dark confusers, dust, more vehicle shapes",
     )
     p.add_argument("--resume", action="store_true", help="continue <out>/<name>/weights/last.pt")
     p.add_argument(
@@ -545,8 +548,11 @@ def register(groups: dict[str, Any]) -> None:
     )
     p.add_argument(
         "--hard",
-        action="store_true",
-        help="harder conditions: low-res/JPEG, blur, rain, dark confusers, dust, more vehicle shapes",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of synthetic scenes (0–1) with harder conditions: low-res/JPEG, blur, rain, "
+        "dark confusers, dust, more vehicle shapes",
     )
     p.set_defaults(func=cmd_synth)
 

@@ -1317,12 +1317,14 @@ def write_dataset(
     seed: int = 2026,
     size: int = 320,
     progress: bool = False,
-    hard: bool = False,
+    hard: float = 0.0,
 ) -> Path:
     """Write a YOLO dataset and return the path of its ``data.yaml`` (absolute paths inside).
 
     Splits use disjoint seeds (``seed``, ``seed+1``, ``seed+2``), so the test split is never seen
-    in training. ``hard`` draws the harder conditions (:meth:`SceneSpec.hard`). Seeds of the held-out validation range (:mod:`smoke_capture.heldout`) are refused.
+    in training. ``hard`` is the share of scenes drawn from the harder mix (:meth:`SceneSpec.hard`;
+    0: none, 1: all), spread evenly; the others are default scenes. Seeds of the held-out
+    validation range (:mod:`smoke_capture.heldout`) are refused.
     """
     from smoke_capture.heldout import HELDOUT_SEEDS
 
@@ -1332,15 +1334,21 @@ def write_dataset(
             seed,
             f"outside the held-out validation range {HELDOUT_SEEDS.start}–{HELDOUT_SEEDS.stop - 1}",
         )
+    if not 0.0 <= hard <= 1.0:
+        raise ValidationError("hard", hard, "a share in [0, 1]", "fraction")
     out = Path(out_dir).resolve()
-    spec = SceneSpec.hard(width=size, height=size) if hard else SceneSpec(width=size, height=size)
+    plain, tough = SceneSpec(width=size, height=size), SceneSpec.hard(width=size, height=size)
     splits = [("train", train, seed), ("val", val, seed + 1), ("test", test, seed + 2)]
     for name, count, sd in splits:
         if count <= 0:
             continue
         (out / "images" / name).mkdir(parents=True, exist_ok=True)
         (out / "labels" / name).mkdir(parents=True, exist_ok=True)
-        it: Iterator[Scene] = iter_scenes(sd, count, spec)
+        rng = np.random.default_rng(sd)
+        it: Iterator[Scene] = (
+            render_scene(rng, tough if int((i + 1) * hard) > int(i * hard) else plain)
+            for i in range(count)
+        )
         if progress:
             from tqdm import tqdm
 

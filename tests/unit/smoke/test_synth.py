@@ -190,3 +190,16 @@ def test_hard_mix_draws_every_condition():
     for _ in range(40):
         seen |= set(synth.render_scene(rng, synth.SceneSpec.hard(width=160, height=160)).conditions)
     assert set(synth.HARD_FLAGS) <= seen
+
+
+def test_dataset_hard_share(tmp_path):
+    from core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="hard"):
+        synth.write_dataset(tmp_path / "x", train=2, val=0, seed=5, size=64, hard=1.5)
+    plain = synth.write_dataset(tmp_path / "p", train=4, val=0, seed=5, size=64)
+    mixed = synth.write_dataset(tmp_path / "m", train=4, val=0, seed=5, size=64, hard=0.5)
+    a = sorted((plain.parent / "images" / "train").glob("*.jpg"))
+    b = sorted((mixed.parent / "images" / "train").glob("*.jpg"))
+    same = [x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True)]
+    assert same[0] and not all(same)  # the first scene is plain in both; hard ones differ
