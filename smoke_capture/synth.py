@@ -605,27 +605,47 @@ def _draw_extra_kind(
 # one on leaves the rest of the scene as it was)
 
 
+def _tree(img: F32, geom, rng: np.random.Generator) -> None:
+    """A dark roadside tree canopy right beside where a vehicle is (static scenery)."""
+    x1, y1, x2, y2 = geom
+    bw, bh = x2 - x1, y2 - y1
+    H, W = img.shape[:2]
+    side = float(rng.choice([-1.0, 1.0]))
+    cx = (x2 if side > 0 else x1) + side * bw * rng.uniform(0.0, 0.4)
+    cy = y1 + bh * rng.uniform(-0.1, 0.5)
+    r = max(2.0, bw * rng.uniform(0.3, 0.7))
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    blob = np.exp(-(((xx - cx) / r) ** 2 + ((yy - cy) / (r * 0.9)) ** 2))
+    leaves = _fractal(rng, H, W, 3, max(4, int(W / max(r * 0.3, 2))))
+    alpha = np.clip((blob * (0.5 + leaves) - 0.45) * 4, 0, 1)[..., None]
+    g = float(rng.uniform(0.008, 0.04))
+    img[:] = img * (1 - alpha) + alpha * np.array([g * 0.8, g * 1.2, g * 0.7], np.float32)
+
+
+def _static_trees(lay: _Layout, w: int, h: int) -> None:
+    """Dark trees are scenery: painted into the static background beside where the vehicles first
+    are, so in a clip they stay put while the vehicles drive on (what a background model learns)."""
+    lay.static = lay.static.copy()
+    rng = np.random.default_rng((lay.fog_seed * 31 + lay.night_seed) % 2**63)
+    for v in lay.vehicles:
+        if rng.random() < 0.5:
+            geom = _vehicle_geom(v, lay.road, w, h)
+            if geom[2] - geom[0] >= 4:
+                _tree(lay.static, geom, rng)
+
+
 def _dark_confuser(img: F32, v: _Vehicle, geom, rng: np.random.Generator, before: bool) -> None:
-    """Dark things next to a vehicle that are not smoke. Called before the vehicle is drawn
-    (things behind it: tree, road shadow) and after (its own dark rear, wheel arches)."""
+    """Dark things that move with a vehicle and are not smoke. Called before the vehicle is drawn
+    (its hard shadow on the road) and after (its own dark rear panel, wheel arches); trees are
+    static scenery (:func:`_static_trees`)."""
     x1, y1, x2, y2 = geom
     bw, bh = x2 - x1, y2 - y1
     H, W = img.shape[:2]
     if bw < 4 or bh < 4:
         return
-    kind = str(rng.choice(["tree", "shadow", "dark_rear", "arches"]))
+    kind = str(rng.choice(["shadow", "dark_rear", "arches"]))
     side = float(rng.choice([-1.0, 1.0]))
-    if before and kind == "tree":
-        cx = (x2 if side > 0 else x1) + side * bw * rng.uniform(0.0, 0.4)
-        cy = y1 + bh * rng.uniform(-0.1, 0.5)
-        r = bw * rng.uniform(0.3, 0.7)
-        yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-        blob = np.exp(-(((xx - cx) / r) ** 2 + ((yy - cy) / (r * 0.9)) ** 2))
-        leaves = _fractal(rng, H, W, 3, max(4, int(W / max(r * 0.3, 2))))
-        alpha = np.clip((blob * (0.5 + leaves) - 0.45) * 4, 0, 1)[..., None]
-        g = float(rng.uniform(0.008, 0.04))
-        img[:] = img * (1 - alpha) + alpha * np.array([g * 0.8, g * 1.2, g * 0.7], np.float32)
-    elif before and kind == "shadow":
+    if before and kind == "shadow":
         # a hard dark shadow on the road just beside/behind the vehicle, where exhaust plumes sit
         sx = (x2 if side > 0 else x1) - side * bw * 0.2
         poly = np.array(
@@ -931,7 +951,7 @@ def _layout(rng: np.random.Generator, spec: SceneSpec) -> _Layout:
         )
         if on
     )
-    return _Layout(
+    lay = _Layout(
         static=static,
         road=road,
         vehicles=vehicles,
@@ -953,6 +973,9 @@ def _layout(rng: np.random.Generator, spec: SceneSpec) -> _Layout:
         dark_confusers=hard["dark_confusers"],
         dust=hard["dust"],
     )
+    if lay.dark_confusers:
+        _static_trees(lay, w, h)
+    return lay
 
 
 def _compose(rng: np.random.Generator, lay: _Layout, spec: SceneSpec) -> Scene:
