@@ -160,7 +160,7 @@ class InProcessBus:
                         continue
                     good.append(serde.from_json(raw, classes))
                 except Exception as exc:  # written by another version? keep it, do not block
-                    letters.append(_undecodable(raw, exc))
+                    letters.append(deadletter.undecodable(raw, exc))
             routed = [e for e in good if e.KIND in self._routes]
             if self._wal is not None:
                 self._wal.hold(rec.segment, len(routed))
@@ -237,20 +237,3 @@ class InProcessBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
-
-
-def _undecodable(raw: bytes, exc: Exception) -> DeadLetter:
-    from datetime import UTC, datetime
-
-    from core.events import deterministic_id
-
-    return DeadLetter(
-        dl_id=deterministic_id("dead_letter", "wal", raw.hex()),
-        ts=datetime.now(UTC),
-        stage="replay",
-        kind="",
-        device_id="",
-        event_id="",
-        reason=f"{type(exc).__name__}: {exc}"[:2000],
-        raw=raw,
-    )
