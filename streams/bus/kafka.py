@@ -121,6 +121,7 @@ class KafkaBus:
         self._last_error = ""
         self.published = 0
         self.rebuilds = 0  # producers built after a fault (the first one is not counted)
+        self._generation = 0  # bumped with every producer built
         self.failures = 0
 
     @classmethod
@@ -164,6 +165,7 @@ class KafkaBus:
         try:
             self._check_topics()
             self._producer = KafkaProducer(**self._config)
+            self._generation += 1
         except (KafkaConfigurationError, BusUnavailableError):
             raise
         except (KafkaError, OSError) as exc:
@@ -203,9 +205,12 @@ class KafkaBus:
                 "create them with `emwatch topics` (clients never auto-create topics)"
             )
 
-    def _discard_producer(self, cause: BaseException) -> None:
+    def _discard_producer(self, cause: BaseException, generation: int) -> None:
         """Forget the producer after a fault; close it on a side thread (it may hang on a dead
-        broker) so the next publish builds a fresh one."""
+        broker) so the next publish builds a fresh one. A failure of an older producer (publishes
+        still in flight when it was replaced) leaves the current one alone."""
+        if generation != self._generation:
+            return
         producer, self._producer = self._producer, None
         self._last_error = f"{type(cause).__name__}: {cause}"[:300]
         self.failures += 1
@@ -243,13 +248,14 @@ class KafkaBus:
         loop = asyncio.get_running_loop()
         records = await loop.run_in_executor(self._executor, self._encode, events)
         await self._ensure_producer()
+        generation = self._generation
         confirmed = _Confirmation(loop, len(records))
         started = time.monotonic()
         try:
             await loop.run_in_executor(self._executor, self._send_all, records, confirmed)
             await asyncio.wait_for(confirmed.future, timeout=self.confirm_timeout_s + 5)
         except Exception as exc:
-            self._discard_producer(exc)
+            self._discard_producer(exc, generation)
             raise BusUnavailableError(
                 f"Kafka at {self.bootstrap} did not confirm {len(records)} events "
                 f"(first topic {records[0][0]}) within {time.monotonic() - started:.1f}s: "
