@@ -200,6 +200,9 @@ def run_embedded(settings: Settings) -> int:
             ports=settings.ports(),
             simulate=settings.simulate,
             sim_scale=settings.sim_scale,
+            wal_dir=settings.wal_dir,
+            wal_fsync=settings.wal_fsync,
+            wal_segment_bytes=settings.wal_segment_mb << 20,
         )
         runner = PipelineThread(pipeline, settings.metrics_interval_s)
         where = await asyncio.to_thread(runner.start)
@@ -241,6 +244,7 @@ def run_embedded(settings: Settings) -> int:
             "ruleset": ruleset.version,
             "services": p.describe(),
             "sink": sink.__dict__,
+            "wal": p.wal.describe() if p.wal is not None else None,
             "metrics": [list(r) for r in p.metrics.snapshot()],
         }
 
