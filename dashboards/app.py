@@ -19,6 +19,7 @@ GROUPS = {
     "platform": "Platform",
     "triage": "Enforcement",
     "report": "Enforcement",
+    "weekly": "Enforcement",
     "rsd": "Remote sensing",
     "smoke": "Black smoke",
     "obd": "Remote OBD",

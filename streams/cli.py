@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "smoke_capture.cli",
     "enforcement.cli",
     "streams.deadletter_cli",
+    "streams.report.cli",
+    "streams.seed",
     "streams.auth.cli",
 )
 GATEWAYS = {

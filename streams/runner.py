@@ -126,6 +126,19 @@ def banner(settings: Settings, where: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _start_report_scheduler(settings: Settings, registry: Any) -> Any:
+    """Every Monday, last week's weekly reports into ``$EMW_DATA_DIR/reports`` (own reader client;
+    first check a minute after start so that start-up stays quick)."""
+    if not settings.report_schedule:
+        return None
+    from streams.report.schedule import ReportScheduler
+
+    client = connect(settings.resolved_dsn, settings.warehouse_database)
+    sched = ReportScheduler(client, registry, settings.data_dir / "reports", initial_delay_s=60)
+    sched.start()
+    return sched
+
+
 class _QuietCancelledLifespan(logging.Filter):
     """uvicorn logs the lifespan task's cancellation on Ctrl-C as an error although our lifespan
     has already shut down cleanly; drop exactly that record."""
@@ -194,6 +207,9 @@ def run_embedded(settings: Settings) -> int:
             ports=settings.ports(),
             simulate=settings.simulate,
             sim_scale=settings.sim_scale,
+            wal_dir=settings.wal_dir,
+            wal_fsync=settings.wal_fsync,
+            wal_segment_bytes=settings.wal_segment_mb << 20,
         )
         runner = PipelineThread(pipeline, settings.metrics_interval_s)
         where = await asyncio.to_thread(runner.start)
@@ -205,6 +221,9 @@ def run_embedded(settings: Settings) -> int:
             registry,
             settings.data_dir,
         )
+        reports = _start_report_scheduler(settings, registry)
+        if reports is not None:
+            where["Weekly reports"] = str(reports.reports_dir.resolve())
         print(banner(settings, where), flush=True)
         print(login_hint(settings, first_password), flush=True)
         log.info("started in %.1f s; rule set %s", time.monotonic() - t0, ruleset.version)
@@ -213,6 +232,8 @@ def run_embedded(settings: Settings) -> int:
         finally:
             print("Stopping: closing gateways, flushing the warehouse…", flush=True)
             state.pop("api", None)
+            if reports is not None:
+                reports.stop()
             await asyncio.to_thread(runner.stop)
             shared.set_reader(None)
             auth_service.set_service(None)
@@ -230,6 +251,7 @@ def run_embedded(settings: Settings) -> int:
             "ruleset": ruleset.version,
             "services": p.describe(),
             "sink": sink.__dict__,
+            "wal": p.wal.describe() if p.wal is not None else None,
             "metrics": [list(r) for r in p.metrics.snapshot()],
         }
 
@@ -292,6 +314,8 @@ def run_embedded(settings: Settings) -> int:
         )
         return JSONResponse(result.as_dict())
 
+    from streams.report.api import routes as report_routes
+
     logging.getLogger("uvicorn.error").addFilter(_QuietCancelledLifespan())
     app = st.App(
         str(APP_PATH),
@@ -303,7 +327,12 @@ def run_embedded(settings: Settings) -> int:
             Route("/api/deadletter", deadletter_list, methods=["GET"]),
             Route("/api/deadletter/replay", deadletter_replay, methods=["POST"]),
             *audited(
-                routes(lambda: state.get("api"), scope_of_for(api_auth)),
+                [
+                    *routes(lambda: state.get("api"), scope_of_for(api_auth)),
+                    *report_routes(
+                        lambda: reader, registry, settings.data_dir, scope_of_for(api_auth)
+                    ),
+                ],
                 api_auth,
                 _audited_action,
             ),
@@ -325,11 +354,16 @@ def run_embedded(settings: Settings) -> int:
 
 
 def _audited_action(method: str, path: str) -> str | None:
-    """Which API answers go to the audit trail: case actions and evidence exports."""
+    """Which API answers go to the audit trail: case actions, evidence exports, report
+    downloads and partner exports."""
     if method == "POST" and path.endswith("/actions"):
         return "case_action"
     if path.endswith("/evidence") or path.endswith("/evidence/archive"):
         return "evidence_export"
+    if path.startswith("/api/v1/reports/"):
+        return "report_download"
+    if path.startswith("/api/v1/exports/"):
+        return "partner_export"
     return None
 
 

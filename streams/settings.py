@@ -51,7 +51,15 @@ class Settings(BaseSettings):
     sink_max_delay_s: float = Field(0.5, gt=0, le=60)
     sink_max_buffered: int = Field(500_000, ge=1)
     metrics_interval_s: float = Field(10.0, gt=0)
+    wal_dir: Path | None = Field(
+        None, description="embedded write-ahead log directory; empty = data_dir/wal"
+    )
+    wal_fsync: bool = Field(True, description="fsync the write-ahead log before acknowledging")
+    wal_segment_mb: int = Field(16, ge=1, le=1024, description="write-ahead log segment size")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    report_schedule: bool = Field(
+        True, description="embedded runner: write last week's reports every Monday"
+    )
     auth: Literal["local", "oidc"] = Field(
         "local", description="local accounts (embedded) or OIDC through st.login (production)"
     )

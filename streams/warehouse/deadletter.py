@@ -26,7 +26,7 @@ from streams import serde
 
 log = logging.getLogger(__name__)
 
-STAGES = ("serialise", "insert")
+STAGES = ("serialise", "insert", "decode", "replay")
 _DEVICE_FIELDS = ("device_id", "vin", "mn", "station_id", "camera_id", "site_id", "device")
 
 
@@ -121,6 +121,21 @@ def of_event(event: Any, stage: str, reason: str, now: datetime | None = None) -
         event_id=event_id,
         reason=reason.encode("utf-8", "backslashreplace").decode("utf-8")[:2000],
         raw=raw,
+    )
+
+
+def undecodable(raw: bytes | str, exc: BaseException, stage: str = "replay") -> DeadLetter:
+    """A dead letter for bytes that do not decode into an event (kind and device unknown)."""
+    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+    return DeadLetter(
+        dl_id=deterministic_id("dead_letter", stage, data.hex()),
+        ts=datetime.now(UTC),
+        stage=stage,
+        kind="",
+        device_id="",
+        event_id="",
+        reason=f"{type(exc).__name__}: {exc}"[:2000],
+        raw=data,
     )
 
 

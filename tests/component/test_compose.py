@@ -30,6 +30,7 @@ EXPECTED_EXTRAS = {
     "gateway-rsd": "",
     "gateway-smoke": "vision",
     "dashboards": "dashboards",
+    "report-scheduler": "dashboards",
 }
 HEALTH_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 

@@ -222,3 +222,42 @@ def test_deadletter_cli_without_a_running_platform(tmp_path: Any) -> None:
     assert [r["stage"] for r in still] == ["serialise"]
     done = json.loads(emwatch("list", "--status", "replayed", "--json").stdout)
     assert [r["stage"] for r in done] == ["insert"]
+
+
+async def test_faust_storage_agent_dead_letters_what_does_not_decode(
+    warehouse: Any, ruleset: Any, tmp_path: Any
+) -> None:
+    import asyncio
+
+    from core.processing import Context
+    from streams import catalog, serde
+    from streams.faust_app import build
+    from streams.settings import load_settings
+
+    settings = load_settings(
+        kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path, sink_max_delay_s=0.05, sink_batch_size=3
+    )
+    w = build(
+        settings,
+        event_types={"exceedance": catalog.event_types()["exceedance"]},
+        processors=[],
+        ctx=Context(ruleset=None, registry=None),  # type: ignore[arg-type]
+        app_id="test-deadletter",
+        warehouse_client=lambda: warehouse,
+        web_enabled=False,
+    )
+    w.app.finalize()
+    w.app.conf.store = "memory://"
+    w.app.flow_control.resume()
+    good = [_exc(ruleset, i) for i in range(2)]
+    async with w.sink_agents["exceedance"].test_context() as tagent:
+        for ev in good:
+            await tagent.put(value=serde.to_json(ev), key=ev.key.encode())
+        await tagent.put(value=b'{"kind":"exceedance","ts":\xff', key=b"x")
+        for _ in range(200):
+            if dq.status_counts(warehouse).get("open") == 1 and len(_stored_ids(warehouse)) == 2:
+                break
+            await asyncio.sleep(0.05)
+    assert _stored_ids(warehouse) == {e.event_id for e in good}
+    (letter,) = dq.open_letters(warehouse)
+    assert letter.stage == "decode" and letter.raw == b'{"kind":"exceedance","ts":\xff'
