@@ -834,7 +834,6 @@ class RsdSource:
                 evaluator=self.evaluator,
                 profile=self.profile.name,
                 now=hi + timedelta(minutes=1),
-                token=None,
                 raw_ref=f"seed:rsd/{site.id}/{day0:%Y%m%d}",
                 present=self.present,
             )
