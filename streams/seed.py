@@ -385,6 +385,7 @@ def _obd_day(
     skew: bool,
     tuned: bool,
     dt: int = OBD_CADENCE_S,
+    cut: bool = False,
 ) -> list[Any]:
     """One vehicle's shift on the Beijing day starting at ``day0``: login, data-stream records
     every ``dt`` s (the simulator's duty cycle and engine model, stepped at ``dt`` and vectorised; the
@@ -401,6 +402,8 @@ def _obd_day(
         return []  # most freight rests on Sundays
     start = day0 + timedelta(seconds=round(rng.uniform(*prof[5]) * 3600 / dt) * dt)
     n = int(rng.uniform(*prof[6]) * 3600 / dt)
+    if cut:  # the terminal drops out mid-drive: no engine-off record, no logout
+        n = max(12, int(n * rng.uniform(0.3, 0.8)))
     t0 = int(start.timestamp())
     lo_s, hi_s = lo.timestamp(), hi.timestamp()
     nrng = np.random.default_rng(rng.getrandbits(64))
@@ -463,8 +466,9 @@ def _obd_day(
     odometer = st.odometer + np.cumsum(km)
     st.lon, st.lat, st.heading = float(lon[-1]), float(lat[-1]), float(heading[-1])
     st.odometer = float(odometer[-1])
-    for arr in (speed, rpm, torque, friction, fuel, air):  # last record: engine switched off
-        arr[-1] = 0.0
+    if not cut:
+        for arr in (speed, rpm, torque, friction, fuel, air):  # last record: engine switched off
+            arr[-1] = 0.0
     raws, body = encode_streams(
         {
             "speed_kmh": speed,
@@ -572,7 +576,7 @@ def _obd_day(
             )
         )
     logout = t0 + n * dt
-    if lo_s <= logout < hi_s:
+    if lo_s <= logout < hi_s and not cut:
         ots = datetime.fromtimestamp(logout, UTC)
         out.append(
             ObdStatus(
@@ -616,6 +620,7 @@ class ObdSource:
                 skew=vin in self.cast.clock_skew,
                 tuned=tuned,
                 dt=self.plan.obd_cadence_s,
+                cut=off is not None and index + 1 == off[0],
             )
         return out
 
