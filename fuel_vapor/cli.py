@@ -9,17 +9,19 @@ for a while and prints what was received (no warehouse needed).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from fuel_vapor.protocol.framing import inspect_packet
-from fuel_vapor.protocol.packet import Packet, SegmentError, parse_segment
+if TYPE_CHECKING:  # the codec is imported by the command that uses it (emwatch start-up)
+    from fuel_vapor.protocol.packet import Packet
 
 
 def decode_hj212(text: str) -> tuple[int, dict[str, Any], str]:
     """Decode one packet; returns (exit code, JSON-able object, one-line reason or "")."""
+    from fuel_vapor.protocol.framing import inspect_packet
+    from fuel_vapor.protocol.packet import SegmentError, parse_segment
+
     raw = text.encode("utf-8", "surrogateescape")
     ins = inspect_packet(raw)
     obj: dict[str, Any] = {
@@ -102,8 +104,16 @@ def cmd_decode(
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+    from pathlib import Path
+
+    from core.credentials import read_demo_secrets
     from fuel_vapor.simulator import run_demo
 
+    passwords = None
+    if args.port:  # a running gateway: its data directory's demo credentials
+        passwords = read_demo_secrets(Path(os.environ.get("EMW_DATA_DIR", "var")))
     summary = asyncio.run(
         run_demo(
             seconds=args.seconds,
@@ -111,6 +121,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             faults=args.fault or [],
             host=args.host,
             port=args.port,
+            passwords=passwords,
         )
     )
     print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))

@@ -19,14 +19,15 @@ are cached.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from core.errors import ValidationError
+from core.exceedance import fire
 from core.registry import Depot, Sensor, Station
 from core.ruleset import RuleSet
-from enforcement.events import Exceedance
 from fuel_vapor.codemaps import CodeMap, Decoded, ValueProblem
 from fuel_vapor.events import (
     DepotReading,
@@ -36,7 +37,7 @@ from fuel_vapor.events import (
     StationReading,
     VaporPacket,
 )
-from fuel_vapor.protocol.packet import Packet
+from fuel_vapor.protocol.packet import Packet, segment_text
 
 ALARM_CODES = {"0": 0, "1": 1, "2": 2, "N": -1, "n": -1}
 _blake2b = hashlib.blake2b
@@ -103,6 +104,15 @@ def event_time(packet: Packet, received_at: datetime) -> tuple[datetime, list[st
     return (ts, []) if ts is not None else (received_at, ["no_data_time"])
 
 
+_PW = re.compile(r"(?<=PW=)[^;&]*")
+
+
+def redact_pw(text: str) -> str:
+    """The packet text with its access password masked: the stored evidence keeps the packet
+    (its SHA-256 is over the bytes as received), never the device's credential."""
+    return _PW.sub("******", text)
+
+
 def from_hj212(
     packet: Packet,
     raw: bytes,
@@ -125,6 +135,12 @@ def from_hj212(
         problems.append(f"detail:{exc}"[:120])
     if decoded is not None and not decoded.known_cn and not packet.is_answer:
         problems.append("unknown_cn")
+    if packet.encoding == "escaped":  # bytes neither UTF-8 nor GBK, escaped at the codec
+        problems.append("text_escaped")
+    if decoded is not None and decoded.unknown:  # kept raw in ``raw``; named in the detail
+        problems.append("unknown_field")
+        names = ",".join(k for k, _ in decoded.unknown)
+        problems.append(f"detail:fields not in code map {codemap.name}: {names}"[:120])
     if decoded is not None and unit is not None:
         try:
             events = _events(decoded, packet, unit, codemap, ts, pid, problems, ruleset)
@@ -163,7 +179,7 @@ def from_hj212(
         code_map=codemap.name,
         crc_variant=crc_variant,
         raw_sha256=sha,
-        raw=raw.decode("utf-8", "replace"),
+        raw=redact_pw(segment_text(raw)[0]),
         length=int(raw[2:6])
         if raw[:2] == b"##" and raw[2:6].isdigit()
         else len(packet.segment.encode("utf-8", "surrogateescape")),
@@ -199,7 +215,7 @@ def _events(
                 if ruleset is not None:
                     rule = ruleset.rule("FV-UNIT")
                     out.append(
-                        Exceedance.make(
+                        fire(
                             rule=rule,
                             ts=ts,
                             source="fuel_vapor",

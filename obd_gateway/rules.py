@@ -2,7 +2,7 @@
 
 Functions here never read the clock and never do IO: the event time is "now", thresholds come
 from the rule set, and per-vehicle state is a plain JSON-serialisable dict (a Faust table value
-in production). Every fired rule returns an ``enforcement.events.Exceedance`` carrying the rule
+in production). Every fired rule returns an ``core.exceedance.Exceedance`` carrying the rule
 id, the rule-set version and its evidence (ids of the samples/snapshots that show it).
 
 Formulas (PRACTICE, rules.md §2.3)::
@@ -42,10 +42,10 @@ from collections.abc import Iterable, MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.exceedance import Exceedance, fire
 from core.registry import ObdVehicle
 from core.ruleset import RuleSet
 from core.timeutil import BEIJING
-from enforcement.events import Exceedance
 from obd_gateway.events import ObdInfoSnapshot, ObdSample, ObdStatus
 
 SOURCE = "obd_gateway"
@@ -199,7 +199,7 @@ class Ctx:
         flags: Iterable[str] = (),
     ) -> Exceedance:
         rule = self.rs.rule(rule_id)
-        return Exceedance.make(
+        return fire(
             rule=rule,
             ts=ts,
             source=SOURCE,
@@ -275,7 +275,7 @@ def on_sample(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
         d["reag_max"] = (
             ev.reagent_pct if d["reag_max"] is None else max(d["reag_max"], ev.reagent_pct)
         )
-    _gps(state, ev, t)
+    _gps(state, ev, t, c)
     out += _scr(state, ev, c)
     out += _flat(state, ev, c)
     _nox(state, ev, c)
@@ -393,7 +393,7 @@ def _backfill(state: State, ev: ObdSample, c: Ctx, day: str) -> list[Exceedance]
     ]
 
 
-def _gps(state: State, ev: ObdSample, t: float) -> None:
+def _gps(state: State, ev: ObdSample, t: float, c: Ctx) -> None:
     d = state["d"]
     if not ev.fix_valid or ev.lon is None or ev.lat is None:
         d["gps_bad"] += 1
@@ -401,7 +401,7 @@ def _gps(state: State, ev: ObdSample, t: float) -> None:
     last = state["last_pos"]
     if last is not None and 0 < t - last[2] <= 60:
         kmh = haversine_km(last[0], last[1], ev.lon, ev.lat) / (t - last[2]) * 3600
-        if kmh > 150.0:
+        if kmh > float(c.p("OBD-GPS", "max_speed_kmh")):
             d["gps_jumps"] += 1
     state["last_pos"] = [ev.lon, ev.lat, t]
 

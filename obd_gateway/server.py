@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.credentials import DeviceCredentials
 from core.metrics import Metrics
 from core.processing import Publish
 from core.registry import Registry
@@ -76,9 +77,14 @@ class ObdGateway:
         limits: GatewayLimits | None = None,
         layout: Layout | None = None,
         clock: Callable[[], datetime] = utcnow,
+        credentials: DeviceCredentials | None = None,
     ) -> None:
         self.publish = publish
         self.registry = registry
+        # terminal registrations (VIN + ICCID); by default the registry's, where it has one
+        self.credentials = credentials or DeviceCredentials.for_registry(
+            registry, None, required=False
+        )
         self.metrics = metrics
         self.host = host
         self._port = port
@@ -172,7 +178,7 @@ class ObdGateway:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
         lim = self.limits
-        session = Session(self.registry, peer, self.layout)
+        session = Session(self.registry, peer, self.layout, self.credentials)
         decoder = FrameDecoder(lim.max_data_len, lim.max_buffer, validate=session.plausible)
         self._last_seen[writer] = time.monotonic()
         try:
@@ -285,9 +291,10 @@ def _labels(name: str, label: str) -> dict[str, str] | None:
 
 
 def _answer_bad(bad: BadInput, now: datetime) -> bytes | None:
-    """A BCC failure on a frame whose header is readable is answered with an error result
-    (GB/T 32960 convention); other bad input (garbage, lengths, headers) cannot be answered."""
-    if bad.reason != "bcc" or len(bad.raw) < 25:
+    """A BCC failure or a length that lies (a frame whose header is readable) is answered with an
+    error result (GB/T 32960 convention); other bad input (garbage, over-long lengths, headers)
+    cannot be answered."""
+    if bad.reason not in ("bcc", "bad_length") or len(bad.raw) < 24:
         return None
     hdr = parse_header(bad.raw, 0)
     if isinstance(hdr, str):

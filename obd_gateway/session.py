@@ -11,9 +11,19 @@ Policy (hj1239.md §2, §8, §9):
   ``backfilled``. Event ids depend on (VIN, collection time), so a re-sent record is stored once;
 - login/logout/time calibration/anti-tamper become ``obd.status`` with the terminal's clock
   offset (receive time − terminal time);
-- unknown commands and data units that do not fit their layout are counted and answered with an
-  error result; the frame header and hash are still recorded.
-- data before a login is accepted (GB 17691-mode firmware may not log in) and counted.
+- a unit or item whose time is six zero bytes (clock not set) keeps its values: the records are
+  filed under the unit's send time (or the receive time when that is unset too) in 1-second
+  steps, flagged ``time_unset`` and ``time_inferred``, counted (``time_unset``);
+- vendor / unknown info blocks skipped by their length are counted (``skipped_blocks`` by type)
+  and kept raw in the frame's ``detail``;
+- unknown commands and data units that do not fit their layout (a truncated body, a bad time, a
+  vendor length beyond the unit, an unknown type whose length cannot be known) are counted and
+  answered with an error result; the frame header, hash and the reason are still recorded.
+- data before a login is accepted (GB 17691-mode firmware may not log in) and counted, unless the
+  VIN has a registered terminal identity (``core.credentials``: the ICCID its login must carry):
+  then a login with another ICCID is answered with an error and counted (``bad_credential``), and
+  the connection's frames of that VIN are refused the same way (``not_authenticated``) until a
+  login proves it; refused frames are not stored. A rotated identity applies to the next login.
 
 Hot path: a real-time/re-issue unit made only of data streams in the connection's layout (almost
 every frame) is bulk-decoded (:func:`~obd_gateway.protocol.units.decode_streams`) and turned
@@ -21,7 +31,10 @@ into events by :func:`samples_from_block` (precompiled physical values, one BLAK
 trusted constructors); anything else takes the typed path. Both give identical events, answers
 and counters (``tests/unit/obd/test_fast_path.py``).
 
-Known limits: SM2 signatures are recognised but not verified (no registered keys yet), so signed
+SM2: a unit-level signature is verified when the vehicle has a registered ``sm2_public_key``
+(``obd_gateway.signature``); a bad one is refused like a bad credential (``bad_signature``, error
+answer, nothing stored). Known limits: without a key (see that module for why keys are not
+available here) or in the legacy per-item form, signatures are recognised but not verified, so signed
 data is ``unverified``; the layout seen first is kept as the connection's hint.
 """
 
@@ -34,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.credentials import DeviceCredentials
 from core.registry import ObdVehicle, Registry
 from core.timeutil import to_utc
 from obd_gateway.events import ObdFrame, ObdInfoSnapshot, ObdQuarantine, ObdSample, ObdStatus
@@ -59,6 +73,7 @@ from obd_gateway.protocol.units import StreamBlock, answer_for_block, decode_str
 
 COUNTER_FRAMES = "frames"
 COUNTER_BAD = "bad_frames"
+TIME_UNSET = "time_unset"  # quality flag: the terminal sent six zero bytes as the time
 _COMMAND_LABELS = tuple(f"0x{c:02X}" for c in range(256))
 _STEPS = tuple(timedelta(seconds=s) for s in range(64))
 _SAMPLE_ID_PREFIX = ObdSample.KIND.encode() + b"\x1f"
@@ -82,11 +97,14 @@ def sample_from_stream(
     time_inferred: bool,
     signature: str,
     frame_id: str,
+    time_unset: bool = False,
 ) -> ObdSample:
     """The one place a decoded 37-byte body becomes an ``obd.sample`` event."""
     values, flags = stream.physical()
     if not stream.fix_valid:
         flags.append("position:invalid_fix")
+    if time_unset:
+        flags.append(TIME_UNSET)
     return ObdSample(
         event_id=ObdSample.make_id(vin, ts),
         ts=to_utc(ts),
@@ -150,6 +168,7 @@ def _build_samples(
     backfilled: bool,
     signature: str,
     frame_id: str,
+    unset: Sequence[bool] | None = None,
 ) -> list[ObdSample]:
     """Records at whole Unix seconds → ``obd.sample`` events, without per-field calls: values by
     :func:`physical_row` (within the event's ranges by construction), ids over the same bytes as
@@ -161,13 +180,16 @@ def _build_samples(
     build = ObdSample.trusted
     blake2b = hashlib.blake2b
     out: list[ObdSample] = []
-    for e, raw, raw_hex, inf in zip(epochs, raws, hexes, inferred, strict=True):
+    unset_flags = unset or [False] * len(epochs)
+    for e, raw, raw_hex, inf, uns in zip(epochs, raws, hexes, inferred, unset_flags, strict=True):
         d = e - e0
         ts = t0 + _STEPS[d] if 0 <= d < 64 else datetime.fromtimestamp(e, UTC)
         values, flags = physical_row(raw)
         fix_valid = not raw[15] & 0x01
         if not fix_valid:
             flags.append("position:invalid_fix")
+        if uns:
+            flags.append(TIME_UNSET)
         values.insert(15, fix_valid)
         out.append(
             build(
@@ -226,23 +248,67 @@ def info_from_body(
 class Session:
     """State of one terminal connection (login → data → logout)."""
 
-    __slots__ = ("layout", "logged_in", "peer", "registry", "variant", "vin")
+    __slots__ = (
+        "authenticated",
+        "credentials",
+        "layout",
+        "logged_in",
+        "peer",
+        "registry",
+        "variant",
+        "vin",
+    )
 
-    def __init__(self, registry: Registry, peer: str = "", layout: Layout | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        peer: str = "",
+        layout: Layout | None = None,
+        credentials: DeviceCredentials | None = None,
+    ) -> None:
         self.registry = registry
         self.peer = peer
         self.layout = layout
         self.vin: str | None = None
         self.variant: HeaderVariant | None = None
         self.logged_in = False
+        # terminal registration (VIN + ICCID, core.credentials); None = not checked (codec tools)
+        self.credentials = credentials
+        self.authenticated: str | None = None  # the VIN whose login carried its registered ICCID
+
+    @staticmethod
+    def _signature(frame: Frame, unit: RealTime, vehicle: ObdVehicle) -> str:
+        """ "absent", "unverified" (no key registered, or the legacy per-item form), "valid" or
+        "invalid" (``obd_gateway.signature``: SM2 over the unit bytes before the block)."""
+        if unit.signature is None:
+            return "unverified" if any(it.signature is not None for it in unit.items) else "absent"
+        if not vehicle.sm2_public_key:
+            return "unverified"
+        from obd_gateway.signature import verify
+
+        signed = bytes(frame.data[: len(frame.data) - unit.signature.size])
+        ok = verify(
+            vehicle.sm2_public_key,
+            signed,
+            unit.signature.r,
+            unit.signature.s,
+            vehicle.sm2_signer_id,
+        )
+        return "valid" if ok else "invalid"
+
+    def _refuse(self, frame: Frame, received_at: datetime, out: Outcome, reason: str) -> Outcome:
+        """A terminal that did not prove its identity: error answer, counted, nothing stored."""
+        out.counters.append((COUNTER_BAD, reason))
+        out.answer = make_answer(frame, RESP_ERROR, received_at, None)
+        return out
 
     def plausible(self, frame: Frame) -> bool:
         """Data-unit check used by the decoder on suspicious candidates (see FrameDecoder)."""
         try:
-            unit = decode_unit(frame, self.layout)
+            decode_unit(frame, self.layout)
         except DataUnitError:
             return False
-        return not (isinstance(unit, RealTime) and unit.partial)
+        return True
 
     def handle(self, frame: Frame, raw: bytes, received_at: datetime) -> Outcome:
         """Interpret one framed, BCC-checked frame received at ``received_at`` (aware, UTC)."""
@@ -271,8 +337,16 @@ class Session:
             )
             out.answer = make_answer(frame, RESP_ERROR, received_at, None)
             return out
-        self.vin = frame.vin
         cmd = frame.command
+        creds = self.credentials
+        if (
+            creds is not None
+            and self.authenticated != frame.vin
+            and cmd != Command.LOGIN
+            and not creds.verify(frame.vin, None)  # registered terminal, no valid login yet
+        ):
+            return self._refuse(frame, received_at, out, "not_authenticated")
+        self.vin = frame.vin
         if (cmd == Command.REALTIME or cmd == Command.REISSUE) and frame.encryption != ENC_SM2:
             block = decode_streams(frame.data, self.layout)
             if block is not None:  # the common case: a unit of data streams only
@@ -298,8 +372,17 @@ class Session:
 
         result = RESP_SUCCESS
         if isinstance(unit, RealTime):
-            self._realtime(frame, unit, vehicle, sha, received_at, out)
+            verdict = self._signature(frame, unit, vehicle)
+            if verdict == "invalid":  # a registered key and a signature that does not match it
+                return self._refuse(frame, received_at, out, "bad_signature")
+            self._realtime(frame, unit, vehicle, sha, received_at, out, verdict)
         elif isinstance(unit, Login):
+            if creds is not None:
+                if not creds.verify(frame.vin, unit.iccid):
+                    self.authenticated = None
+                    self.logged_in = False
+                    return self._refuse(frame, received_at, out, "bad_credential")
+                self.authenticated = frame.vin
             self.logged_in = True
             out.events.append(self._frame_event(frame, vehicle, sha, unit.time, received_at, "ok"))
             out.events.append(
@@ -409,66 +492,78 @@ class Session:
         sha: str,
         received_at: datetime,
         out: Outcome,
+        signature: str = "absent",
     ) -> None:
-        if self.layout is None and not unit.partial:
+        if self.layout is None:
             self.layout = unit.layout
         backfilled = frame.command == Command.REISSUE
-        signature = "absent"
-        if unit.signature is not None or any(it.signature is not None for it in unit.items):
-            signature = "unverified"
-        status = "partial" if unit.partial else "ok"
-        if unit.partial:
-            out.counters.append(("partial_units", f"{unit.tail[:1].hex()}"))
         frame_id = ObdFrame.make_id(frame.vin, sha)
-        streams = unit.streams()
-        infos = unit.obd_infos()
+        streams = unit.streams(received_at)
+        infos = unit.obd_infos(received_at)
+        notes = []
+        if unit.time is None:
+            notes.append("unit time unset (six zero bytes): filed under the receive time")
+            out.counters.append((TIME_UNSET, "unit"))
+        n_unset = sum(it.time_unset for it in unit.items)
+        if n_unset:
+            out.counters.append((TIME_UNSET, "item"))
+            notes.append(f"{n_unset} item time(s) unset (six zero bytes)")
+        for it in unit.skipped:
+            raw_block = it.body.encode()
+            out.counters.append(("skipped_blocks", _COMMAND_LABELS[it.info_type]))
+            notes.append(
+                f"info type 0x{it.info_type:02X} skipped, {len(raw_block)} B kept raw: "
+                f"{raw_block.hex()}"
+            )
         out.events.append(
             self._frame_event(
                 frame,
                 vehicle,
                 sha,
-                unit.time,
+                unit.time or received_at,
                 received_at,
-                status,
+                "ok",
                 layout=unit.layout.value,
                 signature=signature,
                 n_samples=len(streams),
                 n_infos=len(infos),
-                detail=unit.error,
+                detail="; ".join(notes),
                 backfilled=backfilled,
             )
         )
-        if streams and all(ts.microsecond == 0 for ts, _, _ in streams):  # decoded times
+        if streams and all(s.ts.microsecond == 0 for s in streams):  # whole-second times
             out.events.extend(
                 _build_samples(
                     frame.vin,
                     vehicle,
-                    [int(ts.timestamp()) for ts, _, _ in streams],
-                    [s.raw for _, s, _ in streams],
-                    [s.encode().hex() for _, s, _ in streams],
-                    [inferred for _, _, inferred in streams],
+                    [int(s.ts.timestamp()) for s in streams],
+                    [s.stream.raw for s in streams],
+                    [s.stream.encode().hex() for s in streams],
+                    [s.inferred for s in streams],
                     received_at=received_at,
                     backfilled=backfilled,
                     signature=signature,
                     frame_id=frame_id,
+                    unset=[s.unset for s in streams],
                 )
             )
         else:
-            for ts, stream, inferred in streams:
+            for s in streams:
                 out.events.append(
                     sample_from_stream(
                         frame.vin,
                         vehicle,
-                        ts,
-                        stream,
+                        s.ts,
+                        s.stream,
                         received_at=received_at,
                         backfilled=backfilled,
-                        time_inferred=inferred,
+                        time_inferred=s.inferred,
                         signature=signature,
                         frame_id=frame_id,
+                        time_unset=s.unset,
                     )
                 )
-        for ts, body in infos:
+        for ts, body, _unset in infos:
             out.events.append(
                 info_from_body(
                     frame.vin,

@@ -98,6 +98,30 @@ if has_rows(metrics):
 else:
     no_data("No gateway metrics yet (the runner writes them every 10 s).")
 
+st.subheader("无法入库的记录（死信）")
+dead = run_query("deadletter.open_counts")
+if has_rows(dead):
+    st.metric("待处理死信", f"{int(dead['n'].sum()):,}")
+    st.caption(
+        "每条记录单独隔离，不阻塞其他数据；修复原因后用 `emwatch deadletter replay` 重新入库。"
+        "时间为 UTC。"
+    )
+    st.dataframe(
+        dead.rename(
+            columns={
+                "kind": "数据类型",
+                "stage": "失败环节",
+                "n": "条数",
+                "devices": "设备数",
+                "last_ts": "最近一次 (UTC)",
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+else:
+    st.caption("没有待处理的死信：所有已确认的记录都已入库。")
+
 st.subheader("Warehouse")
 size = run_query("platform.warehouse_size")
 if has_rows(size):

@@ -12,12 +12,15 @@ import pytest
 
 from core.metrics import Metrics
 from core.registry import Registry, default_registry
+from core.scope import Scope
 from core.timeutil import BEIJING
 from obd_gateway.events import ObdQuarantine, ObdSample
 from obd_gateway.protocol import Command, Frame, FrameDecoder, HeaderVariant, bcc
 from obd_gateway.protocol.frame import RESP_ERROR, RESP_SUCCESS
 from obd_gateway.server import GatewayLimits, ObdGateway
-from obd_gateway.simulator import Terminal, VehicleModel, build_packet, login_frame
+from obd_gateway.simulator import Terminal, VehicleModel, build_packet, login_frame, terminal_iccid
+
+ZONE = Scope.zone()  # named queries take the caller's scope
 
 pytestmark = pytest.mark.component
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=BEIJING)
@@ -309,6 +312,7 @@ async def test_pipeline_stores_samples_once_and_queries_see_them(pipeline: Any) 
     svc = await embedded.start(pipeline.service_context)
     reg: Registry = pipeline.service_context.registry
     vs = reg.obd_vehicles[:3]
+    pipeline.credentials.demo_secrets([v.vin for v in vs], terminal_iccid)  # VIN + ICCID
     try:
         terms = [Terminal(v, T0, seed=i, speedup=1e6, track_records=True) for i, v in enumerate(vs)]
         await asyncio.gather(*(t.run("127.0.0.1", svc.port, 12) for t in terms))
@@ -326,12 +330,12 @@ async def test_pipeline_stores_samples_once_and_queries_see_them(pipeline: Any) 
     ).result_rows[0][0]
     assert dup == 0
     since, until = T0 - timedelta(hours=1), T0 + timedelta(hours=2)
-    rate = q.online_rate(c, since, until, by="jurisdiction", registry=reg)
+    rate = q.online_rate(c, ZONE, since, until, by="jurisdiction", registry=reg)
     assert int(rate["online"].sum()) == 3 and int(rate["registered"].sum()) == len(reg.obd_vehicles)
-    tl = q.vehicle_timeline(c, vs[0].vin, since, until)
+    tl = q.vehicle_timeline(c, ZONE, vs[0].vin, since, until)
     assert int(tl["records"].sum()) == 120
-    assert not q.vehicle_info_history(c, vs[0].vin).empty
-    st = q.vehicle_status_history(c, vs[0].vin, since, until + timedelta(days=3650))
+    assert not q.vehicle_info_history(c, ZONE, vs[0].vin).empty
+    st = q.vehicle_status_history(c, ZONE, vs[0].vin, since, until + timedelta(days=3650))
     assert {"login", "logout"} <= set(st["status"])
 
 
@@ -350,7 +354,7 @@ async def test_scr_fault_reaches_the_exceedance_table(pipeline: Any) -> None:
         await gw.stop()
     await pipeline.settle()
     ex = q.vehicle_exceedances(
-        pipeline.client, v.vin, T0 - timedelta(days=1), T0 + timedelta(days=1)
+        pipeline.client, ZONE, v.vin, T0 - timedelta(days=1), T0 + timedelta(days=1)
     )
     scr = ex[ex["rule_id"] == "OBD-SCR"]
     assert len(scr) == 1
@@ -380,3 +384,36 @@ async def test_embedded_service_with_simulator_feeds_the_warehouse(pipeline: Any
     await pipeline.settle()
     n = pipeline.client.query("SELECT uniqExact(vin), count() FROM obd_sample FINAL").result_rows[0]
     assert n[0] == 6 and n[1] >= 60
+
+
+async def test_a_length_that_lies_costs_one_frame_not_the_partial_timeout() -> None:
+    """Issue 11: a frame whose length field lies, then good frames on the same (still open)
+    connection. The good frames are answered, in order, without the partial-frame timeout
+    (set far beyond the test's bound): the decoder resyncs on the first complete valid frame."""
+    reg = default_registry()
+    v = reg.obd_vehicles[0]
+    metrics = Metrics()
+    pub = Collect()
+    gw = ObdGateway(pub, reg, metrics, limits=GatewayLimits(partial_timeout_s=600.0))
+    await gw.start()
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", gw.port)
+        lie = bytearray(login_frame(v.vin, T0, 1).encode())
+        lie[22:24] = (3000).to_bytes(2, "big")  # claims 3,025 B; the good frames come first
+        goods = valid_packets(v.vin, VehicleModel(v, seed=3), T0, 4)
+        w.write(bytes(lie) + b"".join(goods))
+        await w.drain()
+        dec = FrameDecoder()
+        answers: list[Frame] = []
+        while len(answers) < 5:  # the lie's error answer + one per good frame
+            data = await asyncio.wait_for(r.read(65536), 30)
+            assert data, "connection closed before every frame was answered"
+            answers += [f for f, _ in (x for x in dec.feed(data) if isinstance(x, tuple))]
+        w.close()
+    finally:
+        await gw.stop()
+    assert [a.data[-1] for a in answers] == [RESP_ERROR] + [RESP_SUCCESS] * 4
+    assert [a.command for a in answers] == [Command.LOGIN] + [Command.REALTIME] * 4
+    bad = metrics.counters("obd_gateway", "bad_frames")
+    assert bad.get("reason=bad_length") == 1 and bad.get("reason=truncated", 0) == 0
+    assert len(pub.samples()) == 40
