@@ -39,7 +39,8 @@ import yaml
 
 from core.errors import ValidationError
 from core.ruleset import SEVERITY_ORDER, RuleSet
-from enforcement.events import TERMINAL, CaseCommand, CaseFinding
+from enforcement.events import CaseCommand, CaseFinding
+from enforcement.vocabulary import LABELS, TERMINAL
 
 GENESIS = "0" * 64
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -66,16 +67,6 @@ NOTIFY_CHANNELS = ("sms", "letter", "in_person", "phone")
 CHECK_METHODS = ("k", "ringelmann", "obd_scan", "photo")
 SMOKE_DISMISS = ("shadow", "wet_road", "nev", "plate_mismatch", "not_smoke", "other")
 CHECK_POLLUTANT = {"k": "opacity", "ringelmann": "ringelmann"}
-LABELS = {
-    "new": "新线索",
-    "in_review": "审核中",
-    "confirmed": "已确认",
-    "dismissed": "已驳回",
-    "notified": "已告知",
-    "referred": "已移送",
-    "reinspected": "已复检",
-    "closed": "已结案",
-}
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 MAX_FINDINGS = 10  # summaries kept in the state (the log and case_finding keep them all)
 MAX_FINDING_IDS = 64  # replay window: a finding seen again within it attaches once

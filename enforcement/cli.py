@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EmwError, RequestError, ValidationError
-from enforcement import evidence
-from enforcement.cases import LABELS
-from enforcement.events import ACTIONS, STATUSES
+from enforcement.vocabulary import ACTIONS, LABELS, STATUSES
 
 ISSUES = {
     "emission": "排放超标",
@@ -230,6 +228,8 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _err(f"--archive {args.archive}: {exc.strerror}")
         try:
+            from enforcement import evidence
+
             problems = evidence.verify_zip(data)
         except ValueError as exc:
             return _err(f"--archive {args.archive}: {exc}")

@@ -26,21 +26,10 @@ from typing import Any, ClassVar
 from core.errors import ValidationError
 from core.events import deterministic_id, require_aware
 from core.ruleset import SEVERITY_ORDER
+from enforcement.vocabulary import ACTIONS, STATUSES
 
 FINDING_KINDS = ("exceedance", "sighting", "fleet_mark")
-ACTIONS = ("review", "confirm", "dismiss", "notify", "refer", "check", "reinspect", "close")
 ENTRY_KINDS = ("opened", "evidence", "action", "rejected")
-STATUSES = (
-    "new",
-    "in_review",
-    "confirmed",
-    "dismissed",
-    "notified",
-    "referred",
-    "reinspected",
-    "closed",
-)
-TERMINAL = ("dismissed", "closed")
 
 
 def _json(d: Any) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.credentials import DeviceCredentials
 from core.metrics import Metrics
 from core.processing import Context, Processor
 from core.registry import Registry
@@ -23,6 +24,7 @@ from core.ruleset import RuleSet
 from core.service import Service, ServiceContext
 from streams import catalog
 from streams.bus.inproc import InProcessBus
+from streams.wal import WriteAheadLog
 from streams.warehouse.sink import BatchingSink
 
 log = logging.getLogger(__name__)
@@ -55,25 +57,48 @@ class Pipeline:
     ports: dict[str, int] = field(default_factory=dict)
     simulate: bool = True
     sim_scale: float = 1.0
+    credentials: DeviceCredentials | None = None  # default: registry + <data_dir>/auth store
     services: list[Service] = field(default_factory=list)
     bus: InProcessBus | None = None
     sink: BatchingSink | None = None
+    wal_enabled: bool = True
+    wal_dir: Path | None = None  # default: data_dir / "wal"
+    wal_fsync: bool = True
+    wal_segment_bytes: int = 16 << 20
+    wal: WriteAheadLog | None = None
 
     async def start(self, with_services: bool = True, only: Sequence[str] | None = None) -> None:
-        """Start sink and bus; then, if asked, every source service (or those named in ``only``)."""
+        """Start the write-ahead log, sink and bus, replay what the log held (records acknowledged
+        before a crash), then, if asked, every source service (or those named in ``only``)."""
+        recovered = []
+        if self.wal_enabled:
+            self.wal = WriteAheadLog(
+                self.wal_dir or self.data_dir / "wal",
+                fsync=self.wal_fsync,
+                segment_bytes=self.wal_segment_bytes,
+            )
+            recovered = await asyncio.to_thread(self.wal.open)
         self.sink = BatchingSink(
             self.client,
             batch_size=self.batch_size,
             max_delay_s=self.max_delay_s,
             max_buffered=self.max_buffered,
             on_written=lambda kind, n: self.metrics.inc("sink", "rows_written", n, {"kind": kind}),
+            on_stored=self.wal.release if self.wal is not None else None,
         ).start()
         procs = catalog.processors() if self.processors is None else self.processors
         self.bus = InProcessBus(
-            self.sink, procs, Context(self.ruleset, self.registry), metrics=self.metrics
+            self.sink,
+            procs,
+            Context(self.ruleset, self.registry),
+            metrics=self.metrics,
+            wal=self.wal,
         )
         await self.bus.start()
         await asyncio.to_thread(self.restore_states)
+        if recovered:
+            n = await self.bus.replay(recovered, catalog.classes_by_kind())
+            log.info("replayed %d records from the write-ahead log", n)
         if with_services:
             await self.start_services(only)
 
@@ -110,6 +135,8 @@ class Pipeline:
     @property
     def service_context(self) -> ServiceContext:
         assert self.bus is not None, "start() first"
+        if self.credentials is None:
+            self.credentials = DeviceCredentials.for_registry(self.registry, self.data_dir)
         return ServiceContext(
             publish=self.bus.publish,
             registry=self.registry,
@@ -120,6 +147,7 @@ class Pipeline:
             ports=dict(self.ports),
             simulate=self.simulate,
             sim_scale=self.sim_scale,
+            credentials=self.credentials,
         )
 
     async def start_services(self, only: Sequence[str] | None = None) -> None:
@@ -158,6 +186,14 @@ class Pipeline:
                 ("sink", "dead_lettered", "", float(st.dead_lettered)),
                 ("sink", "healthy", "", float(st.healthy)),
             ]
+        if self.wal is not None:
+            ws = self.wal.stats
+            rows += [
+                ("wal", "pending_records", "", float(self.wal.pending_records())),
+                ("wal", "fsyncs", "", float(ws.fsyncs)),
+                ("wal", "last_fsync_ms", "", ws.last_fsync_ms),
+                ("wal", "replayed_at_start", "", float(ws.replayed)),
+            ]
         if not rows:
             return
         now = datetime.now(UTC)
@@ -179,7 +215,14 @@ class Pipeline:
         if self.sink is not None:
             state = await asyncio.to_thread(self.sink.close)
             if state.buffered:
-                log.error("%d events could not be written: %s", state.buffered, state.last_error)
+                log.error(
+                    "%d events could not be written (kept in the write-ahead log: %s): %s",
+                    state.buffered,
+                    "yes" if self.wal is not None else "no",
+                    state.last_error,
+                )
+        if self.wal is not None:
+            await asyncio.to_thread(self.wal.close)
 
     def describe(self) -> dict[str, str]:
         out: dict[str, str] = {}

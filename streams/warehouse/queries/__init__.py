@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DOMAIN_MODULES = ("platform", "obd", "vapor", "rsd", "smoke", "enforcement")
+DOMAIN_MODULES = ("platform", "obd", "vapor", "rsd", "smoke", "enforcement", "audit")
 
 
 def domain(name: str) -> ModuleType | None:
