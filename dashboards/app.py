@@ -48,7 +48,12 @@ def page_specs() -> list[tuple[str, Path, str]]:
 def page_domain(path: Path) -> str:
     """The data domain a page shows (its file-name prefix), for the role's navigation."""
     prefix = path.stem.split("_")[0]
-    return {"triage": "enforcement", "report": "enforcement", "admin": "admin"}.get(prefix, prefix)
+    return {
+        "triage": "enforcement",
+        "report": "enforcement",
+        "weekly": "enforcement",
+        "admin": "admin",
+    }.get(prefix, prefix)
 
 
 def build_navigation(scope: Any = None) -> dict[str, list[st.Page]]:

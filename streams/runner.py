@@ -320,7 +320,7 @@ def run_embedded(settings: Settings) -> int:
             Route("/api/deadletter", deadletter_list, methods=["GET"]),
             Route("/api/deadletter/replay", deadletter_replay, methods=["POST"]),
             *routes(lambda: state.get("api")),
-            *report_routes(lambda: reader, registry, settings.data_dir),
+            *report_routes(lambda: reader, registry, settings.data_dir, api_auth.caller),
         ],
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after a clean shutdown

@@ -17,12 +17,12 @@ from core.isoweek import IsoWeek, WeekError
 from core.jurisdictions import JURISDICTIONS, ZONE
 from core.registry import default_registry
 from core.timeutil import BEIJING, utcnow
+from dashboards.auth import current_scope
 from dashboards.data import client
 from streams.report.charts import render_png
 from streams.report.generate import FORMATS, generate, list_reports
 from streams.report.labels import level_zh
 from streams.settings import load_settings
-from streams.warehouse.queries.report import ZONE_SCOPE
 
 MIME = {
     "html": "text/html",
@@ -48,12 +48,18 @@ def _downloads(files: dict[str, Path], key: str) -> None:
 
 st.title("周报")
 st.caption("超标事件周报：按辖区与示范区统计，并与上周比较。时间均为北京时间。")
+scope = current_scope()
+if scope is None:
+    st.warning("请先登录。")
+    st.stop()
 
 reports_dir = load_settings().data_dir / "reports"
 now = utcnow()
 last = IsoWeek.last_full(now)
 weeks = [last.previous(i) for i in range(0, 26)]
-levels = [ZONE, *JURISDICTIONS]
+levels = [j for j in JURISDICTIONS if j in scope.jurisdictions]
+if len(levels) == len(JURISDICTIONS):
+    levels.insert(0, ZONE)
 
 c1, c2 = st.columns(2)
 week = c1.selectbox("周次", weeks, format_func=lambda w: f"{w} · {w.label_zh()}")
@@ -73,7 +79,7 @@ if st.button("生成周报", type="primary", disabled=not formats):
             client(),
             week,
             level,
-            ZONE_SCOPE,
+            scope,
             default_registry(),
             formats,
             reports_dir,
