@@ -1,7 +1,8 @@
 """Streamlit entry point: navigation over every page file in ``dashboards/pages``.
 
 Pages are grouped by the prefix of their file name (``platform_``, ``rsd_``, ``smoke_``, ``obd_``,
-``vapor_``); a page's title is the first line of its module docstring. Pages hold layout only:
+``vapor_``); a page's title is the first line of its module docstring, translated through the
+message catalogue (``dashboards.i18n``) like every other label. Pages hold layout only:
 data comes from ``dashboards.data`` (named queries), never SQL or rules.
 """
 
@@ -12,16 +13,20 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboards.i18n import N_, _
+
 APP_FILE = Path(__file__).resolve()
 PAGES_DIR = APP_FILE.parent / "pages"
 GROUPS = {
-    "platform": "Platform",
-    "triage": "Enforcement",
-    "report": "Enforcement",
-    "rsd": "Remote sensing",
-    "smoke": "Black smoke",
-    "obd": "Remote OBD",
-    "vapor": "Vapour recovery",
+    "triage": N_("Enforcement"),
+    "vehicle": N_("Enforcement"),
+    "field": N_("Enforcement"),
+    "report": N_("Enforcement"),
+    "smoke": N_("Black smoke"),
+    "rsd": N_("Remote sensing"),
+    "obd": N_("Remote OBD"),
+    "vapor": N_("Vapour recovery"),
+    "platform": N_("Platform"),
 }
 
 
@@ -46,7 +51,7 @@ def build_navigation() -> dict[str, list[st.Page]]:
     nav: dict[str, list[st.Page]] = {}
     for group, path, title in page_specs():
         default = path.stem == "platform_status"
-        nav.setdefault(group, []).append(st.Page(str(path), title=title, default=default))
+        nav.setdefault(_(group), []).append(st.Page(str(path), title=_(title), default=default))
     return nav
 
 

@@ -42,8 +42,21 @@ def _cached(name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...
 
 
 def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
-    """Run a named query (cached 10 s). Arguments must be hashable (use tuples, not lists)."""
+    """Run a named query (cached 10 s). Arguments must be hashable (use tuples, not lists).
+
+    Every page reads through here (and :func:`fresh_query`): the one place where the caller's
+    scope is added to each query once login exists."""
     return _cached(name, args, tuple(sorted(kwargs.items())))
+
+
+def fresh_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """Run a named query now, bypassing the cache (checks before a write)."""
+    return _resolve(name)(client(), *args, **kwargs)
+
+
+def refresh() -> None:
+    """Forget cached results (after a write, so the next render shows it)."""
+    _cached.clear()
 
 
 def has_rows(df: pd.DataFrame) -> bool:

@@ -17,7 +17,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,11 @@ class PipelineThread:
                 await asyncio.to_thread(self.pipeline.snapshot_metrics)
             except Exception as exc:
                 log.warning("could not write metrics snapshot: %s", exc)
+
+    def publish(self, events: Sequence[Any], timeout: float = 10.0) -> None:
+        """Publish from another thread (a page): returns once the bus accepted the events."""
+        fut = asyncio.run_coroutine_threadsafe(self.pipeline.publish(events), self._loop)
+        fut.result(timeout)
 
     def stop(self, timeout: float = 60.0) -> None:
         async def _stop() -> None:
@@ -167,12 +172,14 @@ def run_embedded(settings: Settings) -> int:
         runner = PipelineThread(pipeline, settings.metrics_interval_s)
         where = await asyncio.to_thread(runner.start)
         state["pipeline"] = pipeline
+        shared.set_publisher(runner.publish)
         print(banner(settings, where), flush=True)
         log.info("started in %.1f s; rule set %s", time.monotonic() - t0, ruleset.version)
         try:
             yield
         finally:
             print("Stopping: closing gateways, flushing the warehouse…", flush=True)
+            shared.set_publisher(None)
             await asyncio.to_thread(runner.stop)
             shared.set_reader(None)
             st_ = pipeline.sink.state() if pipeline.sink else None

@@ -36,7 +36,7 @@ def test_page_renders_without_data(reader, page: Path) -> None:
 
 def test_status_page_says_no_data_yet(reader) -> None:
     at = AppTest.from_file(str(PAGES_DIR / "platform_status.py"), default_timeout=60).run()
-    assert any("No data yet" in i.value for i in at.info)
+    assert any("暂无数据" in i.value for i in at.info)
 
 
 def test_status_page_shows_ingest(reader) -> None:
@@ -50,9 +50,9 @@ def test_status_page_shows_ingest(reader) -> None:
     )
     at = AppTest.from_file(str(PAGES_DIR / "platform_status.py"), default_timeout=60).run()
     assert not at.exception
-    assert not any("No data yet" in i.value for i in at.info)
+    assert not any("暂无数据" in i.value for i in at.info)
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Rows ingested (all time)"] == "1"
+    assert labels["累计接收记录"] == "1"
     assert any("obd_gateway" in e.label for e in at.expander)
 
 
@@ -64,4 +64,23 @@ def test_app_navigation_lists_every_page(reader) -> None:
     assert len(specs) == len(PAGES)
     at = AppTest.from_file(str(APP_FILE), default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "Platform status"  # the default page
+    assert at.title[0].value == "平台状态"  # the default page, in Chinese by default
+
+
+def test_english_is_one_switch_away(reader) -> None:
+    at = AppTest.from_file(str(PAGES_DIR / "platform_status.py"), default_timeout=60).run()
+    assert at.title[0].value == "平台状态"
+    at.sidebar.radio(key="_lang_widget").set_value("en").run()
+    assert not at.exception
+    assert at.title[0].value == "Platform status"
+    assert any("No data yet" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_every_page_searches_plates_and_says_what_does_not_parse(reader, page: Path) -> None:
+    at = AppTest.from_file(str(page), default_timeout=60).run()
+    at.sidebar.text_input(key="_search_text").input("沪12345X")
+    at.sidebar.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("不是有效车牌" in e.value for e in at.sidebar.error)
+    assert "vehicle" not in at.session_state
