@@ -146,7 +146,7 @@ def main() -> None:
 
     blocks = [decode_streams(f.data) for f, _ in parsed]
     assert all(b is not None and len(b.raws) == 10 for b in blocks)
-    assert all(isinstance(u, RealTime) and not u.partial for u in (decode_unit(parsed[0][0]),))
+    assert all(isinstance(u, RealTime) and not u.skipped for u in (decode_unit(parsed[0][0]),))
 
     def stage_physical() -> None:
         for f, _ in parsed:

@@ -1,62 +1,91 @@
-"""The exceedance contract: the one event type every source emits when a rule fires."""
+"""Enforcement's events: the contract between the exceedance stream, the case processor, the
+warehouse and the API. The exceedance itself is core's (``core.exceedance``).
+
+* ``case.finding`` — an exceedance (or a sighting of an OBD-registered vehicle by a roadside unit or a
+  smoke camera) resolved to one subject across sources (``enforcement.identity``), keyed by that
+  subject (``vehicle:<plate or VIN>``, ``station:<id>``, ``fleet:<id>`` …). Re-keying is what lets one
+  processor see a vehicle's RSD, smoke and OBD findings together.
+* ``case.command`` — a person's (or the system's) request to act on a case: review, confirm, dismiss,
+  notify, refer, check, reinspect, close. It names the case version it was based on; it travels on
+  the case's subject key, so the single processor of that key orders every command of the case.
+* ``case.entry`` — the append-only action log (who, when, what, why, from which jurisdiction), one
+  entry per accepted change (``seq`` = the case version it produced) and one per rejected command
+  (``entry = "rejected"``, so the caller learns why). Accepted entries are hash-chained per case.
+* ``case.state`` — the case as derived from its log after each change (one row per version): what
+  lists and the desk read, with the triage score and its terms.
+* ``vehicle.link`` — a plate↔VIN link a source supplied (stored for the history queries).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 from core.errors import ValidationError
 from core.events import deterministic_id, require_aware
-from core.jurisdictions import JURISDICTIONS
-from core.ruleset import SEVERITY_ORDER, Rule
+from core.ruleset import SEVERITY_ORDER
 
-SOURCES = ("remote_sensing", "smoke_capture", "obd_gateway", "fuel_vapor")
-SUBJECT_KINDS = ("vehicle", "station", "nozzle", "depot", "sensor", "device", "site")
+FINDING_KINDS = ("exceedance", "sighting", "fleet_mark")
+ACTIONS = ("review", "confirm", "dismiss", "notify", "refer", "check", "reinspect", "close")
+ENTRY_KINDS = ("opened", "evidence", "action", "rejected")
+STATUSES = (
+    "new",
+    "in_review",
+    "confirmed",
+    "dismissed",
+    "notified",
+    "referred",
+    "reinspected",
+    "closed",
+)
+TERMINAL = ("dismissed", "closed")
+
+
+def _json(d: Any) -> str:
+    return json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True, slots=True)
-class Exceedance:
-    """A rule fired for a subject. Deterministic id: (source, subject, rule, time, window key)."""
+class CaseFinding:
+    """An exceedance or sighting resolved to a subject across sources. Id: source event + kind."""
 
-    KIND: ClassVar[str] = "exceedance"
+    KIND: ClassVar[str] = "case.finding"
 
     event_id: str
     ts: datetime
-    source: str
+    finding: str  # exceedance | sighting | fleet_mark
     subject_kind: str
     subject_id: str
-    jurisdiction: str
-    device_id: str
+    plate: str
+    plate_colour: str
+    vin: str
+    vehicle_class: str
+    source: str
+    source_event_id: str
     rule_id: str
     ruleset_version: str
     severity: str
+    jurisdiction: str
+    device_id: str
     measured: float | None
     limit: float | None
     unit: str
+    pollutant: str
+    provisional: bool
     evidence: tuple[str, ...]
     quality_flags: tuple[str, ...]
-    provisional: bool
     detail_json: str
 
     def __post_init__(self) -> None:
         require_aware("ts", self.ts)
-        if self.source not in SOURCES:
-            raise ValidationError("source", self.source, f"one of {', '.join(SOURCES)}")
-        if self.subject_kind not in SUBJECT_KINDS:
-            raise ValidationError(
-                "subject_kind", self.subject_kind, f"one of {', '.join(SUBJECT_KINDS)}"
-            )
-        if self.jurisdiction not in JURISDICTIONS and self.jurisdiction != "unknown":
-            raise ValidationError(
-                "jurisdiction", self.jurisdiction, f"one of {', '.join(JURISDICTIONS)} or unknown"
-            )
+        if self.finding not in FINDING_KINDS:
+            raise ValidationError("finding", self.finding, f"one of {', '.join(FINDING_KINDS)}")
+        if not self.subject_id:
+            raise ValidationError("subject_id", self.subject_id, "a non-empty subject id")
         if self.severity not in SEVERITY_ORDER:
             raise ValidationError("severity", self.severity, f"one of {', '.join(SEVERITY_ORDER)}")
-        if not self.subject_id:
-            raise ValidationError("subject_id", self.subject_id, "a non-empty id")
 
     @property
     def key(self) -> str:
@@ -66,74 +95,278 @@ class Exceedance:
     def detail(self) -> dict[str, Any]:
         return json.loads(self.detail_json) if self.detail_json else {}
 
+    @staticmethod
+    def make_id(finding: str, source_event_id: str, subject_key: str) -> str:
+        return deterministic_id(CaseFinding.KIND, finding, source_event_id, subject_key)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCommand:
+    """A request to act on a case, based on the case version the caller saw."""
+
+    KIND: ClassVar[str] = "case.command"
+
+    event_id: str  # the request id: the caller gets its outcome by this id
+    ts: datetime
+    case_id: str
+    subject_key: str
+    action: str
+    actor: str
+    actor_jurisdiction: str
+    based_on_version: int
+    reason: str
+    payload_json: str
+
+    def __post_init__(self) -> None:
+        require_aware("ts", self.ts)
+        if self.action not in ACTIONS:
+            raise ValidationError("action", self.action, f"one of {', '.join(ACTIONS)}")
+        if not self.actor.strip():
+            raise ValidationError(
+                "actor", self.actor, "a named officer (Admin Penalty Law Art. 41)"
+            )
+        if not self.case_id or ":" not in self.subject_key:
+            raise ValidationError("case_id", self.case_id, "a case id and its subject key")
+        if self.based_on_version < 0:
+            raise ValidationError("based_on_version", self.based_on_version, "a version ≥ 0")
+
+    @property
+    def key(self) -> str:
+        return self.subject_key
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.payload_json) if self.payload_json else {}
+
     @classmethod
     def make(
         cls,
         *,
-        rule: Rule,
         ts: datetime,
-        source: str,
-        subject_kind: str,
-        subject_id: str,
-        jurisdiction: str,
-        device_id: str,
-        measured: float | None,
-        limit: float | None,
-        unit: str,
-        evidence: Iterable[str] = (),
-        quality_flags: Iterable[str] = (),
-        severity: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-        window: str = "",
-    ) -> Exceedance:
-        """Build an exceedance from the rule that fired; ``window`` distinguishes several firings
-        of one rule for one subject at the same instant (e.g. per pollutant or per day)."""
+        case_id: str,
+        subject_key: str,
+        action: str,
+        actor: str,
+        actor_jurisdiction: str,
+        based_on_version: int,
+        reason: str = "",
+        payload: dict[str, Any] | None = None,
+        nonce: str = "",
+    ) -> CaseCommand:
+        pj = _json(payload or {})
         eid = deterministic_id(
-            cls.KIND, source, subject_kind, subject_id, rule.id, rule.version, ts, window
+            cls.KIND, case_id, action, actor, based_on_version, ts, reason, pj, nonce
         )
         return cls(
-            event_id=eid,
-            ts=ts,
-            source=source,
-            subject_kind=subject_kind,
-            subject_id=subject_id,
-            jurisdiction=jurisdiction,
-            device_id=device_id,
-            rule_id=rule.id,
-            ruleset_version=rule.version,
-            severity=severity or rule.severity,
-            measured=measured,
-            limit=limit,
-            unit=unit,
-            evidence=tuple(evidence),
-            quality_flags=tuple(quality_flags),
-            provisional=not rule.confirmed,
-            detail_json=json.dumps(
-                dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str
-            ),
+            eid,
+            ts,
+            case_id,
+            subject_key,
+            action,
+            actor,
+            actor_jurisdiction,
+            based_on_version,
+            reason,
+            pj,
         )
 
 
-def examples() -> list[Exceedance]:
-    """One realistic instance per event type (contract tests, docs)."""
-    from core.ruleset import default_ruleset
+@dataclass(frozen=True, slots=True)
+class CaseEntry:
+    """One entry of a case's append-only log. Accepted entries chain: ``hash`` covers the entry
+    and ``prev_hash`` (the previous accepted entry's hash). A rejection is logged, never chained."""
+
+    KIND: ClassVar[str] = "case.entry"
+
+    event_id: str
+    ts: datetime
+    case_id: str
+    seq: int
+    subject_kind: str
+    subject_id: str
+    jurisdiction: str
+    entry: str
+    action: str
+    actor: str
+    actor_jurisdiction: str
+    status_before: str
+    status_after: str
+    reason: str
+    payload_json: str
+    request_id: str
+    prev_hash: str
+    hash: str
+
+    def __post_init__(self) -> None:
+        require_aware("ts", self.ts)
+        if self.entry not in ENTRY_KINDS:
+            raise ValidationError("entry", self.entry, f"one of {', '.join(ENTRY_KINDS)}")
+
+    @property
+    def key(self) -> str:
+        return f"{self.subject_kind}:{self.subject_id}"
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.payload_json) if self.payload_json else {}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    """A case after one change (version): the list/desk view and the full state for recovery."""
+
+    KIND: ClassVar[str] = "case.state"
+
+    event_id: str
+    ts: datetime
+    case_id: str
+    version: int
+    subject_kind: str
+    subject_id: str
+    plate: str
+    vin: str
+    vehicle_class: str
+    jurisdiction: str
+    issue: str
+    status: str
+    opened_at: datetime
+    severity: str
+    rules: tuple[str, ...]
+    sources: tuple[str, ...]
+    jurisdictions: tuple[str, ...]
+    findings: int
+    score: float
+    score_terms_json: str
+    suggested_measure: str
+    measure: str
+    head_hash: str
+    state_json: str
+
+    def __post_init__(self) -> None:
+        require_aware("ts", self.ts)
+        if self.status not in STATUSES:
+            raise ValidationError("status", self.status, f"one of {', '.join(STATUSES)}")
+
+    @property
+    def key(self) -> str:
+        return f"{self.subject_kind}:{self.subject_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleLink:
+    """A plate↔VIN link supplied by a source record. Id: plate, VIN, source."""
+
+    KIND: ClassVar[str] = "vehicle.link"
+
+    event_id: str
+    ts: datetime
+    plate: str
+    vin: str
+    source: str
+    source_event_id: str
+
+    def __post_init__(self) -> None:
+        require_aware("ts", self.ts)
+        if not self.plate or not self.vin:
+            raise ValidationError("plate/vin", (self.plate, self.vin), "both a plate and a VIN")
+
+    @property
+    def key(self) -> str:
+        return f"vehicle:{self.plate}"
+
+
+def examples() -> list[Any]:
+    """One realistic instance of each event (contract tests, docs)."""
     from core.timeutil import beijing
 
-    rule = default_ruleset().rule("ENF-FLEET")
-    return [
-        Exceedance.make(
-            rule=rule,
-            ts=beijing(2026, 11, 20, 9, 30),
-            source="obd_gateway",
-            subject_kind="vehicle",
-            subject_id="LGDCHA1G8MA127733",
-            jurisdiction="wujiang",
-            device_id="LGDCHA1G8MA127733",
-            measured=0.14,
-            limit=0.10,
-            unit="fraction",
-            evidence=("fleet:WJ-FREIGHT-01",),
-            quality_flags=("provisional_limit",),
-            detail={"fleet": "WJ-FREIGHT-01", "vehicles": 21},
-        )
-    ]
+    ts = beijing(2026, 11, 20, 9, 30)
+    finding = CaseFinding(
+        event_id=CaseFinding.make_id("exceedance", "e1", "vehicle:沪DD140H"),
+        ts=ts,
+        finding="exceedance",
+        subject_kind="vehicle",
+        subject_id="沪DD140H",
+        plate="沪DD140H",
+        plate_colour="yellow",
+        vin="LZYCHB3A3PH000001",
+        vehicle_class="heavy_diesel",
+        source="remote_sensing",
+        source_event_id="e1",
+        rule_id="RS-D-NO",
+        ruleset_version="2026.12-1",
+        severity="notice",
+        jurisdiction="qingpu",
+        device_id="RSD-QP-01",
+        measured=1620.0,
+        limit=1500.0,
+        unit="ppm",
+        pollutant="no",
+        provisional=False,
+        evidence=("rsd.pass:p1",),
+        quality_flags=(),
+        detail_json=_json({"site_id": "RSD-QP-01"}),
+    )
+    cmd = CaseCommand.make(
+        ts=ts,
+        case_id="QP-20261120-3F9A2C",
+        subject_key="vehicle:沪DD140H",
+        action="review",
+        actor="张伟",
+        actor_jurisdiction="qingpu",
+        based_on_version=1,
+    )
+    entry = CaseEntry(
+        event_id=deterministic_id(CaseEntry.KIND, "QP-20261120-3F9A2C", 2, cmd.event_id),
+        ts=ts,
+        case_id="QP-20261120-3F9A2C",
+        seq=2,
+        subject_kind="vehicle",
+        subject_id="沪DD140H",
+        jurisdiction="qingpu",
+        entry="action",
+        action="review",
+        actor="张伟",
+        actor_jurisdiction="qingpu",
+        status_before="new",
+        status_after="in_review",
+        reason="",
+        payload_json="{}",
+        request_id=cmd.event_id,
+        prev_hash="0" * 64,
+        hash="1" * 64,
+    )
+    state = CaseState(
+        event_id=deterministic_id(CaseState.KIND, "QP-20261120-3F9A2C", 2),
+        ts=ts,
+        case_id="QP-20261120-3F9A2C",
+        version=2,
+        subject_kind="vehicle",
+        subject_id="沪DD140H",
+        plate="沪DD140H",
+        vin="LZYCHB3A3PH000001",
+        vehicle_class="heavy_diesel",
+        jurisdiction="qingpu",
+        issue="emission",
+        status="in_review",
+        opened_at=ts,
+        severity="case",
+        rules=("RS-REPEAT",),
+        sources=("remote_sensing",),
+        jurisdictions=("qingpu",),
+        findings=2,
+        score=71.5,
+        score_terms_json=_json({"severity": 40}),
+        suggested_measure="fine",
+        measure="",
+        head_hash="1" * 64,
+        state_json="{}",
+    )
+    link = VehicleLink(
+        event_id=deterministic_id(VehicleLink.KIND, "沪DD140H", "LZYCHB3A3PH000001", "rsd"),
+        ts=ts,
+        plate="沪DD140H",
+        vin="LZYCHB3A3PH000001",
+        source="remote_sensing",
+        source_event_id="p1",
+    )
+    return [finding, cmd, entry, state, link]

@@ -9,7 +9,7 @@ nozzle per fuelling, A/L as a ratio with the source unit kept), ``StationReading
 temperatures, concentrations), ``DeviceAlarm`` (the device's own flags, kept only to be compared with
 recomputed states), ``SensorReading`` (ambient / groundwater), ``DepotReading``.
 Processor output: ``NozzleDay`` (daily nozzle compliance), ``StationState`` (daily / on-change station
-states) and ``enforcement.events.Exceedance``.
+states) and ``core.exceedance.Exceedance``.
 
 Known limit: validation ranges are plausibility bounds for storage, not compliance limits.
 """

@@ -24,9 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from core.errors import ValidationError
+from core.exceedance import fire
 from core.registry import Depot, Sensor, Station
 from core.ruleset import RuleSet
-from enforcement.events import Exceedance
 from fuel_vapor.codemaps import CodeMap, Decoded, ValueProblem
 from fuel_vapor.events import (
     DepotReading,
@@ -199,7 +199,7 @@ def _events(
                 if ruleset is not None:
                     rule = ruleset.rule("FV-UNIT")
                     out.append(
-                        Exceedance.make(
+                        fire(
                             rule=rule,
                             ts=ts,
                             source="fuel_vapor",

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from core.exceedance import Exceedance, fire
 from core.ruleset import Rule, RuleSet
 from core.timeutil import BEIJING
-from enforcement.events import Exceedance
 from fuel_vapor.events import (
     DepotReading,
     DeviceAlarm,
@@ -121,7 +121,7 @@ def _fire(
     flags: Iterable[str] = (),
 ) -> Exceedance:
     d = {"hint": HINTS.get(rule.id, ""), **(detail or {})}
-    return Exceedance.make(
+    return fire(
         rule=rule,
         ts=ts,
         source=SOURCE,

@@ -2,7 +2,7 @@
 
 Functions here never read the clock and never do IO: the event time is "now", thresholds come
 from the rule set, and per-vehicle state is a plain JSON-serialisable dict (a Faust table value
-in production). Every fired rule returns an ``enforcement.events.Exceedance`` carrying the rule
+in production). Every fired rule returns an ``core.exceedance.Exceedance`` carrying the rule
 id, the rule-set version and its evidence (ids of the samples/snapshots that show it).
 
 Formulas (PRACTICE, rules.md §2.3)::
@@ -42,10 +42,10 @@ from collections.abc import Iterable, MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.exceedance import Exceedance, fire
 from core.registry import ObdVehicle
 from core.ruleset import RuleSet
 from core.timeutil import BEIJING
-from enforcement.events import Exceedance
 from obd_gateway.events import ObdInfoSnapshot, ObdSample, ObdStatus
 
 SOURCE = "obd_gateway"
@@ -199,7 +199,7 @@ class Ctx:
         flags: Iterable[str] = (),
     ) -> Exceedance:
         rule = self.rs.rule(rule_id)
-        return Exceedance.make(
+        return fire(
             rule=rule,
             ts=ts,
             source=SOURCE,

@@ -285,9 +285,10 @@ def _labels(name: str, label: str) -> dict[str, str] | None:
 
 
 def _answer_bad(bad: BadInput, now: datetime) -> bytes | None:
-    """A BCC failure on a frame whose header is readable is answered with an error result
-    (GB/T 32960 convention); other bad input (garbage, lengths, headers) cannot be answered."""
-    if bad.reason != "bcc" or len(bad.raw) < 25:
+    """A BCC failure or a length that lies (a frame whose header is readable) is answered with an
+    error result (GB/T 32960 convention); other bad input (garbage, over-long lengths, headers)
+    cannot be answered."""
+    if bad.reason not in ("bcc", "bad_length") or len(bad.raw) < 24:
         return None
     hdr = parse_header(bad.raw, 0)
     if isinstance(hdr, str):

@@ -11,8 +11,14 @@ Policy (hj1239.md §2, §8, §9):
   ``backfilled``. Event ids depend on (VIN, collection time), so a re-sent record is stored once;
 - login/logout/time calibration/anti-tamper become ``obd.status`` with the terminal's clock
   offset (receive time − terminal time);
-- unknown commands and data units that do not fit their layout are counted and answered with an
-  error result; the frame header and hash are still recorded.
+- a unit or item whose time is six zero bytes (clock not set) keeps its values: the records are
+  filed under the unit's send time (or the receive time when that is unset too) in 1-second
+  steps, flagged ``time_unset`` and ``time_inferred``, counted (``time_unset``);
+- vendor / unknown info blocks skipped by their length are counted (``skipped_blocks`` by type)
+  and kept raw in the frame's ``detail``;
+- unknown commands and data units that do not fit their layout (a truncated body, a bad time, a
+  vendor length beyond the unit, an unknown type whose length cannot be known) are counted and
+  answered with an error result; the frame header, hash and the reason are still recorded.
 - data before a login is accepted (GB 17691-mode firmware may not log in) and counted.
 
 Hot path: a real-time/re-issue unit made only of data streams in the connection's layout (almost
@@ -59,6 +65,7 @@ from obd_gateway.protocol.units import StreamBlock, answer_for_block, decode_str
 
 COUNTER_FRAMES = "frames"
 COUNTER_BAD = "bad_frames"
+TIME_UNSET = "time_unset"  # quality flag: the terminal sent six zero bytes as the time
 _COMMAND_LABELS = tuple(f"0x{c:02X}" for c in range(256))
 _STEPS = tuple(timedelta(seconds=s) for s in range(64))
 _SAMPLE_ID_PREFIX = ObdSample.KIND.encode() + b"\x1f"
@@ -82,11 +89,14 @@ def sample_from_stream(
     time_inferred: bool,
     signature: str,
     frame_id: str,
+    time_unset: bool = False,
 ) -> ObdSample:
     """The one place a decoded 37-byte body becomes an ``obd.sample`` event."""
     values, flags = stream.physical()
     if not stream.fix_valid:
         flags.append("position:invalid_fix")
+    if time_unset:
+        flags.append(TIME_UNSET)
     return ObdSample(
         event_id=ObdSample.make_id(vin, ts),
         ts=to_utc(ts),
@@ -150,6 +160,7 @@ def _build_samples(
     backfilled: bool,
     signature: str,
     frame_id: str,
+    unset: Sequence[bool] | None = None,
 ) -> list[ObdSample]:
     """Records at whole Unix seconds → ``obd.sample`` events, without per-field calls: values by
     :func:`physical_row` (within the event's ranges by construction), ids over the same bytes as
@@ -161,13 +172,16 @@ def _build_samples(
     build = ObdSample.trusted
     blake2b = hashlib.blake2b
     out: list[ObdSample] = []
-    for e, raw, raw_hex, inf in zip(epochs, raws, hexes, inferred, strict=True):
+    unset_flags = unset or [False] * len(epochs)
+    for e, raw, raw_hex, inf, uns in zip(epochs, raws, hexes, inferred, unset_flags, strict=True):
         d = e - e0
         ts = t0 + _STEPS[d] if 0 <= d < 64 else datetime.fromtimestamp(e, UTC)
         values, flags = physical_row(raw)
         fix_valid = not raw[15] & 0x01
         if not fix_valid:
             flags.append("position:invalid_fix")
+        if uns:
+            flags.append(TIME_UNSET)
         values.insert(15, fix_valid)
         out.append(
             build(
@@ -239,10 +253,10 @@ class Session:
     def plausible(self, frame: Frame) -> bool:
         """Data-unit check used by the decoder on suspicious candidates (see FrameDecoder)."""
         try:
-            unit = decode_unit(frame, self.layout)
+            decode_unit(frame, self.layout)
         except DataUnitError:
             return False
-        return not (isinstance(unit, RealTime) and unit.partial)
+        return True
 
     def handle(self, frame: Frame, raw: bytes, received_at: datetime) -> Outcome:
         """Interpret one framed, BCC-checked frame received at ``received_at`` (aware, UTC)."""
@@ -410,65 +424,79 @@ class Session:
         received_at: datetime,
         out: Outcome,
     ) -> None:
-        if self.layout is None and not unit.partial:
+        if self.layout is None:
             self.layout = unit.layout
         backfilled = frame.command == Command.REISSUE
         signature = "absent"
         if unit.signature is not None or any(it.signature is not None for it in unit.items):
             signature = "unverified"
-        status = "partial" if unit.partial else "ok"
-        if unit.partial:
-            out.counters.append(("partial_units", f"{unit.tail[:1].hex()}"))
         frame_id = ObdFrame.make_id(frame.vin, sha)
-        streams = unit.streams()
-        infos = unit.obd_infos()
+        streams = unit.streams(received_at)
+        infos = unit.obd_infos(received_at)
+        notes = []
+        if unit.time is None:
+            notes.append("unit time unset (six zero bytes): filed under the receive time")
+            out.counters.append((TIME_UNSET, "unit"))
+        n_unset = sum(it.time_unset for it in unit.items)
+        if n_unset:
+            out.counters.append((TIME_UNSET, "item"))
+            notes.append(f"{n_unset} item time(s) unset (six zero bytes)")
+        for it in unit.skipped:
+            raw_block = it.body.encode()
+            out.counters.append(("skipped_blocks", _COMMAND_LABELS[it.info_type]))
+            notes.append(
+                f"info type 0x{it.info_type:02X} skipped, {len(raw_block)} B kept raw: "
+                f"{raw_block.hex()}"
+            )
         out.events.append(
             self._frame_event(
                 frame,
                 vehicle,
                 sha,
-                unit.time,
+                unit.time or received_at,
                 received_at,
-                status,
+                "ok",
                 layout=unit.layout.value,
                 signature=signature,
                 n_samples=len(streams),
                 n_infos=len(infos),
-                detail=unit.error,
+                detail="; ".join(notes),
                 backfilled=backfilled,
             )
         )
-        if streams and all(ts.microsecond == 0 for ts, _, _ in streams):  # decoded times
+        if streams and all(s.ts.microsecond == 0 for s in streams):  # whole-second times
             out.events.extend(
                 _build_samples(
                     frame.vin,
                     vehicle,
-                    [int(ts.timestamp()) for ts, _, _ in streams],
-                    [s.raw for _, s, _ in streams],
-                    [s.encode().hex() for _, s, _ in streams],
-                    [inferred for _, _, inferred in streams],
+                    [int(s.ts.timestamp()) for s in streams],
+                    [s.stream.raw for s in streams],
+                    [s.stream.encode().hex() for s in streams],
+                    [s.inferred for s in streams],
                     received_at=received_at,
                     backfilled=backfilled,
                     signature=signature,
                     frame_id=frame_id,
+                    unset=[s.unset for s in streams],
                 )
             )
         else:
-            for ts, stream, inferred in streams:
+            for s in streams:
                 out.events.append(
                     sample_from_stream(
                         frame.vin,
                         vehicle,
-                        ts,
-                        stream,
+                        s.ts,
+                        s.stream,
                         received_at=received_at,
                         backfilled=backfilled,
-                        time_inferred=inferred,
+                        time_inferred=s.inferred,
                         signature=signature,
                         frame_id=frame_id,
+                        time_unset=s.unset,
                     )
                 )
-        for ts, body in infos:
+        for ts, body, _unset in infos:
             out.events.append(
                 info_from_body(
                     frame.vin,

@@ -1,6 +1,6 @@
 """RSD processors: per valid pass, exceedances per pollutant and the first/repeat decision.
 
-Responsible for turning ``rsd.pass`` events into ``enforcement.events.Exceedance`` events (the
+Responsible for turning ``rsd.pass`` events into ``core.exceedance.Exceedance`` events (the
 contract of docs/CONTRACTS.md): one per limit rule that fires (RS-G-CO, RS-D-NO, …), plus RS-FIRST
 (owner reminder) or RS-REPEAT (case candidate) for rules that feed the repeat rule. Each exceedance
 carries the pass id, the raw payload reference and the image/video references as evidence, the rule
@@ -9,15 +9,12 @@ id and the rule-set version. State per vehicle key (plate|colour) holds the open
 Passes that are invalid, new-energy, of an unjudged fuel or without a plate are not judged (the
 warehouse keeps them with their reasons for site quality). No clock reads: ``event.ts`` is now.
 
-The processor also reads ``exceedance`` events: a reviewer-confirmed black-smoke capture
-(BS-CONFIRM, from smoke_capture) is a Ringelmann exceedance of the vehicle and shares the
-"ringelmann" repeat window with RS-D-RING. ``RsdPass.key`` equals ``Exceedance.key`` of the vehicle
-(``vehicle:<plate>|<colour>``), so both inputs are partitioned alike and meet in one state.
+The RSD repeat window sees RSD passes only: a source never reads another source's output. The
+cross-source repeat rule (a confirmed black-smoke capture, BS-CONFIRM, counting as a Ringelmann
+exceedance beside RS-D-RING) is enforcement's: ``enforcement.rules``.
 
 Known limits: the rule set used is the processor context's (the current version); a pass stored
-with another ``ruleset_version`` is re-judged with the current one. A smoke confirmation only
-meets the RSD history when its subject id is the plate key ``<plate>|<colour>``
-(``core.ids.Plate.key``); one reviewed later than a newer RSD exceedance does not move the window.
+with another ``ruleset_version`` is re-judged with the current one.
 """
 
 from __future__ import annotations
@@ -26,8 +23,8 @@ import weakref
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
+from core.exceedance import Exceedance, fire
 from core.processing import Context, Processor
-from enforcement.events import Exceedance
 from remote_sensing.events import RsdPass, plate_key
 from remote_sensing.rules import JUDGED_FUELS, LimitRule, judge, limit_rules, update_repeat
 
@@ -103,7 +100,7 @@ def handle_pass(
         lr = f.lr
         if f.exceeded:
             out.append(
-                Exceedance.make(
+                fire(
                     rule=lr.rule,
                     ts=event.ts,
                     source=SOURCE,
@@ -134,7 +131,7 @@ def handle_pass(
         if first is not None:
             detail["first"] = first
         out.append(
-            Exceedance.make(
+            fire(
                 rule=rule,
                 ts=event.ts,
                 source=SOURCE,
@@ -155,65 +152,12 @@ def handle_pass(
     return out
 
 
-def handle_smoke_confirmation(
-    event: Exceedance, state: MutableMapping[str, Any], ctx: Context
-) -> Iterable[Exceedance]:
-    """A reviewer-confirmed black-smoke capture (BS-CONFIRM) is a Ringelmann exceedance in the
-    vehicle's history (rules.md §2.2): it opens or completes the "ringelmann" repeat window shared
-    with RSD-measured Ringelmann (RS-D-RING)."""
-    if (
-        event.rule_id != "BS-CONFIRM"
-        or event.subject_kind != "vehicle"
-        or "|" not in event.subject_id
-    ):
-        return []  # our own exceedances, other rules, or a capture without a read plate
-    key = event.key
-    vstate = dict(state.get(key) or {})
-    vstate["open"] = dict(vstate.get("open") or {})
-    window = int(ctx.ruleset.rule("RS-REPEAT").param("window_months"))
-    ref = {"exceedance_id": event.event_id, "site_id": event.device_id, "measured": event.measured}
-    verdict, first = update_repeat(vstate, "ringelmann", event.ts, True, ref, window)
-    state[key] = vstate
-    if verdict is None:
-        return []
-    rule = ctx.ruleset.rule("RS-FIRST" if verdict == "first" else "RS-REPEAT")
-    evidence = (f"exceedance:{event.event_id}", *event.evidence)
-    detail: dict[str, Any] = {
-        "pollutant": "ringelmann",
-        "limit_rule": "BS-CONFIRM",
-        "source_detail": event.detail,
-    }
-    if first is not None:
-        detail["first"] = first
-        evidence = (*evidence, *_first_ref(first))
-    return [
-        Exceedance.make(
-            rule=rule,
-            ts=event.ts,
-            source=SOURCE,
-            subject_kind="vehicle",
-            subject_id=event.subject_id,
-            jurisdiction=event.jurisdiction,
-            device_id=event.device_id,
-            measured=event.measured,
-            limit=event.limit,
-            unit=event.unit,
-            evidence=evidence,
-            quality_flags=event.quality_flags,
-            detail=detail,
-            window=f"ringelmann:{event.event_id}",
-        )
-    ]
-
-
 def handle(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Exceedance]:
     if isinstance(event, RsdPass):
         return handle_pass(event, state, ctx)
-    if isinstance(event, Exceedance):
-        return handle_smoke_confirmation(event, state, ctx)
     return []
 
 
 PROCESSORS: list[Processor] = [
-    Processor(name="rsd.judge", inputs=(RsdPass.KIND, Exceedance.KIND), handle=handle),
+    Processor(name="rsd.judge", inputs=(RsdPass.KIND,), handle=handle),
 ]

@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
+from core.exceedance import Exceedance, fire
 from core.ruleset import Rule, RuleSet
 from core.timeutil import BEIJING
-from enforcement.events import Exceedance
 from smoke_capture.events import UNKNOWN_PLATE, SmokeCapture, SmokeReview
 
 SOURCE = "smoke_capture"
@@ -77,7 +77,7 @@ def screen(cap: SmokeCapture, rs: RuleSet) -> list[Exceedance]:
     nev = is_nev(cap.plate, cap.plate_colour, cap.plate_type)
     if limit.exceeded_by(cap.grade):
         out.append(
-            Exceedance.make(
+            fire(
                 rule=rule,
                 ts=cap.ts,
                 source=SOURCE,
@@ -106,7 +106,7 @@ def screen(cap: SmokeCapture, rs: RuleSet) -> list[Exceedance]:
         )
     if nev:
         out.append(
-            Exceedance.make(
+            fire(
                 rule=rs.rule("BS-NEV"),
                 ts=cap.ts,
                 source=SOURCE,
@@ -132,7 +132,7 @@ def screen(cap: SmokeCapture, rs: RuleSet) -> list[Exceedance]:
     if cap.calibration_status != "valid":
         day = cap.ts.astimezone(BEIJING).date()
         out.append(
-            Exceedance.make(
+            fire(
                 rule=rs.rule("BS-CAL"),
                 ts=datetime.combine(day, time(0, 0), tzinfo=BEIJING),  # one per camera and day
                 source=SOURCE,
@@ -213,7 +213,7 @@ def review(rev: SmokeReview, cap: Mapping[str, Any] | None, rs: RuleSet) -> list
     )
     if missing:
         return [
-            Exceedance.make(
+            fire(
                 rule=ev_rule,
                 ts=rev.ts,
                 source=SOURCE,
@@ -240,7 +240,7 @@ def review(rev: SmokeReview, cap: Mapping[str, Any] | None, rs: RuleSet) -> list
         for n, h in zip(cap["evidence_files"], cap["evidence_sha256"], strict=True)
     )
     return [
-        Exceedance.make(
+        fire(
             rule=rule,
             ts=datetime.fromisoformat(cap["ts"]),  # the offence time, not the review time
             source=SOURCE,

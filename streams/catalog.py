@@ -15,6 +15,7 @@ from typing import Any
 from core.processing import Processor
 
 EVENT_MODULES = (
+    "core.exceedance",
     "enforcement.events",
     "remote_sensing.events",
     "smoke_capture.events",
@@ -26,6 +27,7 @@ PROCESSOR_MODULES = (
     "smoke_capture.processors",
     "obd_gateway.processors",
     "fuel_vapor.processors",
+    "enforcement.processors",
 )
 EMBEDDED_MODULES = (
     "obd_gateway.embedded",

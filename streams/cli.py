@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "remote_sensing.cli",
     "smoke_capture.cli",
     "enforcement.cli",
+    "streams.deadletter_cli",
 )
 GATEWAYS = {
     "obd": "obd_gateway",

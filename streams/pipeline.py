@@ -111,6 +111,8 @@ class Pipeline:
                 ("sink", "buffered", "", float(st.buffered)),
                 ("sink", "backpressure", "", float(st.backpressure)),
                 ("sink", "failed_flushes", "", float(st.failed_flushes)),
+                ("sink", "dead_lettered", "", float(st.dead_lettered)),
+                ("sink", "healthy", "", float(st.healthy)),
             ]
         if not rows:
             return

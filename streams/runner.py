@@ -201,8 +201,51 @@ def run_embedded(settings: Settings) -> int:
             }
         )
 
+    async def deadletter_list(request: Request) -> JSONResponse:
+        from streams.deadletter_cli import listing
+
+        try:
+            status_ = request.query_params.get("status", "open")
+            limit = int(request.query_params.get("limit", "100"))
+            if status_ not in ("open", "replayed", "all") or not 1 <= limit <= 100_000:
+                raise ValueError
+        except ValueError:
+            return JSONResponse(
+                {"error": "status must be open|replayed|all, limit 1..100000"}, status_code=400
+            )
+        rows = await asyncio.to_thread(listing, reader, status_, limit)
+        return JSONResponse({"dead_letters": rows})
+
+    async def deadletter_replay(request: Request) -> JSONResponse:
+        from streams.warehouse import deadletter
+
+        try:
+            body = await request.json()
+            ids = body.get("ids")
+            if not (body.get("all") is True or (isinstance(ids, list) and ids)):
+                raise ValueError
+            if ids is not None and not all(isinstance(i, str) for i in ids):
+                raise ValueError
+        except (ValueError, AttributeError):
+            return JSONResponse(
+                {"error": 'body must be {"all": true} or {"ids": ["dl_id", ...]}'},
+                status_code=400,
+            )
+        result = await asyncio.to_thread(
+            deadletter.replay, writer, None if body.get("all") is True else ids
+        )
+        return JSONResponse(result.as_dict())
+
     logging.getLogger("uvicorn.error").addFilter(_QuietCancelledLifespan())
-    app = st.App(str(APP_PATH), lifespan=lifespan, routes=[Route("/api/status", status)])
+    app = st.App(
+        str(APP_PATH),
+        lifespan=lifespan,
+        routes=[
+            Route("/api/status", status),
+            Route("/api/deadletter", deadletter_list, methods=["GET"]),
+            Route("/api/deadletter/replay", deadletter_replay, methods=["POST"]),
+        ],
+    )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after a clean shutdown
         app.run(
             config={

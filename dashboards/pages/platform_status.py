@@ -154,6 +154,29 @@ if has_rows(metrics):
 else:
     no_data("No gateway metrics yet (the runner writes them every 10 s).")
 
+st.subheader(_("Records that could not be stored (dead letters)"))
+dead = run_query("deadletter.open_counts")
+if has_rows(dead):
+    metric(st, "Dead letters to handle", f"{int(dead['n'].sum()):,}")
+    st.caption(
+        _(
+            "Each record is isolated on its own and blocks nothing else; once the cause is fixed, "
+            "`emwatch deadletter replay` stores them again."
+        )
+    )
+    table(
+        dead,
+        [
+            Col("kind", "Data kind", "event"),
+            Col("stage", "Failed at"),
+            Col("n", "Records", "int"),
+            Col("devices", "Devices", "int"),
+            Col("last_ts", "Last time", "time"),
+        ],
+    )
+else:
+    st.caption(_("No dead letters: every acknowledged record is stored."))
+
 st.subheader(_("Warehouse"))
 size = run_query("platform.warehouse_size")
 if has_rows(size):

@@ -24,10 +24,12 @@ character → terminal header; anything else → unknown header. BCC = XOR of by
 
 Stream framing (§1.5): find ``##``; wait for 24 header bytes; reject N > ``max_data_len``
 (65531 at most) or an insane header by dropping one byte and searching again; wait for 25 + N
-bytes; check the BCC (drop one byte on failure); emit the frame. A partial frame waits; the owner
-calls :meth:`FrameDecoder.give_up_partial` after its partial-frame timeout (or at end of stream),
-which drops one byte and rescans (a truncated frame followed by a valid one must not hide the valid
-one forever). The XOR BCC passes by chance once in 256 candidates, so an optional ``validate``
+bytes; check the BCC (drop one byte on failure); emit the frame. A partial frame waits, but not
+behind a length that lies: as soon as a complete valid frame (sane header, BCC, ``validate``) sits
+inside the span the waiting candidate claims, the candidate is dropped as ``bad_length`` and the
+scan resyncs on that frame (a pipelining terminal's later frames are answered at once, not after
+the partial timeout). Otherwise the owner calls :meth:`FrameDecoder.give_up_partial` after its
+partial-frame timeout (or at end of stream), which drops one byte and rescans. The XOR BCC passes by chance once in 256 candidates, so an optional ``validate``
 hook checks the data unit of any accepted candidate that contains another ``##``; a candidate
 that fails it is treated like a BCC failure (reason ``suspect``).
 
@@ -310,7 +312,15 @@ class FrameDecoder:
     Each frame comes with its exact raw bytes (for the frame hash and quarantine).
     """
 
-    __slots__ = ("_buf", "max_buffer", "max_data_len", "validate")
+    __slots__ = (
+        "_buf",
+        "_la_from",
+        "_la_pending",
+        "_la_pos",
+        "max_buffer",
+        "max_data_len",
+        "validate",
+    )
 
     def __init__(
         self,
@@ -326,6 +336,10 @@ class FrameDecoder:
         self.max_buffer = max_buffer
         self.validate = validate
         self._buf = bytearray()
+        # look-ahead state while a candidate waits for its bytes (see _lookahead)
+        self._la_pos = -1  # the waiting candidate's offset; -1: no look-ahead state
+        self._la_from = 0  # where the search for later '##' resumes
+        self._la_pending: list[tuple[int, int]] = []  # later candidates still short: (start, end)
 
     @property
     def buffered(self) -> int:
@@ -342,6 +356,7 @@ class FrameDecoder:
         if len(buf) > self.max_buffer:
             out.append(BadInput("buffer_overflow", len(buf)))
             buf.clear()
+            self._la_pos = -1
         return out
 
     def give_up_partial(self) -> list[tuple[Frame, bytes] | BadInput]:
@@ -358,6 +373,7 @@ class FrameDecoder:
             BadInput("truncated", 1, vin, bytes(self._buf[: HEADER_LEN + self.max_data_len + 1]))
         )
         del self._buf[:1]
+        self._la_pos = -1
         self._scan(out)
         return out
 
@@ -396,7 +412,14 @@ class FrameDecoder:
                 continue
             total = HEADER_LEN + n + 1
             if end - pos < total:
-                break
+                # A length that lies would hold every later frame until the partial timeout:
+                # a complete valid frame starting inside the claimed span proves the lie.
+                q = self._lookahead(pos, end)
+                if q is None:
+                    break
+                out.append(BadInput("bad_length", q - pos, hdr[2], bytes(buf[pos:q])))
+                pos = q
+                continue
             stop = pos + total - 1
             if bcc(memoryview(buf)[pos + 2 : stop]) != buf[stop]:
                 out.append(BadInput("bcc", 1, hdr[2], bytes(buf[pos : pos + total])))
@@ -416,3 +439,60 @@ class FrameDecoder:
             pos += total
         if pos:
             del buf[:pos]
+            self._la_pos = -1
+
+    def _lookahead(self, pos: int, end: int) -> int | None:
+        """The start of the first complete, valid frame after the waiting candidate at ``pos``
+        (header sane, length within the limit, BCC right, and the ``validate`` hook passed),
+        or ``None``. Incremental: each buffered byte is searched once per waiting candidate and
+        each later candidate is checked once it is complete, so a frame trickling in byte by
+        byte costs linear time."""
+        buf = self._buf
+        if self._la_pos != pos:
+            self._la_pos, self._la_from, self._la_pending = pos, pos + 1, []
+        waiting: list[tuple[int, int]] = []
+        for q, q_end in self._la_pending:  # later candidates, in order, complete ones checked
+            if q_end > end:
+                waiting.append((q, q_end))
+            elif self._valid_at(q, q_end):
+                return q
+        self._la_pending = pending = waiting
+        i = self._la_from
+        max_n = self.max_data_len
+        found = None
+        while True:
+            q = buf.find(START, i, end)
+            if q < 0:
+                i = max(i, end - 1)
+                break
+            if end - q < HEADER_LEN:
+                i = q
+                break
+            i = q + 1
+            if isinstance(parse_header(buf, q), str):
+                continue
+            n = (buf[q + 22] << 8) | buf[q + 23]
+            if n > max_n:
+                continue
+            q_end = q + HEADER_LEN + n + 1
+            if q_end > end:
+                pending.append((q, q_end))
+            elif self._valid_at(q, q_end):
+                found = q
+                break
+        self._la_from = i
+        return found
+
+    def _valid_at(self, q: int, q_end: int) -> bool:
+        """The complete candidate ``buf[q:q_end]`` has a right BCC and passes ``validate``."""
+        buf = self._buf
+        if bcc(memoryview(buf)[q + 2 : q_end - 1]) != buf[q_end - 1]:
+            return False
+        if self.validate is None:
+            return True
+        hdr = parse_header(buf, q)
+        if isinstance(hdr, str):
+            return False
+        variant, cmd, vin, flag, enc = hdr
+        frame = Frame.trusted(variant, cmd, vin, flag, enc, bytes(buf[q + HEADER_LEN : q_end - 1]))
+        return self.validate(frame)

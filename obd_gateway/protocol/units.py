@@ -14,10 +14,21 @@ Real-time 0x02 / re-issue 0x03, three layouts (§3)::
     HJ 1239          : time(6) serial(2) { type(1) time(6) body } × k [ SM2 block(66) ]
     legacy 2019 draft: time(6) serial(2) { type(1) body SM2 block } × k
 
-Info bodies have no length field, so an unknown info type ends structured parsing: the rest is
-kept raw in ``tail`` (``partial``), never fatal. The layout is a per-terminal setting; when none
-is given (or the hint fails) each layout is tried and the one that parses the whole unit wins.
-Vendor blocks (0x80 …) are decoded by pluggable per-source decoders (default: WORD-length TLV).
+A unit is decoded whole or rejected with a reason (never half-kept). Info bodies have no length
+field, so:
+
+- vendor types 0x80 … 0xFF (any position, the first included) are skipped by their length and
+  kept raw (:class:`VendorBlock`); the default decoder reads the WORD length of the one form seen
+  on the wire (O6, §6), a source with another form plugs in its own per type;
+- any other type the decoder does not know is tried as such a WORD-length block and kept only if
+  the rest of the unit then parses; otherwise its length cannot be known and the unit is rejected
+  with ``unknown_info_type``, naming the type and its byte offset;
+- a time of six zero bytes (the terminal's clock not set yet, seen in a real OEM platform frame)
+  is ``None`` with ``time_unset``: the values are kept and filed under the unit's send time (or
+  the receive time the caller passes when that is unset too).
+
+The layout is a per-terminal setting; when none is given (or the hint fails) each layout is tried
+and the first that parses the whole unit wins.
 
 Known limits: the terminal-header answer body (time + result byte) is our choice, since the
 standard's answer body for that header is unconfirmed (§2); encrypted data units (0x03) are kept
@@ -32,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.timeutil import BEIJING
 from obd_gateway.protocol.bodies import (
@@ -200,16 +211,31 @@ class RawUnit:
 
 Body = DataStream | ObdInfo | VendorBlock
 VendorDecoder = Callable[[int, bytes | memoryview, int], VendorBlock]
-DEFAULT_VENDOR: Mapping[int, VendorDecoder] = {0x80: VendorBlock.decode}
+# §3.4 / §6: types 0x80 … 0xFF are vendor / provincial supplements. The one form seen on the wire
+# (O6) is a WORD length + TLV items, so every vendor type is skipped by that WORD by default; a
+# source with another form plugs in its own decoder for that type.
+DEFAULT_VENDOR: Mapping[int, VendorDecoder] = {t: VendorBlock.decode for t in range(0x80, 0x100)}
+DECODED_TYPES = frozenset((DataStream.INFO_TYPE, ObdInfo.INFO_TYPE))
+UNSET_TIME = bytes(6)  # a terminal whose clock is not set yet sends six zero bytes
+_UNIT_OFFSET = 24  # the data unit starts at frame byte 24 (both headers; frame.HEADER_LEN)
 
 
 @dataclass(frozen=True, slots=True)
 class InfoItem:
+    """One information item. ``time`` is the item's collection time (HJ 1239 layout), ``None``
+    in the other layouts or when the terminal sent six zero bytes (``time_unset``)."""
+
     info_type: int
     body: Body
     serial: int | None = None  # GB 17691 layout
     time: datetime | None = None  # HJ 1239 layout
     signature: Signature | None = None  # legacy layout
+    time_unset: bool = False  # HJ 1239 layout: the collection time was six zero bytes
+
+    @property
+    def skipped(self) -> bool:
+        """A vendor or unknown block skipped by its length and kept raw."""
+        return isinstance(self.body, VendorBlock)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"info_type": f"0x{self.info_type:02X}"}
@@ -217,28 +243,47 @@ class InfoItem:
             d["serial"] = self.serial
         if self.time is not None:
             d["time"] = self.time.isoformat()
+        if self.time_unset:
+            d["time"] = None
+            d["time_unset"] = True
         d["body"] = self.body.as_dict()
         if self.signature is not None:
             d["signature"] = self.signature.as_dict()
         return d
 
 
+class TimedStream(NamedTuple):
+    """A data-stream body with the time it is filed under: its collection time, or an inferred
+    one (``inferred``: GB 17691 1-second steps; ``unset``: the terminal's clock was not set)."""
+
+    ts: datetime
+    stream: DataStream
+    inferred: bool
+    unset: bool
+
+
 @dataclass(frozen=True, slots=True)
 class RealTime:
+    """A real-time / re-issue data unit. ``time`` is the unit's time (HJ 1239: send time; other
+    layouts: collection time), ``None`` when the terminal sent six zero bytes."""
+
     layout: Layout
-    time: datetime
+    time: datetime | None
     serial: int | None
     items: tuple[InfoItem, ...]
     signature: Signature | None = None
-    tail: bytes = b""  # undecoded remainder, starting with its info-type byte
-    error: str = ""  # why structured parsing stopped (empty when complete)
 
     @property
-    def partial(self) -> bool:
-        return bool(self.tail)
+    def time_unset(self) -> bool:
+        return self.time is None
+
+    @property
+    def skipped(self) -> tuple[InfoItem, ...]:
+        """Vendor / unknown blocks kept raw."""
+        return tuple(it for it in self.items if it.skipped)
 
     def encode(self) -> bytes:
-        out = [encode_time(self.time)]
+        out = [_time_bytes(self.time)]
         if self.layout is not Layout.GB17691:
             out.append((self.serial or 0).to_bytes(2, "big"))
         for it in self.items:
@@ -246,134 +291,189 @@ class RealTime:
             if self.layout is Layout.GB17691:
                 out.append((it.serial or 0).to_bytes(2, "big"))
             elif self.layout is Layout.HJ1239:
-                out.append(encode_time(it.time or self.time))
+                out.append(UNSET_TIME if it.time_unset else _time_bytes(it.time or self.time))
             out.append(it.body.encode())
             if it.signature is not None:
                 out.append(it.signature.encode())
         if self.signature is not None:
             out.append(self.signature.encode())
-        out.append(self.tail)
         return b"".join(out)
 
-    def streams(self) -> list[tuple[datetime, DataStream, bool]]:
-        """(collection time, stream, time_inferred) for every data-stream body in order."""
-        out = []
-        k = 0
+    def _stamps(
+        self, want: type, fallback: datetime | None
+    ) -> list[tuple[datetime, Any, bool, bool]]:
+        """(time, body, inferred, unset) of every body of type ``want``, in order.
+
+        A body without its own collection time gets the unit's time plus 1-second steps (GB 17691
+        and legacy layouts); a body whose time is unset gets the unit's send time, or ``fallback``
+        (the receive time) when that is unset too, plus 1-second steps among such bodies, so that
+        the records of one unit keep distinct times (and ids)."""
+        out: list[tuple[datetime, Any, bool, bool]] = []
+        k = 0  # bodies timed from the unit's time
+        u = 0  # bodies whose time is unset
         for it in self.items:
-            if isinstance(it.body, DataStream):
-                if it.time is not None:
-                    out.append((it.time, it.body, False))
-                else:
-                    out.append((self.time + timedelta(seconds=k), it.body, k > 0))
+            if not isinstance(it.body, want):
+                continue
+            if it.time is not None:
+                out.append((it.time, it.body, False, False))
+                continue
+            unset = it.time_unset or self.time is None
+            base = self.time if self.time is not None else fallback
+            if base is None:
+                raise ValueError("the unit's time is unset: pass the receive time as fallback")
+            if unset:
+                out.append((base + timedelta(seconds=u), it.body, True, True))
+                u += 1
+            else:
+                out.append((base + timedelta(seconds=k), it.body, k > 0, False))
                 k += 1
         return out
 
-    def obd_infos(self) -> list[tuple[datetime, ObdInfo]]:
-        return [
-            (it.time or self.time, it.body) for it in self.items if isinstance(it.body, ObdInfo)
-        ]
+    def streams(self, fallback: datetime | None = None) -> list[TimedStream]:
+        """Every data-stream body with the time it is filed under (see :meth:`_stamps`)."""
+        return [TimedStream(*x) for x in self._stamps(DataStream, fallback)]
+
+    def obd_infos(self, fallback: datetime | None = None) -> list[tuple[datetime, ObdInfo, bool]]:
+        """(time, body, time_unset) of every OBD information body."""
+        return [(t, b, unset) for t, b, _, unset in self._stamps(ObdInfo, fallback)]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "layout": self.layout.value,
-            "time": self.time.isoformat(),
+            "time": None if self.time is None else self.time.isoformat(),
+            "time_unset": self.time is None,
             "serial": self.serial,
             "items": [it.as_dict() for it in self.items],
             "signature": None if self.signature is None else self.signature.as_dict(),
-            "partial": self.partial,
-            "tail": self.tail.hex().upper(),
-            "error": self.error,
+            "skipped_blocks": [
+                {"info_type": f"0x{it.info_type:02X}", "length": len(it.body.encode())}
+                for it in self.skipped
+            ],
         }
 
 
+def _time_bytes(t: datetime | None) -> bytes:
+    return UNSET_TIME if t is None else encode_time(t)
+
+
+def _time_or_unset(data: bytes | memoryview, pos: int) -> datetime | None:
+    """The 6-byte time at ``pos``; ``None`` for six zero bytes (clock not set)."""
+    if data[pos : pos + 6] == UNSET_TIME:
+        return None
+    return decode_time(data, pos)
+
+
+def _where(pos: int) -> str:
+    return f"data-unit byte {pos} (frame byte {pos + _UNIT_OFFSET})"
+
+
 def _body_at(
-    t: int, data: bytes | memoryview, pos: int, vendor: Mapping[int, VendorDecoder]
-) -> tuple[Body, int] | None:
-    """Body of info type ``t`` at ``pos`` and its end, or ``None`` for an unknown type."""
+    t: int, data: bytes | memoryview, item: int, pos: int, vendor: Mapping[int, VendorDecoder]
+) -> tuple[Body, int, bool]:
+    """Body of info type ``t`` (item starting at ``item``, body at ``pos``): (body, end, guessed).
+
+    ``guessed``: the type is unknown and its body was taken as a WORD-length block; the caller
+    accepts that guess only if the rest of the unit then parses."""
     n = len(data)
     if t == 0x02:
         if n < pos + STREAM_LEN:
-            raise DataUnitError("bad_data_unit", f"data stream at {pos} truncated")
-        return DataStream.decode(data, pos), pos + STREAM_LEN
+            raise DataUnitError(
+                "bad_data_unit", f"data stream at {_where(item)} truncated: {n - pos} of 37 B"
+            )
+        return DataStream.decode(data, pos), pos + STREAM_LEN, False
     if t == 0x01:
         ln = ObdInfo.length_at(data, pos)
         if ln is None or n < pos + ln:
-            raise DataUnitError("bad_data_unit", f"OBD body at {pos} truncated")
-        return ObdInfo.decode(data, pos), pos + ln
+            raise DataUnitError("bad_data_unit", f"OBD body at {_where(item)} truncated")
+        return ObdInfo.decode(data, pos), pos + ln, False
     dec = vendor.get(t)
     if dec is not None:
         try:
             blk = dec(t, data, pos)
         except ValueError as exc:
-            raise DataUnitError("bad_data_unit", f"vendor 0x{t:02X} at {pos}: {exc}") from None
-        return blk, pos + len(blk.raw)
-    return None
+            raise DataUnitError(
+                "bad_block_length", f"info type 0x{t:02X} at {_where(item)}: {exc}"
+            ) from None
+        return blk, pos + len(blk.raw), False
+    try:
+        blk = VendorBlock.decode(t, data, pos)
+    except ValueError as exc:
+        raise DataUnitError("unknown_info_type", _unknown(t, item, str(exc))) from None
+    return blk, pos + len(blk.raw), True
+
+
+def _unknown(t: int, item: int, why: str) -> str:
+    return (
+        f"info type 0x{t:02X} at {_where(item)}: unknown type whose length cannot be known ({why})"
+    )
 
 
 def _parse_realtime(
     data: bytes, layout: Layout, vendor: Mapping[int, VendorDecoder]
-) -> tuple[RealTime | None, int, str]:
-    """Parse with one layout; returns (unit or None, bytes understood, error)."""
+) -> tuple[RealTime | None, int, DataUnitError | None]:
+    """Parse with one layout, all or nothing: (unit, len(data), None) or (None, bytes understood,
+    the error). Vendor types are skipped by their decoder's length; an unknown type is tried as a
+    WORD-length block, kept only if the rest of the unit then parses (else the error names it).
+    In the HJ 1239 layout an unknown type at the end may be the signature block instead."""
     n = len(data)
     try:
-        t0 = decode_time(data, 0)
+        t0 = _time_or_unset(data, 0)
     except DataUnitError as exc:
-        return None, 0, exc.detail
+        return None, 0, exc
     if layout is Layout.GB17691:
         pos, serial = 6, None
     else:
         if n < 8:
-            return None, 6, "no info serial"
+            return None, 6, DataUnitError("bad_data_unit", "no info serial after the unit's time")
         pos, serial = 8, _u16(data, 6)
     items: list[InfoItem] = []
     signature = None
-    error = ""
+    guess: tuple[int, int] | None = None  # (type, offset) of the first unknown type guessed
+    fallback: tuple[int, int, Signature] | None = None  # (offset, items kept, signature)
+    error: DataUnitError | None = None
     while pos < n:
         t = data[pos]
         try:
             if layout is Layout.GB17691:
                 if n < pos + 3:
-                    raise DataUnitError("bad_data_unit", f"item header at {pos} truncated")
-                got = _body_at(t, data, pos + 3, vendor)
-                if got is None:
-                    error = f"unknown info type 0x{t:02X} at {pos}"
-                    break
-                items.append(InfoItem(t, got[0], serial=_u16(data, pos + 1)))
-                pos = got[1]
+                    raise DataUnitError("bad_data_unit", f"item header at {_where(pos)} truncated")
+                body, end, guessed = _body_at(t, data, pos, pos + 3, vendor)
+                items.append(InfoItem(t, body, serial=_u16(data, pos + 1)))
             elif layout is Layout.HJ1239:
-                if t not in (0x01, 0x02) and t not in vendor:
+                if t not in DECODED_TYPES and t not in vendor:
                     sig = Signature.match(data, pos, n)
                     if sig is not None:
-                        signature = sig
-                        pos = n
-                        break
-                    error = f"unknown info type 0x{t:02X} at {pos}"
-                    break
-                it_time = decode_time(data, pos + 1)
-                got = _body_at(t, data, pos + 7, vendor)
-                assert got is not None
-                items.append(InfoItem(t, got[0], time=it_time))
-                pos = got[1]
+                        fallback = (pos, len(items), sig)
+                if n < pos + 7:
+                    raise DataUnitError("bad_data_unit", f"item header at {_where(pos)} truncated")
+                it_time = _time_or_unset(data, pos + 1)
+                body, end, guessed = _body_at(t, data, pos, pos + 7, vendor)
+                items.append(InfoItem(t, body, time=it_time, time_unset=it_time is None))
             else:  # legacy: type body signature
-                got = _body_at(t, data, pos + 1, vendor)
-                if got is None:
-                    error = f"unknown info type 0x{t:02X} at {pos}"
-                    break
-                sig = Signature.match(data, got[1])
+                body, end, guessed = _body_at(t, data, pos, pos + 1, vendor)
+                sig = Signature.match(data, end)
                 if sig is None:
-                    raise DataUnitError("bad_data_unit", f"no signature block after body at {pos}")
-                items.append(InfoItem(t, got[0], signature=sig))
-                pos = got[1] + sig.size
+                    raise DataUnitError(
+                        "bad_data_unit", f"no signature block after the body at {_where(pos)}"
+                    )
+                items.append(InfoItem(t, body, signature=sig))
+                end += sig.size
         except DataUnitError as exc:
-            error = exc.detail
+            error = exc
             break
-    if not items and signature is None and pos < n:
-        return None, pos, error or "no info body"
-    return (
-        RealTime(layout, t0, serial, tuple(items), signature, bytes(data[pos:]), error),
-        pos,
-        error,
-    )
+        if guessed and guess is None:
+            guess = (t, pos)
+        pos = end
+    if error is None:
+        return RealTime(layout, t0, serial, tuple(items), signature), n, None
+    if fallback is not None:  # the unknown "type" was the first byte of the signature block
+        _, keep, sig = fallback
+        return RealTime(layout, t0, serial, tuple(items[:keep]), sig), n, None
+    if guess is not None:
+        t, at = guess
+        error = DataUnitError("unknown_info_type", _unknown(t, at, f"then {error.detail}"))
+        return None, at, error
+    return None, pos, error
 
 
 def decode_realtime(
@@ -381,8 +481,9 @@ def decode_realtime(
 ) -> RealTime:
     """Decode a real-time / re-issue data unit with ``layout`` (hint) or by trying each layout.
 
-    A complete parse wins; otherwise the parse that understood the most bytes, kept ``partial``.
-    Raises :class:`DataUnitError` only when no layout finds even a valid time and one body.
+    The first layout that parses the whole unit wins; otherwise :class:`DataUnitError` with the
+    reason of the parse that understood the most bytes (a truncated body, a bad time, a vendor
+    length beyond the unit, an unknown type whose length cannot be known: type and offset named).
     """
     blk = decode_streams(data, layout)  # a unit of data streams only: the bulk path
     if blk is not None:
@@ -391,18 +492,16 @@ def decode_realtime(
     if layout is not None:
         order.remove(layout)
         order.insert(0, layout)
-    best: tuple[int, RealTime] | None = None
-    last_err = ""
+    best: tuple[int, DataUnitError] | None = None
     for lay in order:
         rt, used, err = _parse_realtime(data, lay, vendor)
-        if rt is not None and not rt.tail:
+        if rt is not None:
             return rt
-        if rt is not None and (best is None or used > best[0]):
-            best = (used, rt)
-        last_err = last_err or err
-    if best is None:
-        raise DataUnitError("bad_data_unit", f"real-time unit: {last_err}")
-    return best[1]
+        assert err is not None
+        if best is None or used > best[0]:
+            best = (used, err)
+    assert best is not None
+    raise DataUnitError(best[1].reason, f"real-time unit: {best[1].detail}")
 
 
 # ------------------------------------------------------------------------------ fast path
@@ -614,7 +713,12 @@ def make_answer(frame: Frame, result: int, now: datetime, unit: Unit | None = No
         data = encode_time(now)
     else:
         t = unit_time(unit) if unit is not None else None
-        data = encode_time(t) if t is not None else b""
+        if t is not None:
+            data = encode_time(t)
+        elif isinstance(unit, RealTime):  # the terminal's clock is not set: echo its six zeros
+            data = UNSET_TIME
+        else:
+            data = b""
         if frame.variant is HeaderVariant.TERMINAL:
             data += bytes((result,))
     if frame.variant is HeaderVariant.RESPONSE_FLAG:

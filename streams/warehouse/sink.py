@@ -4,11 +4,23 @@
   (e.g. the warehouse refuses writes), ``put`` blocks (async: awaits) instead of dropping: that is the
   backpressure the bus and gateways feel, and the runner reports it (``state()``).
 - A flusher thread writes when a buffer reaches ``batch_size`` or its oldest event is ``max_delay_s``
-  old: one insert per table per flush, plus one ``ingest_log`` row per (kind, jurisdiction).
-- A failed insert keeps the batch and retries with back-off; ``close()`` flushes everything left
-  (SIGINT/SIGTERM path) and reports what could not be written.
+  old: one insert per table per flush, plus one ``ingest_log`` row per (kind, jurisdiction)
+  (best effort: a failed ``ingest_log`` insert is logged, never retried into a duplicate).
+- **Poison is isolated at the row.** A batch that cannot be converted (``serde.to_arrow``) or that
+  the warehouse refuses while it answers (``EXISTS TABLE`` succeeds) is split in halves, again and
+  again, down to the single record; every part that stores is stored, and each record that still
+  fails becomes a dead letter (``streams.warehouse.deadletter``: raw bytes, stage, kind, device,
+  reason, time) in the ``dead_letter`` table, counted in ``state().dead_lettered``. A record with
+  one poison row among 50,000 costs about 2·log2(50,000) ≈ 32 extra inserts, once.
+- **An outage is not poison.** When the probe fails (warehouse down, table missing), the batch is
+  kept and retried with back-off; ``state().healthy`` is false only while something is stuck, and
+  turns true again with the first flush that stores everything.
+- ``close()`` flushes everything left (SIGINT/SIGTERM path) and reports what could not be written.
 - Idempotence: events carry deterministic ids and tables are ReplacingMergeTree, so a replay after a
   crash between insert and acknowledgement is stored once (queries read with FINAL).
+- Tags: ``put(events, tag=n)`` marks events with an integer (the write-ahead log's segment);
+  ``on_stored({tag: count})`` is called once they are stored or dead-lettered, so the log knows
+  what the warehouse has.
 """
 
 from __future__ import annotations
@@ -18,15 +30,19 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from streams import serde
 from streams.catalog import table_of
+from streams.warehouse import deadletter
+from streams.warehouse.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
+
+Tag = int | None
 
 
 @dataclass
@@ -37,6 +53,11 @@ class SinkState:
     last_error: str
     backpressure: bool
     healthy: bool
+    dead_lettered: int = 0
+
+
+class _Outage(Exception):
+    """The warehouse does not answer (or the table is missing): keep the rows, retry later."""
 
 
 class BatchingSink:
@@ -48,17 +69,24 @@ class BatchingSink:
         max_buffered: int = 500_000,
         on_written: Callable[[str, int], None] | None = None,
         write_ingest_log: bool = True,
+        on_stored: Callable[[Mapping[int, int]], None] | None = None,
+        on_dead_letter: Callable[[DeadLetter], None] | None = None,
     ) -> None:
         self._client = client
         self.batch_size = batch_size
         self.max_delay_s = max_delay_s
         self.max_buffered = max_buffered
         self._on_written = on_written
+        self._on_stored = on_stored
+        self._on_dead_letter = on_dead_letter
         self._write_ingest_log = write_ingest_log
         self._buffers: dict[type, list[Any]] = {}
+        self._tags: dict[type, list[Tag]] = {}
         self._first_at: dict[type, float] = {}
+        self._letters: list[tuple[DeadLetter, Tag]] = []
         self._buffered = 0
         self._written = 0
+        self._dead = 0
         self._failed = 0
         self._last_error = ""
         self._cond = threading.Condition()
@@ -67,7 +95,7 @@ class BatchingSink:
         self._flush_lock = threading.Lock()
 
     # ---- producer side ----
-    def put_nowait(self, events: Iterable[Any]) -> bool:
+    def put_nowait(self, events: Iterable[Any], tag: Tag = None) -> bool:
         """Add events if there is room; False means 'full, retry later' (nothing was added)."""
         evs = list(events)
         if not evs:
@@ -77,10 +105,10 @@ class BatchingSink:
                 raise RuntimeError("sink is closed")
             if self._buffered + len(evs) > self.max_buffered and self._buffered > 0:
                 return False
-            self._add_locked(evs)
+            self._add_locked(evs, tag)
             return True
 
-    def put(self, events: Iterable[Any], timeout: float | None = None) -> None:
+    def put(self, events: Iterable[Any], timeout: float | None = None, tag: Tag = None) -> None:
         """Add events, blocking while the buffer is full (backpressure)."""
         evs = list(events)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -93,25 +121,37 @@ class BatchingSink:
                     raise TimeoutError("sink full: warehouse not accepting writes")
                 self._cond.notify_all()
                 self._cond.wait(remaining if remaining is not None else 0.5)
-            self._add_locked(evs)
+            self._add_locked(evs, tag)
 
-    async def aput(self, events: Iterable[Any]) -> None:
+    async def aput(self, events: Iterable[Any], tag: Tag = None) -> None:
         evs = list(events)
         delay = 0.001
-        while not self.put_nowait(evs):
+        while not self.put_nowait(evs, tag):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
 
-    def _add_locked(self, evs: list[Any]) -> None:
+    def dead_letter(self, letters: Sequence[DeadLetter], tags: Sequence[Tag] | None = None) -> None:
+        """Queue dead letters made elsewhere (e.g. a record the WAL could not serialise)."""
+        if not letters:
+            return
+        tg: Sequence[Tag] = tags if tags is not None else [None] * len(letters)
+        with self._cond:
+            self._letters.extend(zip(letters, tg, strict=True))
+            self._buffered += len(letters)
+            self._cond.notify_all()
+
+    def _add_locked(self, evs: list[Any], tag: Tag) -> None:
         now = time.monotonic()
         for e in evs:
             cls = type(e)
             buf = self._buffers.get(cls)
             if buf is None:
                 buf = self._buffers[cls] = []
+                self._tags[cls] = []
             if not buf:
                 self._first_at[cls] = now
             buf.append(e)
+            self._tags[cls].append(tag)
         self._buffered += len(evs)
         if self._buffered >= self.batch_size:
             self._cond.notify_all()
@@ -124,7 +164,7 @@ class BatchingSink:
         return self
 
     def _due(self) -> bool:
-        if self._buffered >= self.batch_size:
+        if self._buffered >= self.batch_size or self._letters:
             return True
         now = time.monotonic()
         return any(
@@ -147,47 +187,128 @@ class BatchingSink:
                 backoff = min(backoff * 2, 5.0)
 
     def flush(self) -> bool:
-        """Write every buffered event now. Returns False if some table failed (kept for retry)."""
+        """Write every buffered event now. Returns False if something is kept for a retry
+        (warehouse not answering); poison records are dead-lettered, not kept."""
         with self._flush_lock:
             with self._cond:
-                batches = {cls: buf for cls, buf in self._buffers.items() if buf}
+                batches = {cls: (buf, self._tags[cls]) for cls, buf in self._buffers.items() if buf}
                 for cls in batches:
                     self._buffers[cls] = []
+                    self._tags[cls] = []
             ok = True
-            for cls, evs in batches.items():
-                try:
-                    self._insert(cls, evs)
-                except Exception as exc:  # warehouse refused: keep the batch, report, retry later
+            for cls, (evs, tags) in batches.items():
+                left_e, left_t = self._write_isolating(cls, evs, tags)
+                if left_e:
                     ok = False
-                    self._failed += 1
-                    self._last_error = f"{table_of(cls.KIND)}: {exc}"[:500]
-                    log.warning(
-                        "sink: insert into %s failed, will retry: %s", table_of(cls.KIND), exc
-                    )
                     with self._cond:
-                        self._buffers[cls] = evs + self._buffers.get(cls, [])
+                        self._buffers[cls] = left_e + self._buffers.get(cls, [])
+                        self._tags[cls] = left_t + self._tags.get(cls, [])
                         self._first_at[cls] = time.monotonic()
-                    continue
-                with self._cond:
-                    self._buffered -= len(evs)
-                    self._written += len(evs)
-                    self._cond.notify_all()
-                if self._on_written:
-                    self._on_written(cls.KIND, len(evs))
+            if not self._write_letters():
+                ok = False
             if ok:
                 self._last_error = ""
             return ok
 
-    def _insert(self, cls: type, evs: list[Any]) -> None:
+    def _write_isolating(
+        self, cls: type, evs: list[Any], tags: list[Tag]
+    ) -> tuple[list[Any], list[Tag]]:
+        """Store ``evs``, bisecting failing parts down to the record; return what an outage left."""
+        stack: list[tuple[list[Any], list[Tag]]] = [(evs, tags)]
         table = table_of(cls.KIND)
-        self._client.insert_arrow(table, serde.to_arrow(evs))
+        while stack:
+            part, ptags = stack.pop()
+            stage = "serialise"
+            try:
+                data = serde.to_arrow(part)
+                stage = "insert"
+                self._client.insert_arrow(table, data)
+            except Exception as exc:
+                if stage == "insert" and not self._answers(table):
+                    self._failed += 1
+                    self._last_error = f"{table}: {exc}"[:500]
+                    log.warning("sink: insert into %s failed, will retry: %s", table, exc)
+                    left_e, left_t = list(part), list(ptags)
+                    for e, t in reversed(stack):
+                        left_e += e
+                        left_t += t
+                    return left_e, left_t
+                if len(part) == 1:
+                    letter = deadletter.of_event(part[0], stage, f"{type(exc).__name__}: {exc}")
+                    log.warning(
+                        "sink: %s %s from device %r dead-lettered (%s): %s",
+                        letter.kind,
+                        letter.event_id,
+                        letter.device_id,
+                        stage,
+                        letter.reason,
+                    )
+                    with self._cond:
+                        self._letters.append((letter, ptags[0]))
+                    continue
+                mid = len(part) // 2
+                stack.append((part[mid:], ptags[mid:]))
+                stack.append((part[:mid], ptags[:mid]))
+                continue
+            self._after_insert(cls, part, ptags)
+        return [], []
+
+    def _answers(self, table: str) -> bool:
+        """True when the warehouse answers and ``table`` exists (a refusal is then the data's)."""
+        try:
+            return bool(int(self._client.command(f"EXISTS TABLE {table}")))
+        except Exception:
+            return False
+
+    def _after_insert(self, cls: type, evs: list[Any], tags: list[Tag]) -> None:
         if self._write_ingest_log:
             counts = Counter(getattr(e, "jurisdiction", "") or "unknown" for e in evs)
             now = datetime.now(UTC)
             rows = [[now, cls.KIND, j, n] for j, n in counts.items()]
-            self._client.insert(
-                "ingest_log", rows, column_names=["ts", "kind", "jurisdiction", "rows"]
-            )
+            try:
+                self._client.insert(
+                    "ingest_log", rows, column_names=["ts", "kind", "jurisdiction", "rows"]
+                )
+            except Exception as exc:  # a counter, not data: never re-insert the rows for it
+                log.warning("sink: ingest_log row for %s not written: %s", cls.KIND, exc)
+        with self._cond:
+            self._buffered -= len(evs)
+            self._written += len(evs)
+            self._cond.notify_all()
+        self._stored(tags)
+        if self._on_written:
+            self._on_written(cls.KIND, len(evs))
+
+    def _write_letters(self) -> bool:
+        with self._cond:
+            letters, self._letters = self._letters, []
+        if not letters:
+            return True
+        try:
+            deadletter.insert(self._client, [d for d, _ in letters])
+        except Exception as exc:
+            self._failed += 1
+            self._last_error = f"dead_letter: {exc}"[:500]
+            log.warning("sink: %d dead letters not written, will retry: %s", len(letters), exc)
+            with self._cond:
+                self._letters = letters + self._letters
+            return False
+        with self._cond:
+            self._buffered -= len(letters)
+            self._dead += len(letters)
+            self._cond.notify_all()
+        self._stored([t for _, t in letters])
+        if self._on_dead_letter:
+            for d, _ in letters:
+                self._on_dead_letter(d)
+        return True
+
+    def _stored(self, tags: Iterable[Tag]) -> None:
+        if self._on_stored is None:
+            return
+        counts = Counter(t for t in tags if t is not None)
+        if counts:
+            self._on_stored(counts)
 
     def write_arrow(self, kind: str, table: Any, jurisdiction: str = "unknown") -> None:
         """Bulk path: insert an already columnar batch (replays, back-fills, analyst loads).
@@ -230,4 +351,5 @@ class BatchingSink:
             last_error=self._last_error,
             backpressure=self._buffered >= self.max_buffered,
             healthy=not self._last_error,
+            dead_lettered=self._dead,
         )

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import pytest
 
 from core.events import deterministic_id
+from core.exceedance import Exceedance
 from core.processing import Context, Processor
-from enforcement.events import Exceedance
 from streams import catalog, serde
 from streams.catalog import EventType
 from streams.faust_app import KeyedState, build

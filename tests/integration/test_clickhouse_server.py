@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from core.events import deterministic_id
-from enforcement.events import Exceedance
+from core.exceedance import Exceedance
 from streams.warehouse import migrator
 from streams.warehouse.client import connect, server_info
 from streams.warehouse.sink import BatchingSink

@@ -2,7 +2,7 @@
 
 Topics get a random prefix and the Faust app a random id per run, so nothing is shared with other
 runs. A test-only reading type (its table created here from its dataclass) feeds a test-only
-processor that keeps per-device state in its Faust table and emits ``enforcement.events.Exceedance``
+processor that keeps per-device state in its Faust table and emits ``core.exceedance.Exceedance``
 (the real event type, topic and migrated table); a duplicate publish must be stored once (FINAL).
 """
 
@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import pytest
 
 from core.events import deterministic_id
+from core.exceedance import Exceedance
 from core.processing import Context, Processor
-from enforcement.events import Exceedance
 from streams import catalog, serde
 from streams.bus.kafka import BusUnavailableError, KafkaBus
 from streams.catalog import EventType

@@ -59,3 +59,13 @@ def test_shipped_data_is_present_and_readable() -> None:
     readme = (DATA / "README.md").read_text(encoding="utf-8")
     for name in ("obd_frames.json", "hj212_packets.json", "conox_uk_2012_2013_100k.csv.gz"):
         assert name in readme
+
+
+def test_no_environment_or_link_is_tracked() -> None:
+    """A committed `.venv` (or any symbolic link) breaks every other clone's environment."""
+    staged = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=REPO, capture_output=True, check=True, text=True
+    ).stdout.splitlines()
+    links = [line.split("\t", 1)[1] for line in staged if line.startswith("120000 ")]
+    assert not links, f"symbolic links tracked: {links}"
+    assert not [line for line in staged if line.split("\t", 1)[1].startswith(".venv")]

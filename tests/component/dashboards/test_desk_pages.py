@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.exceedance import examples as exceedance_examples
 from core.registry import Calibration
 from core.timeutil import utcnow
 from dashboards.app import PAGES_DIR
-from enforcement.events import examples as exceedance_examples
 from remote_sensing.events import RsdPass
 from remote_sensing.events import examples as rsd_examples
 from streams.warehouse import shared

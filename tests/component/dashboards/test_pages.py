@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.exceedance import examples as exceedance_examples
 from dashboards.app import PAGES_DIR
-from enforcement.events import examples as exceedance_examples
 from streams.warehouse import shared
 from streams.warehouse.sink import BatchingSink
 

@@ -380,3 +380,36 @@ async def test_embedded_service_with_simulator_feeds_the_warehouse(pipeline: Any
     await pipeline.settle()
     n = pipeline.client.query("SELECT uniqExact(vin), count() FROM obd_sample FINAL").result_rows[0]
     assert n[0] == 6 and n[1] >= 60
+
+
+async def test_a_length_that_lies_costs_one_frame_not_the_partial_timeout() -> None:
+    """Issue 11: a frame whose length field lies, then good frames on the same (still open)
+    connection. The good frames are answered, in order, without the partial-frame timeout
+    (set far beyond the test's bound): the decoder resyncs on the first complete valid frame."""
+    reg = default_registry()
+    v = reg.obd_vehicles[0]
+    metrics = Metrics()
+    pub = Collect()
+    gw = ObdGateway(pub, reg, metrics, limits=GatewayLimits(partial_timeout_s=600.0))
+    await gw.start()
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", gw.port)
+        lie = bytearray(login_frame(v.vin, T0, 1).encode())
+        lie[22:24] = (3000).to_bytes(2, "big")  # claims 3,025 B; the good frames come first
+        goods = valid_packets(v.vin, VehicleModel(v, seed=3), T0, 4)
+        w.write(bytes(lie) + b"".join(goods))
+        await w.drain()
+        dec = FrameDecoder()
+        answers: list[Frame] = []
+        while len(answers) < 5:  # the lie's error answer + one per good frame
+            data = await asyncio.wait_for(r.read(65536), 30)
+            assert data, "connection closed before every frame was answered"
+            answers += [f for f, _ in (x for x in dec.feed(data) if isinstance(x, tuple))]
+        w.close()
+    finally:
+        await gw.stop()
+    assert [a.data[-1] for a in answers] == [RESP_ERROR] + [RESP_SUCCESS] * 4
+    assert [a.command for a in answers] == [Command.LOGIN] + [Command.REALTIME] * 4
+    bad = metrics.counters("obd_gateway", "bad_frames")
+    assert bad.get("reason=bad_length") == 1 and bad.get("reason=truncated", 0) == 0
+    assert len(pub.samples()) == 40

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from core.exceedance import Exceedance
 from core.timeutil import BEIJING
-from enforcement.events import Exceedance
 from streams.warehouse import migrator
 from streams.warehouse.queries import platform as q
 from streams.warehouse.sink import BatchingSink

@@ -84,7 +84,7 @@ def test_layouts_of_real_vectors_are_detected() -> None:
     for vid, lay in expect.items():
         rt = decode_unit(parse_frame(RAW[vid]))
         assert isinstance(rt, RealTime)
-        assert rt.layout is lay and not rt.partial, vid
+        assert rt.layout is lay, vid
     o6 = decode_unit(parse_frame(RAW["O6"]))
     assert [it.info_type for it in o6.items] == [0x01, 0x02, 0x80]
     assert all(it.time == datetime(2020, 1, 21, 15, 40, 33, tzinfo=BEIJING) for it in o6.items)
@@ -101,8 +101,8 @@ def test_legacy_vector_keeps_one_signature_per_body() -> None:
 
 def test_o1_markers_and_obd_body() -> None:
     rt = decode_unit(parse_frame(RAW["O1"]))
-    ts, stream, inferred = rt.streams()[0]
-    assert ts == datetime(2021, 8, 14, 8, 47, 35, tzinfo=BEIJING) and not inferred
+    ts, stream, inferred, unset = rt.streams()[0]
+    assert ts == datetime(2021, 8, 14, 8, 47, 35, tzinfo=BEIJING) and not inferred and not unset
     # NOx raw 0 decodes to -200 ppm: "not ready", never a number
     r = stream.reading("nox_up_ppm")
     assert (r.raw, r.value, r.quality) == (0, None, "not_ready")
@@ -166,11 +166,41 @@ def test_payload_containing_start_bytes_is_framed_by_length() -> None:
 def test_truncated_frame_waits_then_gives_up_onto_the_next_valid_frame() -> None:
     dec = FrameDecoder()
     cut = RAW["O1"][:120]
-    items = dec.feed(cut + RAW["O4"])  # the cut frame's length swallows O4: still waiting
+    o4 = RAW["O4"]
+    items = dec.feed(cut + o4[:20])  # nothing complete after the cut frame yet: it waits
     assert frames_of(items) == [] and bad_of(items) == []
     items = dec.give_up_partial()
+    assert frames_of(items) == [] and bad_of(items)[0].reason == "truncated"
+    assert frames_of(dec.feed(o4[20:])) == [o4]
+
+
+def test_a_length_that_lies_costs_one_frame_not_the_partial_timeout() -> None:
+    """Issue 11: the cut frame's length swallows the next frames; as soon as one of them is
+    complete in the buffer the decoder resyncs on it, without give_up_partial."""
+    dec = FrameDecoder()
+    cut = RAW["O1"][:120]  # claims 198 B
+    items = dec.feed(cut + RAW["O4"])  # 153 B: the claimed span is not complete yet
     assert frames_of(items) == [RAW["O4"]]
-    assert bad_of(items)[0].reason == "truncated"
+    (bad,) = bad_of(items)
+    assert (bad.reason, bad.nbytes, bad.raw) == ("bad_length", 120, cut)
+    assert dec.buffered == 0
+
+
+def test_lying_length_resync_byte_by_byte_and_with_a_validating_session() -> None:
+    from core.registry import default_registry
+    from obd_gateway.session import Session
+
+    lie = bytearray(RAW["O1"])
+    lie[22:24] = (4000).to_bytes(2, "big")  # a whole frame whose length field lies
+    stream = bytes(lie) + RAW["O4"] + RAW["O6"] + RAW["O1"]
+    for validate in (None, Session(default_registry()).plausible):
+        dec = FrameDecoder(validate=validate)
+        got: list = []
+        for i in range(len(stream)):
+            got += dec.feed(stream[i : i + 1])
+        assert frames_of(got) == [RAW["O4"], RAW["O6"], RAW["O1"]]
+        assert [b.reason for b in bad_of(got)] == ["bad_length"]
+        assert dec.buffered == 0
 
 
 def test_length_over_the_limit_is_rejected_without_waiting() -> None:
@@ -220,19 +250,6 @@ def test_parse_frame_reasons(mutate, reason: str) -> None:
 # ------------------------------------------------------------------------------ units
 
 
-def test_unknown_info_type_is_kept_raw_not_fatal() -> None:
-    t = datetime(2026, 11, 20, 9, 0, 0, tzinfo=BEIJING)
-    stream = DataStream.from_physical(speed_kmh=50.0, rpm=1200.0)
-    unit = RealTime(
-        Layout.HJ1239, t, 7, (InfoItem(0x02, stream, time=t),), tail=b"\x99\x01\x02\x03"
-    )
-    data = unit.encode()
-    rt = decode_realtime(data, Layout.HJ1239)
-    assert rt.partial and rt.tail == b"\x99\x01\x02\x03"
-    assert len(rt.items) == 1 and "0x99" in rt.error
-    assert rt.encode() == data
-
-
 def test_hj1239_signature_block_is_recognised_and_kept() -> None:
     t = datetime(2026, 11, 20, 9, 0, 0, tzinfo=BEIJING)
     sig = Signature(bytes(range(32)), bytes(range(32, 64)))
@@ -241,7 +258,7 @@ def test_hj1239_signature_block_is_recognised_and_kept() -> None:
     )
     data = unit.encode()
     rt = decode_realtime(data)
-    assert rt.layout is Layout.HJ1239 and rt.signature == sig and not rt.partial
+    assert rt.layout is Layout.HJ1239 and rt.signature == sig
     assert rt.encode() == data
 
 
@@ -251,7 +268,7 @@ def test_gb17691_streams_get_one_second_steps() -> None:
         InfoItem(0x02, DataStream.from_physical(rpm=700.0 + i), serial=i) for i in range(3)
     )
     rt = decode_realtime(RealTime(Layout.GB17691, t, None, items).encode())
-    assert [(ts - t, inf) for ts, _, inf in rt.streams()] == [
+    assert [(s.ts - t, s.inferred) for s in rt.streams()] == [
         (timedelta(0), False),
         (timedelta(seconds=1), True),
         (timedelta(seconds=2), True),
@@ -381,7 +398,6 @@ def test_realtime_unit_round_trip_is_byte_identical(
     raw = unit.encode()
     back = decode_realtime(raw, layout)
     assert back.encode() == raw
-    assert not back.partial
     f = Frame(HeaderVariant.TERMINAL, 0x02, "LZYCHB3A3PH000001", 1, 1, raw)
     assert parse_frame(f.encode()).encode() == f.encode()
 

@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from obd_gateway.events import SAMPLE_RANGES, ObdFrame, ObdSample
 from obd_gateway.protocol import (
     Command,
     DataStream,
+    DataUnitError,
     Frame,
     HeaderVariant,
     InfoItem,
@@ -179,7 +181,10 @@ def test_bulk_decode_leaves_other_units_to_the_general_parser() -> None:
     good = unit_bytes(Layout.HJ1239, t0, [raw, raw])
     assert decode_streams(good) is not None
     bad_time = good[:54] + b"\x0d" + good[55:]  # month 13 in the second item's time
-    assert decode_streams(bad_time) is None and decode_realtime(bad_time).partial
+    assert decode_streams(bad_time) is None
+    with pytest.raises(DataUnitError) as e:
+        decode_realtime(bad_time)
+    assert e.value.reason == "bad_time"
     signed = RealTime(
         Layout.HJ1239,
         t0,
@@ -317,6 +322,6 @@ def test_bulk_samples_equal_the_validated_constructor(
             signature="absent",
             frame_id=frame_id,
         )
-        for ts, s, inf in decode_realtime(data, layout).streams()
+        for ts, s, inf, _unset in decode_realtime(data, layout).streams()
     ]
     assert [e for e in out.events if isinstance(e, ObdSample)] == want

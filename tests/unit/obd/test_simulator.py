@@ -70,9 +70,9 @@ def test_packets_decode_to_ten_one_second_records(layout: Layout) -> None:
     recs = [(t + timedelta(seconds=i), m.record()) for i in range(10)]
     f = build_packet(v.vin, recs, 42, command=Command.REISSUE, info=m.obd_info(), layout=layout)
     unit = decode_unit(parse_frame(f.encode()))
-    assert isinstance(unit, RealTime) and unit.layout is layout and not unit.partial
-    assert [ts for ts, _, _ in unit.streams()] == [ts for ts, _ in recs]
-    assert [s for _, s, _ in unit.streams()] == [s for _, s in recs]
+    assert isinstance(unit, RealTime) and unit.layout is layout and not unit.skipped
+    assert [s.ts for s in unit.streams()] == [ts for ts, _ in recs]
+    assert [x.stream for x in unit.streams()] == [s for _, s in recs]
 
 
 def test_synthetic_vehicles_have_valid_vins() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from core.exceedance import Exceedance
 from core.processing import Context
 from core.timeutil import beijing
-from enforcement.events import Exceedance
 from remote_sensing import events
 from remote_sensing.events import RsdPass
 from remote_sensing.processors import PROCESSORS, handle, handle_pass
@@ -40,70 +40,16 @@ def rules_of(out: list[Exceedance]) -> list[str]:
 
 def test_processor_registered() -> None:
     (p,) = PROCESSORS
-    assert p.inputs == ("rsd.pass", "exceedance") and p.handle is handle
+    assert p.inputs == ("rsd.pass",) and p.handle is handle
 
 
-def smoke_confirmed(
-    ctx: Context, ts: datetime, subject: str = "沪A12345|yellow", cid: str = "c1"
-) -> Exceedance:
-    return Exceedance.make(
-        rule=ctx.ruleset.rule("BS-CONFIRM"),
-        ts=ts,
-        source="smoke_capture",
-        subject_kind="vehicle",
-        subject_id=subject,
-        jurisdiction="wujiang",
-        device_id="CAM-WJ-01",
-        measured=3.0,
-        limit=1.0,
-        unit="grade",
-        evidence=("file:evidence/c1/plate.jpg#sha256=ab", "file:evidence/c1/clip.mp4#sha256=cd"),
-        detail={"capture_id": cid, "pollutant": "ringelmann"},
-        window=cid,
-    )
-
-
-def test_smoke_confirmation_feeds_ringelmann_window(ctx: Context) -> None:
-    state: dict[str, Any] = {}
-    diesel = {"fuel": "diesel", "plate_colour": "yellow", "no_ppm": 900.0, "opacity_pct": 10.0}
-    p1 = make(beijing(2026, 3, 1, 9), rid="a", ringelmann=2.0, **diesel)
-    assert p1.key == "vehicle:沪A12345|yellow"
-    out1 = list(handle(p1, state, ctx))
-    assert rules_of(out1) == ["RS-D-RING", "RS-FIRST"]
-    conf = smoke_confirmed(ctx, beijing(2026, 4, 2, 10))
-    assert conf.key == p1.key  # same partition and state as the RSD passes
-    out2 = list(handle(conf, state, ctx))
-    assert rules_of(out2) == ["RS-REPEAT"]
-    rep = out2[0]
-    assert rep.subject_id == "沪A12345|yellow" and rep.device_id == "CAM-WJ-01"
-    assert (
-        f"exceedance:{conf.event_id}" in rep.evidence and f"rsd.pass:{p1.event_id}" in rep.evidence
-    )
-    assert "file:evidence/c1/clip.mp4#sha256=cd" in rep.evidence
-    # a confirmation first, then an RSD Ringelmann exceedance
-    st2: dict[str, Any] = {}
-    assert rules_of(
-        list(handle(smoke_confirmed(ctx, beijing(2026, 5, 1), cid="c2"), st2, ctx))
-    ) == ["RS-FIRST"]
-    out3 = list(handle(make(beijing(2026, 5, 3), rid="b", ringelmann=2.0, **diesel), st2, ctx))
-    assert rules_of(out3) == ["RS-D-RING", "RS-REPEAT"]
-    assert any(e.startswith("exceedance:") for e in out3[1].evidence)
-
-
-def test_other_exceedances_are_ignored(ctx: Context) -> None:
+def test_exceedances_are_not_an_input(ctx: Context) -> None:
+    """A source never reads exceedances (its own or another source's): cross-source is enforcement's."""
     state: dict[str, Any] = {}
     ours = list(handle(make(beijing(2026, 3, 1), rid="a", no_ppm=1600.0), state, ctx))
     before = dict(state)
-    for e in ours:  # our own output comes back on the exceedance topic
+    for e in ours:
         assert list(handle(e, state, ctx)) == []
-    assert (
-        list(
-            handle(
-                smoke_confirmed(ctx, beijing(2026, 3, 2), subject="unread:CAM-QP-01:7"), state, ctx
-            )
-        )
-        == []
-    )
     assert state == before
 
 

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from core.exceedance import Exceedance
 from core.processing import Context
 from core.registry import load_registry
 from core.ruleset import load_ruleset
 from core.timeutil import BEIJING
-from enforcement.events import Exceedance
 from fuel_vapor.events import (
     DepotReading,
     DeviceAlarm,

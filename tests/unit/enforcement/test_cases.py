@@ -1,0 +1,297 @@
+"""Cases: exceedance → case by rule, life cycle with a hash-chained log, field checks, discretion,
+concurrency (first of two commands on one version wins), smoke review as a case, cross-source rules.
+
+A tiny driver routes every output back into the catalogued processors, as the bus does."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict, deque
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from core.exceedance import Exceedance, fire
+from core.processing import Context
+from core.timeutil import beijing
+from enforcement.cases import GENESIS, canonical, entry_body, entry_hash
+from enforcement.events import CaseCommand, CaseEntry, CaseState
+from streams import catalog
+
+PLATE = "沪A12345"
+
+
+class Driver:
+    def __init__(self, ruleset: Any, registry: Any) -> None:
+        self.ctx = Context(ruleset, registry)
+        self.rs = ruleset
+        self.routes: dict[str, list[Any]] = defaultdict(list)
+        for p in catalog.processors():
+            for k in p.inputs:
+                self.routes[k].append(p)
+        self.states: dict[str, dict[str, Any]] = defaultdict(dict)
+        self.seen: list[Any] = []
+
+    def send(self, *events: Any) -> list[Any]:
+        q = deque(events)
+        out: list[Any] = []
+        while q:
+            e = q.popleft()
+            out.append(e)
+            self.seen.append(e)
+            for p in self.routes.get(e.KIND, ()):
+                q.extend(p.handle(e, self.states[p.name], self.ctx))
+        return out
+
+    def entries(self, case_id: str) -> list[CaseEntry]:
+        return [e for e in self.seen if isinstance(e, CaseEntry) and e.case_id == case_id]
+
+    def state(self, case_id: str) -> CaseState:
+        return [e for e in self.seen if isinstance(e, CaseState) and e.case_id == case_id][-1]
+
+    def cases(self) -> list[str]:
+        return sorted({e.case_id for e in self.seen if isinstance(e, CaseState)})
+
+    def act(
+        self,
+        case_id: str,
+        action: str,
+        ts: datetime,
+        *,
+        version: int | None = None,
+        reason: str = "",
+        actor: str = "张伟",
+        **payload: Any,
+    ) -> CaseEntry:
+        st = self.state(case_id)
+        cmd = CaseCommand.make(
+            ts=ts,
+            case_id=case_id,
+            subject_key=f"{st.subject_kind}:{st.subject_id}",
+            action=action,
+            actor=actor,
+            actor_jurisdiction="qingpu",
+            based_on_version=st.version if version is None else version,
+            reason=reason,
+            payload=payload,
+        )
+        out = self.send(cmd)
+        (reply,) = [e for e in out if isinstance(e, CaseEntry) and e.request_id == cmd.event_id]
+        return reply
+
+
+@pytest.fixture
+def d(ruleset: Any, registry: Any) -> Driver:
+    return Driver(ruleset, registry)
+
+
+def rsd(
+    rs: Any, rule: str, ts: datetime, measured: float, plate: str = PLATE, rid: str = "r"
+) -> Exceedance:
+    lim = {"RS-D-NO": 1500.0, "RS-D-RING": 1.0, "RS-REPEAT": 1500.0}.get(rule, 1.0)
+    return fire(
+        rs.rule(rule),
+        ts,
+        source="remote_sensing",
+        subject_kind="vehicle",
+        subject_id=f"{plate}|yellow",
+        jurisdiction="qingpu",
+        device_id="RSD-QP-01",
+        measured=measured,
+        limit=lim,
+        unit="ppm",
+        evidence=[f"rsd.pass:{rid}"],
+        detail={
+            "fuel": "diesel",
+            "plate_colour": "yellow",
+            "pollutant": {"RS-D-RING": "ringelmann"}.get(rule, "no"),
+        },
+        window=rid,
+    )
+
+
+def chain_ok(entries: list[CaseEntry]) -> bool:
+    prev = GENESIS
+    for e in sorted((x for x in entries if x.entry != "rejected"), key=lambda x: x.seq):
+        body = entry_body(
+            e.ts,
+            e.entry,
+            e.action,
+            e.actor,
+            e.actor_jurisdiction,
+            e.status_before,
+            e.status_after,
+            e.reason,
+            e.payload_json,
+        )
+        if e.prev_hash != prev or entry_hash(prev, e.case_id, e.seq, body) != e.hash:
+            return False
+        prev = e.hash
+    return True
+
+
+def test_repeat_opens_one_case_and_evidence_attaches(d: Driver) -> None:
+    t = beijing(2026, 11, 20, 9)
+    d.send(rsd(d.rs, "RS-D-NO", t, 1600, rid="a"))  # notice: a lead, no case
+    assert d.cases() == []
+    d.send(rsd(d.rs, "RS-REPEAT", t + timedelta(days=3), 1650, rid="b"))
+    (cid,) = d.cases()
+    assert cid.startswith("QP-20261123-")
+    d.send(rsd(d.rs, "RS-D-NO", t + timedelta(days=4), 1700, rid="c"))
+    d.send(rsd(d.rs, "RS-D-NO", t + timedelta(days=4), 1700, rid="c"))  # replay: attached once
+    assert d.cases() == [cid]
+    st = d.state(cid)
+    assert (st.version, st.status, st.findings) == (2, "new", 2)
+    assert [e.entry for e in d.entries(cid)] == ["opened", "evidence"]
+    assert chain_ok(d.entries(cid))
+    terms = __import__("json").loads(st.score_terms_json)
+    assert set(terms) == {
+        "severity",
+        "repetition",
+        "evidence",
+        "cross_source",
+        "vehicle_class",
+        "recency",
+    }
+    assert st.score == pytest.approx(sum(terms.values()))
+
+
+def test_life_cycle_to_closed_and_bad_input(d: Driver) -> None:
+    t = beijing(2026, 11, 20, 9)
+    d.send(rsd(d.rs, "RS-REPEAT", t, 1650, rid="b"))
+    (cid,) = d.cases()
+    h = t + timedelta(hours=1)
+    bad = d.act(cid, "confirm", h)  # before a review: not allowed
+    assert bad.entry == "rejected" and "allowed from" in bad.reason
+    assert d.act(cid, "dismiss", h).payload_json.find("invalid") > 0  # reason required
+    assert d.act(cid, "review", h).status_after == "in_review"
+    stale = d.act(cid, "confirm", h, version=1)
+    assert stale.entry == "rejected" and "stale" in stale.reason
+    ok = d.act(cid, "confirm", h + timedelta(minutes=5))
+    assert ok.status_after == "confirmed"
+    st = d.state(cid)
+    assert st.suggested_measure == st.measure == "reminder"  # first, heavy diesel row
+    assert "D-V-FIRST-HD" in ok.payload_json and "ENF-REVIEW" in ok.payload_json
+    assert d.act(cid, "notify", h + timedelta(hours=1), channel="sms").status_after == "notified"
+    assert d.act(cid, "refer", h + timedelta(hours=2), to="nowhere").entry == "rejected"
+    assert (
+        d.act(cid, "refer", h + timedelta(hours=2), to="traffic_police").status_after == "referred"
+    )
+    failing = d.act(
+        cid,
+        "reinspect",
+        h + timedelta(days=5),
+        maintenance_record="WX-1",
+        retest={"method": "k", "value": 1.4},
+    )
+    assert failing.entry == "rejected" and "retest" in failing.reason
+    assert (
+        d.act(
+            cid,
+            "reinspect",
+            h + timedelta(days=6),
+            maintenance_record="WX-1",
+            retest={"method": "k", "value": 0.4},
+        ).status_after
+        == "reinspected"
+    )
+    assert d.act(cid, "close", h + timedelta(days=6, hours=1)).status_after == "closed"
+    assert d.act(cid, "review", h + timedelta(days=7)).entry == "rejected"
+    assert chain_ok(d.entries(cid))
+    assert d.state(cid).version == 7  # opened, review, confirm, notify, refer, reinspect, close
+    # a new finding after closing opens a new case
+    d.send(rsd(d.rs, "RS-REPEAT", t + timedelta(days=10), 1650, rid="z"))
+    assert len(d.cases()) == 2
+
+
+def test_two_officers_on_one_version_first_wins(d: Driver) -> None:
+    d.send(rsd(d.rs, "RS-REPEAT", beijing(2026, 11, 20, 9), 1650))
+    (cid,) = d.cases()
+    t = beijing(2026, 11, 20, 10)
+    a = d.act(cid, "review", t, actor="张伟")
+    b = d.act(cid, "dismiss", t, actor="李娜", version=1, reason="重复")
+    assert a.entry == "action" and b.entry == "rejected" and "stale" in b.reason
+    assert d.state(cid).status == "in_review"
+
+
+def test_field_checks_confirm_or_close_and_validate(d: Driver) -> None:
+    d.send(rsd(d.rs, "RS-REPEAT", beijing(2026, 11, 20, 9), 1650))
+    (cid,) = d.cases()
+    t = beijing(2026, 11, 21, 9)
+    assert "method" in d.act(cid, "check", t, method="laser").reason
+    out = d.act(cid, "check", t, method="k", value=42.0)  # out of range
+    assert out.entry == "rejected" and "value" in out.reason
+    failed = d.act(cid, "check", t, method="k", value=1.6, instrument="NHT-6 #3")
+    assert failed.status_after == "confirmed" and '"result":"failed"' in failed.payload_json
+    assert d.state(cid).measure == "reminder"
+    passed = d.act(cid, "check", t + timedelta(days=3), method="ringelmann", value=0.0)
+    assert passed.status_after == "closed"
+
+
+def test_discretion_override_needs_reason(d: Driver) -> None:
+    d.send(rsd(d.rs, "RS-REPEAT", beijing(2026, 11, 20, 9), 1650))
+    (cid,) = d.cases()
+    t = beijing(2026, 11, 20, 10)
+    d.act(cid, "review", t)
+    assert "ENF-DISCRETION" in d.act(cid, "confirm", t, measure="fine").reason
+    ok = d.act(cid, "confirm", t, measure="fine", reason="车主拒不改正")
+    assert ok.entry == "action" and '"override":' not in ok.payload_json
+    st = d.state(cid)
+    assert (st.suggested_measure, st.measure) == ("reminder", "fine")
+
+
+def test_smoke_case_confirm_fires_bs_confirm_and_cross_source(d: Driver) -> None:
+    from smoke_capture.events import examples as smoke_examples
+
+    cap = dataclasses.replace(smoke_examples()[0], plate=PLATE)
+    t0 = cap.ts - timedelta(days=2)
+    d.send(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"))
+    d.send(cap)  # BS-SCREEN → smoke case
+    (cid,) = d.cases()
+    st = d.state(cid)
+    assert st.issue == "smoke" and st.subject_id == PLATE
+    t = cap.ts + timedelta(hours=1)
+    d.act(cid, "review", t, actor="officer.wang")
+    assert d.act(cid, "confirm", t, actor="officer.wang").entry == "rejected"  # grade required
+    ok = d.act(cid, "confirm", t, actor="officer.wang", grade=3.0)
+    assert ok.status_after == "confirmed"
+    fired = {e.rule_id for e in d.seen if isinstance(e, Exceedance)}
+    assert {"BS-CONFIRM", "ENF-REPEAT", "ENF-X-SMOKE-RSD"} <= fired
+    rep = next(e for e in d.seen if isinstance(e, Exceedance) and e.rule_id == "ENF-REPEAT")
+    assert rep.source == "enforcement" and rep.subject_id == PLATE
+    # the cross-source findings land in the vehicle's cases, not a new subject
+    assert all(d.state(c).subject_id == PLATE for c in d.cases())
+
+
+def test_obd_offline_while_seen_on_the_road(d: Driver, registry: Any) -> None:
+    from remote_sensing.events import examples as rsd_examples
+
+    v = registry.obd_vehicles[0]
+    seen_at = beijing(2026, 11, 20, 9)
+    p = dataclasses.replace(rsd_examples()[0], plate=v.plate, ts=seen_at, event_id="pass-1")
+    d.send(p)
+    off = fire(
+        d.rs.rule("OBD-OFFLINE"),
+        seen_at + timedelta(days=2),
+        source="obd_gateway",
+        subject_kind="vehicle",
+        subject_id=v.vin,
+        jurisdiction=v.jurisdiction,
+        device_id=v.vin,
+        measured=48.0,
+        limit=24.0,
+        unit="h",
+        detail={"since": (seen_at - timedelta(hours=5)).isoformat()},
+    )
+    d.send(off)
+    seen = [e for e in d.seen if isinstance(e, Exceedance) and e.rule_id == "ENF-X-OBD-SEEN"]
+    assert len(seen) == 1 and "exceedance:" + off.event_id in seen[0].evidence
+    (cid,) = d.cases()  # OBD-OFFLINE and the tamper lead: one tamper case
+    st = d.state(cid)
+    assert st.issue == "tamper" and st.vin == v.vin and st.vehicle_class == "heavy_diesel"
+    assert set(st.rules) == {"OBD-OFFLINE", "ENF-X-OBD-SEEN"}
+
+
+def test_canonical_is_stable() -> None:
+    assert canonical({"b": 1, "a": "青浦"}) == '{"a":"青浦","b":1}'
