@@ -1,10 +1,14 @@
 """The writes pages make, each checked against fresh data first (no SQL, no rules here).
 
-Today that is one write, a reviewer's decision on a black-smoke capture: it is published as a
-``smoke.review`` event through the running pipeline's bus (``streams.warehouse.shared.publisher``),
-so the smoke processor applies BS-EVIDENCE / BS-CONFIRM exactly as for any other review. When the
-enforcement core's case API lands, :func:`record_smoke_review` becomes a call of the case action
-(confirm / dismiss with reason) with the same arguments; pages do not change.
+Case actions (:func:`case_action`) are ``case.command`` events published through the running
+pipeline's bus (``streams.warehouse.shared.publisher``): the case processor applies them in order
+per subject (the first of two commands on one version wins) and answers every command in the
+case log, so the page waits briefly for that answer and shows it. Input is checked with the
+enforcement core's own ``validate`` first, so a bad reading never leaves the page.
+
+A smoke reviewer's decision (:func:`record_smoke_review`) is the smoke case's review + confirm or
+dismiss; a capture without a case (recorded before the enforcement core ran) gets a plain
+``smoke.review`` event, which the smoke processor judges the same way.
 
 Bad input and races give :class:`ActionError` (a catalogue message and its values) and change
 nothing: a capture someone else reviewed meanwhile, a plate that does not parse, a grade out of
@@ -13,14 +17,19 @@ range, no running platform to record into.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ValidationError
 from core.ids import Plate
+from core.ruleset import default_ruleset
 from core.timeutil import utcnow
-from dashboards.data import fresh_query, has_rows
+from dashboards.data import fresh_query, has_rows, refresh
 from dashboards.i18n import N_, _
+from enforcement.cases import ALLOWED, validate
+from enforcement.events import CaseCommand
 from smoke_capture.events import DISMISS_REASONS, SmokeReview
 from streams.warehouse import shared
 
@@ -54,8 +63,9 @@ def record_smoke_review(
     confirmed_grade: float | None = None,
     corrected_plate: str = "",
     note: str = "",
-) -> SmokeReview:
-    """Record a confirm / dismiss decision on a queued capture; returns the published review."""
+) -> SmokeReview | None:
+    """Record a confirm / dismiss decision on a queued capture: through its case when it has one
+    (returns None), else as a plain review (returns the published review)."""
     if not reviewer.strip():
         raise ActionError(
             N_("Enter your name as reviewer first (a decision needs a named reviewer).")
@@ -75,6 +85,25 @@ def record_smoke_review(
             ) from None
     if confirmed_grade is not None and not 0.0 <= confirmed_grade <= 5.0:
         raise ActionError(N_("A Ringelmann grade is between 0 and 5."))
+    case = fresh_query("cases.for_capture", capture_id)
+    if has_rows(case):
+        row = case.iloc[0]
+        payload: dict[str, Any] = {"corrected_plate": plate} if plate else {}
+        steps: list[tuple[str, str, dict[str, Any]]] = []
+        if decision == "confirmed":
+            if row["status"] == "new":
+                steps.append(("review", "", {}))
+            steps.append(("confirm", note, {**payload, "grade": confirmed_grade}))
+        else:
+            steps.append(
+                (
+                    "dismiss",
+                    note or _(DISMISS_LABELS.get(reason, reason)),
+                    {**payload, "dismiss_code": reason},
+                )
+            )
+        case_action(row, steps, actor=reviewer.strip(), actor_jurisdiction=str(row["jurisdiction"]))
+        return None
     current = fresh_query("smoke.capture", capture_id)
     if not has_rows(current):
         raise ActionError(N_("This capture no longer exists; the queue has been refreshed."))
@@ -104,3 +133,107 @@ def record_smoke_review(
         raise ActionError(N_("Not recorded: {problem}"), {"problem": str(exc)}) from None
     _publish([review])
     return review
+
+
+DISMISS_LABELS = {
+    "shadow": N_("Shadow"),
+    "wet_road": N_("Wet road / spray"),
+    "nev": N_("New-energy vehicle"),
+    "plate_mismatch": N_("Plate does not match"),
+    "not_smoke": N_("Not smoke"),
+    "other": N_("Other"),
+}
+ANSWER_WAIT_S = 6.0
+
+
+def case_action(
+    seen: Mapping[str, Any],
+    steps: list[tuple[str, str, dict[str, Any]]],
+    *,
+    actor: str,
+    actor_jurisdiction: str,
+) -> str:
+    """Act on a case as the officer saw it (``seen``: its row with ``case_id`` and ``version``).
+
+    ``steps`` are (action, reason, payload) applied in order on consecutive versions (e.g. review
+    then confirm). Raises :class:`ActionError` when the case changed meanwhile, the action is not
+    allowed in its state, the input is bad, or the processor rejects it; nothing is changed then.
+    Returns the case's status after the last step (or ``pending`` if no answer came in time)."""
+    if not actor.strip():
+        raise ActionError(
+            N_("Enter your name as reviewer first (a decision needs a named reviewer).")
+        )
+    case_id = str(seen["case_id"])
+    now = fresh_query("cases.case", case_id)
+    if not has_rows(now):
+        raise ActionError(N_("This case no longer exists; the list has been refreshed."))
+    cur = now.iloc[0]
+    if int(cur["version"]) != int(seen["version"]):
+        refresh()
+        raise ActionError(
+            N_(
+                "Someone else acted on case {case} meanwhile (now: {status}); nothing was changed. Look again, then act."
+            ),
+            {"case": case_id, "status": _(str(cur["status"]))},
+        )
+    status, version = str(cur["status"]), int(cur["version"])
+    rs = default_ruleset()
+    commands: list[CaseCommand] = []
+    ts = utcnow()
+    for i, (action, reason, payload) in enumerate(steps):
+        if status not in ALLOWED[action]:
+            raise ActionError(
+                N_("“{action}” is not possible while the case is {status}; nothing was changed."),
+                {"action": _(action), "status": _(status)},
+            )
+        try:
+            validate(action, reason, payload, rs, str(cur["issue"]))
+        except ValidationError as exc:
+            raise ActionError(N_("Not recorded: {problem}"), {"problem": str(exc)}) from None
+        commands.append(
+            CaseCommand.make(
+                ts=ts,
+                case_id=case_id,
+                subject_key=f"{cur['subject_kind']}:{cur['subject_id']}",
+                action=action,
+                actor=actor.strip(),
+                actor_jurisdiction=actor_jurisdiction,
+                based_on_version=version + i,
+                reason=reason,
+                payload=payload,
+            )
+        )
+        status = {"check": status}.get(action, _NEXT.get(action, status))
+    _publish(list(commands))
+    refresh()
+    return _await_answer(commands)
+
+
+_NEXT = {
+    "review": "in_review",
+    "confirm": "confirmed",
+    "dismiss": "dismissed",
+    "notify": "notified",
+    "refer": "referred",
+    "reinspect": "reinspected",
+    "close": "closed",
+}
+
+
+def _await_answer(commands: list[CaseCommand]) -> str:
+    """Wait (bounded) for the case log to answer the last command; raise on a rejection."""
+    ids = tuple(c.event_id for c in commands)
+    deadline = time.monotonic() + ANSWER_WAIT_S
+    while time.monotonic() < deadline:
+        ans = fresh_query("cases.outcome", ids)
+        if has_rows(ans):
+            rejected = ans[ans["entry"] == "rejected"]
+            if len(rejected):
+                raise ActionError(
+                    N_("Not recorded: {problem}"), {"problem": str(rejected.iloc[0]["reason"])}
+                )
+            last = ans[ans["request_id"] == ids[-1]]
+            if len(last):
+                return str(last.iloc[0]["status_after"])
+        time.sleep(0.2)
+    return "pending"

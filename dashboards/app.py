@@ -50,11 +50,18 @@ def page_specs() -> list[tuple[str, Path, str]]:
 def build_navigation() -> dict[str, list[st.Page]]:
     nav: dict[str, list[st.Page]] = {}
     for group, path, title in page_specs():
-        default = path.stem == "platform_status"
+        default = path.stem == "triage_queue"
         nav.setdefault(_(group), []).append(st.Page(str(path), title=_(title), default=default))
     return nav
 
 
-if __name__ == "__main__":  # Streamlit runs the entry script as __main__
-    st.set_page_config(page_title="YRD Emissions Watch", page_icon="🛰️", layout="wide")
+def _in_a_script_run() -> bool:
+    """True when Streamlit runs this file (``streamlit run`` or ``st.App``), not on import."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True) is not None
+
+
+if __name__ == "__main__" or _in_a_script_run():
+    st.set_page_config(page_title=_("YRD Emissions Watch"), page_icon="🛰️", layout="wide")
     st.navigation(build_navigation()).run()

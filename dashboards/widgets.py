@@ -427,6 +427,11 @@ KIND_NAMES = {
     "vapor.depot_reading": N_("Depot readings"),
     "vapor.nozzle_day": N_("Nozzle days"),
     "vapor.station_state": N_("Station daily states"),
+    "case.finding": N_("Case findings"),
+    "case.command": N_("Case action requests"),
+    "case.entry": N_("Case log entries"),
+    "case.state": N_("Case states"),
+    "vehicle.link": N_("Plate–VIN links"),
 }
 
 

@@ -41,7 +41,7 @@ else:
     c1, c2, c3 = st.columns(3)
     metric(c1, "Records received (all time)", f"{int(totals['rows'].sum()):,}")
     metric(c2, "Data kinds", str(totals["kind"].nunique()))
-    metric(c3, "Last write (Beijing time)", fmt_time(totals["last_seen"].max()))
+    metric(c3, "Last write (Beijing time)", fmt_time(totals["last_seen"].max())[5:])
     st.subheader(_("Records received per data kind and jurisdiction"))
     table(
         totals,

@@ -150,9 +150,8 @@ else:
                 st.session_state["smoke_error"] = exc.text()
                 return
             done = _("Confirmed") if decision == "confirmed" else _("Dismissed")
-            st.session_state["smoke_flash"] = (
-                f"{done}: {rev.corrected_plate or rev.plate} · {fmt_time(rev.ts)}"
-            )
+            shown_plate = (rev.corrected_plate or rev.plate) if rev else (plate_fix or row["plate"])
+            st.session_state["smoke_flash"] = f"{done}: {shown_plate} · {fmt_time(now_utc())}"
             st.session_state.pop("smoke_current", None)
             refresh()
 

@@ -48,7 +48,13 @@ if not allowed:
     no_data("No stations are assigned to this account.")
     st.stop()
 names = {s.id: f"{s.id} {s.name}" for s in registry.stations}
-station = st.sidebar.selectbox(_("Station"), allowed, format_func=lambda s: names.get(s, s))
+wanted = st.session_state.get("station")  # opened from the triage queue
+station = st.sidebar.selectbox(
+    _("Station"),
+    allowed,
+    index=allowed.index(wanted) if wanted in allowed else 0,
+    format_func=lambda s: names.get(s, s),
+)
 days_back = st.sidebar.selectbox(
     _("History"), [7, 14, 30, 90], index=1, format_func=lambda d: _("{n} days").format(n=d)
 )
