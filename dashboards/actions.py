@@ -237,3 +237,57 @@ def _await_answer(commands: list[CaseCommand]) -> str:
                 return str(last.iloc[0]["status_after"])
         time.sleep(0.2)
     return "pending"
+
+
+def suggested_measure(state_json: str) -> dict[str, Any]:
+    """The discretion table's suggestion for a case (its own once confirmed, else as of now)."""
+    import json
+
+    from enforcement.cases import Case, load_discretion
+
+    state = json.loads(state_json or "{}")
+    if state.get("suggested"):
+        return dict(state["suggested"])
+    try:
+        return load_discretion().suggest(Case.from_dict(state))
+    except (TypeError, ValidationError):
+        return {}
+
+
+MAX_PHOTO_BYTES = 15 * 1024 * 1024
+
+
+def store_photo(case_id: str, name: str, data: bytes) -> dict[str, str]:
+    """Keep a field photo as evidence (``<data dir>/field_photos/<case>/<sha256>.<ext>``) and
+    return its ``{name, sha256}``; a file that is not an image (or too large) is refused."""
+    import hashlib
+    import io
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not data or len(data) > MAX_PHOTO_BYTES:
+        raise ActionError(
+            N_("“{name}” is empty or larger than 15 MB; nothing was saved."), {"name": name}
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+            fmt = (img.format or "").lower()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ActionError(
+            N_("“{name}” is not a photo (JPEG or PNG); nothing was saved."), {"name": name}
+        ) from None
+    if fmt not in ("jpeg", "png", "webp"):
+        raise ActionError(
+            N_("“{name}” is not a photo (JPEG or PNG); nothing was saved."), {"name": name}
+        )
+    sha = hashlib.sha256(data).hexdigest()
+    from dashboards.widgets import data_dir
+
+    folder = Path(data_dir()) / "field_photos" / case_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sha}.{'jpg' if fmt == 'jpeg' else fmt}"
+    if not path.exists():
+        path.write_bytes(data)
+    return {"name": name, "sha256": sha}

@@ -97,7 +97,7 @@ def evidence_file(uri: Any, name: str) -> Path | None:
     """An evidence file on this machine: ``uri`` as stored, or under the data directory."""
     if not uri or not isinstance(uri, str):
         return None
-    for base in (Path(uri), _data_dir() / uri):
+    for base in (Path(uri), data_dir() / uri):
         path = base / name
         if path.is_file():
             return path
@@ -105,7 +105,7 @@ def evidence_file(uri: Any, name: str) -> Path | None:
 
 
 @functools.cache
-def _data_dir() -> Path:
+def data_dir() -> Path:
     from streams.settings import load_settings
 
     try:

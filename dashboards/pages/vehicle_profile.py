@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core.registry import default_registry
+from dashboards.case_panel import show_case
 from dashboards.data import has_rows, run_query
 from dashboards.i18n import N_, _
 from dashboards.search import SearchError, resolve
@@ -76,6 +77,13 @@ c1, c2, c3 = st.columns(3)
 metric(c1, "Exceedances (all time)", str(len(ex)) if has_rows(ex) else "0")
 metric(c2, "Sources", str(ex["source"].nunique()) if has_rows(ex) else "0")
 metric(c3, "Jurisdictions", str(ex["jurisdiction"].nunique()) if has_rows(ex) else "0")
+
+# ---- cases -------------------------------------------------------------------------------------
+cases = run_query("cases.for_subject", plate, vin)
+if has_rows(cases):
+    st.subheader(_("Cases"))
+    for i, (_idx, case_row) in enumerate(cases.iterrows()):
+        show_case(case_row, f"v{i}")
 
 # ---- one time line ----------------------------------------------------------------------------
 st.markdown("**" + _("Time line: every reading and event") + "**")

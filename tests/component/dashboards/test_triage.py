@@ -183,3 +183,71 @@ def test_smoke_review_goes_through_the_capture_s_case(running: Running) -> None:
         parameters={"c": cap.event_id},
     ).result_rows
     assert rows == [("confirmed", 2.5, "沪D54321")]
+
+
+def _walk_to_filing(at: AppTest) -> AppTest:
+    at.text_input(key="fc_officer").input("王警官")
+    at.button(key="fc_next").click().run()
+    at.checkbox(key="fc_informed").check()
+    at.button(key="fc_next").click().run()
+    at.checkbox(key="fc_verified").check()
+    at.button(key="fc_next").click().run()
+    return at
+
+
+def test_field_check_steps_through_the_procedure_and_files_the_reading(running: Running) -> None:
+    q = _open_cases(running, 1)
+    at = AppTest.from_file(str(PAGES_DIR / "field_check.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="fc_next").click().run()
+    assert any("请先完成本步骤" in e.value for e in at.error)  # no officer name yet
+    _walk_to_filing(at)
+    at.number_input(key="fc_value").set_value(99.0)  # out of the instrument's range
+    for _step in range(3):
+        at.button(key="fc_next").click().run()
+    at.button(key="fc_file").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("value" in e.value for e in at.error), [e.value for e in at.error]
+    case_id = str(q.iloc[0]["case_id"])
+    assert "check" not in set(case_queries.log(running.pipeline.client, case_id)["action"])
+    # a real reading above the GB 3847 limit (0.7 m⁻¹): the check fails, the case is confirmed
+    at.session_state["fc"][case_id]["value"] = 1.2
+    at.button(key="fc_file").click().run()
+    assert not at.exception
+    running.settle()
+    log = case_queries.log(running.pipeline.client, case_id)
+    assert (log.iloc[-1]["action"], log.iloc[-1]["status_after"]) == ("check", "confirmed")
+
+
+def test_a_photo_that_is_not_an_image_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from PIL import Image
+
+    import dashboards.widgets
+    from dashboards.actions import ActionError, store_photo
+
+    monkeypatch.setattr(dashboards.widgets, "data_dir", lambda: tmp_path)
+    with pytest.raises(ActionError) as err:
+        store_photo("C1", "notes.txt", b"not a picture at all")
+    assert "不是照片" in err.value.text()
+    assert not (tmp_path / "field_photos").exists()
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buf, format="JPEG")
+    kept = store_photo("C1", "plate.jpg", buf.getvalue())
+    assert (
+        tmp_path / "field_photos" / "C1" / f"{kept['sha256']}.jpg"
+    ).read_bytes() == buf.getvalue()
+
+
+def test_vehicle_page_shows_the_case_with_its_log_and_next_actions(running: Running) -> None:
+    q = _open_cases(running, 1)
+    at = AppTest.from_file(str(PAGES_DIR / "vehicle_profile.py"), default_timeout=60)
+    at.session_state["vehicle"] = {"plate": "", "vin": str(q.iloc[0]["subject_id"])}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(str(q.iloc[0]["case_id"]) in e.label for e in at.expander)
+    assert any("建议措施" in i.value for i in at.info)
+    assert at.radio(key="act_v0").options == ["审核", "驳回"]  # what a new case allows
