@@ -122,6 +122,9 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=1400)
     ap.add_argument("--height", type=int, default=1600)
     ap.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
+    ap.add_argument(
+        "--vin", help="vehicle for the vehicle page (default: the registry's first OBD vehicle)"
+    )
     args = ap.parse_args()
     try:
         from playwright.sync_api import sync_playwright
@@ -152,8 +155,18 @@ def main() -> int:
         written = status.get("sink", {}).get("written", 0) if isinstance(status, dict) else 0
         base = f"http://127.0.0.1:{port}"
         pages = args.pages or _pages()
+        from core.registry import default_registry
+
+        vin = args.vin or default_registry().obd_vehicles[0].vin
+        query = {"vehicle_profile": f"?vin={vin}"}
+        paths = {"triage_queue": ""}  # the default page lives at the root
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
+            # one unmeasured visit of the root first: the entry script registers the navigation
+            # (until it has run once, Streamlit serves files of pages/ directly, without it)
+            warm = browser.new_context()
+            _load(warm.new_page(), base + "/")
+            warm.close()
             for stem in pages:
                 firsts, warms = [], []
                 for run in range(args.runs):
@@ -161,8 +174,9 @@ def main() -> int:
                         viewport={"width": args.width, "height": args.height}, locale="zh-CN"
                     )
                     page = ctx.new_page()
-                    firsts.append(_load(page, f"{base}/{stem}"))
-                    warms.append(_load(page, f"{base}/{stem}"))
+                    url = f"{base}/{paths.get(stem, stem)}{query.get(stem, '')}"
+                    firsts.append(_load(page, url))
+                    warms.append(_load(page, url))
                     if args.screenshots and run == args.runs - 1:
                         args.screenshots.mkdir(parents=True, exist_ok=True)
                         page.wait_for_timeout(1500)  # charts draw after the script finished
@@ -171,6 +185,17 @@ def main() -> int:
                         _shrink(out)
                     ctx.close()
                 results[stem] = (firsts, warms)
+                if args.screenshots and stem == "field_check":  # the officers' phones
+                    phone = browser.new_context(
+                        viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True
+                    )
+                    page = phone.new_page()
+                    _load(page, f"{base}/{stem}")
+                    page.wait_for_timeout(1000)
+                    out = args.screenshots / f"{stem}_phone.png"
+                    page.screenshot(path=str(out))
+                    _shrink(out)
+                    phone.close()
             browser.close()
     finally:
         proc.terminate()

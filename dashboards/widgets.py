@@ -269,16 +269,22 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
             out[head] = to_beijing(s)
             config[head] = st.column_config.DatetimeColumn(head, format="YYYY-MM-DD HH:mm:ss")
         elif c.kind == "day":
-            out[head] = pd.to_datetime(s).dt.strftime("%Y-%m-%d")
-        elif c.kind == "int":
-            out[head] = pd.to_numeric(s, errors="coerce").round().astype("Int64")
-            config[head] = st.column_config.NumberColumn(head, format="%d")
-        elif c.kind == "num":
-            out[head] = pd.to_numeric(s, errors="coerce").round(c.digits)
-            config[head] = st.column_config.NumberColumn(head, format=f"%.{c.digits}f")
-        elif c.kind == "rate":
-            out[head] = (pd.to_numeric(s, errors="coerce") * 100).round(c.digits)
-            config[head] = st.column_config.NumberColumn(head, format=f"%.{c.digits}f%%")
+            out[head] = pd.to_datetime(s).dt.strftime("%Y-%m-%d").fillna("–")
+        elif c.kind in ("int", "num", "rate"):
+            v = pd.to_numeric(s, errors="coerce")
+            digits = 0 if c.kind == "int" else c.digits
+            if c.kind == "rate":
+                v = v * 100
+            v = v.round(digits)
+            fmt = "%d" if c.kind == "int" else f"%.{digits}f" + ("%%" if c.kind == "rate" else "")
+            if v.isna().any():  # a gap reads "–", not "None"
+                suffix = "%" if c.kind == "rate" else ""
+                out[head] = v.map(
+                    lambda x, d=digits, sx=suffix: "–" if pd.isna(x) else f"{x:,.{d}f}{sx}"
+                )
+            else:
+                out[head] = v.astype("Int64") if c.kind == "int" else v
+                config[head] = st.column_config.NumberColumn(head, format=fmt)
         elif c.kind == "jur":
             out[head] = s.map(jurisdiction_name)
         elif c.kind == "rule":
@@ -370,7 +376,7 @@ def day_chart(
 ) -> None:
     """A per-day line chart (Beijing calendar days on the x axis)."""
     data = df[[x, y, color]].copy()
-    data[x] = pd.to_datetime(data[x])
+    data[x] = pd.to_datetime(data[x]).dt.strftime("%m-%d")
     if percent:
         data[y] = data[y] * 100
     y_label = _(y_title) + ("（%）" if percent and not is_english() else " (%)" if percent else "")
@@ -378,11 +384,11 @@ def day_chart(
         alt.Chart(data)
         .mark_line(point=True)
         .encode(
-            x=alt.X(f"{x}:T", title=_("Day (Beijing)"), axis=alt.Axis(format="%m-%d")),
+            x=alt.X(f"{x}:O", title=_("Day (Beijing)"), axis=alt.Axis(labelAngle=0)),
             y=alt.Y(f"{y}:Q", title=y_label),
             color=alt.Color(f"{color}:N", title=_(color_title) if color_title else ""),
             tooltip=[
-                alt.Tooltip(f"{x}:T", title=_("Day (Beijing)"), format="%Y-%m-%d"),
+                alt.Tooltip(f"{x}:O", title=_("Day (Beijing)")),
                 alt.Tooltip(f"{color}:N", title=_(color_title) if color_title else ""),
                 alt.Tooltip(f"{y}:Q", title=y_label, format=".2f"),
             ],
@@ -408,7 +414,7 @@ SOURCE_NAMES = {
     "enforcement": N_("Enforcement"),
 }
 KIND_NAMES = {
-    "exceedance": N_("Exceedances"),
+    "exceedance": N_("Exceedance records"),
     "rsd.pass": N_("RSD passes"),
     "rsd.calibration": N_("RSD calibrations"),
     "rsd.downtime": N_("RSD downtime"),

@@ -36,6 +36,7 @@ juris = st.sidebar.multiselect(
     list(JURISDICTIONS),
     default=list(JURISDICTIONS),
     format_func=jurisdiction_name,
+    placeholder=_("All"),
 )
 until = now_utc() + timedelta(minutes=10)
 since = until - timedelta(days=days)

@@ -156,7 +156,7 @@ else:
             refresh()
 
         st.button(
-            _("Confirm exceedance [Y]"),
+            _("Confirm exceedance"),
             type="primary",
             shortcut="Y",
             width="stretch",
@@ -165,10 +165,10 @@ else:
             key="smoke_confirm",
         )
         st.caption(_("Dismiss with reason:"))
-        cols = st.columns(3)
+        cols = st.columns(2)
         for i, (code, label, key) in enumerate(DISMISS):
-            cols[i % 3].button(
-                f"{_(label)} [{key}]",
+            cols[i % 2].button(
+                _(label),
                 shortcut=key,
                 width="stretch",
                 on_click=_decide,
@@ -181,7 +181,7 @@ else:
                 skipped.append(current)
             st.session_state.pop("smoke_current", None)
 
-        st.button(_("Skip for now [J]"), shortcut="J", on_click=_skip, key="smoke_skip")
+        st.button(_("Skip for now"), shortcut="J", on_click=_skip, key="smoke_skip")
         error = st.session_state.pop("smoke_error", None)
         if error:
             st.error(error)

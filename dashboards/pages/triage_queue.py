@@ -48,15 +48,24 @@ ISSUES = {
     "smoke": N_("Black smoke"),
     "tamper": N_("OBD tampering / offline"),
     "vapour": N_("Vapour recovery"),
+    "sensor": N_("Ambient / groundwater sensor"),
 }
 
 page_setup("Triage queue")
 
 sb = st.sidebar
-juris = sb.multiselect(_("Jurisdictions"), list(JURISDICTIONS), format_func=jurisdiction_name)
-sources = sb.multiselect(_("Sources"), list(SOURCE_NAMES)[:4], format_func=source_name)
-classes = sb.multiselect(_("Vehicle class"), CLASSES, format_func=lambda c: _(c))
-statuses = sb.multiselect(_("Status"), STATUSES, default=list(OPEN), format_func=lambda s: _(s))
+juris = sb.multiselect(
+    _("Jurisdictions"), list(JURISDICTIONS), format_func=jurisdiction_name, placeholder=_("All")
+)
+sources = sb.multiselect(
+    _("Sources"), list(SOURCE_NAMES)[:4], format_func=source_name, placeholder=_("All")
+)
+classes = sb.multiselect(
+    _("Vehicle class"), CLASSES, format_func=lambda c: _(c), placeholder=_("All")
+)
+statuses = sb.multiselect(
+    _("Status"), STATUSES, default=list(OPEN), format_func=lambda s: _(s), placeholder=_("All")
+)
 days = sb.selectbox(
     _("Opened within"),
     [1, 7, 30, 90, 365],
@@ -131,6 +140,7 @@ also = st.multiselect(
     list(view["case_id"]),
     format_func=lambda c: f"{c} · {view.set_index('case_id').loc[c, 'subject']}",
     key="triage_pick",
+    placeholder=_("Case numbers"),
 )
 ids = list(dict.fromkeys([*view.iloc[rows]["case_id"], *also]))
 chosen = view.set_index("case_id").loc[ids].reset_index() if ids else pd.DataFrame()

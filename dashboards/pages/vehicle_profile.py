@@ -118,7 +118,7 @@ else:
     no_data("Nothing recorded for this vehicle in this window.")
 
 # ---- exceedances --------------------------------------------------------------------------------
-st.subheader(_("Exceedances"))
+st.subheader(_("Rules fired for this vehicle"))
 if has_rows(ex):
     table(
         ex,
