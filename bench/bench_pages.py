@@ -119,6 +119,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pages", nargs="*", help="page file stems (default: every page)")
     ap.add_argument("--screenshots", type=Path, help="save one PNG per page into this folder")
+    ap.add_argument("--settle-ms", type=int, default=1500, help="wait before a screenshot")
     ap.add_argument("--width", type=int, default=1400)
     ap.add_argument("--height", type=int, default=1600)
     ap.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
@@ -179,7 +180,9 @@ def main() -> int:
                     warms.append(_load(page, url))
                     if args.screenshots and run == args.runs - 1:
                         args.screenshots.mkdir(parents=True, exist_ok=True)
-                        page.wait_for_timeout(1500)  # charts draw after the script finished
+                        page.wait_for_timeout(
+                            args.settle_ms
+                        )  # charts and tables draw after the script
                         out = args.screenshots / f"{stem}.png"
                         page.screenshot(path=str(out), full_page=True)
                         _shrink(out)

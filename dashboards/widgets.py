@@ -59,6 +59,15 @@ def rule_name(rule_id: str) -> str:
     return f"{_(title)}（{rule_id}）" if not is_english() else f"{title} ({rule_id})"
 
 
+def subject_name(subject: Any) -> str:
+    """A subject id as officers read it: ``沪A12345|yellow`` → ``沪A12345（黄牌）``."""
+    text = str(subject)
+    number, sep, colour = text.partition("|")
+    if not sep:
+        return text
+    return f"{number} ({_(colour)})" if is_english() else f"{number}（{_(colour)}）"
+
+
 def beijing_suffix() -> str:
     return _(" (Beijing time)")
 
@@ -211,7 +220,8 @@ class Col:
 
     kinds: ``text``, ``value`` (a code translated through the catalogue, e.g. warning → 预警),
     ``time`` (UTC → Beijing, label suffixed), ``day`` (a Beijing calendar day), ``int``, ``num``,
-    ``rate`` (0..1 shown as %), ``jur`` (jurisdiction name), ``rule`` (rule name + id), ``source``
+    ``rate`` (0..1 shown as %), ``jur`` (jurisdiction name), ``rule`` (rule name + id), ``subject``
+    (plate|colour keys as 沪A12345（黄牌）), ``source``
     (data source name), ``event`` (event kind name), ``bool``
     (是/否), ``list`` (joined with 、).
     """
@@ -289,6 +299,8 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
             out[head] = s.map(jurisdiction_name)
         elif c.kind == "rule":
             out[head] = s.map(rule_name)
+        elif c.kind == "subject":
+            out[head] = s.map(subject_name)
         elif c.kind == "source":
             out[head] = s.map(source_name)
         elif c.kind == "event":

@@ -87,7 +87,7 @@ if has_rows(ex):
             Col("ts", "Time", "time"),
             Col("rule_id", "Rule", "rule"),
             Col("severity", "Severity", "value"),
-            Col("subject_id", "Plate"),
+            Col("subject_id", "Plate", "subject"),
             Col("jurisdiction", "Jurisdiction", "jur"),
             Col("site_id", "Site"),
             Col("measured", "Measured", "num", digits=2),

@@ -58,7 +58,7 @@ juris = sb.multiselect(
     _("Jurisdictions"), list(JURISDICTIONS), format_func=jurisdiction_name, placeholder=_("All")
 )
 sources = sb.multiselect(
-    _("Sources"), list(SOURCE_NAMES)[:4], format_func=source_name, placeholder=_("All")
+    _("Data sources"), list(SOURCE_NAMES)[:4], format_func=source_name, placeholder=_("All")
 )
 classes = sb.multiselect(
     _("Vehicle class"), CLASSES, format_func=lambda c: _(c), placeholder=_("All")
@@ -122,7 +122,7 @@ picked = table(
         Col("issue_name", "Issue"),
         Col("status", "Status", "value"),
         Col("severity", "Severity", "value"),
-        Col("source_names", "Sources"),
+        Col("source_names", "Data sources"),
         Col("jur_names", "Jurisdictions"),
         Col("findings", "Findings", "int"),
         Col("opened_at", "Opened", "time"),

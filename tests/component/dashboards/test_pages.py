@@ -64,7 +64,7 @@ def test_app_navigation_lists_every_page(reader) -> None:
     assert len(specs) == len(PAGES)
     at = AppTest.from_file(str(APP_FILE), default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "案件研判队列"  # the officer's start page, in Chinese by default
+    assert at.title[0].value == "处置队列"  # the officer's start page, in Chinese by default
 
 
 def test_english_is_one_switch_away(reader) -> None:

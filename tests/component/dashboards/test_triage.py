@@ -91,7 +91,7 @@ def test_queue_lists_cases_with_their_explanation(running: Running) -> None:
     _open_cases(running)
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "案件研判队列"
+    assert at.title[0].value == "处置队列"
     assert {m.label: m.value for m in at.metric}["显示案件数"] == "2"
     frame = at.dataframe[0].value
     assert list(frame.columns[:3]) == ["研判分值", "分值构成", "车辆或加油站"]
