@@ -9,17 +9,19 @@ for a while and prints what was received (no warehouse needed).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from fuel_vapor.protocol.framing import inspect_packet
-from fuel_vapor.protocol.packet import Packet, SegmentError, parse_segment
+if TYPE_CHECKING:  # the codec is imported by the command that uses it (emwatch start-up)
+    from fuel_vapor.protocol.packet import Packet
 
 
 def decode_hj212(text: str) -> tuple[int, dict[str, Any], str]:
     """Decode one packet; returns (exit code, JSON-able object, one-line reason or "")."""
+    from fuel_vapor.protocol.framing import inspect_packet
+    from fuel_vapor.protocol.packet import SegmentError, parse_segment
+
     raw = text.encode("utf-8", "surrogateescape")
     ins = inspect_packet(raw)
     obj: dict[str, Any] = {
@@ -102,6 +104,8 @@ def cmd_decode(
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    import asyncio
+
     from fuel_vapor.simulator import run_demo
 
     summary = asyncio.run(

@@ -36,7 +36,7 @@ from fuel_vapor.events import (
     StationReading,
     VaporPacket,
 )
-from fuel_vapor.protocol.packet import Packet
+from fuel_vapor.protocol.packet import Packet, segment_text
 
 ALARM_CODES = {"0": 0, "1": 1, "2": 2, "N": -1, "n": -1}
 _blake2b = hashlib.blake2b
@@ -125,6 +125,12 @@ def from_hj212(
         problems.append(f"detail:{exc}"[:120])
     if decoded is not None and not decoded.known_cn and not packet.is_answer:
         problems.append("unknown_cn")
+    if packet.encoding == "escaped":  # bytes neither UTF-8 nor GBK, escaped at the codec
+        problems.append("text_escaped")
+    if decoded is not None and decoded.unknown:  # kept raw in ``raw``; named in the detail
+        problems.append("unknown_field")
+        names = ",".join(k for k, _ in decoded.unknown)
+        problems.append(f"detail:fields not in code map {codemap.name}: {names}"[:120])
     if decoded is not None and unit is not None:
         try:
             events = _events(decoded, packet, unit, codemap, ts, pid, problems, ruleset)
@@ -163,7 +169,7 @@ def from_hj212(
         code_map=codemap.name,
         crc_variant=crc_variant,
         raw_sha256=sha,
-        raw=raw.decode("utf-8", "replace"),
+        raw=segment_text(raw)[0],
         length=int(raw[2:6])
         if raw[:2] == b"##" and raw[2:6].isdigit()
         else len(packet.segment.encode("utf-8", "surrogateescape")),

@@ -11,7 +11,6 @@ truncated, unknown header, not hex, data unit that does not fit its command).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -114,6 +113,8 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    import asyncio
+
     from core.registry import default_registry
     from core.timeutil import utcnow
     from obd_gateway.simulator import Fault, run_fleet

@@ -275,7 +275,7 @@ def on_sample(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
         d["reag_max"] = (
             ev.reagent_pct if d["reag_max"] is None else max(d["reag_max"], ev.reagent_pct)
         )
-    _gps(state, ev, t)
+    _gps(state, ev, t, c)
     out += _scr(state, ev, c)
     out += _flat(state, ev, c)
     _nox(state, ev, c)
@@ -393,7 +393,7 @@ def _backfill(state: State, ev: ObdSample, c: Ctx, day: str) -> list[Exceedance]
     ]
 
 
-def _gps(state: State, ev: ObdSample, t: float) -> None:
+def _gps(state: State, ev: ObdSample, t: float, c: Ctx) -> None:
     d = state["d"]
     if not ev.fix_valid or ev.lon is None or ev.lat is None:
         d["gps_bad"] += 1
@@ -401,7 +401,7 @@ def _gps(state: State, ev: ObdSample, t: float) -> None:
     last = state["last_pos"]
     if last is not None and 0 < t - last[2] <= 60:
         kmh = haversine_km(last[0], last[1], ev.lon, ev.lat) / (t - last[2]) * 3600
-        if kmh > 150.0:
+        if kmh > float(c.p("OBD-GPS", "max_speed_kmh")):
             d["gps_jumps"] += 1
     state["last_pos"] = [ev.lon, ev.lat, t]
 

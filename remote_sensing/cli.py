@@ -6,6 +6,9 @@ read and written in chunks with a tqdm progress bar) and ``simulate rsd`` (posts
 a running intake). The work is done by plain functions (``evaluate_file``) so tests call them
 directly.
 
+Imports of numpy, pandas, the rule set and the evaluator happen inside the commands, so that
+``emwatch --help`` and other commands do not pay for them.
+
 Known limits: the output is CSV only; a row with an unparseable number gets NaN for it (and is then
 screened invalid where that number is needed), it is not dropped.
 """
@@ -19,16 +22,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
-from core.registry import Registry, load_registry
-from core.ruleset import RuleSet, load_ruleset
-from remote_sensing.evaluate import OUTPUT_COLUMNS, Evaluator
-from remote_sensing.profiles import Profile, load_profile
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from core.registry import Registry
+    from core.ruleset import RuleSet
+    from remote_sensing.evaluate import Evaluator
+    from remote_sensing.profiles import Profile
 
 CHUNK_ROWS = 50_000
 
@@ -40,6 +44,7 @@ class EvaluateStats:
     judged: int
     failed: int
     seconds: float
+    provisional: int = 0  # over provisional limits only (not failures)
 
     @property
     def rows_per_s(self) -> float:
@@ -53,6 +58,8 @@ def _grade_units(profile: Profile, cols: dict[str, Any], registry: Registry | No
     sites = cols.get("site_id")
     if sites is None:
         return "percent"
+    import numpy as np
+
     return np.array([units.get(s, "percent") for s in sites], dtype=object)
 
 
@@ -61,6 +68,10 @@ def evaluate_frame(
 ) -> pd.DataFrame:
     """``df`` with the computed columns appended (existing columns of the same name are replaced;
     ``df`` itself is left unchanged)."""
+    import pandas as pd
+
+    from remote_sensing.evaluate import OUTPUT_COLUMNS
+
     n = len(df)
     cols = profile.frame(df)
     out = ev.compute(cols, n, _grade_units(profile, cols, registry, n))
@@ -99,6 +110,8 @@ class _CsvWriter:
 
 
 def _chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     yield from pd.read_csv(path, chunksize=chunk_rows, low_memory=False)
 
 
@@ -113,6 +126,13 @@ def evaluate_file(
     progress: bool = True,
 ) -> EvaluateStats:
     """Evaluate a CSV (optionally gzip) of passes and write the result CSV. Returns counts."""
+    import pandas as pd
+
+    from core.registry import load_registry
+    from core.ruleset import load_ruleset
+    from remote_sensing.evaluate import OUTPUT_COLUMNS, Evaluator
+    from remote_sensing.profiles import Profile, load_profile
+
     src, dst = Path(input_path), Path(output_path)
     if not src.is_file():
         raise ConfigError(str(src), "(file)", "an existing CSV or CSV.gz file of passes")
@@ -122,7 +142,7 @@ def evaluate_file(
     if reg is None and prof.grade_unit == "site":
         reg = load_registry()
     t0 = time.perf_counter()
-    rows = valid = judged = failed = 0
+    rows = valid = judged = failed = provisional = 0
     bar = None
     if progress:
         from tqdm import tqdm
@@ -139,6 +159,7 @@ def evaluate_file(
             valid += int(res["valid"].sum())
             judged += int((res["judgement"] != "not_judged").sum())
             failed += int((res["judgement"] == "fail").sum())
+            provisional += int((res["judgement"] == "provisional").sum())
             if bar is not None:
                 bar.update(len(res))
         if writer is None:  # empty input: header only
@@ -148,7 +169,7 @@ def evaluate_file(
             writer.close()
         if bar is not None:
             bar.close()
-    return EvaluateStats(rows, valid, judged, failed, time.perf_counter() - t0)
+    return EvaluateStats(rows, valid, judged, failed, time.perf_counter() - t0, provisional)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -164,7 +185,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"emwatch rsd evaluate: {exc}", file=sys.stderr)
         return 2
     print(
-        f"{st.rows} passes: {st.valid} valid, {st.judged} judged, {st.failed} over a limit; "
+        f"{st.rows} passes: {st.valid} valid, {st.judged} judged, {st.failed} over a limit, "
+        f"{st.provisional} over a provisional limit only; "
         f"{st.rows_per_s:,.0f} rows/s -> {args.output}"
     )
     return 0
@@ -173,6 +195,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import asyncio
 
+    from core.registry import load_registry
     from remote_sensing.simulator import SimConfig, run_simulator
 
     cfg = SimConfig(
@@ -195,7 +218,9 @@ def register(groups: dict[str, Any]) -> None:
         "evaluate",
         help="compute g/kg, VSP, validity and judgement for a CSV of passes",
         description="Writes every input column plus co_gpkg, hc_gpkg, no_gpkg, no2_gpkg, nox_gpkg, "
-        "nh3_gpkg, vsp_kw_t, valid, invalid_reason and the judgement columns.",
+        "nh3_gpkg, vsp_kw_t, valid, invalid_reason and the judgement columns. judgement is pass, "
+        "fail (over a confirmed limit), provisional (over only limits of provisional rules such "
+        "as RS-G-HC: not a failure) or not_judged.",
     )
     p.add_argument("input", help="CSV or CSV.gz of passes")
     p.add_argument("--profile", default="conox", help="vendor field mapping (default: conox)")

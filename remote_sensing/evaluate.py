@@ -6,6 +6,11 @@ canonical column name → array (see ``remote_sensing.profiles``); output adds t
 ``co_gpkg … nh3_gpkg``, ``vsp_kw_t``, ``co2_pct``, ``co_pct``, ``hc_ppm``, ``no_ppm``, ``valid``,
 ``invalid_reason``, ``judgement``, ``exceeded_rules`` and ``quality_flags``.
 
+Judgement: ``pass``, ``fail`` (over at least one confirmed limit), ``provisional`` (over only
+limits of provisional rules, ``confirmed: false`` in the rule set, e.g. RS-G-HC: shown, never
+counted as a failure, as such rules do not feed the repeat rule either) or ``not_judged``;
+``exceeded_rules`` names every limit exceeded, provisional ones included.
+
 Quality flags (data quality, never a judgement): ``co2_estimated`` (no device reference CO2),
 ``vsp_mismatch`` / ``conc_mismatch`` (RS-RECALC), ``device_limit_mismatch`` (RS-LIMIT-AUDIT).
 
@@ -65,6 +70,7 @@ class Evaluator:
     conc_rel_tol: float
     vsp_abs_tol: float
     vsp_form: str = "mph"
+    provisional_rules: frozenset[str] = frozenset()
 
     @classmethod
     def from_ruleset(cls, rs: RuleSet, vsp_form: str = "mph") -> Evaluator:
@@ -76,6 +82,9 @@ class Evaluator:
             conc_rel_tol=float(recalc.param("conc_rel_tol")),
             vsp_abs_tol=float(recalc.param("vsp_abs_tol")),
             vsp_form=vsp_form,
+            provisional_rules=frozenset(
+                lr.rule.id for lr in limit_rules(rs) if not lr.rule.confirmed
+            ),
         )
 
     def compute(
@@ -127,9 +136,24 @@ class Evaluator:
             "ringelmann": f("ringelmann"),
         }
         out.update(judge_frame(measures, fuel_a, valid, nev, self.table, n))
+        out["judgement"] = self._provisional(out["judgement"], out["exceeded_rules"])
         out["new_energy"] = nev
         out["co2_estimated"] = conc["co2_estimated"]
         out["quality_flags"] = self._flags(cols, out, measures, fuel_a, f, n)
+        return out
+
+    def _provisional(self, judgement: np.ndarray, exceeded: np.ndarray) -> np.ndarray:
+        """``fail`` → ``provisional`` where every exceeded rule is provisional."""
+        fails = judgement == "fail"
+        if not self.provisional_rules or not fails.any():
+            return judgement
+        prov = self.provisional_rules
+        only: dict[str, bool] = {}
+        for text in set(exceeded[fails]):
+            only[text] = all(r in prov for r in text.split(";") if r)
+        mask = fails & np.array([only.get(t, False) for t in exceeded], dtype=bool)
+        out = judgement.copy()
+        out[mask] = "provisional"
         return out
 
     @staticmethod

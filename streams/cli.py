@@ -4,18 +4,21 @@ Core commands live here (run, migrate, worker, gateway, dashboards, status, chec
 packages add their own pure commands (decode, simulate, rsd, smoke, report …) through
 ``<package>.cli.register(groups)`` listed in ``COMMAND_MODULES``. Every command returns an exit code:
 0 success, 2 bad input or configuration (one line on stderr), 1 unexpected failure.
+
+Start-up is part of the interface (field engineers run ``emwatch decode`` in loops): this module and
+every command module import only the standard library and light packages at import time; heavy
+ones (pandas, numpy, pyarrow, the warehouse, Kafka, Streamlit) are imported inside the command that
+needs them (``tests/unit/test_cli_start.py`` checks it). A listed command module that cannot be
+imported is an error, never skipped; a group (``decode``, ``simulate``, ``report``) is shown only
+once a module registers a command in it.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
-import json
-import logging
-import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 from core.errors import ConfigError, EmwError
@@ -25,7 +28,6 @@ COMMAND_MODULES = (
     "fuel_vapor.cli",
     "remote_sensing.cli",
     "smoke_capture.cli",
-    "enforcement.cli",
     "streams.deadletter_cli",
 )
 GATEWAYS = {
@@ -50,6 +52,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _logging(level: str) -> None:
+    import logging
+
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -116,12 +120,16 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
     from streams.runner import status_json
 
-    st = status_json(_settings(args))
+    s = _settings(args)
+    st = status_json(s)
     if st is None:
         print(
-            "no embedded platform answers on the dashboard port (start it with `make run`)",
+            f"emwatch status: no embedded platform answers at {s.host}:{s.dashboard_port} "
+            "(start it with `emwatch run`, or set EMW_HOST / EMW_DASHBOARD_PORT to where it runs)",
             file=sys.stderr,
         )
         return 2
@@ -181,6 +189,9 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 
 def cmd_gateway(args: argparse.Namespace) -> int:
     """One source service (gateway/intake) publishing to the configured bus (Kafka in production)."""
+    import asyncio
+    import signal
+
     from core.metrics import Metrics
     from core.registry import load_registry
     from core.ruleset import load_ruleset
@@ -228,7 +239,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
+def build_parser() -> tuple[argparse.ArgumentParser, MutableMapping[str, Any]]:
     parser = argparse.ArgumentParser(
         prog="emwatch",
         description="YRD Emissions Watch: remote sensing, black smoke, remote OBD and vapour recovery.",
@@ -257,24 +268,65 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Any]]:
     p.add_argument("--host", help="listen address (default 0.0.0.0 in a container)")
     p.add_argument("--simulate", action="store_true", help="also run that source's simulator")
 
-    groups: dict[str, Any] = {"root": root}
-    for group, help_ in (
-        ("decode", "decode one device frame or packet and print it as JSON"),
-        ("simulate", "run a device simulator against a gateway"),
-        ("report", "produce reports"),
-    ):
-        gp = root.add_parser(group, help=help_, description=help_)
-        groups[group] = gp.add_subparsers(dest=f"{group}_command", metavar="WHAT")
-        gp.set_defaults(func=lambda a, gp=gp: (gp.print_help(), 2)[1])
+    groups = _Groups(root)
     for modname in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name == modname:
-                continue
-            raise
-        mod.register(groups)
+        import_command_module(modname).register(groups)
     return parser, groups
+
+
+GROUPS = {
+    "decode": "decode one device frame or packet and print it as JSON",
+    "simulate": "run a device simulator against a gateway",
+    "report": "produce reports",
+}
+
+
+class _Groups(MutableMapping[str, Any]):
+    """What ``register(groups)`` receives: ``"root"`` and the command groups of :data:`GROUPS`.
+    A group's parser is added on first use, so ``emwatch --help`` never lists an empty group."""
+
+    def __init__(self, root: Any) -> None:
+        self._made: dict[str, Any] = {"root": root}
+
+    def __getitem__(self, key: str) -> Any:
+        got = self._made.get(key)
+        if got is None:
+            if key not in GROUPS:
+                raise KeyError(f"no command group {key!r} (groups: root, {', '.join(GROUPS)})")
+            gp = self._made["root"].add_parser(key, help=GROUPS[key], description=GROUPS[key])
+            got = self._made[key] = gp.add_subparsers(dest=f"{key}_command", metavar="WHAT")
+            gp.set_defaults(func=lambda a, gp=gp: (gp.print_help(), 2)[1])
+        return got
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._made[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._made[key]
+
+    def __contains__(self, key: object) -> bool:  # without adding the group
+        return key == "root" or key in GROUPS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("root", *GROUPS))
+
+    def __len__(self) -> int:
+        return 1 + len(GROUPS)
+
+
+def import_command_module(name: str) -> Any:
+    """A module of :data:`COMMAND_MODULES`. One that is missing or has no ``register`` is our
+    bug, raised as ``ImportError`` naming it: a command never silently disappears from ``emwatch``."""
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as exc:
+        raise ImportError(
+            f"command module {name!r} (streams.cli.COMMAND_MODULES) cannot be imported: {exc}",
+            name=name,
+        ) from exc
+    if not callable(getattr(mod, "register", None)):
+        raise ImportError(f"command module {name!r} has no register(groups)", name=name)
+    return mod
 
 
 def main(argv: Sequence[str] | None = None) -> int:

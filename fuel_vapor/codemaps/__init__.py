@@ -114,6 +114,8 @@ class Decoded:
     sensors: list[tuple[str, float, str, str | None]] = field(default_factory=list)
     depot: dict[str, float] = field(default_factory=dict)
     known_cn: bool = True
+    unknown: list[tuple[str, str]] = field(default_factory=list)  # CP items the map does not
+    # name, kept raw (key, value) in wire order
 
 
 class ValueProblem(ValueError):
@@ -149,6 +151,7 @@ class _Plan:
         "sensors",
         "settings",
         "spec",
+        "static_keys",
         "station",
         "value_re",
     )
@@ -171,6 +174,14 @@ class _Plan:
         self.gun_re = re.compile(nz.key) if nz is not None and nz.key else None
         self.value_re = re.compile(nz.regex) if nz is not None and nz.value_of else None
         self._guns: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, bool]]]] = {}
+        # every CP key this message reads that does not depend on the nozzle
+        static = {"DataTime", *spec.station.values(), *spec.settings.values()}
+        static |= {*spec.depot.values(), *spec.alarms.values(), *spec.no_fuelling_if}
+        for sf in spec.sensor.values():
+            static |= {f"{sf.code}-{x}" for x in (*sf.suffixes, "Flag", "flag")}
+        if nz is not None and nz.value_of:
+            static.add(nz.value_of)
+        self.static_keys = frozenset(static)
         self._prefixes: dict[str, int | None] = {}
 
     def keys_for(self, gun: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]]]:
@@ -221,7 +232,8 @@ class CodeMap:
 
     # ---- wire → canonical -----------------------------------------------------------------
     def decode(self, packet: Packet) -> Decoded:
-        """Read canonical values; raises ``ValueProblem`` naming the first bad value."""
+        """Read canonical values; raises ``ValueProblem`` naming the first bad value. CP items
+        the map does not name come back raw in ``unknown`` (the caller counts them)."""
         out = Decoded()
         plan = self._plans.get(packet.cn)
         if plan is None:
@@ -251,11 +263,15 @@ class CodeMap:
                         flag = get(f"{code}-Flag", get(f"{code}-flag"))
                         out.sensors.append((name, v, unit, flag))
                     break
+        known = plan.static_keys
+        nozzle_keys: set[str] = set()
         if plan.per_nozzle:
             skip = any(get(k) == v for k, v in plan.no_fuelling_if)
             fuelling = bool(plan.spec.fuelling)
             for nozzle, gun in self._nozzles(plan, cp):
                 alarm_keys, fuel_keys = plan.keys_for(gun)
+                nozzle_keys.update(k for _, k in alarm_keys)
+                nozzle_keys.update(k for _, k, _ in fuel_keys)
                 for name, key in alarm_keys:
                     if (t := get(key)) is not None:
                         out.alarms.append((nozzle, name, t))
@@ -267,6 +283,8 @@ class CodeMap:
                         vals[name] = v * scale if is_al else v
                 if vals.get("fuel_volume_l", 0.0) > 0 or "al" in vals:
                     out.fuellings.append((nozzle, vals))
+        if not known.issuperset(cp):
+            out.unknown = [(k, v) for k, v in cp.items() if k not in known and k not in nozzle_keys]
         return out
 
     def _nozzles(self, plan: _Plan, cp: Mapping[str, str]) -> list[tuple[int, str]]:

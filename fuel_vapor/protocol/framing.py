@@ -3,7 +3,8 @@
 Packet layout (hj212.md §2)::
 
     ##  LLLL  [x]  <data segment, LLLL bytes>  CCCC  [\\r\\n]
-    |   |     |                               |     +-- tail: CR LF, absent, or the literal
+    |   |     |                               |     +-- tail: CR LF, absent, a lone CR (real
+    |   |     |                               |         data loggers), or the literal
     |   |     |                               |         4 characters \\r\\n (Chongqing, §12)
     |   |     |                               +-------- CRC of the segment, hex, any case (§11)
     |   |     +---------------------------------------- optional profile character (Guangzhou "0")
@@ -29,6 +30,7 @@ from fuel_vapor.protocol.crc import hj212_crc, modbus_crc
 
 HEADER = b"##"
 CRLF = b"\r\n"
+CR = b"\r"  # a lone CR as the tail (seen from real data loggers)
 LITERAL_TAIL = b"\\r\\n"  # backslash r backslash n (Chongqing firmware, §12)
 MAX_SEGMENT = 1024  # §2
 DEFAULT_MARGIN = 476  # tolerance for oversized vendor packets (§12: configurable)
@@ -54,7 +56,7 @@ class Frame:
     crc_wire: str
     crc_variant: str  # "hj212" or "modbus" (per-device opt-in only)
     extra_char: str  # "" or the profile character between length and segment
-    tail: str  # "crlf", "literal", "none" or "pending" (stream ended exactly at the CRC)
+    tail: str  # "crlf", "literal", "cr", "none" or "pending" (stream ended at the CRC)
     raw: bytes  # from ``##`` to the CRC, without the tail (so a packet hashes the same however
     # the tail arrived)
 
@@ -191,6 +193,8 @@ class FrameDecoder:
                 tail, after = "crlf", end + 2
             elif buf.startswith(LITERAL_TAIL, end):
                 tail, after = "literal", end + 4
+            elif buf.startswith(CR, end):  # a lone CR (an LF arriving later is a tail remnant)
+                tail, after = "cr", end + 1
             elif end == n:
                 tail = "pending"
             out.append(Frame(segment, crc_field.decode(), variant, extra, tail, raw))
@@ -204,7 +208,7 @@ class FrameDecoder:
         rest = bytes(self._buf)
         self._buf.clear()
         skipping, self._skipping = self._skipping, False
-        if not rest or (self._after_frame and rest in (CRLF, LITERAL_TAIL)):
+        if not rest or (self._after_frame and rest in (CRLF, LITERAL_TAIL, CR, b"\n")):
             return []
         if skipping and not rest.startswith(HEADER):
             return []  # the tail of a packet that was already reported
@@ -243,13 +247,13 @@ def encode_frame(
     tail: str = "crlf",
     modbus: bool = False,
 ) -> bytes:
-    """``##`` + length + [extra] + segment + CRC + tail (``crlf``, ``literal`` or ``none``)."""
+    """``##`` + length + [extra] + segment + CRC + tail (``crlf``, ``literal``, ``cr``, ``none``)."""
     seg = segment.encode("utf-8", "surrogateescape") if isinstance(segment, str) else segment
     if len(seg) > 9999:
         raise ValueError(f"data segment of {len(seg)} bytes: expected at most 9999")
     crc = modbus_crc(seg) if modbus else hj212_crc(seg)
     crc_txt = f"{crc:04X}" if crc_case == "upper" else f"{crc:04x}"
-    end = {"crlf": CRLF, "literal": LITERAL_TAIL, "none": b""}[tail]
+    end = {"crlf": CRLF, "literal": LITERAL_TAIL, "cr": CR, "none": b""}[tail]
     return b"##%04d%s%s%s%s" % (len(seg), extra_char.encode(), seg, crc_txt.encode(), end)
 
 
@@ -281,6 +285,8 @@ def inspect_packet(data: bytes, *, extra_chars: bytes = b"0") -> Inspection:
         raw, tail = raw[:-2], "crlf"
     elif raw.endswith(LITERAL_TAIL):
         raw, tail = raw[:-4], "literal"
+    elif raw.endswith(CR):
+        raw, tail = raw[:-1], "cr"
 
     def bad(reason: str, message: str, **kw: object) -> Inspection:
         base: dict[str, object] = {

@@ -15,8 +15,14 @@ Flag (§4) is the decimal byte ``V5..V0 D A``: A = bit 0 answer required, D = bi
 version = bits 2-7 (0 = HJ/T 212-2005, 1 = HJ 212-2017, 2 = seen in 2024+ code, maybe HJ 212-2025).
 Unknown versions are accepted. An absent Flag (2005 style) leaves A, D and version unknown.
 
-Known limits: text is decoded as UTF-8 with surrogate escapes, so GBK text in ``-Info`` values
-round-trips byte-exactly but is not readable; ``##`` or CR LF inside a value is not supported.
+Text (:func:`segment_text`): devices send ASCII, UTF-8 or, being Chinese devices, GBK. A segment
+is decoded as UTF-8, else as GBK, else as UTF-8 with every undecodable byte escaped as the text
+``\\xNN``; ``Packet.encoding`` says which. A packet never carries a string that cannot be encoded
+(a lone surrogate in one ``-Flag`` value used to crash every serialiser downstream). The packet's
+exact wire bytes are the frame's (``Frame.raw``); ``Packet.segment`` is the decoded text.
+
+Known limits: a segment mixing GBK with bytes that are not GBK is escaped as a whole (its
+Chinese text then reads as escapes); ``##`` or CR LF inside a value is not supported.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ class Packet:
     flag: FlagBits | None
     pnum: int | None
     pno: int | None
+    encoding: str = field(default="utf-8", compare=False)  # "utf-8", "gbk" or "escaped"
     _groups: tuple[Group, ...] | None = field(default=None, compare=False, repr=False)
     _map: dict[str, str] | None = field(default=None, compare=False, repr=False)
     _first: dict[str, str] | None = field(default=None, compare=False, repr=False)
@@ -251,8 +258,42 @@ def _header(header_text: str) -> dict[str, str]:
     return seen
 
 
-def parse_segment(text: str) -> Packet:
-    """Parse a data segment (without length, CRC and tail). Raises ``SegmentError``."""
+TEXT_ENCODINGS = ("utf-8", "gbk", "escaped")
+
+
+def segment_text(data: bytes) -> tuple[str, str]:
+    """Segment bytes → (text, encoding): UTF-8; else GBK; else UTF-8 with each byte that does not
+    decode escaped as ``\\xNN`` (backslash, x, two hex digits). The text always encodes.
+
+    UTF-8 text with a few stray bytes often decodes as GBK too (as mojibake), so GBK is tried
+    only when valid multi-byte UTF-8 characters do not outweigh the undecodable bytes."""
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    t = data.decode("utf-8", "surrogateescape")
+    bad = sum(1 for c in t if "\udc80" <= c <= "\udcff")
+    multi = sum(len(c.encode()) for c in t if c > "\x7f" and not "\udc80" <= c <= "\udcff")
+    if multi <= bad:
+        try:
+            return data.decode("gbk"), "gbk"
+        except UnicodeDecodeError:
+            pass
+    return data.decode("utf-8", "backslashreplace"), "escaped"
+
+
+def parse_segment(text: str | bytes) -> Packet:
+    """Parse a data segment (without length, CRC and tail) given as its bytes or as text. Text
+    decoded with ``surrogateescape`` (lone surrogates for undecodable bytes) is taken back to its
+    bytes and decoded by :func:`segment_text`. Raises ``SegmentError``."""
+    encoding = "utf-8"
+    if isinstance(text, bytes):
+        text, encoding = segment_text(text)
+    elif not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text, encoding = segment_text(text.encode("utf-8", "surrogateescape"))
     cp_at = text.find("CP=&&")
     if cp_at < 0:
         raise SegmentError("malformed", "no CP=&& in the data segment")
@@ -315,4 +356,5 @@ def parse_segment(text: str) -> Packet:
         flag=flag,
         pnum=None if pnum_text is None else _digits("PNUM", pnum_text, 1, 4),
         pno=None if pno_text is None else _digits("PNO", pno_text, 1, 4),
+        encoding=encoding,
     )

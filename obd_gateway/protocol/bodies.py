@@ -634,8 +634,9 @@ class ObdInfo:
 
 @dataclass(frozen=True, slots=True)
 class VendorBlock:
-    """A length-prefixed vendor block (type 0x80 of the OEM test program, §6): WORD length + TLV
-    items (2-byte tag, 1-byte length, value). ``raw`` includes the length WORD."""
+    """A length-prefixed block kept raw: a vendor type (0x80 … 0xFF; the OEM test program's 0x80
+    is a WORD length + TLV items of 2-byte tag, 1-byte length, value, §6) or an unknown type read
+    the same way. ``raw`` includes the length WORD."""
 
     info_type: int
     raw: bytes

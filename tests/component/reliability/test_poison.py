@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from core.exceedance import Exceedance
 from core.timeutil import BEIJING
-from enforcement.events import Exceedance
 from streams.warehouse import deadletter
 from streams.warehouse.queries import deadletter as dq
 from streams.warehouse.sink import BatchingSink
@@ -155,7 +155,7 @@ import dataclasses, sys
 from datetime import datetime, timedelta
 from core.ruleset import default_ruleset
 from core.timeutil import BEIJING
-from enforcement.events import Exceedance
+from core.exceedance import Exceedance
 from streams.warehouse.client import connect
 from streams.warehouse.migrator import migrate
 from streams.warehouse.sink import BatchingSink

@@ -371,3 +371,30 @@ def test_processor_keeps_json_state_per_vin_and_ignores_unknown(rs: RuleSet, reg
     ghost = dataclasses.replace(known, vin="LUNKNOWN0RE000001")
     assert list(proc.handle(ghost, state, ctx)) == []
     assert not math.isnan(state[v.vin]["last_ts"])
+
+
+def _with_params(rs: RuleSet, rule_id: str, **values: float) -> RuleSet:
+    """``rs`` with some parameters of one rule changed (a local rule-set edition)."""
+    specs = {rid: rs.rule(rid).spec for rid in rs.ids()}
+    spec = specs[rule_id]
+    params = dict(spec.params)
+    for k, v in values.items():
+        params[k] = params[k].model_copy(update={"value": v})
+    specs[rule_id] = spec.model_copy(update={"params": params})
+    return RuleSet(f"{rs.version}+{rule_id}", specs, f"test:{rule_id}:{values}")
+
+
+@pytest.mark.parametrize(("max_kmh", "fires"), [(150, False), (100, True)])
+def test_gps_jump_uses_the_rules_max_speed_parameter(
+    rs: RuleSet, reg: Registry, max_kmh: float, fires: bool
+) -> None:
+    """A vehicle moving at ~120 km/h: a jump only when OBD-GPS's max_speed_kmh is below that."""
+    rig = Rig(_with_params(rs, "OBD-GPS", max_speed_kmh=max_kmh), reg)
+    step = 120.0 / 3600 / 111.2  # degrees of latitude per second at 120 km/h
+    for i in range(90):
+        rig.sample(T0 + timedelta(seconds=i), lat=31.1 + i * step, speed_kmh=120.0)
+    rig.sample(T0 + timedelta(days=1), lat=31.1)  # the next day closes this one
+    gps = [e for e in rig.fired if e.rule_id == "OBD-GPS"]
+    assert bool(gps) is fires
+    if fires:
+        assert gps[0].detail["jumps"] == 89 and gps[0].detail["invalid_fix_records"] == 0

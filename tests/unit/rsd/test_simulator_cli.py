@@ -112,7 +112,7 @@ def test_evaluate_national_file(tmp_path: Path, registry: Any) -> None:
     assert st.rows == len(rows) == len(out)
     cols = list(pd.DataFrame(rows).columns)
     assert list(out.columns[: len(cols)]) == cols
-    assert set(out["judgement"]) <= {"pass", "fail", "not_judged"}
+    assert set(out["judgement"]) <= {"pass", "fail", "provisional", "not_judged"}
     assert (out.loc[out["valid"].astype(str) == "False", "invalid_reason"] != "").all()
 
 
@@ -161,3 +161,27 @@ def test_ratio_shapes_follow_real_data(registry: Any, fuel: str) -> None:
         assert 1 / 2 < q_s / q_r < 2, (p, q_s, q_r)
         assert abs(n_s - n_r) < 0.1, (p, n_s, n_r)
         assert abs(t_s - t_r) < 0.15, (p, t_s, t_r)
+
+
+def test_passes_over_only_a_provisional_limit_are_provisional_not_fail(tmp_path: Path) -> None:
+    """Issue 10 §3: RS-G-HC is provisional (confirmed: false); a pass exceeding only it was counted
+    as a failure (192 of the 100,000 real passes)."""
+    from core.ruleset import load_ruleset
+
+    rs = load_ruleset()
+    assert not rs.rule("RS-G-HC").confirmed
+    src = tmp_path / "sample.csv.gz"
+    pd.read_csv(DATA, nrows=5000, low_memory=False).to_csv(src, index=False)
+    dst = tmp_path / "out.csv"
+    st = evaluate_file(src, dst, "conox", progress=False, chunk_rows=2000)
+    out = pd.read_csv(dst, usecols=["judgement", "exceeded_rules"], keep_default_na=False)
+    rules = out["exceeded_rules"].str.split(";")
+    provisional = out["judgement"] == "provisional"
+    assert provisional.sum() >= 3 and st.provisional == provisional.sum()
+    assert st.failed == (out["judgement"] == "fail").sum()
+    for ids in rules[provisional]:  # over provisional limits only
+        assert ids and all(not rs.rule(r).confirmed for r in ids)
+    for ids in rules[out["judgement"] == "fail"]:  # over at least one confirmed limit
+        assert any(rs.rule(r).confirmed for r in ids)
+    both = out["exceeded_rules"].str.contains("RS-G-HC") & (out["judgement"] == "fail")
+    assert both.any()  # HC together with a confirmed limit stays a failure
