@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -27,6 +28,8 @@ GROUPS = {
     "obd": N_("Remote OBD"),
     "vapor": N_("Vapour recovery"),
     "platform": N_("Platform"),
+    "weekly": N_("Enforcement"),
+    "admin": N_("Administration"),
 }
 
 
@@ -47,10 +50,37 @@ def page_specs() -> list[tuple[str, Path, str]]:
     return specs
 
 
-def build_navigation() -> dict[str, list[st.Page]]:
+def page_domain(path: Path) -> str:
+    """The data domain a page shows (its file-name prefix), for the role's navigation."""
+    prefix = path.stem.split("_")[0]
+    return {
+        "triage": "enforcement",
+        "report": "enforcement",
+        "weekly": "enforcement",
+        "vehicle": "enforcement",
+        "field": "enforcement",
+        "admin": "admin",
+    }.get(prefix, prefix)
+
+
+def build_navigation(scope: Any = None) -> dict[str, list[st.Page]]:
+    """Pages the caller's role may open (all of them without a scope: tests, tools). A page left
+    out cannot be reached by URL either; its queries would refuse anyway."""
+    from core.access import domains, is_admin
+
+    allowed = None if scope is None else domains(scope)
+    specs = [
+        (g, p, t)
+        for g, p, t in page_specs()
+        if allowed is None
+        or (page_domain(p) == "admin" and is_admin(scope))
+        or page_domain(p) in allowed
+    ]
     nav: dict[str, list[st.Page]] = {}
-    for group, path, title in page_specs():
-        default = path.stem == "triage_queue"
+    first = specs[0][1].stem if specs else ""
+    has_triage = any(p.stem == "triage_queue" for _, p, _ in specs)
+    for group, path, title in specs:
+        default = path.stem == ("triage_queue" if has_triage else first)
         nav.setdefault(_(group), []).append(st.Page(str(path), title=_(title), default=default))
     return nav
 
@@ -63,5 +93,9 @@ def _in_a_script_run() -> bool:
 
 
 if __name__ == "__main__" or _in_a_script_run():
+    from dashboards.auth import gate
+
     st.set_page_config(page_title=_("YRD Emissions Watch"), page_icon="🛰️", layout="wide")
-    st.navigation(build_navigation()).run()
+    st.session_state.pop("_emw_denied_shown", None)
+    scope = gate()  # the login form and a stop when nobody is logged in
+    st.navigation(build_navigation(scope)).run()

@@ -17,6 +17,8 @@ import pandas as pd
 from clickhouse_connect.driver.client import Client
 
 from core.registry import Calibration, Registry, default_registry
+from core.scope import Scope
+from streams.warehouse.scope import scope_where
 
 DUE_SOON_DAYS = 30
 _DAY = "toDate(ts, 'Asia/Shanghai')"
@@ -35,18 +37,19 @@ COLUMNS = [
 ]
 
 
-def seen(client: Client, since: datetime, until: datetime) -> pd.DataFrame:
+def seen(client: Client, scope: Scope, since: datetime, until: datetime) -> pd.DataFrame:
     """Per device kind and id: last time heard and distinct Beijing days with data."""
+    sw, sp = scope_where(scope, domain="platform", detail=False, what="device health")
     return client.query_df(
         f"SELECT 'rsd_site' AS kind, toString(site_id) AS device_id, max(ts) AS last_seen, uniqExact({_DAY}) AS days "
-        f"FROM rsd_pass FINAL WHERE {_TS} GROUP BY site_id "
+        f"FROM rsd_pass FINAL WHERE {_TS} AND {sw} GROUP BY site_id "
         f"UNION ALL SELECT 'camera', toString(camera_id), max(ts), uniqExact({_DAY}) "
-        f"FROM smoke_capture FINAL WHERE {_TS} GROUP BY camera_id "
+        f"FROM smoke_capture FINAL WHERE {_TS} AND {sw} GROUP BY camera_id "
         f"UNION ALL SELECT 'obd_terminal', vin, max(ts), uniqExact({_DAY}) "
-        f"FROM obd_sample FINAL WHERE {_TS} GROUP BY vin "
+        f"FROM obd_sample FINAL WHERE {_TS} AND {sw} GROUP BY vin "
         f"UNION ALL SELECT 'data_logger', unit_id, max(ts), uniqExact({_DAY}) "
-        f"FROM vapor_packet FINAL WHERE {_TS} GROUP BY unit_id",
-        parameters={"since": since, "until": until},
+        f"FROM vapor_packet FINAL WHERE {_TS} AND {sw} GROUP BY unit_id",
+        parameters={"since": since, "until": until, **sp},
     )
 
 
@@ -65,6 +68,7 @@ def calibration_status(cal: Calibration | None, on: date, applicable: bool = Tru
 
 def health(
     client: Client,
+    scope: Scope,
     since: datetime,
     until: datetime,
     today: date,
@@ -109,9 +113,14 @@ def health(
     )
     if kinds:
         devices = devices[devices["kind"].isin(kinds)]
+    devices = devices[devices["jurisdiction"].isin(scope.all_jurisdictions)]
+    if scope.stations is not None:
+        devices = devices[
+            (devices["kind"] == "data_logger") & devices["device_id"].isin(scope.stations)
+        ]
     if devices.empty:
         return pd.DataFrame(columns=COLUMNS)
-    heard = seen(client, since, until)
+    heard = seen(client, scope, since, until)
     if heard.empty or len(heard.columns) == 0:
         heard = pd.DataFrame(columns=["kind", "device_id", "last_seen", "days"])
     out = devices.merge(heard, on=["kind", "device_id"], how="left")

@@ -11,6 +11,9 @@ from datetime import datetime
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
+from core.scope import Scope
+from streams.warehouse.scope import scope_where
+
 _TS = "ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
 
 
@@ -20,7 +23,13 @@ def subjects(plate: str, vin: str) -> list[str]:
 
 
 def timeline(
-    client: Client, plate: str, vin: str, since: datetime, until: datetime, limit: int = 5000
+    client: Client,
+    scope: Scope,
+    plate: str,
+    vin: str,
+    since: datetime,
+    until: datetime,
+    limit: int = 5000,
 ) -> pd.DataFrame:
     """Every reading and event of the vehicle in [since, until), oldest first: ts, source, what
     (``reading`` | ``exceedance`` | ``capture``), label, value, unit, jurisdiction.
@@ -51,8 +60,9 @@ def timeline(
         f"FROM exceedance FINAL WHERE subject_id IN {{subj:Array(String)}} AND {_TS}"
     )
     sql = " UNION ALL ".join(f"({p})" for p in parts)
+    sw, sp = scope_where(scope, domain="enforcement", what="vehicle time line")
     return client.query_df(
-        f"SELECT * FROM ({sql}) ORDER BY ts LIMIT {{lim:UInt32}}",
+        f"SELECT * FROM ({sql}) WHERE {sw} ORDER BY ts LIMIT {{lim:UInt32}}",
         parameters={
             "plate": plate,
             "vin": vin,
@@ -60,22 +70,29 @@ def timeline(
             "since": since,
             "until": until,
             "lim": limit,
+            **sp,
         },
     )
 
 
-def exceedances(client: Client, plate: str, vin: str, limit: int = 500) -> pd.DataFrame:
+def exceedances(
+    client: Client, scope: Scope, plate: str, vin: str, limit: int = 500
+) -> pd.DataFrame:
     """The vehicle's exceedances from every source, newest first, with evidence and detail."""
+    sw, sp = scope_where(scope, domain="enforcement", what="vehicle exceedances")
     return client.query_df(
         "SELECT ts, source, rule_id, ruleset_version, severity, subject_id, jurisdiction, device_id, "
         "measured, `limit`, unit, provisional, evidence, detail_json FROM exceedance FINAL "
-        "WHERE subject_id IN {subj:Array(String)} ORDER BY ts DESC LIMIT {lim:UInt32}",
-        parameters={"subj": subjects(plate, vin), "lim": limit},
+        f"WHERE subject_id IN {{subj:Array(String)}} AND {sw} ORDER BY ts DESC LIMIT {{lim:UInt32}}",
+        parameters={"subj": subjects(plate, vin), "lim": limit, **sp},
     )
 
 
-def smoke_captures(client: Client, plate: str, limit: int = 50) -> pd.DataFrame:
+def smoke_captures(client: Client, scope: Scope, plate: str, limit: int = 50) -> pd.DataFrame:
     """The plate's smoke captures with their evidence folder and latest review, newest first."""
+    sw, sp = scope_where(
+        scope, domain="smoke", jurisdiction="c.jurisdiction", what="smoke captures"
+    )
     return client.query_df(
         "SELECT c.event_id AS capture_id, c.ts AS ts, c.camera_id AS camera_id, "
         "c.jurisdiction AS jurisdiction, c.grade AS grade, c.evidence_uri AS evidence_uri, "
@@ -83,6 +100,7 @@ def smoke_captures(client: Client, plate: str, limit: int = 50) -> pd.DataFrame:
         "r.confirmed_grade AS confirmed_grade FROM smoke_capture AS c FINAL "
         "LEFT JOIN (SELECT capture_id, argMax(decision, ts) AS decision, argMax(reviewer, ts) AS reviewer, "
         "argMax(confirmed_grade, ts) AS confirmed_grade FROM smoke_review FINAL GROUP BY capture_id) AS r "
-        "ON r.capture_id = c.event_id WHERE c.plate = {plate:String} ORDER BY c.ts DESC LIMIT {lim:UInt32}",
-        parameters={"plate": plate, "lim": limit},
+        f"ON r.capture_id = c.event_id WHERE c.plate = {{plate:String}} AND {sw} "
+        "ORDER BY c.ts DESC LIMIT {lim:UInt32}",
+        parameters={"plate": plate, "lim": limit, **sp},
     )

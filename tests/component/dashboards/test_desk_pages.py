@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.exceedance import examples as exceedance_examples
 from core.registry import Calibration
+from core.scope import Scope
 from core.timeutil import utcnow
 from dashboards.app import PAGES_DIR
 from remote_sensing.events import RsdPass
@@ -52,14 +52,14 @@ def _vehicle_data(reader: Any) -> tuple[RsdPass, Any]:
 def test_timeline_joins_readings_and_events(reader: Any) -> None:
     rsd, _exc = _vehicle_data(reader)
     until = utcnow() + timedelta(minutes=1)
-    tl = vehicle.timeline(reader, rsd.plate, "", until - timedelta(days=1), until)
+    tl = vehicle.timeline(reader, Scope.zone(), rsd.plate, "", until - timedelta(days=1), until)
     assert sorted(tl["what"]) == ["exceedance", "reading"]
     assert set(tl["source"]) == {"remote_sensing"}
 
 
-def test_vehicle_page_with_data(reader: Any) -> None:
+def test_vehicle_page_with_data(accounts, reader: Any) -> None:
     rsd, _exc = _vehicle_data(reader)
-    at = AppTest.from_file(str(PAGES_DIR / "vehicle_profile.py"), default_timeout=60)
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
     at.session_state["vehicle"] = {"plate": rsd.plate, "vin": ""}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -70,8 +70,8 @@ def test_vehicle_page_with_data(reader: Any) -> None:
     assert headers[0][:3] == ["时间（北京时间）", "数据来源", "规则"]
 
 
-def test_vehicle_page_from_a_query_parameter_that_does_not_parse(reader: Any) -> None:
-    at = AppTest.from_file(str(PAGES_DIR / "vehicle_profile.py"), default_timeout=60)
+def test_vehicle_page_from_a_query_parameter_that_does_not_parse(accounts, reader: Any) -> None:
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
     at.query_params["plate"] = "not-a-plate"
     at.run()
     assert not at.exception
@@ -88,10 +88,12 @@ def test_calibration_states_on_the_reading_date() -> None:
     assert devices.calibration_status(None, on, applicable=False) == "not_applicable"
 
 
-def test_device_health_with_data(reader: Any, registry: Any) -> None:
+def test_device_health_with_data(accounts, reader: Any, registry: Any) -> None:
     _vehicle_data(reader)
     until = datetime.now(UTC) + timedelta(minutes=1)
-    h = devices.health(reader, until - timedelta(days=7), until, until.date(), registry)
+    h = devices.health(
+        reader, Scope.zone(), until - timedelta(days=7), until, until.date(), registry
+    )
     n_devices = (
         len(registry.rsd_sites)
         + len(registry.cameras)
@@ -103,7 +105,7 @@ def test_device_health_with_data(reader: Any, registry: Any) -> None:
     assert len(h) == n_devices
     site = h[h["device_id"] == rsd_examples()[0].site_id].iloc[0]  # type: ignore[union-attr]
     assert site["days_with_data"] == 1 and site["completeness"] == pytest.approx(1 / 7)
-    at = AppTest.from_file(str(PAGES_DIR / "platform_devices.py"), default_timeout=60).run()
+    at = accounts.app(str(PAGES_DIR / "platform_devices.py")).run()
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["设备数"] == str(n_devices)

@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.exceedance import examples as exceedance_examples
+from core.scope import Scope
 from core.timeutil import utcnow
 from dashboards.app import PAGES_DIR
 from streams.pipeline import Pipeline
@@ -51,8 +52,15 @@ class Running:
         self.thread.join(5)
 
 
+ZONE = Scope.zone("joint1")
+
+
 @pytest.fixture
-def running(warehouse: Any, ruleset: Any, registry: Any, tmp_path: Path) -> Iterator[Running]:
+def running(
+    warehouse: Any, ruleset: Any, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Running]:
+    # direct calls of dashboards.actions (outside a page run) act as a zone-wide officer
+    monkeypatch.setattr("dashboards.auth.current_scope", lambda: ZONE)
     r = Running(Pipeline(warehouse, ruleset, registry, tmp_path, max_delay_s=0.05, simulate=False))
     shared.set_reader(warehouse)
     shared.set_publisher(r.publish)
@@ -81,15 +89,15 @@ def _open_cases(running: Running, n: int = 2) -> Any:
     running.settle()
     now = utcnow()
     q = case_queries.queue(
-        running.pipeline.client, ("new",), now - timedelta(days=2), now + timedelta(minutes=5)
+        running.pipeline.client, ZONE, ("new",), now - timedelta(days=2), now + timedelta(minutes=5)
     )
     assert len(q) == n, "each warning opens one case"
     return q
 
 
-def test_queue_lists_cases_with_their_explanation(running: Running) -> None:
+def test_queue_lists_cases_with_their_explanation(accounts, running: Running) -> None:
     _open_cases(running)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "处置队列"
     assert {m.label: m.value for m in at.metric}["显示案件数"] == "2"
@@ -98,9 +106,9 @@ def test_queue_lists_cases_with_their_explanation(running: Running) -> None:
     assert all("严重程度 20" in why for why in frame["分值构成"])
 
 
-def test_bulk_dismiss_is_recorded_in_the_case_log(running: Running) -> None:
+def test_bulk_dismiss_is_recorded_in_the_case_log(accounts, running: Running) -> None:
     q = _open_cases(running)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     at.multiselect(key="triage_pick").set_value(list(q["case_id"])).run()
     at.text_input(key="bulk_reason").input("重复推送，已在吴江处理")
     at.text_input(key="bulk_officer").input("王警官")
@@ -109,7 +117,7 @@ def test_bulk_dismiss_is_recorded_in_the_case_log(running: Running) -> None:
     assert not at.error, [e.value for e in at.error]
     running.settle()
     for case_id in q["case_id"]:
-        log = case_queries.log(running.pipeline.client, case_id)
+        log = case_queries.log(running.pipeline.client, ZONE, case_id)
         last = log.iloc[-1]
         assert (last["action"], last["status_after"], last["actor"]) == (
             "dismiss",
@@ -128,7 +136,7 @@ def test_a_case_acted_on_meanwhile_is_refused(running: Running) -> None:
     with pytest.raises(ActionError) as err:
         case_action(seen, [("dismiss", "not ours", {})], actor="wang", actor_jurisdiction="qingpu")
     assert "已被他人处理" in err.value.text()
-    log = case_queries.log(running.pipeline.client, str(seen["case_id"]))
+    log = case_queries.log(running.pipeline.client, ZONE, str(seen["case_id"]))
     assert "dismiss" not in set(log["action"])
 
 
@@ -147,7 +155,7 @@ def test_bad_input_never_leaves_the_page(running: Running) -> None:
     with pytest.raises(ActionError):
         case_action(seen, [("close", "", {})], actor="li", actor_jurisdiction="qingpu")
     running.settle()
-    assert set(case_queries.log(running.pipeline.client, str(seen["case_id"]))["action"]) == {
+    assert set(case_queries.log(running.pipeline.client, ZONE, str(seen["case_id"]))["action"]) == {
         "open"
     }
 
@@ -163,7 +171,7 @@ def test_smoke_review_goes_through_the_capture_s_case(running: Running) -> None:
     running.publish([cap])
     running.settle()
     client = running.pipeline.client
-    case = case_queries.for_capture(client, cap.event_id)
+    case = case_queries.for_capture(client, ZONE, cap.event_id)
     assert len(case) == 1 and case.iloc[0]["status"] == "new"
     assert (
         record_smoke_review(
@@ -176,7 +184,7 @@ def test_smoke_review_goes_through_the_capture_s_case(running: Running) -> None:
         is None
     )  # recorded as case actions
     running.settle()
-    log = case_queries.log(client, str(case.iloc[0]["case_id"]))
+    log = case_queries.log(client, ZONE, str(case.iloc[0]["case_id"]))
     assert list(log["action"])[-2:] == ["review", "confirm"]
     rows = client.query(
         "SELECT decision, confirmed_grade, corrected_plate FROM smoke_review FINAL WHERE capture_id = {c:String}",
@@ -195,9 +203,11 @@ def _walk_to_filing(at: AppTest) -> AppTest:
     return at
 
 
-def test_field_check_steps_through_the_procedure_and_files_the_reading(running: Running) -> None:
+def test_field_check_steps_through_the_procedure_and_files_the_reading(
+    accounts, running: Running
+) -> None:
     q = _open_cases(running, 1)
-    at = AppTest.from_file(str(PAGES_DIR / "field_check.py"), default_timeout=60).run()
+    at = accounts.app(str(PAGES_DIR / "field_check.py")).run()
     assert not at.exception, [e.value for e in at.exception]
     at.button(key="fc_next").click().run()
     assert any("请先完成本步骤" in e.value for e in at.error)  # no officer name yet
@@ -209,13 +219,13 @@ def test_field_check_steps_through_the_procedure_and_files_the_reading(running: 
     assert not at.exception, [e.value for e in at.exception]
     assert any("value" in e.value for e in at.error), [e.value for e in at.error]
     case_id = str(q.iloc[0]["case_id"])
-    assert "check" not in set(case_queries.log(running.pipeline.client, case_id)["action"])
+    assert "check" not in set(case_queries.log(running.pipeline.client, ZONE, case_id)["action"])
     # a real reading above the GB 3847 limit (0.7 m⁻¹): the check fails, the case is confirmed
     at.session_state["fc"][case_id]["value"] = 1.2
     at.button(key="fc_file").click().run()
     assert not at.exception
     running.settle()
-    log = case_queries.log(running.pipeline.client, case_id)
+    log = case_queries.log(running.pipeline.client, ZONE, case_id)
     assert (log.iloc[-1]["action"], log.iloc[-1]["status_after"]) == ("check", "confirmed")
 
 
@@ -242,9 +252,11 @@ def test_a_photo_that_is_not_an_image_is_refused(
     ).read_bytes() == buf.getvalue()
 
 
-def test_vehicle_page_shows_the_case_with_its_log_and_next_actions(running: Running) -> None:
+def test_vehicle_page_shows_the_case_with_its_log_and_next_actions(
+    accounts, running: Running
+) -> None:
     q = _open_cases(running, 1)
-    at = AppTest.from_file(str(PAGES_DIR / "vehicle_profile.py"), default_timeout=60)
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
     at.session_state["vehicle"] = {"plate": "", "vin": str(q.iloc[0]["subject_id"])}
     at.run()
     assert not at.exception, [e.value for e in at.exception]

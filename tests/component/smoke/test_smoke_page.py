@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.processing import Context
 from core.timeutil import utcnow
@@ -85,18 +84,18 @@ def _reviews(reader: Any) -> int:
     return int(reader.query("SELECT count() FROM smoke_review FINAL").result_rows[0][0])
 
 
-def test_without_data(reader: Any) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+def test_without_data(accounts, reader: Any) -> None:
+    at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "黑烟车审核"
     assert sum("暂无数据" in i.value for i in at.info) == 2
 
 
 def test_queue_shows_the_capture_as_images(
-    reader: Any, ruleset: Any, registry: Any, tmp_path: Path
+    accounts, reader: Any, ruleset: Any, registry: Any, tmp_path: Path
 ) -> None:
     _queue(reader, ruleset, registry, tmp_path / "bundle")
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["待审核"] == "2"
@@ -109,10 +108,10 @@ def test_queue_shows_the_capture_as_images(
 
 
 def test_confirm_from_the_keyboard_button_records_and_moves_on(
-    reader: Any, ruleset: Any, registry: Any, recorded: list[Any]
+    accounts, reader: Any, ruleset: Any, registry: Any, recorded: list[Any]
 ) -> None:
     cap = _queue(reader, ruleset, registry)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     at.sidebar.text_input(key="smoke_reviewer").input("王警官").run()
     at.number_input(key=f"grade_{cap.event_id}").set_value(2.5).run()
     at.button(key="smoke_confirm").click().run()
@@ -130,10 +129,10 @@ def test_confirm_from_the_keyboard_button_records_and_moves_on(
 
 
 def test_dismiss_with_reason_and_plate_correction(
-    reader: Any, ruleset: Any, registry: Any, recorded: list[Any]
+    accounts, reader: Any, ruleset: Any, registry: Any, recorded: list[Any]
 ) -> None:
     cap = _queue(reader, ruleset, registry)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     at.sidebar.text_input(key="smoke_reviewer").input("li.officer").run()
     at.text_input(key=f"plate_{cap.event_id}").input("沪d 54321").run()
     at.button(key="smoke_dismiss_shadow").click().run()
@@ -148,6 +147,7 @@ def test_dismiss_with_reason_and_plate_correction(
     ids=["no reviewer", "plate that does not parse"],
 )
 def test_bad_input_changes_nothing(
+    accounts,
     reader: Any,
     ruleset: Any,
     registry: Any,
@@ -157,7 +157,7 @@ def test_bad_input_changes_nothing(
     message: str,
 ) -> None:
     cap = _queue(reader, ruleset, registry)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     at.sidebar.text_input(key="smoke_reviewer").input(reviewer).run()
     at.text_input(key=f"plate_{cap.event_id}").input(plate).run()
     at.button(key="smoke_confirm").click().run()
@@ -167,10 +167,10 @@ def test_bad_input_changes_nothing(
 
 
 def test_a_capture_decided_meanwhile_is_not_decided_again(
-    reader: Any, ruleset: Any, registry: Any, recorded: list[Any]
+    accounts, reader: Any, ruleset: Any, registry: Any, recorded: list[Any]
 ) -> None:
     cap = _queue(reader, ruleset, registry)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     at.sidebar.text_input(key="smoke_reviewer").input("li.officer").run()
     other = dataclasses.replace(
         examples()[1],  # type: ignore[arg-type]
@@ -189,10 +189,10 @@ def test_a_capture_decided_meanwhile_is_not_decided_again(
 
 
 def test_without_a_running_platform_nothing_is_recorded(
-    reader: Any, ruleset: Any, registry: Any
+    accounts, reader: Any, ruleset: Any, registry: Any
 ) -> None:
     _queue(reader, ruleset, registry)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     at.sidebar.text_input(key="smoke_reviewer").input("li.officer").run()
     at.button(key="smoke_confirm").click().run()
     assert any("emwatch run" in e.value for e in at.error)
