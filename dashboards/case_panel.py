@@ -12,7 +12,7 @@ import streamlit as st
 from dashboards.actions import DISMISS_LABELS, ActionError, case_action, suggested_measure
 from dashboards.data import has_rows, run_query
 from dashboards.i18n import N_, _
-from dashboards.widgets import Col, fmt_time, jurisdiction_name, table
+from dashboards.widgets import Col, current_user, fmt_time, jurisdiction_name, table
 from enforcement.cases import ALLOWED, MEASURES, NOTIFY_CHANNELS, REFER_TO
 
 FORM_ACTIONS = ("review", "confirm", "dismiss", "notify", "refer", "reinspect", "close")
@@ -99,9 +99,7 @@ def _action_form(row: pd.Series, allowed: list[str], sug: dict[str, Any], key: s
         )
         record = c2.text_input(_("Maintenance record number"), key=f"rec_{key}")
         k_value = c1.number_input(_("Re-test k (m⁻¹)"), 0.0, 100.0, 0.0, 0.01, key=f"k_{key}")
-        officer = c2.text_input(
-            _("Officer (your name)"), value=st.session_state.get("user", ""), key=f"who_{key}"
-        )
+        officer = c2.text_input(_("Officer (your name)"), value=current_user(), key=f"who_{key}")
         go = st.form_submit_button(_("Record"), type="primary")
     if not go:
         return

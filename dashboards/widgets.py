@@ -459,3 +459,14 @@ def source_name(code: Any) -> str:
 
 def kind_name(kind: Any) -> str:
     return _(KIND_NAMES[kind]) if kind in KIND_NAMES else str(kind)
+
+
+def current_user() -> str:
+    """The logged-in user's name (the default officer / reviewer on forms), "" without a login."""
+    try:
+        from dashboards.auth import current_scope
+
+        scope = current_scope()
+    except Exception:  # no login layer configured (tools, plain tests)
+        return ""
+    return scope.user if scope is not None else ""

@@ -17,7 +17,7 @@ import streamlit as st
 from dashboards.actions import ActionError, case_action, store_photo
 from dashboards.data import has_rows, run_query
 from dashboards.i18n import N_, _
-from dashboards.widgets import no_data, now_utc, page_setup
+from dashboards.widgets import current_user, no_data, now_utc, page_setup
 
 STEPS = (
     N_("Geo check-in"),
@@ -67,7 +67,7 @@ with body:
     if step == 0:
         state["officer"] = st.text_input(
             _("Officer (your name)"),
-            value=state.get("officer", st.session_state.get("user", "")),
+            value=state.get("officer", current_user()),
             key="fc_officer",
         )
         state["place"] = st.text_input(

@@ -19,6 +19,7 @@ from dashboards.data import has_rows, refresh, run_query
 from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
+    current_user,
     evidence_file,
     fmt_time,
     jurisdiction_name,
@@ -49,7 +50,7 @@ page_setup(
 jur = jurisdiction_picker("smoke_jur")
 hours = window_picker("smoke_window", "7 days")
 reviewer = st.sidebar.text_input(
-    _("Reviewer (your name)"), value=st.session_state.get("user", ""), key="smoke_reviewer"
+    _("Reviewer (your name)"), value=current_user(), key="smoke_reviewer"
 )
 until = now_utc()
 since = until - timedelta(hours=hours)

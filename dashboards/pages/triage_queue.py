@@ -23,6 +23,7 @@ from dashboards.widgets import (
     SOURCE_NAMES,
     VEHICLE_PAGE,
     Col,
+    current_user,
     jurisdiction_name,
     metric,
     no_data,
@@ -167,9 +168,7 @@ if len(chosen):
             format_func=lambda c: _(DISMISS_LABELS[c]),
         )
         reason = st.text_input(_("Written reason (required)"), key="bulk_reason")
-        officer = st.text_input(
-            _("Officer (your name)"), value=st.session_state.get("user", ""), key="bulk_officer"
-        )
+        officer = st.text_input(_("Officer (your name)"), value=current_user(), key="bulk_officer")
         go = st.form_submit_button(_("Dismiss selected"), key="bulk_go")
     if go:
         if not reason.strip():

@@ -209,8 +209,10 @@ def test_field_check_steps_through_the_procedure_and_files_the_reading(
     q = _open_cases(running, 1)
     at = accounts.app(str(PAGES_DIR / "field_check.py")).run()
     assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="fc_officer").value == "joint1"  # the logged-in officer by default
+    at.text_input(key="fc_officer").input("").run()
     at.button(key="fc_next").click().run()
-    assert any("请先完成本步骤" in e.value for e in at.error)  # no officer name yet
+    assert any("请先完成本步骤" in e.value for e in at.error)  # no officer name
     _walk_to_filing(at)
     at.number_input(key="fc_value").set_value(99.0)  # out of the instrument's range
     for _step in range(3):
