@@ -207,6 +207,7 @@ def run_embedded(settings: Settings) -> int:
         runner = PipelineThread(pipeline, settings.metrics_interval_s)
         where = await asyncio.to_thread(runner.start)
         state["pipeline"] = pipeline
+        shared.set_publisher(runner.publish)
         state["api"] = EnforcementService(
             connect(settings.resolved_dsn, settings.warehouse_database),
             lambda cmd: runner.publish([cmd]),
@@ -224,6 +225,7 @@ def run_embedded(settings: Settings) -> int:
             yield
         finally:
             print("Stopping: closing gateways, flushing the warehouse…", flush=True)
+            shared.set_publisher(None)
             state.pop("api", None)
             if reports is not None:
                 reports.stop()

@@ -19,6 +19,7 @@ from core.registry import default_registry
 from core.timeutil import BEIJING, utcnow
 from dashboards.auth import current_scope
 from dashboards.data import client
+from dashboards.widgets import page_setup
 from streams.report.charts import render_png
 from streams.report.generate import FORMATS, generate, list_reports
 from streams.report.labels import level_zh
@@ -46,7 +47,7 @@ def _downloads(files: dict[str, Path], key: str) -> None:
             )
 
 
-st.title("周报")
+page_setup("周报")  # language switch and plate / VIN search, as on every page
 st.caption("超标事件周报：按辖区与示范区统计，并与上周比较。时间均为北京时间。")
 scope = current_scope()
 if scope is None:
