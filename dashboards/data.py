@@ -77,6 +77,22 @@ def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
         return pd.DataFrame()
 
 
+def fresh_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """Run a named query now for the logged-in caller, bypassing the cache (checks before a
+    write); refuses without a login like :func:`run_query`."""
+    from dashboards.auth import current_scope
+
+    scope = current_scope()
+    if scope is None:
+        raise ScopeRequired(name)
+    return _resolve(name)(client(), scope, *args, **kwargs)
+
+
+def refresh() -> None:
+    """Forget cached results (after a write, so the next render shows it)."""
+    _cached.clear()
+
+
 def has_rows(df: pd.DataFrame) -> bool:
     """A query with no rows returns a DataFrame without columns: treat both as 'no data yet'."""
     return df is not None and not df.empty and len(df.columns) > 0

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.errors import RequestError, ValidationError
@@ -61,14 +62,14 @@ def _val(v: Any) -> Any:
         if v.tzinfo is None:
             v = v.replace(tzinfo=UTC)
         return v.astimezone(BEIJING).isoformat(timespec="milliseconds")
-    if hasattr(v, "tolist"):
+    if isinstance(v, np.ndarray):
         return [_val(x) for x in v.tolist()]
     if isinstance(v, list | tuple):
         return [_val(x) for x in v]
+    if isinstance(v, np.generic):  # numpy scalars
+        v = v.item()
     if isinstance(v, float) and math.isnan(v):
         return None
-    if hasattr(v, "item"):
-        return v.item()
     return v
 
 

@@ -214,6 +214,7 @@ def run_embedded(settings: Settings) -> int:
         runner = PipelineThread(pipeline, settings.metrics_interval_s)
         where = await asyncio.to_thread(runner.start)
         state["pipeline"] = pipeline
+        shared.set_publisher(runner.publish)
         state["api"] = EnforcementService(
             connect(settings.resolved_dsn, settings.warehouse_database),
             lambda cmd: runner.publish([cmd]),
@@ -231,6 +232,7 @@ def run_embedded(settings: Settings) -> int:
             yield
         finally:
             print("Stopping: closing gateways, flushing the warehouse…", flush=True)
+            shared.set_publisher(None)
             state.pop("api", None)
             if reports is not None:
                 reports.stop()
@@ -329,9 +331,7 @@ def run_embedded(settings: Settings) -> int:
             *audited(
                 [
                     *routes(lambda: state.get("api"), scope_of_for(api_auth)),
-                    *report_routes(
-                        lambda: reader, registry, settings.data_dir, scope_of_for(api_auth)
-                    ),
+                    *report_routes(lambda: reader, registry, settings.data_dir, api_auth.caller),
                 ],
                 api_auth,
                 _audited_action,

@@ -1,7 +1,9 @@
 """Gas-station vapour recovery.
 
-Station operator page: per-nozzle A/L over time, today's pass rate, days in warning, alarms with
-their evidence and what to check, and printable daily and monthly compliance sheets.
+Station profile for operators and officers: today's compliance per nozzle, warnings and alarms
+with what to check, the A/L history, the CARB ISD comparison (computed per nozzle-day by the
+vapour processor, shown as a view: information only), tank pressure states and printable daily
+and monthly compliance sheets.
 
 Scope: the station picker lists what ``vapor.station_ids`` returns for the logged-in caller, and
 every query gets the caller's scope from ``dashboards.data`` (a station operator sees its own
@@ -22,10 +24,22 @@ from core.registry import default_registry
 from core.ruleset import default_ruleset
 from core.timeutil import BEIJING
 from dashboards.data import has_rows, run_query
-from dashboards.widgets import no_data
+from dashboards.i18n import _
+from dashboards.widgets import (
+    Col,
+    day_chart,
+    fmt_time,
+    metric,
+    no_data,
+    now_utc,
+    page_setup,
+    rule_name,
+    shape,
+    table,
+)
 from fuel_vapor.rules import HINTS
 
-st.title("Gas-station vapour recovery")
+page_setup("Gas-station vapour recovery")
 
 registry = default_registry()
 mine = run_query("vapor.station_ids")
@@ -34,22 +48,35 @@ if not allowed:
     no_data("No stations are assigned to this account.")
     st.stop()
 names = {s.id: f"{s.id} {s.name}" for s in registry.stations}
-station = st.sidebar.selectbox("Station", allowed, format_func=lambda s: names.get(s, s))
+wanted = st.session_state.get("station")  # opened from the triage queue
+station = st.sidebar.selectbox(
+    _("Station"),
+    allowed,
+    index=allowed.index(wanted) if wanted in allowed else 0,
+    format_func=lambda s: names.get(s, s),
+)
 days_back = st.sidebar.selectbox(
-    "History", [7, 14, 30, 90], index=1, format_func=lambda d: f"{d} days"
+    _("History"), [7, 14, 30, 90], index=1, format_func=lambda d: _("{n} days").format(n=d)
 )
 scope = (station,)
 sensors = tuple(s.id for s in registry.sensors if s.station == station)
+fuels = {n.number: n.fuel for s in registry.stations if s.id == station for n in s.nozzles}
 
-now_bj = datetime.now(UTC).astimezone(BEIJING)
+now_bj = now_utc().astimezone(BEIJING)
 today = now_bj.date()
 day0 = datetime(today.year, today.month, today.day, tzinfo=BEIJING)
 rs = default_ruleset()
 r_day = rs.rule("FV-AL-DAY")
 limit = rs.strictest("FV-AL-DAY").value
 
+
+def _nozzle(n: object) -> str:
+    num = int(n)  # type: ignore[call-overload]
+    return f"N{num:02d}" + (f"（{fuels[num]}）" if num in fuels else "")
+
+
 # ---- today -----------------------------------------------------------------------------------
-st.subheader("Today (Beijing time)")
+st.subheader(_("Today (Beijing time)"))
 live = run_query(
     "vapor.pass_rate_live",
     scope,
@@ -63,52 +90,67 @@ live = run_query(
 status = run_query("vapor.nozzle_status", scope)
 c1, c2, c3 = st.columns(3)
 if has_rows(live) and live["valid"].sum() > 0:
-    rate = live["in_band"].sum() / live["valid"].sum()
-    c1.metric("Today's pass rate (valid fuellings)", f"{rate:.0%}")
-    c2.metric("Valid fuellings today", int(live["valid"].sum()))
+    metric(
+        c1,
+        "Today's pass rate (valid fuellings)",
+        f"{live['in_band'].sum() / live['valid'].sum():.0%}",
+    )
+    metric(c2, "Valid fuellings today", str(int(live["valid"].sum())))
 else:
-    c1.metric("Today's pass rate (valid fuellings)", "–")
-    c2.metric("Valid fuellings today", 0)
-if has_rows(status):
-    c3.metric("Nozzles in warning or alarm", int((status["level"] != "normal").sum()))
-else:
-    c3.metric("Nozzles in warning or alarm", 0)
+    metric(c1, "Today's pass rate (valid fuellings)", "–")
+    metric(c2, "Valid fuellings today", "0")
+n_bad = int((status["level"] != "normal").sum()) if has_rows(status) else 0
+metric(c3, "Nozzles in warning or alarm", str(n_bad))
 st.caption(
-    f"A fuelling is valid from {r_day.param('min_volume_l')} L; in band when "
-    f"{r_day.param('al_lower')} ≤ A/L ≤ {r_day.param('al_upper')}; a day fails below "
-    f"{limit:.0%} (rule set {rs.version}, FV-AL-DAY, provisional until confirmed)."
+    _(
+        "A fuelling is valid from {min_l} L; in band when {lo} ≤ A/L ≤ {hi}; a day fails below "
+        "{limit} (rule set {version}, FV-AL-DAY, provisional until confirmed)."
+    ).format(
+        min_l=r_day.param("min_volume_l"),
+        lo=r_day.param("al_lower"),
+        hi=r_day.param("al_upper"),
+        limit=f"{limit:.0%}",
+        version=rs.version,
+    )
 )
 if has_rows(status):
-    table = status.rename(
-        columns={"streak": "days in warning (consecutive)", "last_day": "last closed day"}
-    )
+    today_tbl = status
     if has_rows(live):
-        table = table.merge(
+        today_tbl = status.merge(
             live[["nozzle", "valid", "pass_rate"]].rename(
-                columns={"valid": "valid today", "pass_rate": "pass rate today"}
+                columns={"valid": "valid_today", "pass_rate": "rate_today"}
             ),
             on="nozzle",
-            how="left",
+            how="outer",
         )
-    st.dataframe(table, hide_index=True, width="stretch")
-elif not has_rows(live):
+    today_tbl = today_tbl.assign(nozzle_name=today_tbl["nozzle"].map(_nozzle))
+    table(
+        today_tbl,
+        [
+            Col("nozzle_name", "Nozzle"),
+            Col("valid_today", "Valid fuellings today", "int"),
+            Col("rate_today", "Pass rate today", "rate"),
+            Col("level", "Level", "value"),
+            Col("streak", "Days in warning (consecutive)", "int"),
+            Col("last_day", "Last closed day", "day"),
+            Col("pass_rate", "Pass rate that day", "rate"),
+        ],
+    )
+elif has_rows(live):
+    table(
+        live.assign(nozzle_name=live["nozzle"].map(_nozzle)),
+        [
+            Col("nozzle_name", "Nozzle"),
+            Col("valid", "Valid fuellings today", "int"),
+            Col("pass_rate", "Pass rate today", "rate"),
+            Col("mean_al", "Mean A/L", "num", digits=2),
+        ],
+    )
+else:
     no_data("No data yet for this station. Fuellings appear once its controller connects.")
 
-# ---- A/L over time -----------------------------------------------------------------------------
-st.subheader("A/L per nozzle over time")
-days = run_query(
-    "vapor.nozzle_days", scope, today - timedelta(days=days_back), today + timedelta(days=1)
-)
-if has_rows(days):
-    days["nozzle"] = "N" + days["nozzle"].astype(int).map("{:02d}".format)
-    t1, t2 = st.tabs(["Daily mean A/L", "Daily pass rate"])
-    t1.line_chart(days.pivot_table(index="day", columns="nozzle", values="mean_al"))
-    t2.line_chart(days.pivot_table(index="day", columns="nozzle", values="pass_rate"))
-else:
-    no_data("No closed days yet (a day is judged when the next day's first fuelling arrives).")
-
-# ---- alarms with evidence ---------------------------------------------------------------------
-st.subheader("Warnings and alarms")
+# ---- alarms with what to check ---------------------------------------------------------------
+st.subheader(_("Warnings and alarms"))
 alarms = run_query(
     "vapor.alarms",
     scope,
@@ -118,73 +160,182 @@ alarms = run_query(
 )
 if has_rows(alarms):
     shown = alarms[alarms["severity"] != "info"] if (alarms["severity"] != "info").any() else alarms
-    st.dataframe(
-        shown[
-            ["ts", "rule_id", "severity", "subject_id", "measured", "limit", "unit", "provisional"]
-        ],
-        hide_index=True,
-        width="stretch",
-    )
-    for _, row in shown.head(30).iterrows():
+    for _i, row in shown.head(30).iterrows():
         detail = json.loads(row["detail_json"] or "{}")
-        label = f"{row['rule_id']} · {row['subject_id']} · {str(row['ts'])[:16]} UTC · {row['severity']}"
+        label = (
+            f"{rule_name(row['rule_id'])} · {row['subject_id']} · {fmt_time(row['ts'])}"
+            f"{_(' (Beijing time)')} · {_(str(row['severity']))}"
+        )
         with st.expander(label):
-            st.markdown(f"**What to check:** {detail.get('hint') or HINTS.get(row['rule_id'], '')}")
-            st.write({k: v for k, v in detail.items() if k != "hint"})
-            st.markdown("**Evidence:** " + (", ".join(f"`{e}`" for e in row["evidence"]) or "–"))
+            hint = HINTS.get(row["rule_id"]) or detail.get("hint") or ""
+            st.markdown(f"**{_('What to check:')}** {_(hint)}")
+            facts = {k: v for k, v in detail.items() if k != "hint"}
+            if facts:
+                st.json(facts, expanded=False)
+            st.markdown(
+                f"**{_('Evidence:')}** " + (", ".join(f"`{e}`" for e in row["evidence"]) or "–")
+            )
+    table(
+        shown,
+        [
+            Col("ts", "Time", "time"),
+            Col("rule_id", "Rule", "rule"),
+            Col("severity", "Severity", "value"),
+            Col("subject_id", "Nozzle or device"),
+            Col("measured", "Measured", "num", digits=2),
+            Col("limit", "Limit", "num", digits=2),
+            Col("unit", "Unit"),
+            Col("provisional", "Provisional rule", "bool"),
+        ],
+    )
 else:
     no_data("No warnings or alarms in this period.")
+
+# ---- history ---------------------------------------------------------------------------------
+st.subheader(_("A/L per nozzle over time"))
+days = run_query(
+    "vapor.nozzle_days", scope, today - timedelta(days=days_back), today + timedelta(days=1)
+)
+if has_rows(days):
+    days = days.assign(nozzle_name=days["nozzle"].map(_nozzle))
+    t1, t2, t3 = st.tabs([_("Daily pass rate"), _("Daily mean A/L"), _("CARB ISD comparison")])
+    day_chart(
+        days,
+        "day",
+        "pass_rate",
+        "nozzle_name",
+        "Pass rate",
+        percent=True,
+        color_title="Nozzle",
+        where=t1,
+    )
+    day_chart(days, "day", "mean_al", "nozzle_name", "Mean A/L", color_title="Nozzle", where=t2)
+    isd = rs.rule("FV-ISD-CMP")
+    t3.caption(
+        _(
+            "Information only, not a verdict: the California ISD bands applied to the same "
+            "fuellings — daily mean A/L within {dl}–{du} from {dn} fuellings, 7-day mean within "
+            "{wl}–{wu} from {wn} fuellings."
+        ).format(
+            dl=isd.param("daily_lower"),
+            du=isd.param("daily_upper"),
+            dn=isd.param("daily_min"),
+            wl=isd.param("weekly_lower"),
+            wu=isd.param("weekly_upper"),
+            wn=isd.param("weekly_min"),
+        )
+    )
+    latest = days.sort_values("day").groupby("nozzle", as_index=False).tail(7)
+    table(
+        latest,
+        [
+            Col("day", "Day", "day"),
+            Col("nozzle_name", "Nozzle"),
+            Col("valid", "Valid fuellings", "int"),
+            Col("mean_al", "Mean A/L", "num", digits=2),
+            Col("state", "GB 20952 day", "value"),
+            Col("isd_daily", "ISD daily", "value"),
+            Col("isd_weekly", "ISD 7-day", "value"),
+        ],
+        where=t3,
+    )
+    agree = latest[
+        latest["state"].isin(["pass", "exceed"]) & latest["isd_daily"].isin(["pass", "fail"])
+    ]
+    if len(agree):
+        same = ((agree["state"] == "pass") == (agree["isd_daily"] == "pass")).mean()
+        t3.caption(
+            _("GB 20952 and ISD agree on {rate} of judged nozzle-days.").format(rate=f"{same:.0%}")
+        )
+else:
+    no_data("No closed days yet (a day is judged when the next day's first fuelling arrives).")
 
 states = run_query(
     "vapor.station_states", scope, today - timedelta(days=days_back), today + timedelta(days=1)
 )
 if has_rows(states):
-    st.subheader("Tank pressure and processing unit (daily)")
-    st.dataframe(states, hide_index=True, width="stretch")
+    st.subheader(_("Tank pressure and processing unit (daily)"))
+    table(
+        states,
+        [
+            Col("day", "Day", "day"),
+            Col("category", "Check", "value"),
+            Col("level", "Level", "value"),
+            Col("value", "Value", "num", digits=1),
+            Col("unit", "Unit"),
+            Col("streak", "Consecutive days", "int"),
+            Col("device_state", "Device's own flag", "value"),
+        ],
+    )
 
 # ---- printable sheets ------------------------------------------------------------------------
-st.subheader("Compliance sheets")
+st.subheader(_("Compliance sheets"))
+SHEET_DAY = [
+    Col("nozzle_name", "Nozzle"),
+    Col("valid", "Valid fuellings", "int"),
+    Col("in_band", "In band", "int"),
+    Col("pass_rate", "Pass rate", "rate"),
+    Col("state", "Verdict", "value"),
+    Col("streak", "Consecutive days", "int"),
+    Col("level", "Level", "value"),
+]
+SHEET_MONTH = [
+    Col("nozzle_name", "Nozzle"),
+    Col("judged_days", "Judged days", "int"),
+    Col("pass_days", "Pass days", "int"),
+    Col("exceed_days", "Exceedance days", "int"),
+    Col("no_verdict_days", "Days without verdict", "int"),
+    Col("mean_pass_rate", "Mean pass rate", "rate"),
+    Col("max_streak", "Longest streak", "int", "d"),
+    Col("warning_days", "Warning days", "int"),
+    Col("alarm_days", "Alarm days", "int"),
+]
 
 
 def _printable(title: str, frame: pd.DataFrame) -> str:
     head = (
         f"<h2>{html.escape(title)}</h2><p>{html.escape(names.get(station, station))} · "
-        f"rule set {html.escape(rs.version)} · printed {now_bj:%Y-%m-%d %H:%M} (Beijing)</p>"
+        f"{html.escape(_('rule set'))} {html.escape(rs.version)} · "
+        f"{html.escape(_('printed'))} {now_bj:%Y-%m-%d %H:%M}{html.escape(_(' (Beijing time)'))}</p>"
     )
     return f"<html><meta charset='utf-8'><body>{head}{frame.to_html(index=False)}</body></html>"
 
 
 d_col, m_col = st.columns(2)
-sheet_day = d_col.date_input("Day", value=today - timedelta(days=1), max_value=today)
+sheet_day = d_col.date_input(_("Day"), value=today - timedelta(days=1), max_value=today)
 daily = run_query("vapor.nozzle_days", scope, sheet_day, sheet_day + timedelta(days=1))
 if has_rows(daily):
-    d_col.dataframe(
-        daily[["nozzle", "valid", "in_band", "pass_rate", "state", "streak", "level"]],
-        hide_index=True,
-    )
+    daily = daily.assign(nozzle_name=daily["nozzle"].map(_nozzle))
+    table(daily, SHEET_DAY, where=d_col)
     d_col.download_button(
-        "Daily sheet (printable HTML)",
-        _printable(f"Daily A/L compliance {sheet_day}", daily),
+        _("Daily sheet (printable HTML)"),
+        _printable(
+            _("Daily A/L compliance {day}").format(day=sheet_day), shape(daily, SHEET_DAY)[0]
+        ),
         file_name=f"vapor_{station}_{sheet_day}.html",
         mime="text/html",
     )
 else:
-    d_col.info("No closed day for this date.")
-month_start = m_col.date_input("Month", value=today.replace(day=1), max_value=today).replace(day=1)
+    d_col.info(_("No closed day for this date."))
+month_start = m_col.date_input(_("Month"), value=today.replace(day=1), max_value=today).replace(
+    day=1
+)
 next_month = (month_start + timedelta(days=32)).replace(day=1)
 monthly = run_query("vapor.compliance_monthly", scope, month_start, next_month)
 if has_rows(monthly):
-    m_col.dataframe(monthly, hide_index=True)
+    monthly = monthly.assign(nozzle_name=monthly["nozzle"].map(_nozzle))
+    sheet = shape(monthly, SHEET_MONTH)[0]
+    table(monthly, SHEET_MONTH, where=m_col)
     m_col.download_button(
-        "Monthly sheet (printable HTML)",
-        _printable(f"Monthly A/L compliance {month_start:%Y-%m}", monthly),
+        _("Monthly sheet (printable HTML)"),
+        _printable(_("Monthly A/L compliance {month}").format(month=f"{month_start:%Y-%m}"), sheet),
         file_name=f"vapor_{station}_{month_start:%Y-%m}.html",
         mime="text/html",
     )
     m_col.download_button(
-        "Monthly sheet (CSV)",
-        monthly.to_csv(index=False),
+        _("Monthly sheet (CSV)"),
+        sheet.to_csv(index=False),
         file_name=f"vapor_{station}_{month_start:%Y-%m}.csv",
     )
 else:
-    m_col.info("No closed days in this month.")
+    m_col.info(_("No closed days in this month."))

@@ -17,13 +17,13 @@ from core.isoweek import IsoWeek, WeekError
 from core.jurisdictions import JURISDICTIONS, ZONE
 from core.registry import default_registry
 from core.timeutil import BEIJING, utcnow
-from dashboards.auth import auth_service, current_scope
+from dashboards.auth import current_scope
 from dashboards.data import client
+from dashboards.widgets import page_setup
 from streams.report.charts import render_png
 from streams.report.generate import FORMATS, generate, list_reports
 from streams.report.labels import level_zh
 from streams.settings import load_settings
-from streams.warehouse.scope import ScopeRequired
 
 MIME = {
     "html": "text/html",
@@ -34,6 +34,9 @@ FORMAT_ZH = {"html": "网页 HTML", "pdf": "PDF", "xlsx": "Excel 表格"}
 
 
 def _audit_download(path: Path) -> None:
+    """Every report download goes to the audit trail (user, scope, file)."""
+    from dashboards.auth import auth_service
+
     auth_service().auditor.record(
         "report_download", user=scope.user, scope=scope, what=path.name, client="dashboard"
     )
@@ -55,20 +58,20 @@ def _downloads(files: dict[str, Path], key: str) -> None:
             )
 
 
-scope = current_scope()  # the logged-in caller's: the report covers only what it may see
-if scope is None:
-    raise ScopeRequired("weekly report")
-
-st.title("周报")
+page_setup("周报")  # language switch and plate / VIN search, as on every page
 st.caption("超标事件周报：按辖区与示范区统计，并与上周比较。时间均为北京时间。")
+scope = current_scope()
+if scope is None:
+    st.warning("请先登录。")
+    st.stop()
 
 reports_dir = load_settings().data_dir / "reports"
 now = utcnow()
 last = IsoWeek.last_full(now)
 weeks = [last.previous(i) for i in range(0, 26)]
-levels = [lv for lv in (ZONE, *JURISDICTIONS) if lv == ZONE or scope.sees(lv)]
-if len(scope.jurisdictions) < len(JURISDICTIONS):
-    levels.remove(ZONE)  # the zone report needs a zone-wide scope
+levels = [j for j in JURISDICTIONS if j in scope.jurisdictions]
+if len(levels) == len(JURISDICTIONS):
+    levels.insert(0, ZONE)
 
 c1, c2 = st.columns(2)
 week = c1.selectbox("周次", weeks, format_func=lambda w: f"{w} · {w.label_zh()}")
@@ -97,11 +100,6 @@ if st.button("生成周报", type="primary", disabled=not formats):
         )
     except WeekError as exc:
         st.error(str(exc))
-    except PermissionError:
-        auth_service().auditor.record(
-            "denied", user=scope.user, outcome="out_of_scope", scope=scope, what="weekly_report"
-        )
-        st.error("超出您的权限范围。")
     else:
         st.session_state["weekly_report_last"] = {p.suffix.lstrip("."): p for p in paths}
         if not report.has_data:
@@ -121,7 +119,7 @@ if "weekly_report_last" in st.session_state:
     _downloads(st.session_state["weekly_report_last"], "last")
 
 st.subheader("往期周报")
-past = [e for e in list_reports(reports_dir) if e["level"] in levels]  # only levels in scope
+past = list_reports(reports_dir)
 if not past:
     st.info("暂无往期周报：运行中的平台每周一上午（北京时间）自动生成上一周的周报。", icon="ℹ️")
 else:

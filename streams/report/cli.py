@@ -51,7 +51,7 @@ def fetch_via_api(settings: Any, path: str, params: dict[str, str], out_dir: Pat
 
     url = f"http://{settings.host}:{settings.dashboard_port}{path}?{urllib.parse.urlencode(params)}"
     req = urllib.request.Request(url)
-    token = read_cli_token(settings.data_dir)  # the run's local command-line token
+    token = read_cli_token(settings.data_dir)  # the local command line's token (same data dir)
     if token:
         req.add_header("Authorization", f"Bearer cli:{token}")
     try:

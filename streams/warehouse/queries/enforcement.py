@@ -172,7 +172,11 @@ def vehicle_history(
 ) -> dict[str, pd.DataFrame]:
     """Everything the platform holds on one vehicle, per source table (newest first, ``limit``
     rows each), scoped by jurisdiction: RSD passes, smoke captures and reviews, OBD information and
-    status packets, OBD samples per Beijing day, exceedances (every source), findings and cases."""
+    status packets, OBD samples per Beijing day, exceedances (every source), findings and cases.
+
+    Event tables are deduplicated with ``LIMIT 1 BY event_id`` instead of FINAL: FINAL does not use
+    the plate's bloom-filter index, and the 1 BY form read rsd_pass twice as fast (seeded warehouse).
+    """
     vs = list(vins)
     p = {**_scope(scope), "plate": plate, "vins": vs, "n": limit}
     subj = "(subject_id = {plate:String} OR startsWith(subject_id, concat({plate:String}, '|')) OR subject_id IN {vins:Array(String)})"
@@ -181,25 +185,25 @@ def vehicle_history(
         "rsd_pass": (
             "SELECT event_id, ts, site_id, jurisdiction, plate, plate_colour, fuel, valid, co_pct, "
             "hc_ppm, no_ppm, opacity_pct, ringelmann, vsp_kw_t, speed_kmh, raw_ref "
-            f"FROM rsd_pass FINAL WHERE plate = {{plate:String}} AND {js} ORDER BY ts DESC LIMIT {{n:UInt32}}"
+            f"FROM rsd_pass WHERE plate = {{plate:String}} AND {js} ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {{n:UInt32}}"
         ),
         "smoke_capture": (
             "SELECT event_id, ts, camera_id, site_id, jurisdiction, plate, plate_colour, grade, "
             "calibration_status, evidence_uri, evidence_files, evidence_sha256 "
-            f"FROM smoke_capture FINAL WHERE plate = {{plate:String}} AND {js} ORDER BY ts DESC LIMIT {{n:UInt32}}"
+            f"FROM smoke_capture WHERE plate = {{plate:String}} AND {js} ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {{n:UInt32}}"
         ),
         "smoke_review": (
             "SELECT event_id, ts, capture_id, camera_id, jurisdiction, reviewer, decision, reason, "
-            f"confirmed_grade FROM smoke_review FINAL WHERE plate = {{plate:String}} AND {js} "
-            "ORDER BY ts DESC LIMIT {n:UInt32}"
+            f"confirmed_grade FROM smoke_review WHERE plate = {{plate:String}} AND {js} "
+            "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
         ),
         "obd_info": (
-            f"SELECT * EXCEPT ingested_at FROM obd_info FINAL WHERE vin IN {{vins:Array(String)}} AND {js} "
-            "ORDER BY ts DESC LIMIT {n:UInt32}"
+            f"SELECT * EXCEPT ingested_at FROM obd_info WHERE vin IN {{vins:Array(String)}} AND {js} "
+            "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
         ),
         "obd_status": (
-            f"SELECT * EXCEPT ingested_at FROM obd_status FINAL WHERE vin IN {{vins:Array(String)}} AND {js} "
-            "ORDER BY ts DESC LIMIT {n:UInt32}"
+            f"SELECT * EXCEPT ingested_at FROM obd_status WHERE vin IN {{vins:Array(String)}} AND {js} "
+            "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
         ),
         "obd_days": (
             "SELECT vin, toDate(ts, 'Asia/Shanghai') AS day, any(jurisdiction) AS jur, "
@@ -210,8 +214,8 @@ def vehicle_history(
         "exceedance": (
             "SELECT event_id, ts, source, rule_id, ruleset_version, severity, jurisdiction, "
             "device_id, measured, `limit`, unit, evidence, quality_flags, provisional, detail_json "
-            f"FROM exceedance FINAL WHERE subject_kind = 'vehicle' AND {subj} AND {js} "
-            "ORDER BY ts DESC LIMIT {n:UInt32}"
+            f"FROM exceedance WHERE subject_kind = 'vehicle' AND {subj} AND {js} "
+            "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
         ),
         "cases": (
             f"SELECT * FROM ({_latest('WHERE subject_kind = ' + chr(39) + 'vehicle' + chr(39) + ' AND ' + subj + ' AND ' + _CASE_SCOPE)}) "
