@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from core.registry import Calibration, Registry, default_registry
 from core.scope import Scope
-from streams.warehouse.scope import scope_where
+from streams.warehouse.scope import require, scope_where
 
 DUE_SOON_DAYS = 30
 _DAY = "toDate(ts, 'Asia/Shanghai')"
@@ -77,6 +77,7 @@ def health(
 ) -> pd.DataFrame:
     """Every registered device with last seen, days with data, completeness (0..1) and
     calibration state on ``today``; devices never heard in the window have completeness 0."""
+    require(scope, "devices.health")  # before anything else, registry rows included
     reg = registry if registry is not None else default_registry()
     rows: list[dict[str, object]] = []
 
