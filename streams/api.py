@@ -133,11 +133,13 @@ class EnforcementService:
     def case(self, scope: Scope, case_id: str, last: int = 500) -> dict[str, Any]:
         """A case with the newest ``last`` log entries (the whole log is in the evidence archive)."""
         st = self._state(scope, case_id)
-        log = records(q.case_entries(self.reader, case_id, last=last))
+        log = records(q.case_entries(self.reader, scope, case_id, last=last))
         for e in log:
             e["payload"] = json.loads(e.pop("payload_json") or "{}")
         ids = [e["payload"].get("finding", "") for e in log if e["entry"] in ("opened", "evidence")]
-        findings = [_json_fields(r) for r in records(q.case_findings(self.reader, case_id, ids))]
+        findings = [
+            _json_fields(r) for r in records(q.case_findings(self.reader, scope, case_id, ids))
+        ]
         st["status_label"] = LABELS.get(st["status"], st["status"])
         st["allowed_actions"] = [a for a, frm in ALLOWED.items() if st["status"] in frm]
         return {
@@ -157,7 +159,7 @@ class EnforcementService:
             plate, vins = links.plate_of(idf.value) or "", [idf.value]
         else:
             plate, vins = idf.value, list(links.vins_of(idf.value))
-        plate, vins = q.vehicle_ids(self.reader, plate, vins)
+        plate, vins = q.vehicle_ids(self.reader, scope, plate, vins)
         hist = q.vehicle_history(self.reader, scope, plate, vins)
         out = {name: records(df) for name, df in hist.items()}
         for r in out["exceedance"]:
@@ -218,7 +220,7 @@ class EnforcementService:
             request_id=request_id,
         )
         self.submit(cmd)
-        reply = self._wait(cmd.event_id)
+        reply = self._wait(scope, cmd.event_id)
         payload_out = json.loads(reply.pop("payload_json") or "{}")
         if reply["entry"] == "rejected":
             code = payload_out.get("code", "invalid")
@@ -232,11 +234,11 @@ class EnforcementService:
             st = self._state(scope, case_id)
         return {"entry": reply, "case": st}
 
-    def _wait(self, request_id: str) -> dict[str, Any]:
+    def _wait(self, scope: Scope, request_id: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.wait_s
         delay = 0.02
         while True:
-            rows = records(q.command_reply(self.reader, request_id))
+            rows = records(q.command_reply(self.reader, scope, request_id))
             if rows:
                 return rows[0]
             if time.monotonic() > deadline:
@@ -284,7 +286,7 @@ class EnforcementService:
 
     def bundle(self, scope: Scope, case_id: str) -> evidence.Bundle:
         st = self._state(scope, case_id)
-        log = records(q.case_entries(self.reader, case_id))
+        log = records(q.case_entries(self.reader, scope, case_id))
         refs: list[str] = []
         for e in log:
             if e["entry"] in ("opened", "evidence"):

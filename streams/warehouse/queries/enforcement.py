@@ -17,6 +17,7 @@ import pandas as pd
 from clickhouse_connect.driver.client import Client
 
 from core.scope import Scope
+from streams.warehouse.scope import require, require_zone
 
 STATE_COLS = (
     "case_id, version, ts, subject_kind, subject_id, plate, vin, vehicle_class, jurisdiction, "
@@ -55,6 +56,7 @@ def case_list(
     limit: int = 200,
 ) -> pd.DataFrame:
     """Cases in scope, latest version each, highest triage score first."""
+    require(scope, "case list")
     inner = [_CASE_SCOPE]
     if jurisdiction:
         inner.append("jurisdiction = {j:String}")
@@ -79,37 +81,42 @@ def case_list(
 
 def case_state(client: Client, scope: Scope, case_id: str) -> pd.DataFrame:
     """The latest state of one case (zero or one row; zero also when out of scope)."""
+    require(scope, "case")
     return client.query_df(
         _latest(f"WHERE case_id = {{id:String}} AND {_CASE_SCOPE}"),
         parameters={**_scope(scope), "id": case_id},
     )
 
 
-def case_full_state(client: Client, case_id: str) -> pd.DataFrame:
-    """The latest ``state_json`` of one case (recovery of the processor state; no scope: internal)."""
-    return client.query_df(
-        "SELECT case_id, version, subject_kind, subject_id, state_json FROM case_state FINAL "
-        "WHERE case_id = {id:String} ORDER BY version DESC LIMIT 1",
-        parameters={"id": case_id},
-    )
-
-
 def case_entries(
-    client: Client, case_id: str, include_rejected: bool = True, last: int | None = None
+    client: Client,
+    scope: Scope,
+    case_id: str,
+    include_rejected: bool = True,
+    last: int | None = None,
 ) -> pd.DataFrame:
     """A case's action log in order (accepted entries by ``seq``; rejections where they fell);
-    ``last``: only the newest entries (a case that gathered thousands of findings)."""
+    ``last``: only the newest entries (a case that gathered thousands of findings). Empty when
+    the case is out of scope."""
+    require(scope, "case log")
     where = "" if include_rejected else "AND entry != 'rejected'"
+    where += f" AND case_id IN (SELECT case_id FROM case_current FINAL WHERE {_CASE_SCOPE})"
     sql = f"SELECT {ENTRY_COLS} FROM case_entry FINAL WHERE case_id = {{id:String}} {where} "
     if last is not None:
         sql = f"SELECT * FROM ({sql} ORDER BY seq DESC, ts DESC LIMIT {{last:UInt32}}) "
     return client.query_df(
-        sql + "ORDER BY seq, entry = 'rejected', ts", parameters={"id": case_id, "last": last or 0}
+        sql + "ORDER BY seq, entry = 'rejected', ts",
+        parameters={**_scope(scope), "id": case_id, "last": last or 0},
     )
 
 
-def case_findings(client: Client, case_id: str, finding_ids: Iterable[str]) -> pd.DataFrame:
+def case_findings(
+    client: Client, scope: Scope, case_id: str, finding_ids: Iterable[str]
+) -> pd.DataFrame:
     """The findings (exceedances) attached to a case, with evidence references."""
+    require(scope, "case findings")
+    if case_state(client, scope, case_id).empty:
+        return pd.DataFrame()
     ids = list(finding_ids)
     if not ids:
         return pd.DataFrame()
@@ -121,8 +128,10 @@ def case_findings(client: Client, case_id: str, finding_ids: Iterable[str]) -> p
     )
 
 
-def command_reply(client: Client, request_id: str) -> pd.DataFrame:
-    """The log entry a command produced (accepted or rejected), when the processor has judged it."""
+def command_reply(client: Client, scope: Scope, request_id: str) -> pd.DataFrame:
+    """The log entry a command produced (accepted or rejected), when the processor has judged it
+    (the caller's own request: the API checked the case's scope before sending it)."""
+    require(scope, "command reply")
     return client.query_df(
         f"SELECT {ENTRY_COLS} FROM case_entry FINAL WHERE request_id = {{r:String}} "
         "ORDER BY seq DESC LIMIT 1",
@@ -130,8 +139,11 @@ def command_reply(client: Client, request_id: str) -> pd.DataFrame:
     )
 
 
-def vehicle_ids(client: Client, plate: str, vins: Iterable[str]) -> tuple[str, list[str]]:
+def vehicle_ids(
+    client: Client, scope: Scope, plate: str, vins: Iterable[str]
+) -> tuple[str, list[str]]:
     """(plate, VINs) of a vehicle after adding the links sources supplied (``vehicle_link``)."""
+    require(scope, "vehicle")
     vs = sorted(set(vins))
     df = client.query_df(
         "SELECT DISTINCT plate, vin FROM vehicle_link FINAL "
@@ -155,6 +167,7 @@ def vehicle_history(
     Event tables are deduplicated with ``LIMIT 1 BY event_id`` instead of FINAL: FINAL does not use
     the plate's bloom-filter index, and the 1 BY form read rsd_pass twice as fast (seeded warehouse).
     """
+    require(scope, "vehicle history")
     vs = list(vins)
     p = {**_scope(scope), "plate": plate, "vins": vs, "n": limit}
     subj = "(subject_id = {plate:String} OR startsWith(subject_id, concat({plate:String}, '|')) OR subject_id IN {vins:Array(String)})"
@@ -212,9 +225,10 @@ def vehicle_history(
     return out
 
 
-def restore_rows(client: Client) -> tuple[list[str], dict[str, int]]:
+def restore_rows(client: Client, scope: Scope) -> tuple[list[str], dict[str, int]]:
     """For the case processor at start: the latest ``state_json`` of every open case, and the number
-    of cases per subject key (new case ids continue from there)."""
+    of cases per subject key (new case ids continue from there). Platform internal: zone scope."""
+    require_zone(scope, "case restore")
     open_ = client.query_df(
         "SELECT state_json FROM (SELECT case_id, status, state_json FROM case_state FINAL "
         "ORDER BY case_id, version DESC LIMIT 1 BY case_id) WHERE status NOT IN ('closed', 'dismissed')"
@@ -232,18 +246,9 @@ def restore_rows(client: Client) -> tuple[list[str], dict[str, int]]:
     return states, n
 
 
-def subject_cases(client: Client, subject_kind: str, subject_id: str) -> pd.DataFrame:
-    """Latest state_json of every case of one subject (offline CLI: the processor state of a key)."""
-    return client.query_df(
-        "SELECT case_id, status, state_json FROM case_state FINAL "
-        "WHERE subject_kind = {k:String} AND subject_id = {s:String} "
-        "ORDER BY case_id, version DESC LIMIT 1 BY case_id",
-        parameters={"k": subject_kind, "s": subject_id},
-    )
-
-
 def case_counts(client: Client, scope: Scope) -> pd.DataFrame:
     """Open and total cases per jurisdiction and status (desk header, weekly report)."""
+    require(scope, "case counts")
     return client.query_df(
         f"SELECT jurisdiction, status, count() AS cases FROM ({_latest('WHERE ' + _CASE_SCOPE)}) "
         "GROUP BY jurisdiction, status ORDER BY jurisdiction, status",
@@ -251,9 +256,10 @@ def case_counts(client: Client, scope: Scope) -> pd.DataFrame:
     )
 
 
-def captures_awaiting_review(client: Client, limit: int = 20000) -> pd.DataFrame:
+def captures_awaiting_review(client: Client, scope: Scope, limit: int = 20000) -> pd.DataFrame:
     """Smoke captures in the review queue (full rows): restored into the smoke processor's state at
-    start so a confirmation finds its evidence."""
+    start so a confirmation finds its evidence. Platform internal: zone scope."""
+    require_zone(scope, "smoke restore")
     return client.query_df(
         "SELECT * EXCEPT ingested_at FROM smoke_capture FINAL WHERE event_id IN "
         "(SELECT capture_id FROM smoke_review_queue) ORDER BY ts DESC LIMIT {n:UInt32}",
