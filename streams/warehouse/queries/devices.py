@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from core.registry import Calibration, Registry, default_registry
 from core.scope import Scope
-from streams.warehouse.scope import scope_where
+from streams.warehouse.scope import require, scope_where
 
 DUE_SOON_DAYS = 30
 _DAY = "toDate(ts, 'Asia/Shanghai')"
@@ -53,7 +53,7 @@ def seen(client: Client, scope: Scope, since: datetime, until: datetime) -> pd.D
     )
 
 
-def calibration_status(cal: Calibration | None, on: date, applicable: bool = True) -> str:
+def _calibration_status(cal: Calibration | None, on: date, applicable: bool = True) -> str:
     """DQ-CAL on the reading date: valid / due_soon / expired / missing / not_applicable."""
     if not applicable:
         return "not_applicable"
@@ -77,6 +77,7 @@ def health(
 ) -> pd.DataFrame:
     """Every registered device with last seen, days with data, completeness (0..1) and
     calibration state on ``today``; devices never heard in the window have completeness 0."""
+    scope = require(scope, "device health")
     reg = registry if registry is not None else default_registry()
     rows: list[dict[str, object]] = []
 
@@ -89,7 +90,7 @@ def health(
                 "device_id": dev_id,
                 "name": name,
                 "jurisdiction": jur,
-                "calibration_status": calibration_status(cal, today, applies),
+                "calibration_status": _calibration_status(cal, today, applies),
                 "valid_until": cal.valid_until if cal else None,
                 "certificate": cal.certificate if cal else "",
             }
