@@ -49,7 +49,7 @@ def _free_port() -> int:
 
 def _pages() -> list[str]:
     return sorted(
-        p.stem for p in (REPO / "dashboards" / "pages").glob("*.py") if not p.name.startswith("_")
+        p.stem for p in (REPO / "dashboards" / "views").glob("*.py") if not p.name.startswith("_")
     )
 
 
@@ -109,7 +109,9 @@ def _login(page: object, base: str, timeout_ms: int = 60000) -> None:
     page.get_by_label("用户名").fill(ADMIN_USER)  # type: ignore[attr-defined]
     page.get_by_label("密码").fill(ADMIN_PASSWORD)  # type: ignore[attr-defined]
     page.get_by_role("button", name="登录").click()  # type: ignore[attr-defined]
-    page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=timeout_ms)  # type: ignore[attr-defined]
+    page.wait_for_selector(  # type: ignore[attr-defined]
+        '[data-testid="stSidebarNav"]', state="attached", timeout=timeout_ms
+    )
 
 
 def _shrink(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Streamlit entry point: navigation over every page file in ``dashboards/pages``.
+"""Streamlit entry point: navigation over every page file in ``dashboards/views``.
 
 Pages are grouped by the prefix of their file name (``platform_``, ``rsd_``, ``smoke_``, ``obd_``,
 ``vapor_``); a page's title is the first line of its module docstring, translated through the
@@ -17,7 +17,9 @@ import streamlit as st
 from dashboards.i18n import N_, _
 
 APP_FILE = Path(__file__).resolve()
-PAGES_DIR = APP_FILE.parent / "pages"
+# not "pages/": a folder of that name next to the entry script makes Streamlit serve each file at
+# its own URL without running this script (no login gate, no navigation) when opened directly
+PAGES_DIR = APP_FILE.parent / "views"
 GROUPS = {
     "triage": N_("Enforcement"),
     "vehicle": N_("Enforcement"),

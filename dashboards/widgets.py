@@ -30,7 +30,7 @@ WINDOWS = {
     N_("7 days"): 168,
     N_("30 days"): 720,
 }
-VEHICLE_PAGE = "pages/vehicle_profile.py"
+VEHICLE_PAGE = "views/vehicle_profile.py"
 
 
 # ---------------------------------------------------------------- names

@@ -53,6 +53,7 @@ def queue(
 ) -> pd.DataFrame:
     """Cases in ``statuses`` opened in [since, until), highest triage score first; optional
     filters on jurisdiction (the case's or any finding's), source and vehicle class."""
+    sc = _sc(scope, "case queue")
     conds = [
         _VISIBLE,
         "status IN {st:Array(String)}",
@@ -78,17 +79,18 @@ def queue(
             "src": list(sources),
             "vc": list(vehicle_classes),
             "lim": limit,
-            **_sc(scope, "case queue"),
+            **sc,
         },
     )
 
 
 def case(client: Client, scope: Scope, case_id: str) -> pd.DataFrame:
     """The current state of one case (zero or one row)."""
+    sc = _sc(scope, "case")
     return client.query_df(
         f"SELECT * FROM (SELECT {_STATE_COLS} FROM case_state FINAL WHERE case_id = {{id:String}} "
         f"ORDER BY version DESC LIMIT 1) WHERE {_VISIBLE}",
-        parameters={"id": case_id, **_sc(scope, "case")},
+        parameters={"id": case_id, **sc},
     )
 
 
@@ -96,6 +98,7 @@ def for_subject(
     client: Client, scope: Scope, plate: str, vin: str, station: str = ""
 ) -> pd.DataFrame:
     """Every case of a vehicle (by plate or VIN) or a station (its nozzles too), newest first."""
+    sc = _sc(scope, "cases of a subject")
     return client.query_df(
         f"SELECT * FROM ({_LATEST}) WHERE {_VISIBLE} AND ((plate != '' AND plate = {{plate:String}}) "
         "OR (vin != '' AND vin = {vin:String}) OR subject_id IN {subj:Array(String)} "
@@ -106,35 +109,38 @@ def for_subject(
             "vin": vin,
             "station": station,
             "subj": [s for s in (plate, vin, station) if s],
-            **_sc(scope, "cases of a subject"),
+            **sc,
         },
     )
 
 
 def for_capture(client: Client, scope: Scope, capture_id: str) -> pd.DataFrame:
     """The open case holding a smoke capture (its findings name the capture id)."""
+    sc = _sc(scope, "case of a capture")
     return client.query_df(
         f"SELECT * FROM ({_LATEST}) WHERE {_VISIBLE} AND issue = 'smoke' "
         "AND position(state_json, {cap:String}) > 0 ORDER BY ts DESC LIMIT 1",
-        parameters={"cap": capture_id, **_sc(scope, "case of a capture")},
+        parameters={"cap": capture_id, **sc},
     )
 
 
 def log(client: Client, scope: Scope, case_id: str) -> pd.DataFrame:
     """The case's action log, oldest first (rejected commands included, marked ``rejected``)."""
+    sc = _sc(scope, "case log")
     return client.query_df(
         "SELECT ts, seq, entry, action, actor, actor_jurisdiction, status_before, status_after, "
         "reason, payload_json, request_id, hash FROM case_entry FINAL WHERE case_id = {id:String} "
         "AND (jurisdiction IN {scope_j:Array(String)} OR case_id IN (SELECT case_id FROM case_state "
         "FINAL WHERE hasAny(jurisdictions, {scope_j:Array(String)}))) ORDER BY ts, seq",
-        parameters={"id": case_id, **_sc(scope, "case log")},
+        parameters={"id": case_id, **sc},
     )
 
 
 def outcome(client: Client, scope: Scope, request_ids: Sequence[str]) -> pd.DataFrame:
     """What became of commands: one log row per request id that has been handled."""
+    sc = _sc(scope, "command outcome")
     return client.query_df(
         "SELECT request_id, entry, status_after, reason FROM case_entry FINAL "
         "WHERE request_id IN {ids:Array(String)}",  # request ids are unguessable hashes
-        parameters={"ids": list(request_ids), **_sc(scope, "command outcome")},
+        parameters={"ids": list(request_ids), **sc},
     )

@@ -53,7 +53,7 @@ def seen(client: Client, scope: Scope, since: datetime, until: datetime) -> pd.D
     )
 
 
-def calibration_status(cal: Calibration | None, on: date, applicable: bool = True) -> str:
+def _calibration_status(cal: Calibration | None, on: date, applicable: bool = True) -> str:
     """DQ-CAL on the reading date: valid / due_soon / expired / missing / not_applicable."""
     if not applicable:
         return "not_applicable"
@@ -77,7 +77,7 @@ def health(
 ) -> pd.DataFrame:
     """Every registered device with last seen, days with data, completeness (0..1) and
     calibration state on ``today``; devices never heard in the window have completeness 0."""
-    require(scope, "devices.health")  # before anything else, registry rows included
+    scope = require(scope, "device health")
     reg = registry if registry is not None else default_registry()
     rows: list[dict[str, object]] = []
 
@@ -90,7 +90,7 @@ def health(
                 "device_id": dev_id,
                 "name": name,
                 "jurisdiction": jur,
-                "calibration_status": calibration_status(cal, today, applies),
+                "calibration_status": _calibration_status(cal, today, applies),
                 "valid_until": cal.valid_until if cal else None,
                 "certificate": cal.certificate if cal else "",
             }

@@ -17,7 +17,7 @@ from streams.warehouse.scope import scope_where
 _TS = "ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
 
 
-def subjects(plate: str, vin: str) -> list[str]:
+def _subjects(plate: str, vin: str) -> list[str]:
     """The subject ids a vehicle's exceedances may carry (plate, plate|colour keys, VIN)."""
     return [s for s in (plate, vin) if s]
 
@@ -66,7 +66,7 @@ def timeline(
         parameters={
             "plate": plate,
             "vin": vin,
-            "subj": subjects(plate, vin),
+            "subj": _subjects(plate, vin),
             "since": since,
             "until": until,
             "lim": limit,
@@ -84,7 +84,7 @@ def exceedances(
         "SELECT ts, source, rule_id, ruleset_version, severity, subject_id, jurisdiction, device_id, "
         "measured, `limit`, unit, provisional, evidence, detail_json FROM exceedance FINAL "
         f"WHERE subject_id IN {{subj:Array(String)}} AND {sw} ORDER BY ts DESC LIMIT {{lim:UInt32}}",
-        parameters={"subj": subjects(plate, vin), "lim": limit, **sp},
+        parameters={"subj": _subjects(plate, vin), "lim": limit, **sp},
     )
 
 

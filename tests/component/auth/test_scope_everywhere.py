@@ -246,6 +246,12 @@ def test_navigation_follows_the_role(accounts) -> None:
     assert len(groups("admin1")) == len(groups("joint1")) + 1  # the administration group
     assert sum(groups("officer_qp").values()) > vapour_pages
 
+    from dashboards.i18n import _  # group names are shown in the user's language
+
+    assert set(groups("op_qp1")) == {_("Vapour recovery")}
+    assert _("Administration") in groups("admin1") and _("Administration") not in groups("joint1")
+    assert _("Remote OBD") in groups("officer_qp") and _("Remote OBD") in groups("analyst1")
+
 
 def test_audit_page_is_for_administrators_only(data, accounts) -> None:
     page = PAGES_DIR / "admin_audit.py"

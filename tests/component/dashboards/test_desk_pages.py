@@ -81,11 +81,11 @@ def test_vehicle_page_from_a_query_parameter_that_does_not_parse(accounts, reade
 def test_calibration_states_on_the_reading_date() -> None:
     on = date(2026, 12, 6)
     cal = Calibration(valid_until=date(2026, 12, 31), certificate="X")
-    assert devices.calibration_status(cal, on) == "due_soon"
-    assert devices.calibration_status(cal, date(2027, 1, 1)) == "expired"
-    assert devices.calibration_status(cal, date(2026, 10, 1)) == "valid"
-    assert devices.calibration_status(None, on) == "missing"
-    assert devices.calibration_status(None, on, applicable=False) == "not_applicable"
+    assert devices._calibration_status(cal, on) == "due_soon"
+    assert devices._calibration_status(cal, date(2027, 1, 1)) == "expired"
+    assert devices._calibration_status(cal, date(2026, 10, 1)) == "valid"
+    assert devices._calibration_status(None, on) == "missing"
+    assert devices._calibration_status(None, on, applicable=False) == "not_applicable"
 
 
 def test_device_health_with_data(accounts, reader: Any, registry: Any) -> None:

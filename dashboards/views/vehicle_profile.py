@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core.registry import default_registry
+from dashboards.auth import current_scope
 from dashboards.case_panel import show_case
 from dashboards.data import has_rows, run_query
 from dashboards.i18n import N_, _
@@ -64,22 +65,28 @@ days = st.sidebar.selectbox(
 until = now_utc() + timedelta(minutes=5)
 since = until - timedelta(days=days)
 
+ex = run_query("vehicle.exceedances", plate, vin)
+cases = run_query("cases.for_subject", plate, vin)
+tl = run_query("vehicle.timeline", plate, vin, since, until)
+if not (has_rows(ex) or has_rows(cases) or has_rows(tl)):
+    # nothing in the caller's scope: say so without echoing the vehicle or its registry entry
+    no_data("Nothing recorded for this vehicle in your jurisdictions in this window.")
+    st.stop()
+scope = current_scope()
 reg = default_registry().vehicle(vin) if vin else None
 st.subheader(" / ".join(p for p in (plate, vin) if p))
-if reg is not None:
+if reg is not None and scope is not None and scope.sees(reg.jurisdiction):
     st.caption(
         f"{jurisdiction_name(reg.jurisdiction)} · {_('Fleet')} {reg.fleet} · "
         f"{_(reg.vehicle_class)} · {_(reg.fuel)} · {reg.emission_stage}"
     )
 
-ex = run_query("vehicle.exceedances", plate, vin)
 c1, c2, c3 = st.columns(3)
 metric(c1, "Exceedances (all time)", str(len(ex)) if has_rows(ex) else "0")
 metric(c2, "Sources", str(ex["source"].nunique()) if has_rows(ex) else "0")
 metric(c3, "Jurisdictions", str(ex["jurisdiction"].nunique()) if has_rows(ex) else "0")
 
 # ---- cases -------------------------------------------------------------------------------------
-cases = run_query("cases.for_subject", plate, vin)
 if has_rows(cases):
     st.subheader(_("Cases"))
     for i, (_idx, case_row) in enumerate(cases.iterrows()):
@@ -87,7 +94,6 @@ if has_rows(cases):
 
 # ---- one time line ----------------------------------------------------------------------------
 st.markdown("**" + _("Time line: every reading and event") + "**")
-tl = run_query("vehicle.timeline", plate, vin, since, until)
 if has_rows(tl):
     data = tl.assign(
         t=to_beijing(tl["ts"]),

@@ -156,7 +156,7 @@ if len(chosen) == 1:
         station = str(one["subject_id"]).split(":")[0]
         if st.button(_("Open station {label}").format(label=station), type="primary"):
             st.session_state["station"] = station
-            st.switch_page("pages/vapor_station.py")
+            st.switch_page("views/vapor_station.py")
 
 if len(chosen):
     with st.form("bulk_dismiss"):
