@@ -301,10 +301,11 @@ print(json.dumps({r[0]: int(r[1]) for r in raw}))
 
 def _exceedances(lo: int, hi: int) -> list[Any]:
     import dataclasses
+    import importlib
 
-    from enforcement.events import examples
-
-    base = examples()[0]
+    cls = catalog.event_types()["exceedance"].cls
+    examples = importlib.import_module(cls.__module__).examples
+    base = next(e for e in examples() if e.KIND == "exceedance")
     return [
         dataclasses.replace(
             base,
