@@ -43,7 +43,10 @@ def _resolve(name: str) -> Any:
 def _cached(
     name: str, scope: Scope, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> pd.DataFrame:
-    return _resolve(name)(client(), scope, *args, **dict(kwargs))
+    fn = _resolve(name)
+    if list(inspect.signature(fn).parameters)[1:2] == ["scope"]:
+        return fn(client(), scope, *args, **dict(kwargs))
+    return fn(client(), *args, scope=scope, **dict(kwargs))  # e.g. (client, week, level, scope)
 
 
 def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:

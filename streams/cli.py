@@ -31,7 +31,7 @@ COMMAND_MODULES = (
     "enforcement.cli",
     "streams.deadletter_cli",
     "streams.report.cli",
-    "streams.seed",
+    "streams.seed_cli",
     "streams.auth.cli",
 )
 GATEWAYS = {
