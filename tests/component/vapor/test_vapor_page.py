@@ -15,7 +15,7 @@ from fuel_vapor.simulator import Fault, Simulation
 from streams.warehouse import shared
 
 pytestmark = pytest.mark.component
-PAGE = Path(__file__).resolve().parents[3] / "dashboards" / "pages" / "vapor_station.py"
+PAGE = Path(__file__).resolve().parents[3] / "dashboards" / "views" / "vapor_station.py"
 
 
 @pytest.fixture
