@@ -72,53 +72,6 @@ class Exceedance:
     def detail(self) -> dict[str, Any]:
         return json.loads(self.detail_json) if self.detail_json else {}
 
-    @classmethod
-    def make(
-        cls,
-        *,
-        rule: Rule,
-        ts: datetime,
-        source: str,
-        subject_kind: str,
-        subject_id: str,
-        jurisdiction: str,
-        device_id: str,
-        measured: float | None,
-        limit: float | None,
-        unit: str,
-        evidence: Iterable[str] = (),
-        quality_flags: Iterable[str] = (),
-        severity: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-        window: str = "",
-    ) -> Exceedance:
-        """Build an exceedance from the rule that fired; ``window`` distinguishes several firings
-        of one rule for one subject at the same instant (e.g. per pollutant or per day)."""
-        eid = deterministic_id(
-            cls.KIND, source, subject_kind, subject_id, rule.id, rule.version, ts, window
-        )
-        return cls(
-            event_id=eid,
-            ts=ts,
-            source=source,
-            subject_kind=subject_kind,
-            subject_id=subject_id,
-            jurisdiction=jurisdiction,
-            device_id=device_id,
-            rule_id=rule.id,
-            ruleset_version=rule.version,
-            severity=severity or rule.severity,
-            measured=measured,
-            limit=limit,
-            unit=unit,
-            evidence=tuple(evidence),
-            quality_flags=tuple(quality_flags),
-            provisional=not rule.confirmed,
-            detail_json=json.dumps(
-                dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str
-            ),
-        )
-
 
 def fire(
     rule: Rule,
@@ -141,24 +94,31 @@ def fire(
     """Fire ``rule`` for a subject at ``ts``: the one way every package emits an exceedance.
 
     Empty evidence references are dropped; the id is deterministic over (source, subject, rule,
-    rule version, time, window), so a replayed input fires the same exceedance once.
+    rule version, time, window), so a replayed input fires the same exceedance once; ``window``
+    distinguishes several firings of one rule for one subject at the same instant (per pollutant,
+    per day).
     """
-    return Exceedance.make(
-        rule=rule,
+    eid = deterministic_id(
+        Exceedance.KIND, source, subject_kind, subject_id, rule.id, rule.version, ts, window
+    )
+    return Exceedance(
+        event_id=eid,
         ts=ts,
         source=source,
         subject_kind=subject_kind,
         subject_id=subject_id,
         jurisdiction=jurisdiction,
         device_id=device_id,
+        rule_id=rule.id,
+        ruleset_version=rule.version,
+        severity=severity or rule.severity,
         measured=None if measured is None else float(measured),
         limit=None if limit is None else float(limit),
         unit=unit,
-        evidence=[e for e in evidence if e],
-        quality_flags=quality_flags,
-        severity=severity,
-        detail=detail,
-        window=window,
+        evidence=tuple(e for e in evidence if e),
+        quality_flags=tuple(quality_flags),
+        provisional=not rule.confirmed,
+        detail_json=json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str),
     )
 
 
@@ -169,9 +129,9 @@ def examples() -> list[Exceedance]:
 
     rule = default_ruleset().rule("ENF-FLEET")
     return [
-        Exceedance.make(
-            rule=rule,
-            ts=beijing(2026, 11, 20, 9, 30),
+        fire(
+            rule,
+            beijing(2026, 11, 20, 9, 30),
             source="obd_gateway",
             subject_kind="vehicle",
             subject_id="LGDCHA1G8MA127733",

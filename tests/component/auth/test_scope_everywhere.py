@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from core.exceedance import Exceedance
+from core.exceedance import Exceedance, fire
 from core.ruleset import default_ruleset
 from dashboards.app import APP_FILE, PAGES_DIR, build_navigation
 from streams.warehouse import shared
@@ -95,7 +95,7 @@ def _exceedances() -> list[Exceedance]:
     out = []
     for subject, jur in ((QP_SUBJECT, "qingpu"), (WJ_SUBJECT, "wujiang")):
         out.append(
-            Exceedance.make(
+            fire(
                 rule=rule,
                 ts=NOW - timedelta(hours=1),
                 source="remote_sensing",

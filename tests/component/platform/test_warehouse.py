@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.exceedance import Exceedance
+from core.exceedance import Exceedance, fire
 from core.scope import Scope
 from core.timeutil import BEIJING
 from streams.warehouse import migrator
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.component
 
 
 def _exc(ruleset, i: int, ts: datetime | None = None) -> Exceedance:
-    return Exceedance.make(
+    return fire(
         rule=ruleset.rule("ENF-FLEET"),
         ts=ts or datetime(2026, 11, 20, 8, 0, tzinfo=BEIJING) + timedelta(seconds=i),
         source="remote_sensing",

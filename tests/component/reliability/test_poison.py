@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.exceedance import Exceedance
+from core.exceedance import Exceedance, fire
 from core.scope import Scope
 from core.timeutil import BEIJING
 from streams.warehouse import deadletter
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.component
 
 
 def _exc(ruleset: Any, i: int) -> Exceedance:
-    return Exceedance.make(
+    return fire(
         rule=ruleset.rule("ENF-FLEET"),
         ts=datetime(2026, 11, 20, 8, 0, tzinfo=BEIJING) + timedelta(seconds=i),
         source="remote_sensing",
@@ -157,7 +157,7 @@ import dataclasses, sys
 from datetime import datetime, timedelta
 from core.ruleset import default_ruleset
 from core.timeutil import BEIJING
-from core.exceedance import Exceedance
+from core.exceedance import fire
 from streams.warehouse.client import connect
 from streams.warehouse.migrator import migrate
 from streams.warehouse.sink import BatchingSink
@@ -165,7 +165,7 @@ from streams.warehouse.sink import BatchingSink
 
 rs = default_ruleset()
 def exc(i, **kw):
-    e = Exceedance.make(rule=rs.rule("ENF-FLEET"),
+    e = fire(rule=rs.rule("ENF-FLEET"),
         ts=datetime(2026, 11, 20, 8, 0, tzinfo=BEIJING) + timedelta(seconds=i),
         source="remote_sensing", subject_kind="vehicle", subject_id=f"沪A{i:05d}|yellow",
         jurisdiction="qingpu", device_id="QP-RSD-01", measured=40.0 + i, limit=30.0, unit="%",
