@@ -55,6 +55,7 @@ class Pipeline:
             max_buffered=self.max_buffered,
             on_written=lambda kind, n: self.metrics.inc("sink", "rows_written", n, {"kind": kind}),
         ).start()
+        catalog.load_all()  # every plugin's parts import, or start-up fails here, naming the part
         procs = catalog.processors() if self.processors is None else self.processors
         self.bus = InProcessBus(
             self.sink, procs, Context(self.ruleset, self.registry), metrics=self.metrics
