@@ -130,7 +130,11 @@ def _image_tuples(df: pd.DataFrame, fields: Sequence[str], m: int) -> list[tuple
     cols = [df[f].tolist() for f in fields if f in df.columns]
     if not cols:
         return [()] * m
-    return [tuple(x for x in map(_ref, row) if x) for row in zip(*cols, strict=True)]
+    out: list[tuple[str, ...]] = []
+    for row in zip(*cols, strict=True):
+        refs = [x.strip() if isinstance(x, str) else _ref(x) for x in row]
+        out.append(tuple(x for x in refs if x))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,17 +303,25 @@ class Profile:
         colours = cols.get("plate_colour", np.full(m, None, dtype=object))
         flags = np.empty(m, dtype=object)
         flags[:] = [()] * m
+        parsed: dict[tuple[str, str], tuple[str, str] | None] = {}  # a batch repeats vehicles
         for j in range(m):
             t = plates[j]
             if not t or t in _UNREAD:
                 plates[j] = ""
                 continue
-            try:
-                p = Plate.parse(t, colours[j] or "unknown")
-                plates[j], colours[j] = p.number, p.colour.value
-            except ValidationError:
+            key = (t, colours[j] or "unknown")
+            if key not in parsed:
+                try:
+                    p = Plate.parse(*key)
+                    parsed[key] = (p.number, p.colour.value)
+                except ValidationError:
+                    parsed[key] = None
+            got = parsed[key]
+            if got is None:
                 plates[j] = ""
                 flags[j] = ("plate_unparsed",)
+            else:
+                plates[j], colours[j] = got
         cols["plate"] = plates
         cols["plate_colour"] = np.array([c or "unknown" for c in colours], dtype=object)
         cols["flags"] = flags
@@ -324,7 +336,11 @@ class Profile:
         rows = [pos[j] for j in good]
         hashes: dict[int, str] = {}
         if good.size:
-            h = pd.util.hash_pandas_object(df.iloc[good][sorted(df.columns)], index=False)
+            names = sorted(df.columns)
+            part = df if good.size == m else df.iloc[good]
+            h = pd.util.hash_pandas_object(
+                part if list(part.columns) == names else part[names], index=False
+            )
             hashes = {p: f"{int(x):016x}" for p, x in zip(rows, h.to_numpy(), strict=True)}
         return Batch({k: v[keep] for k, v in cols.items()}, rows, errors, hashes)
 
