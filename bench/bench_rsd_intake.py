@@ -50,8 +50,13 @@ def _serve(port: int, state_dir: str, ready: mp.Event) -> None:  # type: ignore[
     async def publish(events: object) -> None:
         return None
 
+    from core.credentials import DeviceCredentials
+
+    reg = load_registry()
+    creds, _ = DeviceCredentials.ephemeral(reg, lambda _kind, dev: f"bench-{dev}")
     intake = Intake(
-        registry=load_registry(),
+        credentials=creds,
+        registry=reg,
         ruleset=load_ruleset(),
         publish=publish,
         state=IntakeState(Path(state_dir) / "intake.sqlite"),
@@ -87,7 +92,7 @@ def _bodies(n: int, batch: int) -> list[tuple[str, str, bytes]]:
     meta: dict[str, tuple[str, str]] = {}
     for site, prof, rec in generate(reg, per_site, start, SimConfig(seed=5), interval_s=1.0):
         by_site.setdefault(site.id, []).append(rec)
-        meta[site.id] = (site.token, prof)
+        meta[site.id] = (f"bench-{site.id}", prof)
     out = []
     for sid, recs in by_site.items():
         tok, prof = meta[sid]

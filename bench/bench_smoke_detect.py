@@ -13,7 +13,12 @@ Prints figures (and writes them as JSON with ``--json-out``); asserts nothing. W
 3. Frames per second (end to end: letterbox/preprocess + inference + NMS) at 320 and 640 px for
    torch (ultralytics) and ONNX Runtime, with the thread count given.
 
-Usage: ``python bench/bench_smoke_detect.py [--model-dir smoke_capture/models] [--n 200] [--threads 2]``
+4. The held-out validation (:mod:`smoke_capture.heldout`: seeds no training may use, 320 × 320 and
+   640 × 480 stills, smoky and smoke-free): recall, false-alarm rate, AP50, Ringelmann MAE for the
+   shipped model and every ``--compare`` model, side by side in the same run.
+
+Usage: ``python bench/bench_smoke_detect.py [--model-dir smoke_capture/models] [--n 200] [--threads 2]
+[--compare other.onnx …] [--skip detect passes map grade fps]``
 """
 
 from __future__ import annotations
@@ -135,25 +140,28 @@ def detection_bench(det, n: int, thresholds=(0.1, 0.25, 0.4, 0.5)) -> dict:
 def pass_bench(det, n_passes: int, frames: int = 10) -> dict:
     """Vehicle passes through the whole chain (detector → tracker → grader, min 2 smoky frames):
     recall = smoky passes that became a capture / entered the review queue (grade > 1); false
-    alarms = clean/shadow/wet passes that did."""
+    alarms = clean/shadow/wet/dark-confuser passes that did. Each pass goes through two pipelines
+    fed the same detections: with the temporal-darkness gate (the default) and without it."""
     from datetime import timedelta
 
     from core.timeutil import beijing
     from smoke_capture.pipeline import CameraInfo, CameraPipeline
+    from smoke_capture.ringelmann import TemporalConfig
 
     kinds = {
         "smoky": dict(smoke=True),
         "clean": dict(smoke=False, shadow=False, wet=False, vapour=False),
         "shadow": dict(smoke=False, shadow=True, wet=False, vapour=False),
         "wet": dict(smoke=False, shadow=False, wet=True, vapour=False),
+        "dark_confusers": dict(
+            smoke=False, shadow=False, wet=False, vapour=False, dark_confusers=True
+        ),
     }
     out: dict = {}
     t0 = beijing(2026, 11, 23, 9)
     for j, (name, kw) in enumerate(kinds.items()):
         rng = np.random.default_rng(SEED + 500 + j)
-        captured = 0
-        queued = 0  # capture with grade > 1: what enters the review queue (BS-SCREEN)
-        grade_err = []
+        res = {"gated": [0, 0, []], "ungated": [0, 0, []]}  # captured, queued, grade errors
         for _ in range(n_passes):
             base = synth.SceneSpec(
                 vehicles=1,
@@ -164,41 +172,42 @@ def pass_bench(det, n_passes: int, frames: int = 10) -> dict:
             cam = synth.FixedCamera(rng, base)
             spec = synth.SceneSpec(vehicles=1, **kw)
             scenes = cam.next_pass(frames, spec)
-            pipe = CameraPipeline(CameraInfo("BENCH", "SITE", "qingpu"), det.model_version, fps=5.0)
-            idx = 0
-            events = []
+            dets = [det.detect(sc.image) for sc in scenes]
             empty = cam.background
-            for _ in range(6):
-                events += pipe.process(idx, t0 + timedelta(seconds=idx / 5), empty, [])
-                idx += 1
-            for sc in scenes:
-                events += pipe.process(
-                    idx, t0 + timedelta(seconds=idx / 5), sc.image, det.detect(sc.image)
+            for mode, temporal in (("gated", None), ("ungated", TemporalConfig(enabled=False))):
+                pipe = CameraPipeline(
+                    CameraInfo("BENCH", "SITE", "qingpu"),
+                    det.model_version,
+                    fps=5.0,
+                    temporal=temporal,
                 )
-                idx += 1
-            events += pipe.flush()
-            if events:
-                captured += 1
-                queued += int(any(e.grade > 1.0 for e in events))
-                truth = [o for sc in scenes for o in sc.opacities]
-                if name == "smoky" and truth:
-                    grade_err.append(events[0].grade - 5 * float(np.median(truth)))
-        if name == "smoky":
-            out[name] = {
-                "passes": n_passes,
-                "pass_recall_capture": round(captured / n_passes, 4),
-                "pass_recall_queued": round(queued / n_passes, 4),
-            }
-        else:
-            out[name] = {
-                "passes": n_passes,
-                "pass_false_capture_rate": round(captured / n_passes, 4),
-                "pass_false_alarm_rate_queued": round(queued / n_passes, 4),
-            }
-        if grade_err:
-            e = np.abs(grade_err)
-            out[name]["capture_grade_mae"] = round(float(np.mean(e)), 3)
-            out[name]["capture_grade_bias"] = round(float(np.mean(grade_err)), 3)
+                idx = 0
+                events = []
+                for _ in range(6):
+                    events += pipe.process(idx, t0 + timedelta(seconds=idx / 5), empty, [])
+                    idx += 1
+                for sc, d in zip(scenes, dets, strict=True):
+                    events += pipe.process(idx, t0 + timedelta(seconds=idx / 5), sc.image, d)
+                    idx += 1
+                events += pipe.flush()
+                if events:
+                    res[mode][0] += 1
+                    res[mode][1] += int(any(e.grade > 1.0 for e in events))
+                    truth = [o for sc in scenes for o in sc.opacities]
+                    if name == "smoky" and truth:
+                        res[mode][2].append(events[0].grade - 5 * float(np.median(truth)))
+        out[name] = {"passes": n_passes}
+        for mode, (captured, queued, grade_err) in res.items():
+            sfx = "" if mode == "gated" else "_ungated"
+            if name == "smoky":
+                out[name][f"pass_recall_capture{sfx}"] = round(captured / n_passes, 4)
+                out[name][f"pass_recall_queued{sfx}"] = round(queued / n_passes, 4)
+            else:
+                out[name][f"pass_false_capture_rate{sfx}"] = round(captured / n_passes, 4)
+                out[name][f"pass_false_alarm_rate_queued{sfx}"] = round(queued / n_passes, 4)
+            if grade_err:
+                e = np.abs(grade_err)
+                out[name][f"capture_grade_mae{sfx}"] = round(float(np.mean(e)), 3)
     return out
 
 
@@ -339,13 +348,48 @@ def fps_bench(pt: Path, onnx: Path, threads: int, frames: int = 40) -> dict:
     return out
 
 
+def heldout_bench(models: list[Path], n: int, threads: int, **spec) -> dict:
+    from smoke_capture import heldout
+
+    items = list(heldout.frames(n, **spec))
+    flagged = [f for flag in FLAGS for f in heldout.flag_frames(max(10, n // 2), flag)]
+    out = {}
+    for m in models:
+        det = load_detector(m, conf=0.01, threads=threads)  # low floor: AP50 sees the whole curve
+        scores = heldout.evaluate(det, items)
+        per_flag = heldout.evaluate(det, flagged)
+        per_flag["all_hard"] = per_flag.pop("all")
+        out[det.model_version] = {
+            k: {**v.figures(), "frames": v.frames} for k, v in {**scores, **per_flag}.items()
+        }
+    return out
+
+
+FLAGS = (
+    "degrade",
+    "motion_blur",
+    "rain",
+    "dark_confusers",
+    "dust",
+    "varied_vehicles",
+    "night",
+    "vapour",
+)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model-dir", type=Path, default=REPO / "smoke_capture" / "models")
     ap.add_argument("--n", type=int, default=200, help="images per main held-out set")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
-        "--skip", nargs="*", default=[], choices=["detect", "passes", "map", "grade", "fps"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["detect", "passes", "map", "grade", "fps", "heldout"],
+    )
+    ap.add_argument(
+        "--compare", nargs="*", type=Path, default=[], help="more models for the held-out table"
     )
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
@@ -378,6 +422,11 @@ def main() -> int:
     if pt.exists() and onnx.exists() and "fps" not in args.skip:
         report["speed"] = fps_bench(pt, onnx, args.threads)
         print(json.dumps({"speed": report["speed"]}, indent=1), flush=True)
+    if onnx.exists() and "heldout" not in args.skip:
+        t = time.perf_counter()
+        report["heldout"] = heldout_bench([onnx, *args.compare], max(10, args.n // 2), args.threads)
+        report["heldout"]["seconds"] = round(time.perf_counter() - t, 1)
+        print(json.dumps({"heldout": report["heldout"]}, indent=1), flush=True)
     report["load_average_at_end"] = os.getloadavg()
     print(
         f"load average start {report['load_average_at_start']} end {report['load_average_at_end']}"

@@ -7,6 +7,8 @@ protocol-specific error that the adapter counts and answers; a bug of ours is an
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class EmwError(Exception):
     """Base class of the platform's own expected errors."""
@@ -32,3 +34,25 @@ class ConfigError(EmwError):
         self.key = key
         self.expected = expected
         super().__init__(f"{file}: {key}: expected {expected}")
+
+
+class RequestError(EmwError):
+    """A request refused with an HTTP-like status (400 malformed, 404 unknown, 409 conflict: stale
+    version or action not allowed, 422 invalid value). The API answers it; the CLI exits 2."""
+
+    CODES: ClassVar[dict[int, str]] = {
+        400: "bad_request",
+        403: "forbidden",
+        404: "not_found",
+        409: "conflict",
+        422: "invalid",
+    }
+
+    def __init__(self, status: int, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or self.CODES.get(status, "error")
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}

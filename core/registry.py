@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.credentials import is_stored_form
 from core.errors import ConfigError
 from core.jurisdictions import JURISDICTIONS
 
@@ -29,6 +30,16 @@ class _Item(BaseModel):
     def _known_jurisdiction(cls, v: str) -> str:
         if v not in JURISDICTIONS:
             raise ValueError(f"one of {', '.join(JURISDICTIONS)}")
+        return v
+
+    @field_validator("password", "token", "terminal_id", check_fields=False)
+    @classmethod
+    def _no_plain_secret(cls, v: str) -> str:
+        if v and not is_stored_form(v):
+            raise ValueError(
+                "a sha256: digest or an env: reference (plain secrets stay out of the registry; "
+                "set one with `emwatch devices set-secret`)"
+            )
         return v
 
 
@@ -47,7 +58,7 @@ class RsdSite(_Item):
     lon: float
     road_grade: float = 0.0
     grade_unit: Literal["percent", "degree"] = "percent"
-    token: str = Field(description="upload token of the site's units")
+    token: str = Field("", description="upload token of the site's units (sha256: or env:)")
     vendor_profile: str = "national"
     calibration: Calibration | None = None
 
@@ -75,7 +86,7 @@ class Station(_Item):
     operator: str
     credit_code: str = ""
     mn: str = Field(description="HJ 212 MN of the station's data unit")
-    password: str
+    password: str = Field("", description="HJ 212 PW of the data unit (sha256: or env:)")
     code_map: str = "national"
     pv_positive_pa: float = 1000.0
     pv_negative_pa: float = -1000.0
@@ -89,7 +100,7 @@ class Depot(_Item):
     jurisdiction: str
     operator: str
     mn: str
-    password: str
+    password: str = ""
     code_map: str = "national"
 
 
@@ -99,7 +110,7 @@ class Sensor(_Item):
     station: str
     jurisdiction: str
     mn: str
-    password: str
+    password: str = ""
     code_map: str = "national"
 
 
@@ -118,6 +129,9 @@ class ObdVehicle(_Item):
     calibration_id: str = ""
     cvn: str = ""
     terminal_type: Literal["oem", "retrofit"] = "oem"
+    terminal_id: str = Field("", description="terminal identity (ICCID) bound to the VIN (sha256:)")
+    sm2_public_key: str = Field("", description="terminal SM2 public key, 128 hex (x || y)")
+    sm2_signer_id: str = Field("", description="SM2 signer id as hex (empty: GB/T 32918 default)")
 
 
 class Registry(BaseModel):

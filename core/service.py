@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from core.credentials import DeviceCredentials
 from core.metrics import Metrics
 from core.processing import Publish
 from core.registry import Registry
@@ -32,6 +33,14 @@ class ServiceContext:
     ports: dict[str, int] = field(default_factory=dict)  # e.g. {"obd": 9100}
     simulate: bool = True
     sim_scale: float = 1.0  # multiplies simulator fleet sizes / rates
+    credentials: DeviceCredentials | None = None  # device secrets (the runner passes its store)
+
+    def device_credentials(self) -> DeviceCredentials:
+        """The device credentials to check: the runner's, else the registry's plus the store
+        under ``data_dir`` (demo secrets of the simulators are generated there)."""
+        if self.credentials is not None:
+            return self.credentials
+        return DeviceCredentials.for_registry(self.registry, self.data_dir)
 
 
 class Service(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -18,10 +19,12 @@ GROUPS = {
     "platform": "Platform",
     "triage": "Enforcement",
     "report": "Enforcement",
+    "weekly": "Enforcement",
     "rsd": "Remote sensing",
     "smoke": "Black smoke",
     "obd": "Remote OBD",
     "vapor": "Vapour recovery",
+    "admin": "Administration",
 }
 
 
@@ -42,14 +45,38 @@ def page_specs() -> list[tuple[str, Path, str]]:
     return specs
 
 
-def build_navigation() -> dict[str, list[st.Page]]:
+def page_domain(path: Path) -> str:
+    """The data domain a page shows (its file-name prefix), for the role's navigation."""
+    prefix = path.stem.split("_")[0]
+    return {"triage": "enforcement", "report": "enforcement", "admin": "admin"}.get(prefix, prefix)
+
+
+def build_navigation(scope: Any = None) -> dict[str, list[st.Page]]:
+    """Pages the caller's role may open (all of them without a scope: tests, tools). A page left
+    out cannot be reached by URL either; its queries would refuse anyway."""
+    from core.access import domains, is_admin
+
+    allowed = None if scope is None else domains(scope)
+    specs = [
+        (g, p, t)
+        for g, p, t in page_specs()
+        if allowed is None
+        or (page_domain(p) == "admin" and is_admin(scope))
+        or page_domain(p) in allowed
+    ]
     nav: dict[str, list[st.Page]] = {}
-    for group, path, title in page_specs():
-        default = path.stem == "platform_status"
+    first = specs[0][1].stem if specs else ""
+    has_status = any(p.stem == "platform_status" for _, p, _ in specs)
+    for group, path, title in specs:
+        default = path.stem == ("platform_status" if has_status else first)
         nav.setdefault(group, []).append(st.Page(str(path), title=title, default=default))
     return nav
 
 
 if __name__ == "__main__":  # Streamlit runs the entry script as __main__
+    from dashboards.auth import gate
+
     st.set_page_config(page_title="YRD Emissions Watch", page_icon="🛰️", layout="wide")
-    st.navigation(build_navigation()).run()
+    st.session_state.pop("_emw_denied_shown", None)
+    scope = gate()  # the login form and a stop when nobody is logged in
+    st.navigation(build_navigation(scope)).run()

@@ -8,12 +8,15 @@ client comes from the runner (embedded) or from settings (production, ``st.cache
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from core.scope import Scope
 from streams.warehouse import shared
+from streams.warehouse.scope import OutOfScope, ScopeRequired
 
 
 @st.cache_resource(show_spinner=False)
@@ -37,13 +40,38 @@ def _resolve(name: str) -> Any:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _cached(name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
-    return _resolve(name)(client(), *args, **dict(kwargs))
+def _cached(
+    name: str, scope: Scope, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
+) -> pd.DataFrame:
+    return _resolve(name)(client(), scope, *args, **dict(kwargs))
 
 
 def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
-    """Run a named query (cached 10 s). Arguments must be hashable (use tuples, not lists)."""
-    return _cached(name, args, tuple(sorted(kwargs.items())))
+    """Run a named query for the logged-in caller (cached 10 s per scope). The caller's scope is
+    passed here, never by the page; a query that takes no scope, or a run without a login,
+    refuses (``ScopeRequired``). Data outside the scope comes back empty, with one notice on the
+    page and an audit entry. Arguments must be hashable (use tuples, not lists)."""
+    from dashboards.auth import auth_service, current_scope
+
+    fn = _resolve(name)
+    if "scope" not in inspect.signature(fn).parameters:
+        raise ScopeRequired(name)
+    scope = current_scope()
+    if scope is None:
+        raise ScopeRequired(name)
+    try:
+        return _cached(name, scope, args, tuple(sorted(kwargs.items())))
+    except OutOfScope:
+        notes = st.session_state.setdefault("_emw_denied", set())
+        if name not in notes:
+            notes.add(name)
+            auth_service().auditor.record(
+                "denied", user=scope.user, outcome="out_of_scope", scope=scope, what=name
+            )
+        if not st.session_state.get("_emw_denied_shown"):
+            st.session_state["_emw_denied_shown"] = True
+            st.warning("部分数据超出您的权限范围，未显示。")
+        return pd.DataFrame()
 
 
 def has_rows(df: pd.DataFrame) -> bool:

@@ -30,8 +30,8 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,8 @@ import yaml
 
 from core.errors import ValidationError
 from core.ruleset import SEVERITY_ORDER, RuleSet
-from enforcement.events import TERMINAL, CaseCommand, CaseFinding
+from enforcement.events import CaseCommand, CaseFinding
+from enforcement.vocabulary import LABELS, TERMINAL
 
 GENESIS = "0" * 64
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -66,18 +67,10 @@ NOTIFY_CHANNELS = ("sms", "letter", "in_person", "phone")
 CHECK_METHODS = ("k", "ringelmann", "obd_scan", "photo")
 SMOKE_DISMISS = ("shadow", "wet_road", "nev", "plate_mismatch", "not_smoke", "other")
 CHECK_POLLUTANT = {"k": "opacity", "ringelmann": "ringelmann"}
-LABELS = {
-    "new": "新线索",
-    "in_review": "审核中",
-    "confirmed": "已确认",
-    "dismissed": "已驳回",
-    "notified": "已告知",
-    "referred": "已移送",
-    "reinspected": "已复检",
-    "closed": "已结案",
-}
 _SHA = re.compile(r"^[0-9a-f]{64}$")
-MAX_FINDINGS = 200
+MAX_FINDINGS = 10  # summaries kept in the state (the log and case_finding keep them all)
+MAX_FINDING_IDS = 64  # replay window: a finding seen again within it attaches once
+MAX_CAPTURES = 50  # smoke captures of a case (reviewed together on confirm / dismiss)
 MAX_REQUESTS = 50
 
 # ---------------------------------------------------------------------------- issues
@@ -141,6 +134,12 @@ class Case:
     repetition: int = 1
     score: float = 0.0
     terms: dict[str, float] = field(default_factory=dict)
+    captures: list[list[str]] = field(default_factory=list)  # [capture_id, camera_id, jurisdiction]
+    n_findings: int = 0
+    n_refs: int = 0
+    n_hashed: int = 0
+    unusable: bool = False
+    last_ts: str = ""
 
     @property
     def subject_key(self) -> str:
@@ -151,11 +150,15 @@ class Case:
         return self.status not in TERMINAL
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow (the state store copies or serialises it; deep copies cost per event)."""
+        return {k: getattr(self, k) for k in _CASE_FIELDS}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Case:
         return cls(**d)
+
+
+_CASE_FIELDS = tuple(Case.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +206,7 @@ def entry_body(
 ) -> dict[str, Any]:
     """The hashed fields of a log entry (the same function signs and verifies)."""
     return {
-        "ts": ts.isoformat(timespec="milliseconds"),
+        "ts": ts.astimezone(UTC).isoformat(timespec="milliseconds"),
         "entry": entry,
         "action": action,
         "actor": actor,
@@ -284,9 +287,17 @@ def add_finding(case: Case, f: CaseFinding) -> Change | None:
     if f.event_id in case.finding_ids:
         return None
     opening = case.version == 0
-    case.findings.append(finding_summary(f))
-    case.findings = case.findings[-MAX_FINDINGS:]
-    case.finding_ids = [*case.finding_ids, f.event_id][-MAX_FINDINGS * 2 :]
+    case.findings = [*case.findings[-(MAX_FINDINGS - 1) :], finding_summary(f)]
+    case.finding_ids = [*case.finding_ids[-(MAX_FINDING_IDS - 1) :], f.event_id]
+    case.n_findings += 1
+    cap = f.detail.get("capture_id") if f.rule_id == "BS-SCREEN" else None
+    if cap and len(case.captures) < MAX_CAPTURES:
+        case.captures = [*case.captures, [str(cap), f.device_id, f.jurisdiction]]
+    case.n_refs += len(f.evidence)
+    case.n_hashed += sum(1 for e in f.evidence if "sha256=" in e)
+    case.unusable = case.unusable or "not_usable_as_evidence" in f.quality_flags
+    if not case.last_ts or f.ts > datetime.fromisoformat(case.last_ts):
+        case.last_ts = f.ts.isoformat()
     for lst, v in ((case.rules, f.rule_id), (case.sources, f.source)):
         if v and v not in lst:
             lst.append(v)
@@ -335,17 +346,15 @@ CLASS_POINTS = {"heavy_diesel": 20.0, "diesel": 10.0}
 def triage(case: Case, now: datetime) -> dict[str, float]:
     """The score's terms, each explainable on its own (rules.md §3.2: severity, then repetition,
     then evidence, then age; plus cross-source agreement and heavy diesel first)."""
-    n = len(case.findings)
-    refs = {e for f in case.findings for e in f["evidence"]}
-    hashed = sum(1 for e in refs if "sha256=" in e)
-    unusable = any("not_usable_as_evidence" in f["quality_flags"] for f in case.findings)
-    last = max((datetime.fromisoformat(f["ts"]) for f in case.findings), default=now)
+    n = case.n_findings
+    last = datetime.fromisoformat(case.last_ts) if case.last_ts else now
     age_days = max(0.0, (now - last).total_seconds() / 86400)
     return {
         "severity": SEVERITY_POINTS.get(case.severity, 0.0),
         "repetition": min(30.0, 10.0 * max(0, n - 1)),
         "evidence": max(
-            0.0, min(15.0, 2.0 * len(refs) + 3.0 * hashed) - (10.0 if unusable else 0.0)
+            0.0,
+            min(15.0, 2.0 * case.n_refs + 3.0 * case.n_hashed) - (10.0 if case.unusable else 0.0),
         ),
         "cross_source": 15.0 * max(0, len(case.sources) - 1),
         "vehicle_class": CLASS_POINTS.get(case.vehicle_class, 0.0),

@@ -26,21 +26,10 @@ from typing import Any, ClassVar
 from core.errors import ValidationError
 from core.events import deterministic_id, require_aware
 from core.ruleset import SEVERITY_ORDER
+from enforcement.vocabulary import ACTIONS, STATUSES
 
 FINDING_KINDS = ("exceedance", "sighting", "fleet_mark")
-ACTIONS = ("review", "confirm", "dismiss", "notify", "refer", "check", "reinspect", "close")
 ENTRY_KINDS = ("opened", "evidence", "action", "rejected")
-STATUSES = (
-    "new",
-    "in_review",
-    "confirmed",
-    "dismissed",
-    "notified",
-    "referred",
-    "reinspected",
-    "closed",
-)
-TERMINAL = ("dismissed", "closed")
 
 
 def _json(d: Any) -> str:
@@ -152,11 +141,17 @@ class CaseCommand:
         reason: str = "",
         payload: dict[str, Any] | None = None,
         nonce: str = "",
+        request_id: str = "",
     ) -> CaseCommand:
+        """``request_id``: the caller's own id for this request; a retry with the same id is the
+        same command (applied once, answered with the first outcome)."""
         pj = _json(payload or {})
-        eid = deterministic_id(
-            cls.KIND, case_id, action, actor, based_on_version, ts, reason, pj, nonce
-        )
+        if request_id:
+            eid = deterministic_id(cls.KIND, case_id, "request", request_id)
+        else:
+            eid = deterministic_id(
+                cls.KIND, case_id, action, actor, based_on_version, ts, reason, pj, nonce
+            )
         return cls(
             eid,
             ts,

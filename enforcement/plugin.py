@@ -19,4 +19,10 @@ def _processors() -> ModuleType:
     return processors
 
 
-PLUGIN = Plugin("enforcement", events=_events, processors=_processors)
+def _cli() -> ModuleType:
+    from enforcement import cli
+
+    return cli
+
+
+PLUGIN = Plugin("enforcement", events=_events, processors=_processors, cli=_cli)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, MutableMapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -206,7 +206,13 @@ class SubjectState:
     memory: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "cases": self.cases,
+            "open": self.open,
+            "n": self.n,
+            "confirmed": self.confirmed,
+            "memory": self.memory,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> SubjectState:
@@ -262,13 +268,13 @@ def state_of(case: Case) -> CaseState:
         rules=tuple(case.rules),
         sources=tuple(case.sources),
         jurisdictions=tuple(case.jurisdictions),
-        findings=len(case.findings),
+        findings=case.n_findings,
         score=case.score,
         score_terms_json=canonical(case.terms),
         suggested_measure=str(case.suggested.get("measure", "")),
         measure=str(case.measure.get("measure", "")),
         head_hash=case.head_hash,
-        state_json=canonical(case.to_dict()),
+        state_json=json.dumps(case.to_dict(), ensure_ascii=False, separators=(",", ":")),
     )
 
 
@@ -336,23 +342,18 @@ def on_finding(st: SubjectState, f: CaseFinding, ctx: Context) -> list[Any]:
 def _smoke_reviews(case: Case, cmd: CaseCommand, payload: dict[str, Any]) -> list[SmokeReview]:
     """The reviewer's decision on every capture of a smoke case (smoke_capture judges it)."""
     out: list[SmokeReview] = []
-    seen: set[str] = set()
     confirmed = cmd.action != "dismiss"
-    for f in case.findings:
-        cap = f.get("capture_id")
-        if not cap or cap in seen or f["rule_id"] != "BS-SCREEN":
-            continue
-        seen.add(cap)
-        plate = case.plate or (
-            case.subject_id if not case.subject_id.startswith(("unread:", "camera:")) else ""
-        )
+    plate = case.plate or (
+        case.subject_id if not case.subject_id.startswith(("unread:", "camera:")) else ""
+    )
+    for cap, camera, jur in case.captures:
         out.append(
             SmokeReview(
                 event_id=SmokeReview.make_id(cap, cmd.actor, cmd.ts),
                 ts=cmd.ts,
                 capture_id=cap,
-                camera_id=f["camera_id"] or f["device_id"],
-                jurisdiction=f["jurisdiction"],
+                camera_id=camera,
+                jurisdiction=jur,
                 plate=plate or UNKNOWN_PLATE,
                 reviewer=cmd.actor,
                 decision="confirmed" if confirmed else "dismissed",

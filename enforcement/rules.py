@@ -20,7 +20,7 @@ passes in between); embedded, this memory starts empty after a restart (as the s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,7 +62,9 @@ class Memory:
     fleet_fired: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            k: getattr(self, k) for k in ("repeat", "recent", "sightings", "fleet", "fleet_fired")
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Memory:

@@ -105,9 +105,15 @@ def cmd_decode(
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     import asyncio
+    import os
+    from pathlib import Path
 
+    from core.credentials import read_demo_secrets
     from fuel_vapor.simulator import run_demo
 
+    passwords = None
+    if args.port:  # a running gateway: its data directory's demo credentials
+        passwords = read_demo_secrets(Path(os.environ.get("EMW_DATA_DIR", "var")))
     summary = asyncio.run(
         run_demo(
             seconds=args.seconds,
@@ -115,6 +121,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             faults=args.fault or [],
             host=args.host,
             port=args.port,
+            passwords=passwords,
         )
     )
     print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from core.credentials import random_digits
 from core.service import ServiceContext
 from core.timeutil import utcnow
 from fuel_vapor.server import GatewaySettings, VaporGateway
@@ -99,12 +100,23 @@ async def start(ctx: ServiceContext, backfill_days: float = 2.0) -> VaporService
         ctx.metrics,
         settings=GatewaySettings(host=ctx.host, port=port),
         ruleset=ctx.ruleset,
+        credentials=ctx.device_credentials(),
     )
     host, bound = await gw.start()
     svc = VaporService(gw, host, bound)
     if ctx.simulate:
         start_ts = (utcnow() - timedelta(days=backfill_days)).replace(second=0, microsecond=0)
-        sim = Simulation(ctx.registry, start_ts, faults=demo_faults(start_ts), seed=2026)
+        units = [
+            u.id for u in (*ctx.registry.stations, *ctx.registry.depots, *ctx.registry.sensors)
+        ]
+        passwords = gw.credentials.demo_secrets(units, random_digits())
+        sim = Simulation(
+            ctx.registry,
+            start_ts,
+            faults=demo_faults(start_ts),
+            seed=2026,
+            passwords=passwords,
+        )
         for m in sim.stations.values():
             m.rate_per_h *= max(0.05, ctx.sim_scale)
         svc.feeder = Feeder(host, bound)

@@ -19,6 +19,7 @@ are cached.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -103,6 +104,15 @@ def event_time(packet: Packet, received_at: datetime) -> tuple[datetime, list[st
     return (ts, []) if ts is not None else (received_at, ["no_data_time"])
 
 
+_PW = re.compile(r"(?<=PW=)[^;&]*")
+
+
+def redact_pw(text: str) -> str:
+    """The packet text with its access password masked: the stored evidence keeps the packet
+    (its SHA-256 is over the bytes as received), never the device's credential."""
+    return _PW.sub("******", text)
+
+
 def from_hj212(
     packet: Packet,
     raw: bytes,
@@ -169,7 +179,7 @@ def from_hj212(
         code_map=codemap.name,
         crc_variant=crc_variant,
         raw_sha256=sha,
-        raw=segment_text(raw)[0],
+        raw=redact_pw(segment_text(raw)[0]),
         length=int(raw[2:6])
         if raw[:2] == b"##" and raw[2:6].isdigit()
         else len(packet.segment.encode("utf-8", "surrogateescape")),

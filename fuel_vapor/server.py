@@ -6,7 +6,8 @@ Owns sockets, timeouts and counters only; bytes are decoded by the sans-IO codec
 Per packet: frame errors are counted by reason (``bad_packets{reason}``) and the connection goes on;
 a request whose CRC fails is answered 9011 QnRtn=9 when its QN/MN can still be read (uploads with a
 bad CRC are not answered by default, hj212.md §8); an unknown MN gets 9011 QnRtn=4, a wrong PW
-QnRtn=3 (only when the packet asks for an answer). A good upload is published (keyed by
+QnRtn=3 (only when the packet asks for an answer); PWs are checked against ``core.credentials`` (digests,
+reloaded when ``emwatch devices set-secret`` rotates one) and a refused packet is counted, not stored. A good upload is published (keyed by
 ``station:nozzle`` for fuellings) and answered 9014 **only after** ``publish`` returned; if publish
 fails or times out nothing is answered and the device resends after its OverTime. Split packets are
 stored part by part (each part is evidence and answered individually) and reassembled per
@@ -36,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.credentials import DeviceCredentials
 from core.metrics import Metrics
 from core.processing import Publish
 from core.registry import Registry, Station
@@ -120,10 +122,13 @@ class VaporGateway:
         ruleset: RuleSet | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
+        credentials: DeviceCredentials | None = None,
     ) -> None:
         self.publish = publish
         self.registry = registry
         self.metrics = metrics
+        # PW per data unit: the registry's digests unless the runner passes the managed store
+        self.credentials = credentials or DeviceCredentials.for_registry(registry, None)
         self.codemaps = dict(codemaps or default_codemaps())
         self.settings = settings or GatewaySettings()
         self.ruleset = ruleset  # for FV-UNIT exceedances at intake (optional)
@@ -364,8 +369,8 @@ class VaporGateway:
                     (answers.request_answer(packet, answers.QNRTN_BAD_MN), "9011", False)
                 )
             return
-        if packet.pw != unit.password:
-            self._inc("bad_packets", "bad_password")
+        if not self.credentials.verify(unit.id, packet.pw):
+            self._inc("bad_packets", "bad_password")  # never stored, never logged with the PW
             self._session(conn, packet.mn, unit.id).bad += 1
             if wants and not packet.is_answer:
                 chunk.answers.append(

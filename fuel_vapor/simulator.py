@@ -31,7 +31,7 @@ import heapq
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -279,8 +279,11 @@ class Simulation:
         station_period_s: float = 60.0,
         sensor_period_s: float = 60.0,
         stations: Sequence[str] | None = None,
+        passwords: Mapping[str, str] | None = None,
     ) -> None:
         self.registry = registry
+        # plain PW per unit id (the demo credentials of the data dir); the registry holds digests
+        self.passwords = dict(passwords or {})
         self.cms = codemaps or default_codemaps()
         self.start = start
         self.rng = random.Random(seed)
@@ -357,7 +360,7 @@ class Simulation:
             frame = cm.encode(
                 cn="2031",
                 mn=m.s.mn,
-                pw=m.s.password,
+                pw=self.passwords.get(m.s.id, ""),
                 ts=ts,
                 qn=m.qn(ts),
                 settings={
@@ -375,7 +378,7 @@ class Simulation:
             frame = cm.encode(
                 cn="2011",
                 mn=sm.s.mn,
-                pw=sm.s.password,
+                pw=self.passwords.get(sm.s.id, ""),
                 ts=ts,
                 qn=sm.qn(ts),
                 sensor=sm.values(ts),
@@ -389,7 +392,7 @@ class Simulation:
             frame = cm.encode(
                 cn="2011",
                 mn=dm.d.mn,
-                pw=dm.d.password,
+                pw=self.passwords.get(dm.d.id, ""),
                 ts=ts,
                 qn=dm.qn(ts),
                 depot=dm.values(ts),
@@ -409,7 +412,7 @@ class Simulation:
         frame = cm.encode(
             cn=msg,
             mn=m.s.mn,
-            pw=m.s.password,
+            pw=self.passwords.get(m.s.id, ""),
             ts=ts,
             qn=m.qn(ts),
             station_id=m.s.id,
@@ -430,7 +433,12 @@ class Simulation:
                 self._next(),
                 m.s.mn,
                 cm.encode(
-                    cn="2021", mn=m.s.mn, pw=m.s.password, ts=ts, qn=m.qn(ts), station=values
+                    cn="2021",
+                    mn=m.s.mn,
+                    pw=self.passwords.get(m.s.id, ""),
+                    ts=ts,
+                    qn=m.qn(ts),
+                    station=values,
                 ),
                 wants,
             )
@@ -442,7 +450,7 @@ class Simulation:
                     cm.encode(
                         cn="2041",
                         mn=m.s.mn,
-                        pw=m.s.password,
+                        pw=self.passwords.get(m.s.id, ""),
                         ts=ts,
                         qn=m.qn(ts),
                         station_id=m.s.id,
@@ -459,7 +467,7 @@ class Simulation:
         frame = cm.encode(
             cn=msg,
             mn=m.s.mn,
-            pw=m.s.password,
+            pw=self.passwords.get(m.s.id, ""),
             ts=ts,
             qn=m.qn(ts),
             station_id=m.s.id,
@@ -547,12 +555,19 @@ async def run_demo(
     port: int = 0,
     registry: Registry | None = None,
     start: datetime | None = None,
+    passwords: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Start a gateway (unless ``port`` names a running one) and replay the simulation into it."""
+    """Start a gateway (unless ``port`` names a running one) and replay the simulation into it.
+    A gateway started here gets fresh in-memory credentials; for a running one pass its units'
+    ``passwords`` (the demo credentials of its data directory)."""
+    from core.credentials import DeviceCredentials
     from core.metrics import Metrics
     from fuel_vapor.server import GatewaySettings, VaporGateway
 
     reg = registry or default_registry()
+    credentials = None
+    if port == 0:
+        credentials, passwords = DeviceCredentials.ephemeral(reg)
     counts: dict[str, int] = {}
 
     async def publish(events: Sequence[Any]) -> None:
@@ -562,10 +577,12 @@ async def run_demo(
     gateway = None
     metrics = Metrics()
     if port == 0:
-        gateway = VaporGateway(publish, reg, metrics, settings=GatewaySettings(host=host))
+        gateway = VaporGateway(
+            publish, reg, metrics, settings=GatewaySettings(host=host), credentials=credentials
+        )
         host, port = await gateway.start()
     t0 = start or datetime(2026, 11, 23, 6, 0, tzinfo=BEIJING)
-    sim = Simulation(reg, t0, faults=[Fault.parse(f) for f in faults])
+    sim = Simulation(reg, t0, faults=[Fault.parse(f) for f in faults], passwords=passwords)
     sent = await feed(
         sim,
         host,

@@ -18,7 +18,7 @@ from datetime import timedelta
 from core.service import ServiceContext
 from core.timeutil import utcnow
 from obd_gateway.server import ObdGateway
-from obd_gateway.simulator import Fault, Terminal
+from obd_gateway.simulator import Fault, Terminal, terminal_iccid
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 9100
@@ -66,12 +66,21 @@ async def _drive(term: Terminal, host: str, port: int, session_packets: int) -> 
 
 async def start(ctx: ServiceContext, session_packets: int = 360) -> ObdService:
     port = ctx.ports.get("obd", DEFAULT_PORT)
-    gw = ObdGateway(ctx.publish, ctx.registry, ctx.metrics, host=ctx.host, port=port)
+    gw = ObdGateway(
+        ctx.publish,
+        ctx.registry,
+        ctx.metrics,
+        host=ctx.host,
+        port=port,
+        credentials=ctx.device_credentials(),
+    )
     await gw.start()
     svc = ObdService(gw)
     if ctx.simulate:
         vehicles = list(ctx.registry.obd_vehicles)
         n = max(1, round(len(vehicles) * ctx.sim_scale)) if vehicles else 0
+        # register the simulated terminals' ICCIDs (first run only; later runs keep them)
+        gw.credentials.demo_secrets((v.vin for v in vehicles[:n]), terminal_iccid)
         now = utcnow() - timedelta(seconds=10)  # first 10-s window already collected
         for i, v in enumerate(vehicles[:n]):
             faults = DEMO_FAULTS[i // 6] if i % 6 == 5 and i // 6 < len(DEMO_FAULTS) else ()

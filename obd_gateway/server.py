@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.credentials import DeviceCredentials
 from core.metrics import Metrics
 from core.processing import Publish
 from core.registry import Registry
@@ -76,9 +77,14 @@ class ObdGateway:
         limits: GatewayLimits | None = None,
         layout: Layout | None = None,
         clock: Callable[[], datetime] = utcnow,
+        credentials: DeviceCredentials | None = None,
     ) -> None:
         self.publish = publish
         self.registry = registry
+        # terminal registrations (VIN + ICCID); by default the registry's, where it has one
+        self.credentials = credentials or DeviceCredentials.for_registry(
+            registry, None, required=False
+        )
         self.metrics = metrics
         self.host = host
         self._port = port
@@ -172,7 +178,7 @@ class ObdGateway:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
         lim = self.limits
-        session = Session(self.registry, peer, self.layout)
+        session = Session(self.registry, peer, self.layout, self.credentials)
         decoder = FrameDecoder(lim.max_data_len, lim.max_buffer, validate=session.plausible)
         self._last_seen[writer] = time.monotonic()
         try:

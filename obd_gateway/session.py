@@ -19,7 +19,11 @@ Policy (hj1239.md §2, §8, §9):
 - unknown commands and data units that do not fit their layout (a truncated body, a bad time, a
   vendor length beyond the unit, an unknown type whose length cannot be known) are counted and
   answered with an error result; the frame header, hash and the reason are still recorded.
-- data before a login is accepted (GB 17691-mode firmware may not log in) and counted.
+- data before a login is accepted (GB 17691-mode firmware may not log in) and counted, unless the
+  VIN has a registered terminal identity (``core.credentials``: the ICCID its login must carry):
+  then a login with another ICCID is answered with an error and counted (``bad_credential``), and
+  the connection's frames of that VIN are refused the same way (``not_authenticated``) until a
+  login proves it; refused frames are not stored. A rotated identity applies to the next login.
 
 Hot path: a real-time/re-issue unit made only of data streams in the connection's layout (almost
 every frame) is bulk-decoded (:func:`~obd_gateway.protocol.units.decode_streams`) and turned
@@ -27,7 +31,10 @@ into events by :func:`samples_from_block` (precompiled physical values, one BLAK
 trusted constructors); anything else takes the typed path. Both give identical events, answers
 and counters (``tests/unit/obd/test_fast_path.py``).
 
-Known limits: SM2 signatures are recognised but not verified (no registered keys yet), so signed
+SM2: a unit-level signature is verified when the vehicle has a registered ``sm2_public_key``
+(``obd_gateway.signature``); a bad one is refused like a bad credential (``bad_signature``, error
+answer, nothing stored). Known limits: without a key (see that module for why keys are not
+available here) or in the legacy per-item form, signatures are recognised but not verified, so signed
 data is ``unverified``; the layout seen first is kept as the connection's hint.
 """
 
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.credentials import DeviceCredentials
 from core.registry import ObdVehicle, Registry
 from core.timeutil import to_utc
 from obd_gateway.events import ObdFrame, ObdInfoSnapshot, ObdQuarantine, ObdSample, ObdStatus
@@ -240,15 +248,59 @@ def info_from_body(
 class Session:
     """State of one terminal connection (login → data → logout)."""
 
-    __slots__ = ("layout", "logged_in", "peer", "registry", "variant", "vin")
+    __slots__ = (
+        "authenticated",
+        "credentials",
+        "layout",
+        "logged_in",
+        "peer",
+        "registry",
+        "variant",
+        "vin",
+    )
 
-    def __init__(self, registry: Registry, peer: str = "", layout: Layout | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        peer: str = "",
+        layout: Layout | None = None,
+        credentials: DeviceCredentials | None = None,
+    ) -> None:
         self.registry = registry
         self.peer = peer
         self.layout = layout
         self.vin: str | None = None
         self.variant: HeaderVariant | None = None
         self.logged_in = False
+        # terminal registration (VIN + ICCID, core.credentials); None = not checked (codec tools)
+        self.credentials = credentials
+        self.authenticated: str | None = None  # the VIN whose login carried its registered ICCID
+
+    @staticmethod
+    def _signature(frame: Frame, unit: RealTime, vehicle: ObdVehicle) -> str:
+        """ "absent", "unverified" (no key registered, or the legacy per-item form), "valid" or
+        "invalid" (``obd_gateway.signature``: SM2 over the unit bytes before the block)."""
+        if unit.signature is None:
+            return "unverified" if any(it.signature is not None for it in unit.items) else "absent"
+        if not vehicle.sm2_public_key:
+            return "unverified"
+        from obd_gateway.signature import verify
+
+        signed = bytes(frame.data[: len(frame.data) - unit.signature.size])
+        ok = verify(
+            vehicle.sm2_public_key,
+            signed,
+            unit.signature.r,
+            unit.signature.s,
+            vehicle.sm2_signer_id,
+        )
+        return "valid" if ok else "invalid"
+
+    def _refuse(self, frame: Frame, received_at: datetime, out: Outcome, reason: str) -> Outcome:
+        """A terminal that did not prove its identity: error answer, counted, nothing stored."""
+        out.counters.append((COUNTER_BAD, reason))
+        out.answer = make_answer(frame, RESP_ERROR, received_at, None)
+        return out
 
     def plausible(self, frame: Frame) -> bool:
         """Data-unit check used by the decoder on suspicious candidates (see FrameDecoder)."""
@@ -285,8 +337,16 @@ class Session:
             )
             out.answer = make_answer(frame, RESP_ERROR, received_at, None)
             return out
-        self.vin = frame.vin
         cmd = frame.command
+        creds = self.credentials
+        if (
+            creds is not None
+            and self.authenticated != frame.vin
+            and cmd != Command.LOGIN
+            and not creds.verify(frame.vin, None)  # registered terminal, no valid login yet
+        ):
+            return self._refuse(frame, received_at, out, "not_authenticated")
+        self.vin = frame.vin
         if (cmd == Command.REALTIME or cmd == Command.REISSUE) and frame.encryption != ENC_SM2:
             block = decode_streams(frame.data, self.layout)
             if block is not None:  # the common case: a unit of data streams only
@@ -312,8 +372,17 @@ class Session:
 
         result = RESP_SUCCESS
         if isinstance(unit, RealTime):
-            self._realtime(frame, unit, vehicle, sha, received_at, out)
+            verdict = self._signature(frame, unit, vehicle)
+            if verdict == "invalid":  # a registered key and a signature that does not match it
+                return self._refuse(frame, received_at, out, "bad_signature")
+            self._realtime(frame, unit, vehicle, sha, received_at, out, verdict)
         elif isinstance(unit, Login):
+            if creds is not None:
+                if not creds.verify(frame.vin, unit.iccid):
+                    self.authenticated = None
+                    self.logged_in = False
+                    return self._refuse(frame, received_at, out, "bad_credential")
+                self.authenticated = frame.vin
             self.logged_in = True
             out.events.append(self._frame_event(frame, vehicle, sha, unit.time, received_at, "ok"))
             out.events.append(
@@ -423,13 +492,11 @@ class Session:
         sha: str,
         received_at: datetime,
         out: Outcome,
+        signature: str = "absent",
     ) -> None:
         if self.layout is None:
             self.layout = unit.layout
         backfilled = frame.command == Command.REISSUE
-        signature = "absent"
-        if unit.signature is not None or any(it.signature is not None for it in unit.items):
-            signature = "unverified"
         frame_id = ObdFrame.make_id(frame.vin, sha)
         streams = unit.streams(received_at)
         infos = unit.obd_infos(received_at)

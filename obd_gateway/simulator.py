@@ -256,10 +256,15 @@ def build_packet(
     return Frame(variant, int(command), vin, flag, 0x01, unit.encode())
 
 
+def terminal_iccid(vin: str) -> str:
+    """The ICCID a simulated terminal logs in with (its demo terminal identity)."""
+    return f"8986{zlib.crc32(vin.encode()) * 7919 % 10**16:016d}"
+
+
 def login_frame(
     vin: str, ts: datetime, serial: int, variant: HeaderVariant = HeaderVariant.TERMINAL
 ) -> Frame:
-    iccid = f"8986{zlib.crc32(vin.encode()) * 7919 % 10**16:016d}".encode()
+    iccid = terminal_iccid(vin).encode()
     flag = 0x01 if variant is HeaderVariant.TERMINAL else 0xFE
     return Frame(variant, Command.LOGIN, vin, flag, 0x01, Login(ts, serial, iccid).encode())
 

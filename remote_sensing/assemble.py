@@ -98,14 +98,15 @@ def build_passes(
     evaluator: Evaluator,
     profile: str,
     now: datetime,
-    token: str | None = None,
+    token_sites: frozenset[str] | None = None,
     raw_ref: str = "",
     calibration: CalibrationCheck = registry_calibration,
     present: frozenset[str] | None = None,
 ) -> tuple[dict[int, RsdPass], dict[int, RecordError]]:
     """Events and errors by input position for the records at ``rows`` (columns aligned to rows).
 
-    ``token`` (when not None) must equal the token of each record's site. ``present`` names the
+    ``token_sites`` (when not None) are the sites the caller's token authenticates; a record of
+    another site is refused. ``present`` names the
     canonical fields the vendor provides, so that gates on absent fields do not apply.
     """
     n = len(rows)
@@ -129,7 +130,7 @@ def build_passes(
                 rows[j], rid[j], "unknown_site", f"site {site_ids[j]!r} is not registered"
             )
             continue
-        if token is not None and token != site.token:
+        if token_sites is not None and site.id not in token_sites:
             errors[rows[j]] = RecordError(
                 rows[j], rid[j], "bad_token", f"token not valid for site {site.id}"
             )

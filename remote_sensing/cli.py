@@ -274,7 +274,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     cfg = SimConfig(
         rate_per_site=args.rate, batch=args.batch, seed=args.seed, duration_s=args.duration
     )
-    stats = asyncio.run(run_simulator(args.url, load_registry(), cfg))
+    import os
+    from pathlib import Path
+
+    from core.credentials import read_demo_secrets
+
+    tokens = read_demo_secrets(Path(os.environ.get("EMW_DATA_DIR", "var")))  # the demo sites'
+    stats = asyncio.run(run_simulator(args.url, load_registry(), cfg, tokens=tokens))
     print(
         f"posted {stats.posted} records in {stats.requests} requests: "
         f"{stats.accepted} accepted, {stats.duplicates} duplicates, {stats.rejected} rejected"

@@ -84,6 +84,7 @@ async def start(ctx: ServiceContext) -> RsdService:
         state=IntakeState(base / "intake.sqlite"),
         raw=RawStore(base / "raw"),
         metrics=ctx.metrics,
+        credentials=ctx.device_credentials(),
     )
     port = ctx.ports.get("rsd", DEFAULT_PORT)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -109,9 +110,11 @@ async def start(ctx: ServiceContext) -> RsdService:
         await asyncio.sleep(0.01)
     if ctx.simulate:
         cfg = SimConfig(rate_per_site=2.0 * ctx.sim_scale, batch=10, seed=7)
+        tokens = intake.credentials.demo_secrets(s.id for s in ctx.registry.rsd_sites)
         svc._tasks.append(
             asyncio.create_task(
-                run_simulator(svc.url, ctx.registry, cfg, svc._stop), name="rsd-simulator"
+                run_simulator(svc.url, ctx.registry, cfg, svc._stop, tokens=tokens),
+                name="rsd-simulator",
             )
         )
     log.info("RSD intake on %s", svc.url)

@@ -4,11 +4,13 @@ Responsible for the only IO of the remote-sensing package:
 
 * ``POST /api/rsd/v1/records`` — one record or a batch, JSON (an object, a list, or
   ``{"records": [...]}``) or CSV (header row of vendor field names). Auth: ``Authorization: Bearer
-  <token>`` or ``X-Token``; the token must be that of each record's site (registry). The vendor
+  <token>`` or ``X-Token``; the token is checked against the sites' digests (``core.credentials``:
+  registry, or the store that ``emwatch devices set-secret`` rotates) and must be that of each
+  record's site. A token of no site is answered 401 before anything is stored. The vendor
   profile is ``?profile=NAME``, else the ``vendor_profile`` of the site the token belongs to.
   Answer: per-record ``accepted`` / ``duplicate`` / ``rejected`` with the error (field, value, what
   was expected); the rest of the batch is accepted. HTTP 200 whenever the body could be read (even
-  if every record was rejected), 400 unreadable body, 401 no token, 413 too large.
+  if every record was rejected), 400 unreadable body, 401 no or unknown token, 413 too large.
 * ``POST /api/rsd/v1/calibrations`` and ``POST /api/rsd/v1/downtime`` — operators enter the daily
   calibration/audit result and downtime periods; a failed or expired calibration makes the site's
   passes not judgeable (``calibration_expired``).
@@ -53,6 +55,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from core.credentials import DeviceCredentials
 from core.errors import ValidationError
 from core.metrics import Metrics
 from core.processing import Publish
@@ -243,6 +246,7 @@ class Intake:
         now: Callable[[], datetime] = utcnow,
         max_records: int = 10_000,
         max_body_bytes: int = 16 * 1024 * 1024,
+        credentials: DeviceCredentials | None = None,
     ) -> None:
         self.registry = registry
         self.ruleset = ruleset
@@ -254,15 +258,20 @@ class Intake:
         self.max_records = max_records
         self.max_body_bytes = max_body_bytes
         self.evaluator = Evaluator.from_ruleset(ruleset)
-        self._tokens = {s.token: s for s in registry.rsd_sites}
+        # site tokens: digests in the registry / the managed store (``core.credentials``)
+        self.credentials = credentials or DeviceCredentials.for_registry(registry, None)
         self._publish_lock = asyncio.Lock()
 
+    def sites_for_token(self, token: str | None) -> frozenset[str]:
+        return self.credentials.owners(token, "rsd")
+
     def site_for_token(self, token: str) -> RsdSite | None:
-        return self._tokens.get(token)
+        sites = sorted(self.sites_for_token(token))
+        return self.registry.rsd_site(sites[0]) if sites else None
 
     def profile_for(self, name: str | None, token: str | None) -> Profile:
         if not name:
-            site = self._tokens.get(token or "")
+            site = self.site_for_token(token or "")
             name = site.vendor_profile if site else "national"
         return load_profile(name)
 
@@ -276,7 +285,14 @@ class Intake:
         images: Mapping[str, str] | None = None,
     ) -> IngestResult:
         """Validate, compute and publish the records of one body. ``token=None`` skips the site
-        token check (trusted folder intake). ``images`` maps file names to stored references."""
+        token check (trusted folder intake). ``images`` maps file names to stored references.
+        A token that authenticates no site raises ``PermissionError`` before anything is stored."""
+        token_sites = None
+        if token is not None:
+            token_sites = self.sites_for_token(token)
+            if not token_sites:
+                self.metrics.inc(COMPONENT, "requests_unauthorised")
+                raise PermissionError("token not valid for any site")
         t0 = time.perf_counter()
         self.metrics.inc(COMPONENT, "requests")
         self.metrics.inc(COMPONENT, "bytes", len(body))
@@ -304,7 +320,7 @@ class Intake:
             evaluator=self.evaluator,
             profile=profile.name,
             now=now,
-            token=token,
+            token_sites=token_sites,
             raw_ref=raw_ref,
             calibration=self.state.calibration_ok,
             present=frozenset(profile.fields),
@@ -425,7 +441,8 @@ class Intake:
         site = self.registry.rsd_site(str(data.get("site_id", "")))
         if site is None:
             raise ValidationError("site_id", data.get("site_id"), "a registered RSD site")
-        if token != site.token:
+        if not self.credentials.verify(site.id, token):
+            self.metrics.inc(COMPONENT, "requests_unauthorised")
             raise PermissionError(f"token not valid for site {site.id}")
         return site
 
@@ -500,6 +517,8 @@ def create_app(intake: Intake) -> Starlette:
             res = await intake.ingest(
                 body, request.headers.get("content-type", ""), token=token, profile=profile
             )
+        except PermissionError as exc:  # counted in ingest; nothing stored
+            return JSONResponse({"error": str(exc)}, 401)
         except BodyError as exc:
             intake.metrics.inc(COMPONENT, "requests_bad_body")
             return JSONResponse({"error": str(exc)}, 400)

@@ -10,6 +10,10 @@ foreign output into domain detections in one place:
   on CPU), with our own letterbox and class-aware NMS; :func:`decode_yolo_output` converts the raw
   ``(1, 4 + classes, anchors)`` tensor.
 
+Stills and frames are scored at their own resolution: the native image is letterboxed in one step to
+the size the model was trained at (read from the model: ONNX metadata ``imgsz``, the checkpoint's
+training arguments), never first squeezed to a fixed size; an explicit ``imgsz`` overrides it.
+
 A wrong or corrupt model file raises :class:`ModelError` with one line naming the file and the
 problem. ``model_version`` is ``<file stem>-<first 12 hex of the file's SHA-256>``, so every event
 records exactly which weights graded it.
@@ -35,6 +39,19 @@ from smoke_capture.detections import CLASSES, Detection
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_STEM = "smoke_yolov8n"
+FALLBACK_IMGSZ = 320  # a model that does not say what size it was trained at
+
+
+def _size_from(value: Any) -> int | None:
+    """An ``imgsz`` as written by ultralytics (``320``, ``[320, 320]``, ``"[320, 320]"``) → int."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return None
+    if isinstance(value, list | tuple) and value:
+        value = max(value)
+    return int(value) if isinstance(value, int | float) and 32 <= value <= 4096 else None
 
 
 class ModelError(EmwError):
@@ -130,7 +147,7 @@ class UltralyticsDetector:
     def __init__(
         self,
         path: Path,
-        imgsz: int = 320,
+        imgsz: int | None = None,
         conf: float = 0.25,
         iou: float = 0.5,
         device: str | None = None,
@@ -153,7 +170,9 @@ class UltralyticsDetector:
             ) from None
         self.names = _check_names(self.path, dict(self._model.names))
         self.device = device or ("cuda:0" if torch.cuda.is_available() else "cpu")
-        self.imgsz = imgsz
+        trained = _size_from(self._model.overrides.get("imgsz"))
+        self.trained_imgsz = trained or FALLBACK_IMGSZ
+        self.imgsz = int(imgsz or self.trained_imgsz)
         self.conf = conf
         self.iou = iou
         self.model_version = model_version(self.path)
@@ -171,21 +190,24 @@ class UltralyticsDetector:
 
 
 def letterbox(
-    image: NDArray[np.uint8], size: int
+    image: NDArray[np.uint8], size: int, rect: bool = False, stride: int = 32
 ) -> tuple[NDArray[np.float32], float, tuple[float, float]]:
-    """Resize keeping the aspect ratio into a size×size canvas padded with grey 114.
+    """Resize the native image in one step, keeping its aspect ratio, so its long side is ``size``
+    (the model's trained size), and pad with grey 114: to a size×size square, or with ``rect`` only
+    up to the next multiple of ``stride`` on each side (less padding to compute; a dynamic-input
+    model only).
 
     Returns the NCHW RGB float tensor, the scale and the (x, y) padding."""
     import cv2
 
     h, w = image.shape[:2]
     r = min(size / h, size / w)
-    nw, nh = round(w * r), round(h * r)
-    resized = (
-        cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nw, nh) != (w, h) else image
-    )
-    canvas = np.full((size, size, 3), 114, np.uint8)
-    px, py = (size - nw) // 2, (size - nh) // 2
+    nw, nh = max(1, round(w * r)), max(1, round(h * r))
+    interp = cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR  # INTER_AREA: no aliasing when shrinking
+    resized = cv2.resize(image, (nw, nh), interpolation=interp) if (nw, nh) != (w, h) else image
+    cw, ch = (-(-nw // stride) * stride, -(-nh // stride) * stride) if rect else (size, size)
+    canvas = np.full((ch, cw, 3), 114, np.uint8)
+    px, py = (cw - nw) // 2, (ch - nh) // 2
     canvas[py : py + nh, px : px + nw] = resized
     tensor = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
     return np.ascontiguousarray(tensor), r, (float(px), float(py))
@@ -259,7 +281,7 @@ class OnnxDetector:
     def __init__(
         self,
         path: Path,
-        imgsz: int = 320,
+        imgsz: int | None = None,
         conf: float = 0.25,
         iou: float = 0.5,
         threads: int | None = None,
@@ -302,22 +324,29 @@ class OnnxDetector:
         inp = self._session.get_inputs()[0]
         self._input = inp.name
         fixed = inp.shape[2] if isinstance(inp.shape[2], int) else None
-        self.imgsz = int(fixed or imgsz)
+        self.trained_imgsz = _size_from(meta.get("imgsz")) or FALLBACK_IMGSZ
+        self.imgsz = int(fixed or imgsz or self.trained_imgsz)
+        self._rect = fixed is None  # a dynamic input takes any multiple of the stride
+        self._stride = _size_from(meta.get("stride")) or 32
         self.conf = conf
         self.iou = iou
         self.model_version = model_version(self.path)
 
     def detect(self, image: NDArray[np.uint8]) -> tuple[Detection, ...]:
         _validate_image(image)
-        tensor, scale, pad = letterbox(image, self.imgsz)
+        tensor, scale, pad = letterbox(image, self.imgsz, rect=self._rect, stride=self._stride)
         out = self._session.run(None, {self._input: tensor})[0]
         return decode_yolo_output(out, self.names, scale, pad, image.shape, self.conf, self.iou)
 
 
 def load_detector(
-    path: Path | str | None = None, imgsz: int = 320, conf: float = 0.25, threads: int | None = None
+    path: Path | str | None = None,
+    imgsz: int | None = None,
+    conf: float = 0.25,
+    threads: int | None = None,
 ) -> Detector:
-    """Load ``path`` (``.onnx`` or ``.pt``), or the shipped model when None."""
+    """Load ``path`` (``.onnx`` or ``.pt``), or the shipped model when None; ``imgsz`` None scores
+    at the size the model was trained at."""
     p = Path(path) if path is not None else default_model_path()
     if p is None:
         raise ModelError(

@@ -2,7 +2,8 @@
 
 Responsible for wiring the camera pipeline to the platform (core/service.py):
 
-* the detector is the shipped model (``smoke_capture/models/smoke_yolov8n.onnx``, or the file in
+* the detector is the live model of the registry (``emwatch smoke promote``), else the shipped model
+  (``smoke_capture/models/smoke_yolov8n.onnx``), or the file in
   ``EMW_SMOKE_MODEL``). With no model present the service starts anyway, does nothing, says so in
   ``describe()`` and sets the gauge ``smoke/model_present`` to 0 — the rest of the platform is not
   held hostage by a missing file;
@@ -35,9 +36,10 @@ import numpy as np
 
 from core.service import ServiceContext
 from core.timeutil import utcnow
-from smoke_capture.detector import Detector, ModelError, default_model_path, load_detector
+from smoke_capture.detector import Detector, ModelError, load_detector
 from smoke_capture.pipeline import CameraInfo, CameraPipeline
 from smoke_capture.plates import PlateIndex, PlateRead
+from smoke_capture.registry import live_model_path
 
 log = logging.getLogger(__name__)
 COMPONENT = "smoke"
@@ -166,14 +168,15 @@ async def start(ctx: ServiceContext) -> SmokeService:
     evidence = base / "evidence"
     cams = [CameraInfo.from_registry(c) for c in ctx.registry.cameras]
     env_model = os.environ.get("EMW_SMOKE_MODEL")
-    model_path = Path(env_model) if env_model else default_model_path()
+    # the registry's live model (emwatch smoke promote / rollback), else the shipped one
+    model_path = Path(env_model) if env_model else live_model_path(ctx.data_dir)
     detector: Detector | None = None
     problem = None
     if model_path is None:
         problem = "no model present in smoke_capture/models/"
     else:
         try:
-            detector = await asyncio.to_thread(load_detector, model_path, 320, 0.25, 1)
+            detector = await asyncio.to_thread(load_detector, model_path, None, 0.25, 1)
         except ModelError as exc:
             problem = str(exc)
     svc = SmokeService(

@@ -6,6 +6,12 @@ Responsible for gluing the pure parts together for a fixed camera:
 * the tracker (one pass per vehicle), with every plume detection graded in the frame it appears
   (vehicle boxes and the strip under each vehicle excluded), so only the best frame's pixels need to
   be kept, not the whole pass;
+* temporal evidence (video): a pass becomes a capture only when, besides its plume boxes, the
+  background model saw the box darker than the empty road in enough of its frames
+  (:func:`smoke_capture.ringelmann.temporal_evidence`) — a box on a tree, a building's shadow or
+  another dark thing that is always there reads no darker than the background and is dropped
+  (counted as ``passes{kind=no_darkness}``); without a background model yet the capture carries
+  ``no_temporal_evidence``;
 * when a pass ends with at least ``min_smoke_frames`` graded frames: the pass grade (confidence-
   weighted median), the plate (ANPR metadata or sidecar, unknown as a value), the evidence bundle
   (best frame, crops, clip from the frame buffer, hashes) and a :class:`SmokeCapture` event.
@@ -90,6 +96,7 @@ class CameraPipeline:
         background_frames: int = 15,
         background_every: int = 2,
         metrics: Metrics | None = None,
+        temporal: ringelmann.TemporalConfig | None = None,
     ) -> None:
         if fps <= 0:
             raise ValidationError("fps", fps, "> 0", "frames/s")
@@ -100,6 +107,7 @@ class CameraPipeline:
         self.plates = plates or PlateIndex()
         self.tracker = Tracker(tracker)
         self.grader = grader or ringelmann.GraderConfig()
+        self.temporal = temporal or ringelmann.TemporalConfig()
         self.background = ringelmann.BackgroundModel(background_frames, background_every)
         self.clip_width = clip_width
         self._clip: deque[tuple[datetime, NDArray[np.uint8]]] = deque(
@@ -185,6 +193,12 @@ class CameraPipeline:
             self.passes_clean += 1
             self._count("passes", {"kind": "clean"})
             return None
+        evidence = ringelmann.temporal_evidence(tg.grades, self.temporal)
+        if self.temporal.enabled and evidence.verdict == "absent":
+            # plume boxes, but the background model saw nothing darken: a static dark thing
+            self.passes_clean += 1
+            self._count("passes", {"kind": "no_darkness"})
+            return None
         self.passes_smoky += 1
         self._count("passes", {"kind": "smoky"})
         pg = ringelmann.aggregate_pass(tg.grades)
@@ -223,6 +237,11 @@ class CameraPipeline:
                     "grade_confidence": pg.confidence,
                     "frame_grades": [g.grade for g in tg.grades],
                     "model_version": self.model_version,
+                    # the model's own boxes in best_frame_raw.jpg pixels: what a review corrects
+                    "plume_box": [round(float(v), 1) for v in tg.best_plume],
+                    "vehicle_box": None
+                    if tg.best_vehicle is None
+                    else [round(float(v), 1) for v in tg.best_vehicle],
                     "calibration_status": status,
                     "plate": read.plate,
                     "plate_colour": read.colour,
@@ -234,7 +253,9 @@ class CameraPipeline:
                 bundle.uri,
                 bundle.clip_seconds,
             )
-        flags = tuple(sorted(set(pg.flags) | set(read.flags)))
+        flags = set(pg.flags) | set(read.flags)
+        if evidence.verdict == "unavailable":
+            flags.add(ringelmann.NO_TEMPORAL_EVIDENCE)
         return SmokeCapture(
             event_id=event_id,
             ts=tg.best_ts,
@@ -258,7 +279,7 @@ class CameraPipeline:
             grader_method=tg.grades[0].method
             if all(g.method == tg.grades[0].method for g in tg.grades)
             else "mixed",
-            quality_flags=flags,
+            quality_flags=tuple(sorted(flags)),
             model_version=self.model_version,
             calibration_status=status,
             evidence_uri=uri,

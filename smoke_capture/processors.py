@@ -60,3 +60,15 @@ def handle(
 PROCESSORS: list[Processor] = [
     Processor("smoke.rules", (SmokeCapture.KIND, SmokeReview.KIND), handle)
 ]
+
+
+def restore(captures: Iterable[SmokeCapture]) -> dict[str, dict[str, Any]]:
+    """Processor state rebuilt from stored captures (the newest ``KEEP`` per key), so that a review
+    decided after a restart, or by the CLI without a running platform, finds its capture's evidence."""
+    state: dict[str, dict[str, Any]] = {}
+    for cap in sorted(captures, key=lambda c: c.ts):
+        caps = state.setdefault(cap.key, {"captures": {}})["captures"]
+        caps[cap.event_id] = capture_summary(cap)
+        if len(caps) > KEEP:
+            del caps[next(iter(caps))]
+    return state

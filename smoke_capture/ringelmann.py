@@ -334,6 +334,51 @@ def aggregate_pass(grades: Sequence[Grade], min_confidence: float = 0.2) -> Pass
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TemporalConfig:
+    """When a pass's plume boxes count as smoke on video: the background model must see the box
+    darker than the empty road in enough of the pass's frames (persistence)."""
+
+    enabled: bool = True
+    min_dark_frames: int = 2  # frames graded against the background model that read darker
+    min_dark_share: float = 0.4  # of the frames graded against the background model
+    min_opacity: float = 0.08  # blackness a frame must reach to count as dark
+
+    def __post_init__(self) -> None:
+        require_range("min_dark_frames", self.min_dark_frames, 1, 1000, "frames")
+        require_range("min_dark_share", self.min_dark_share, 0.0, 1.0, "fraction")
+        require_range("min_opacity", self.min_opacity, 0.0, 1.0, "fraction")
+
+
+NO_TEMPORAL_EVIDENCE = "no_temporal_evidence"
+
+
+@dataclass(frozen=True, slots=True)
+class TemporalEvidence:
+    verdict: str  # "dark" (a plume darkens the road) | "absent" | "unavailable" (no background)
+    background_frames: int  # frames of the pass graded against the background model
+    dark_frames: int
+
+
+def temporal_evidence(
+    grades: Sequence[Grade], config: TemporalConfig | None = None
+) -> TemporalEvidence:
+    """Does the plume darken what the fixed camera normally sees, persistently, over the pass?
+
+    The detector's box alone cannot tell a black plume from a dark thing that is always there
+    (a tree, a building's shadow, a dark parked object): those are part of the per-pixel
+    background model, so a box on them reads no darker than the background. A vehicle's own dark
+    rear and wheel arches are excluded pixels. A frame counts as dark when it was graded against
+    the background model, is not flagged ``not_darker`` and reaches ``min_opacity``."""
+    cfg = config or TemporalConfig()
+    bg = [g for g in grades if g.method == "background_model"]
+    dark = [g for g in bg if NOT_DARKER not in g.flags and g.opacity >= cfg.min_opacity]
+    if len(bg) < cfg.min_dark_frames:
+        return TemporalEvidence("unavailable", len(bg), len(dark))
+    ok = len(dark) >= cfg.min_dark_frames and len(dark) >= cfg.min_dark_share * len(bg)
+    return TemporalEvidence("dark" if ok else "absent", len(bg), len(dark))
+
+
 def temporal_median(frames: Sequence[NDArray[np.uint8]]) -> NDArray[np.uint8]:
     """Per-pixel median of frames from a fixed camera: the background model (moving vehicles and
     their plumes vanish once each pixel is clear in more than half of the frames)."""

@@ -53,7 +53,33 @@ VEHICLE_KINDS: dict[str, tuple[float, float, float, str]] = {
     "tractor": (2.55, 3.90, 1.0, "yellow"),
     "dump_truck": (2.50, 2.90, 1.0, "yellow"),
 }
-DIESEL_KINDS = ("van", "pickup", "bus", "box_truck", "tractor", "dump_truck")
+# More truck and bus shapes, drawn only with ``SceneSpec.varied_vehicles`` (so the default scenes,
+# and every figure measured on them, stay exactly as they were).
+EXTRA_KINDS: dict[str, tuple[float, float, float, str]] = {
+    "coach": (2.55, 3.70, 1.0, "yellow"),
+    "minibus": (2.05, 2.60, 0.8, "blue"),
+    "tanker": (2.50, 3.00, 1.0, "yellow"),
+    "flatbed": (2.50, 1.50, 1.0, "yellow"),
+    "mixer": (2.50, 3.60, 1.0, "yellow"),
+    "city_bus": (2.50, 3.10, 0.9, "yellow"),
+}
+DIESEL_KINDS = (
+    "van",
+    "pickup",
+    "bus",
+    "box_truck",
+    "tractor",
+    "dump_truck",
+    *EXTRA_KINDS,
+)
+HARD_FLAGS: dict[str, float] = {  # flag: probability in a hard scene mix (SceneSpec.hard)
+    "degrade": 0.3,
+    "motion_blur": 0.25,
+    "rain": 0.15,
+    "dark_confusers": 0.5,
+    "dust": 0.12,
+    "varied_vehicles": 0.6,
+}
 
 # Linear-light BGR of plate backgrounds.
 PLATE_BGR = {
@@ -108,6 +134,20 @@ class SceneSpec:
     night: bool | None = None
     vapour: bool | None = None  # white vapour plume (a confuser, not labelled)
     noise: bool = True  # sensor noise and JPEG
+    # harder scenes (False: off, the default; True: on; None: drawn at random, HARD_FLAGS)
+    degrade: bool | None = False  # low resolution and heavy JPEG, like web and CCTV stills
+    motion_blur: bool | None = False
+    rain: bool | None = False  # streaks and a veil of spray
+    dark_confusers: bool | None = False  # trees, shadows, dark bus rears, wheel arches (unlabelled)
+    dust: bool | None = False  # light brown dust kicked up by wheels (unlabelled)
+    varied_vehicles: bool | None = False  # coaches, tankers, flatbeds, mixers…; shape jitter
+
+    @classmethod
+    def hard(cls, **kw: object) -> SceneSpec:
+        """The hard mix: every new condition drawn at random (``HARD_FLAGS``), night and white
+        vapour more often than the default mix."""
+        base: dict[str, object] = {k: None for k in HARD_FLAGS}
+        return cls(**{**base, **kw})  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         if not (32 <= self.width <= 4096 and 32 <= self.height <= 4096):
@@ -130,6 +170,7 @@ class Scene:
     ]  # peak opacity of each labelled smoke box, same order as smoke boxes
     conditions: tuple[str, ...]  # e.g. ("shadow", "wet", "night")
     plume_alpha: F32 | None = None  # per-pixel opacity of all black plumes (for tests)
+    vehicle_kinds: tuple[str, ...] = ()  # kind of every drawn vehicle, far to near
 
     @property
     def vehicle_boxes(self) -> tuple[Box, ...]:
@@ -316,11 +357,25 @@ class _Vehicle:
     plate: str
     exhaust_side: int  # -1 left, +1 right
     stack: bool  # vertical exhaust stack at the top (tractors)
+    scale_w: float = 1.0  # shape jitter (varied vehicles)
+    scale_h: float = 1.0
 
 
-def _make_vehicle(rng: np.random.Generator, road: _Road, depth: float) -> _Vehicle:
-    kind = str(rng.choice(list(VEHICLE_KINDS), p=[0.22, 0.14, 0.1, 0.08, 0.12, 0.14, 0.12, 0.08]))
-    plate = VEHICLE_KINDS[kind][3]
+def _dims(kind: str) -> tuple[float, float, float, str]:
+    return VEHICLE_KINDS[kind] if kind in VEHICLE_KINDS else EXTRA_KINDS[kind]
+
+
+def _make_vehicle(
+    rng: np.random.Generator, road: _Road, depth: float, varied: bool = False
+) -> _Vehicle:
+    if varied:
+        kinds = [*VEHICLE_KINDS, *EXTRA_KINDS]
+        kind = str(rng.choice(kinds))
+    else:
+        kind = str(
+            rng.choice(list(VEHICLE_KINDS), p=[0.22, 0.14, 0.1, 0.08, 0.12, 0.14, 0.12, 0.08])
+        )
+    plate = _dims(kind)[3]
     if plate == "blue" and rng.random() < 0.2:
         plate = "green"
     choice = rng.random()
@@ -341,6 +396,8 @@ def _make_vehicle(rng: np.random.Generator, road: _Road, depth: float) -> _Vehic
         plate=plate,
         exhaust_side=int(rng.choice([-1, 1])),
         stack=kind == "tractor" and rng.random() < 0.5,
+        scale_w=float(rng.uniform(0.88, 1.1)) if varied else 1.0,
+        scale_h=float(rng.uniform(0.8, 1.2)) if varied else 1.0,
     )
 
 
@@ -349,7 +406,8 @@ def _vehicle_geom(v: _Vehicle, road: _Road, w: int, h: int) -> tuple[float, floa
     yb = road.horizon + (h - road.horizon) * (1 - v.depth)
     ppm = road.px_per_m(yb, h)
     cx = road.vx + v.lateral_m * ppm
-    wm, hm, _, _ = VEHICLE_KINDS[v.kind]
+    wm, hm, _, _ = _dims(v.kind)
+    wm, hm = wm * v.scale_w, hm * v.scale_h
     return (cx - wm * ppm / 2, yb - hm * ppm, cx + wm * ppm / 2, yb)
 
 
@@ -433,6 +491,8 @@ def _draw_vehicle(
         gl = float(rng.uniform(0.02, 0.1))
         rect(x1 + bw * 0.08, y1 + bh * 0.06, x2 - bw * 0.08, y1 + bh * 0.3, (gl, gl, gl))
         rect(x1 + bw * 0.2, y1 + bh * 0.7, x2 - bw * 0.2, y1 + bh * 0.78, [c * 0.6 for c in col])
+    elif kind in EXTRA_KINDS:
+        _draw_extra_kind(img, kind, (x1, y1, x2, y2), col, wh, rng)
     else:  # trucks: container / trailer / dump body
         rect(x1, y1, x2, y2 - wh * 0.9, col)
         edge = [c * 0.55 for c in col]
@@ -464,6 +524,228 @@ def _draw_vehicle(
     for k in range(6):
         cx = px1 + pw * (0.1 + 0.14 * k)
         rect(cx, py1 + ph * 0.25, cx + pw * 0.07, py1 + ph * 0.75, ink)
+
+
+def _draw_extra_kind(
+    img: F32, kind: str, geom, col: list[float], wh: float, rng: np.random.Generator
+) -> None:
+    """Coaches, minibuses, city buses, tankers, flatbeds and mixers seen from behind."""
+    x1, y1, x2, y2 = geom
+    bw, bh = x2 - x1, y2 - y1
+    dark = (0.012, 0.012, 0.014)
+    gl = float(rng.uniform(0.02, 0.1))
+
+    def rect(a, b, c, d, colour) -> None:
+        cv2.rectangle(img, (int(a), int(b)), (int(c), int(d)), colour, -1)
+
+    cxm = int((x1 + x2) / 2)
+    if kind in ("coach", "minibus", "city_bus"):
+        top = y1 + bh * (0.0 if kind != "minibus" else 0.05)
+        rect(x1, top, x2, y2 - wh * 0.5, col)
+        rect(x1 + bw * 0.06, top + bh * 0.05, x2 - bw * 0.06, top + bh * 0.38, (gl, gl, gl))
+        if kind == "city_bus":  # engine grille: a dark rear panel low on the body
+            rect(x1 + bw * 0.15, y1 + bh * 0.55, x2 - bw * 0.15, y1 + bh * 0.72, dark)
+        if kind == "coach":  # luggage door seams
+            cv2.line(
+                img, (cxm, int(y1 + bh * 0.45)), (cxm, int(y2 - wh)), [c * 0.5 for c in col], 1
+            )
+    elif kind == "tanker":
+        rect(x1, y1 + bh * 0.55, x2, y2 - wh * 0.9, [c * 0.7 for c in col])  # frame
+        cv2.ellipse(
+            img,
+            (cxm, int(y1 + bh * 0.38)),
+            (int(bw * 0.5), int(bh * 0.36)),
+            0,
+            0,
+            360,
+            col,
+            -1,
+        )
+        cv2.ellipse(
+            img,
+            (cxm, int(y1 + bh * 0.38)),
+            (int(bw * 0.5), int(bh * 0.36)),
+            0,
+            0,
+            360,
+            [c * 0.45 for c in col],
+            max(1, int(bw * 0.03)),
+        )
+    elif kind == "flatbed":
+        # a low empty bed; the cab's rear wall rises above it in the middle
+        rect(x1 + bw * 0.12, y1 - bh * 0.9, x2 - bw * 0.12, y1 + bh * 0.2, col)
+        rect(x1 + bw * 0.3, y1 - bh * 0.7, x2 - bw * 0.3, y1 - bh * 0.35, (gl, gl, gl))
+        rect(x1, y1 + bh * 0.2, x2, y2 - wh * 0.8, [c * 0.6 for c in col])
+    else:  # mixer: a drum on a frame
+        rect(x1, y1 + bh * 0.6, x2, y2 - wh * 0.9, [c * 0.6 for c in col])
+        cv2.ellipse(
+            img,
+            (cxm, int(y1 + bh * 0.35)),
+            (int(bw * 0.45), int(bh * 0.33)),
+            0,
+            0,
+            360,
+            col,
+            -1,
+        )
+        for k in range(3):
+            yy = int(y1 + bh * (0.15 + 0.15 * k))
+            cv2.line(
+                img,
+                (int(x1 + bw * 0.1), yy),
+                (int(x2 - bw * 0.1), yy + int(bh * 0.05)),
+                [c * 0.5 for c in col],
+                1,
+            )
+    rect(x1 + bw * 0.02, y2 - wh * 1.3, x2 - bw * 0.02, y2 - wh * 0.9, dark)  # under-run bar
+
+
+# --------------------------------------------------------------------------------------------
+# hard conditions (each a SceneSpec flag; all draw from their own seeded generator, so switching
+# one on leaves the rest of the scene as it was)
+
+
+def _tree(img: F32, geom, rng: np.random.Generator) -> None:
+    """A dark roadside tree canopy right beside where a vehicle is (static scenery)."""
+    x1, y1, x2, y2 = geom
+    bw, bh = x2 - x1, y2 - y1
+    H, W = img.shape[:2]
+    side = float(rng.choice([-1.0, 1.0]))
+    cx = (x2 if side > 0 else x1) + side * bw * rng.uniform(0.0, 0.4)
+    cy = y1 + bh * rng.uniform(-0.1, 0.5)
+    r = max(2.0, bw * rng.uniform(0.3, 0.7))
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    blob = np.exp(-(((xx - cx) / r) ** 2 + ((yy - cy) / (r * 0.9)) ** 2))
+    leaves = _fractal(rng, H, W, 3, max(4, int(W / max(r * 0.3, 2))))
+    alpha = np.clip((blob * (0.5 + leaves) - 0.45) * 4, 0, 1)[..., None]
+    g = float(rng.uniform(0.008, 0.04))
+    img[:] = img * (1 - alpha) + alpha * np.array([g * 0.8, g * 1.2, g * 0.7], np.float32)
+
+
+def _static_trees(lay: _Layout, w: int, h: int) -> None:
+    """Dark trees are scenery: painted into the static background beside where the vehicles first
+    are, so in a clip they stay put while the vehicles drive on (what a background model learns)."""
+    lay.static = lay.static.copy()
+    rng = np.random.default_rng((lay.fog_seed * 31 + lay.night_seed) % 2**63)
+    for v in lay.vehicles:
+        if rng.random() < 0.5:
+            geom = _vehicle_geom(v, lay.road, w, h)
+            if geom[2] - geom[0] >= 4:
+                _tree(lay.static, geom, rng)
+
+
+def _dark_confuser(img: F32, v: _Vehicle, geom, rng: np.random.Generator, before: bool) -> None:
+    """Dark things that move with a vehicle and are not smoke. Called before the vehicle is drawn
+    (its hard shadow on the road) and after (its own dark rear panel, wheel arches); trees are
+    static scenery (:func:`_static_trees`)."""
+    x1, y1, x2, y2 = geom
+    bw, bh = x2 - x1, y2 - y1
+    H, W = img.shape[:2]
+    if bw < 4 or bh < 4:
+        return
+    kind = str(rng.choice(["shadow", "dark_rear", "arches"]))
+    side = float(rng.choice([-1.0, 1.0]))
+    if before and kind == "shadow":
+        # a hard dark shadow on the road just beside/behind the vehicle, where exhaust plumes sit
+        sx = (x2 if side > 0 else x1) - side * bw * 0.2
+        poly = np.array(
+            [
+                [sx, y2 - bh * 0.25],
+                [sx + side * bw * rng.uniform(0.4, 1.0), y2 - bh * rng.uniform(0.1, 0.4)],
+                [sx + side * bw * rng.uniform(0.5, 1.2), y2 + bh * 0.05],
+                [sx, y2 + bh * 0.05],
+            ],
+            np.int32,
+        )
+        m = np.zeros((H, W), np.uint8)
+        cv2.fillPoly(m, [poly], 1)
+        img[m.astype(bool)] *= float(rng.uniform(0.08, 0.3))
+    elif not before and kind == "dark_rear" and v.kind not in ("car", "suv", "pickup"):
+        # a soot-black rear panel or engine grille over the lower half of the body
+        top = y1 + bh * rng.uniform(0.35, 0.6)
+        g = float(rng.uniform(0.006, 0.025))
+        cv2.rectangle(
+            img,
+            (int(x1 + bw * 0.05), int(top)),
+            (int(x2 - bw * 0.05), int(y2 - bh * 0.22)),
+            (g, g, g),
+            -1,
+        )
+    elif not before and kind == "arches":
+        r = int(max(2, bw * rng.uniform(0.1, 0.16)))
+        for cx in (x1 + bw * 0.1, x2 - bw * 0.1):
+            cv2.ellipse(
+                img, (int(cx), int(y2)), (r, int(r * 1.1)), 0, 180, 360, (0.01, 0.01, 0.012), -1
+            )
+
+
+def _dust(img: F32, v: _Vehicle, geom, rng: np.random.Generator) -> None:
+    x1, y1, x2, y2 = geom
+    bw, bh = x2 - x1, y2 - y1
+    H, W = img.shape[:2]
+    if bw < 4:
+        return
+    side = float(rng.choice([-1.0, 1.0]))
+    origin = ((x1 + x2) / 2 + side * bw * 0.3, y2 - bh * 0.05)
+    dens = plume_density(
+        rng,
+        H,
+        W,
+        origin,
+        (side * rng.uniform(0.3, 1.0), -0.15),
+        bw * rng.uniform(0.8, 1.6),
+        bw * 0.15,
+        bw * 0.45,
+        "dense",
+    )
+    alpha = (dens * float(rng.uniform(0.2, 0.5)))[..., None]
+    lum = float(rng.uniform(0.25, 0.55))
+    img[:] = img * (1 - alpha) + alpha * np.array([lum * 0.7, lum * 0.85, lum], np.float32)
+
+
+def _rain(img: F32, rng: np.random.Generator) -> F32:
+    H, W = img.shape[:2]
+    veil = float(rng.uniform(0.1, 0.3))
+    out = img * (1 - veil) + veil * float(img.mean())
+    streaks = np.zeros((H, W), np.float32)
+    angle = float(rng.uniform(-0.3, 0.3))
+    n = int(W * H / 300 * rng.uniform(0.5, 1.5))
+    xs = rng.uniform(0, W, n)
+    ys = rng.uniform(0, H, n)
+    ln = rng.uniform(0.03, 0.08, n) * H
+    for x, y, length in zip(xs, ys, ln, strict=True):
+        cv2.line(
+            streaks,
+            (int(x), int(y)),
+            (int(x + angle * length), int(y + length)),
+            float(rng.uniform(0.3, 1.0)),
+            1,
+        )
+    streaks = cv2.GaussianBlur(streaks, (0, 0), 0.7)
+    return (out + float(rng.uniform(0.04, 0.12)) * streaks[..., None]).astype(np.float32)
+
+
+def _motion_blur(img: F32, rng: np.random.Generator) -> F32:
+    W = img.shape[1]
+    length = max(3, int(rng.uniform(3, 9) * W / 320)) | 1
+    k = np.zeros((length, length), np.float32)
+    angle = float(rng.uniform(-30, 30) if rng.random() < 0.7 else rng.uniform(60, 120))
+    c = length // 2
+    dx, dy = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    cv2.line(k, (int(c - dx * c), int(c - dy * c)), (int(c + dx * c), int(c + dy * c)), 1.0, 1)
+    k /= max(float(k.sum()), 1e-6)
+    return cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT)
+
+
+def _degrade(u8: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np.uint8]:
+    """Low resolution and heavy JPEG: shrink, compress hard, and scale back to the frame size."""
+    h, w = u8.shape[:2]
+    f = float(rng.uniform(0.3, 0.6))
+    small = cv2.resize(u8, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(12, 40))])
+    if ok:
+        small = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,6 +897,11 @@ class _Layout:
     fog_seed: int
     night_seed: int
     conditions: tuple[str, ...] = field(default_factory=tuple)
+    degrade: bool = False
+    motion_blur: bool = False
+    rain: bool = False
+    dark_confusers: bool = False
+    dust: bool = False
 
 
 def _layout(rng: np.random.Generator, spec: SceneSpec) -> _Layout:
@@ -628,7 +915,8 @@ def _layout(rng: np.random.Generator, spec: SceneSpec) -> _Layout:
     if spec.smoke and n == 0:
         n = 1
     depths = sorted((float(rng.uniform(0.0, 0.7)) for _ in range(n)), reverse=True)
-    vehicles = [_make_vehicle(rng, road, d) for d in depths]
+    varied = _pick(rng, spec.varied_vehicles, HARD_FLAGS["varied_vehicles"])
+    vehicles = [_make_vehicle(rng, road, d, varied) for d in depths]
     smoky = [False] * n
     if n:
         want = spec.smoke if spec.smoke is not None else bool(rng.random() < 0.55)
@@ -649,6 +937,8 @@ def _layout(rng: np.random.Generator, spec: SceneSpec) -> _Layout:
     if n and _pick(rng, spec.vapour, 0.1):
         cands = [i for i in range(n) if not smoky[i]]
         vapour = int(rng.choice(cands)) if cands else -1
+    hard = {k: _pick(rng, getattr(spec, k), p) for k, p in HARD_FLAGS.items()}
+    hard["varied_vehicles"] = varied
     conds = tuple(
         c
         for c, on in (
@@ -657,10 +947,11 @@ def _layout(rng: np.random.Generator, spec: SceneSpec) -> _Layout:
             ("fog", fog),
             ("night", night),
             ("vapour", vapour >= 0),
+            *hard.items(),
         )
         if on
     )
-    return _Layout(
+    lay = _Layout(
         static=static,
         road=road,
         vehicles=vehicles,
@@ -676,7 +967,15 @@ def _layout(rng: np.random.Generator, spec: SceneSpec) -> _Layout:
         fog_seed=int(rng.integers(0, 2**31)),
         night_seed=int(rng.integers(0, 2**31)),
         conditions=conds,
+        degrade=hard["degrade"],
+        motion_blur=hard["motion_blur"],
+        rain=hard["rain"],
+        dark_confusers=hard["dark_confusers"],
+        dust=hard["dust"],
     )
+    if lay.dark_confusers:
+        _static_trees(lay, w, h)
+    return lay
 
 
 def _compose(rng: np.random.Generator, lay: _Layout, spec: SceneSpec) -> Scene:
@@ -687,9 +986,21 @@ def _compose(rng: np.random.Generator, lay: _Layout, spec: SceneSpec) -> Scene:
     opac_out: list[float] = []
     alpha_all = np.zeros((h, w), np.float32)
     plumes: list[tuple[F32, np.ndarray]] = []
+
+    # the hard conditions draw from their own generator (seeded from the layout), so a flag
+    # changes only what it adds; one seed per vehicle keeps its confuser steady over a pass
+    def extra(k: int) -> np.random.Generator:
+        return np.random.default_rng((lay.fog_seed * 7919 + lay.night_seed + 101 * k) % 2**63)
+
     for i, v in enumerate(lay.vehicles):  # far to near
         geom = _vehicle_geom(v, lay.road, w, h)
+        if lay.dark_confusers:
+            _dark_confuser(img, v, geom, extra(i), before=True)
         _draw_vehicle(img, v, geom, rng, lay.shadow, h)
+        if lay.dark_confusers:
+            _dark_confuser(img, v, geom, extra(i), before=False)
+        if lay.dust and extra(50 + i).random() < 0.7:
+            _dust(img, v, geom, extra(100 + i))
         x1, y1, x2, y2 = geom
         cx1, cy1, cx2, cy2 = max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
         area = (x2 - x1) * (y2 - y1)
@@ -741,7 +1052,13 @@ def _compose(rng: np.random.Generator, lay: _Layout, spec: SceneSpec) -> Scene:
                     (0.05, 0.05, 1.0),
                     -1,
                 )
+    if lay.rain:
+        img = _rain(img, extra(200))
+    if lay.motion_blur:
+        img = _motion_blur(img, extra(201))
     image = _encode(rng, img, spec.noise, lay.night)
+    if lay.degrade:
+        image = _degrade(image, extra(202))
     background = linear_to_u8(bg)
     return Scene(
         image=image,
@@ -750,6 +1067,7 @@ def _compose(rng: np.random.Generator, lay: _Layout, spec: SceneSpec) -> Scene:
         opacities=tuple(opac_out),
         conditions=lay.conditions,
         plume_alpha=alpha_all,
+        vehicle_kinds=tuple(v.kind for v in lay.vehicles),
     )
 
 
@@ -1022,21 +1340,38 @@ def write_dataset(
     seed: int = 2026,
     size: int = 320,
     progress: bool = False,
+    hard: float = 0.0,
 ) -> Path:
     """Write a YOLO dataset and return the path of its ``data.yaml`` (absolute paths inside).
 
     Splits use disjoint seeds (``seed``, ``seed+1``, ``seed+2``), so the test split is never seen
-    in training.
+    in training. ``hard`` is the share of scenes drawn from the harder mix (:meth:`SceneSpec.hard`;
+    0: none, 1: all), spread evenly; the others are default scenes. Seeds of the held-out
+    validation range (:mod:`smoke_capture.heldout`) are refused.
     """
+    from smoke_capture.heldout import HELDOUT_SEEDS
+
+    if any(s in HELDOUT_SEEDS for s in (seed, seed + 1, seed + 2)):
+        raise ValidationError(
+            "seed",
+            seed,
+            f"outside the held-out validation range {HELDOUT_SEEDS.start}–{HELDOUT_SEEDS.stop - 1}",
+        )
+    if not 0.0 <= hard <= 1.0:
+        raise ValidationError("hard", hard, "a share in [0, 1]", "fraction")
     out = Path(out_dir).resolve()
-    spec = SceneSpec(width=size, height=size)
+    plain, tough = SceneSpec(width=size, height=size), SceneSpec.hard(width=size, height=size)
     splits = [("train", train, seed), ("val", val, seed + 1), ("test", test, seed + 2)]
     for name, count, sd in splits:
         if count <= 0:
             continue
         (out / "images" / name).mkdir(parents=True, exist_ok=True)
         (out / "labels" / name).mkdir(parents=True, exist_ok=True)
-        it: Iterator[Scene] = iter_scenes(sd, count, spec)
+        rng = np.random.default_rng(sd)
+        it: Iterator[Scene] = (
+            render_scene(rng, tough if int((i + 1) * hard) > int(i * hard) else plain)
+            for i in range(count)
+        )
         if progress:
             from tqdm import tqdm
 

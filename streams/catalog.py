@@ -37,7 +37,31 @@ def _deadletter_cli() -> ModuleType:
     return deadletter_cli
 
 
-STREAMS = Plugin("streams", cli=_deadletter_cli)
+def _report_cli() -> ModuleType:
+    from streams.report import cli
+
+    return cli
+
+
+def _seed_cli() -> ModuleType:
+    from streams import seed_cli
+
+    return seed_cli
+
+
+def _auth_cli() -> ModuleType:
+    from streams.auth import cli
+
+    return cli
+
+
+# the platform's own command modules, one plugin each (a plugin has one module per part)
+STREAMS = (
+    Plugin("streams.deadletter", cli=_deadletter_cli),
+    Plugin("streams.report", cli=_report_cli),
+    Plugin("streams.seed", cli=_seed_cli),
+    Plugin("streams.auth", cli=_auth_cli),
+)
 
 PLUGINS: tuple[Plugin, ...] = (
     CORE,
@@ -46,7 +70,7 @@ PLUGINS: tuple[Plugin, ...] = (
     REMOTE_SENSING,
     SMOKE_CAPTURE,
     ENFORCEMENT,  # after the sources: its processors consume what theirs return
-    STREAMS,
+    *STREAMS,
 )
 DEFAULT_PARTITIONS = 6
 PARTITIONS: dict[str, int] = {  # explicit partition counts per busy topic

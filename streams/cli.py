@@ -86,7 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     rs = load_ruleset(s.ruleset_dir)
     reg = load_registry(s.registry_dir)
     kinds = catalog.event_types()
-    print(f"settings ok: bus={s.bus} warehouse={s.resolved_dsn} data_dir={s.data_dir}")
+    print(f"settings ok: bus={s.bus} warehouse={s.masked_dsn} data_dir={s.data_dir}")
     print(
         f"rule set {rs.version}: {len(rs)} rules ({sum(not rs.rule(i).confirmed for i in rs.ids())} provisional)"
     )
@@ -167,16 +167,21 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    st.App(str(APP_PATH)).run(
-        config={
-            "server.port": s.dashboard_port,
-            "server.address": s.host,
-            "server.headless": True,
-            "server.fileWatcherType": "none",
-            "browser.gatherUsageStats": False,
-            "client.toolbarMode": "viewer",
-        }
-    )
+    config: dict[str, Any] = {
+        "server.port": s.dashboard_port,
+        "server.address": s.host,
+        "server.headless": True,
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": False,
+        "client.toolbarMode": "viewer",
+    }
+    if (
+        s.auth == "oidc"
+    ):  # st.login's client from EMW_OIDC_* (the secret stays out of files we ship)
+        from streams.auth.oidc import secrets_from_settings
+
+        config["secrets.files"] = [str(secrets_from_settings(s))]
+    st.App(str(APP_PATH)).run(config=config)
     return 0
 
 
@@ -185,6 +190,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from core.credentials import DeviceCredentials
     from core.metrics import Metrics
     from core.registry import load_registry
     from core.ruleset import load_ruleset
@@ -207,16 +213,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         bus = KafkaBus(s)
         await bus.start()
         metrics = Metrics()
+        registry = load_registry(s.registry_dir)
         ctx = ServiceContext(
             publish=bus.publish,
-            registry=load_registry(s.registry_dir),
+            registry=registry,
             ruleset=load_ruleset(s.ruleset_dir),
             metrics=metrics,
             data_dir=s.data_dir,
-            host=args.host or "0.0.0.0",
+            host=args.host or s.host,
             ports=s.ports(),
             simulate=args.simulate,
             sim_scale=s.sim_scale,
+            credentials=DeviceCredentials.for_registry(registry, s.data_dir),
         )
         svc = await module.start(ctx)
         for k, v in svc.describe().items():
@@ -231,6 +239,13 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _enforcement_backend(args: argparse.Namespace) -> Any:
+    """The enforcement CLI's backend: the API of a running platform, else the data directory."""
+    from streams.api import cli_backend
+
+    return cli_backend(args)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, MutableMapping[str, Any]]:
@@ -259,10 +274,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, MutableMapping[str, Any]]:
     add("dashboards", cmd_dashboards, "serve the dashboards alone (production, ClickHouse server)")
     p = add("gateway", cmd_gateway, "run one gateway/intake publishing to Kafka (production)")
     p.add_argument("name", choices=sorted(GATEWAYS))
-    p.add_argument("--host", help="listen address (default 0.0.0.0 in a container)")
+    p.add_argument("--host", help="listen address (default EMW_HOST, 127.0.0.1)")
     p.add_argument("--simulate", action="store_true", help="also run that source's simulator")
 
     groups = _Groups(root)
+    groups["enforcement_backend"] = _enforcement_backend
     for mod in catalog.command_modules():  # a module that cannot be imported raises PluginError
         mod.register(groups)
     return parser, groups

@@ -23,11 +23,15 @@ class DeadLetterCliError(EmwError):
     """Printed by ``emwatch`` as one line on stderr, exit 2."""
 
 
-def listing(client: Any, status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
-    """Dead letters as JSON-ready dicts (newest first)."""
+def listing(
+    client: Any, status: str = "open", limit: int = 100, scope: Any = None
+) -> list[dict[str, Any]]:
+    """Dead letters as JSON-ready dicts (newest first), for ``scope`` (the HTTP caller's; at the
+    command line, the data directory's owner)."""
+    from core.access import system_scope
     from streams.warehouse.queries import deadletter as q
 
-    df = q.recent(client, None if status == "all" else status, limit)
+    df = q.recent(client, scope or system_scope("cli"), None if status == "all" else status, limit)
     if df.empty or not len(df.columns):
         return []
     out = []
@@ -42,6 +46,11 @@ def _http(settings: Any, path: str, body: dict[str, Any] | None = None) -> Any |
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
     req.add_header("Content-Type", "application/json")
+    from streams.auth.http import read_cli_token
+
+    token = read_cli_token(settings.data_dir)  # the runner's local command-line token
+    if token:
+        req.add_header("Authorization", f"Bearer cli:{token}")
     try:
         with urllib.request.urlopen(req, timeout=120) as resp:  # loopback only
             return json.loads(resp.read())

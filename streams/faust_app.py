@@ -24,8 +24,11 @@ count is first re-published, same key and value, through an internal topic
 one processor equal counts in ``streams.catalog.PARTITIONS`` to avoid it).
 
 Poison input: an event that does not decode, or a processor that raises, is logged with the topic,
-partition and offset, counted (``ShellStats``), and skipped (the state of that call is discarded), as
-the in-process bus does; one bad event must not stall a partition.
+partition and offset, counted (``ShellStats``), and skipped by the processor (the state of that call
+is discarded), as the in-process bus does; one bad event must not stall a partition. The storage
+agent of that topic writes an undecodable message to ``dead_letter`` (stage ``decode``, raw bytes),
+and the sink isolates rows the warehouse refuses, so every message is either stored or
+dead-lettered before its offset is committed.
 
 ``run_worker(settings)`` is the ``emwatch worker`` entry point: it creates the topics (explicit
 partitions) and runs a Faust worker until SIGINT/SIGTERM.
@@ -46,6 +49,7 @@ import faust
 from core.processing import Context, Processor
 from streams import catalog, serde
 from streams.catalog import EventType
+from streams.warehouse.deadletter import DeadLetter, undecodable
 from streams.warehouse.sink import BatchingSink
 
 log = logging.getLogger(__name__)
@@ -219,11 +223,14 @@ class WarehouseWriter:
                 )
             return self._sink
 
-    async def write(self, events: Sequence[Any]) -> None:
-        if not events:
+    async def write(self, events: Sequence[Any], letters: Sequence[DeadLetter] = ()) -> None:
+        """Insert ``events`` (poison rows are dead-lettered by the sink) and ``letters``; return
+        once everything is in the warehouse."""
+        if not events and not letters:
             return
         sink = await self._get_sink()
         await sink.aput(events)
+        sink.dead_letter(list(letters))
         backoff = 0.2
         while not await asyncio.to_thread(sink.flush):
             self.retries += 1
@@ -436,12 +443,14 @@ def _sink_agent(
     async def store(stream: Any) -> Any:
         async for values in stream.take(batch, within=within):
             events = []
+            letters = []
             for raw in values:
                 try:
                     events.append(serde.from_json(raw, classes))
-                except Exception as exc:  # a bad message must not block the topic
-                    log.warning("sink: undecodable message skipped: %s", exc)
-            await writer.write(events)
+                except Exception as exc:  # a bad message must not block the topic: dead letter
+                    log.warning("sink: undecodable message dead-lettered: %s", exc)
+                    letters.append(undecodable(raw, exc, stage="decode"))
+            await writer.write(events, letters)
             yield len(events)
 
     return store

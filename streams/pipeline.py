@@ -8,6 +8,7 @@ and Faust workers for processors and storage; the services and processors are th
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.credentials import DeviceCredentials
 from core.metrics import Metrics
 from core.processing import Context, Processor
 from core.registry import Registry
@@ -22,9 +24,22 @@ from core.ruleset import RuleSet
 from core.service import Service, ServiceContext
 from streams import catalog
 from streams.bus.inproc import InProcessBus
+from streams.wal import WriteAheadLog
 from streams.warehouse.sink import BatchingSink
 
 log = logging.getLogger(__name__)
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A warehouse row as the JSON shape ``serde.from_dict`` reads (ISO times, lists)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, datetime):  # pandas Timestamps too; the warehouse returns naive UTC
+            v = (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+        elif hasattr(v, "tolist"):
+            v = v.tolist()
+        out[k] = v
+    return out
 
 
 @dataclass
@@ -42,31 +57,87 @@ class Pipeline:
     ports: dict[str, int] = field(default_factory=dict)
     simulate: bool = True
     sim_scale: float = 1.0
+    credentials: DeviceCredentials | None = None  # default: registry + <data_dir>/auth store
     services: list[Service] = field(default_factory=list)
     bus: InProcessBus | None = None
     sink: BatchingSink | None = None
+    wal_enabled: bool = True
+    wal_dir: Path | None = None  # default: data_dir / "wal"
+    wal_fsync: bool = True
+    wal_segment_bytes: int = 16 << 20
+    wal: WriteAheadLog | None = None
 
     async def start(self, with_services: bool = True, only: Sequence[str] | None = None) -> None:
-        """Start sink and bus; then, if asked, every source service (or those named in ``only``)."""
+        """Start the write-ahead log, sink and bus, replay what the log held (records acknowledged
+        before a crash), then, if asked, every source service (or those named in ``only``)."""
+        recovered = []
+        if self.wal_enabled:
+            self.wal = WriteAheadLog(
+                self.wal_dir or self.data_dir / "wal",
+                fsync=self.wal_fsync,
+                segment_bytes=self.wal_segment_bytes,
+            )
+            recovered = await asyncio.to_thread(self.wal.open)
         self.sink = BatchingSink(
             self.client,
             batch_size=self.batch_size,
             max_delay_s=self.max_delay_s,
             max_buffered=self.max_buffered,
             on_written=lambda kind, n: self.metrics.inc("sink", "rows_written", n, {"kind": kind}),
+            on_stored=self.wal.release if self.wal is not None else None,
         ).start()
         catalog.load_all()  # every plugin's parts import, or start-up fails here, naming the part
         procs = catalog.processors() if self.processors is None else self.processors
         self.bus = InProcessBus(
-            self.sink, procs, Context(self.ruleset, self.registry), metrics=self.metrics
+            self.sink,
+            procs,
+            Context(self.ruleset, self.registry),
+            metrics=self.metrics,
+            wal=self.wal,
         )
         await self.bus.start()
+        await asyncio.to_thread(self.restore_states)
+        if recovered:
+            n = await self.bus.replay(recovered, catalog.classes_by_kind())
+            log.info("replayed %d records from the write-ahead log", n)
         if with_services:
             await self.start_services(only)
+
+    def restore_states(self) -> None:
+        """Embedded: the case processor's state (open cases per subject) from the warehouse, so a
+        restart neither forgets open cases nor reuses case ids. Production keeps it in Faust tables."""
+        from enforcement.processors import restore
+        from streams.warehouse.queries.enforcement import restore_rows
+
+        assert self.bus is not None
+        target = self.bus.states.get("enforcement.cases")
+        if target is None:
+            return
+        try:
+            states, counts = restore_rows(self.client)
+        except Exception as exc:  # a warehouse without the enforcement tables: nothing to restore
+            log.warning("case states not restored: %s", exc)
+            return
+        target.update(restore([json.loads(s) for s in states], counts))
+        smoke = self.bus.states.get("smoke.rules")
+        if smoke is not None:
+            from smoke_capture.events import SmokeCapture
+            from smoke_capture.processors import restore as restore_smoke
+            from streams.serde import from_dict
+            from streams.warehouse.queries.enforcement import captures_awaiting_review
+
+            try:
+                df = captures_awaiting_review(self.client)
+                rows = [] if df.empty else df.to_dict("records")
+                smoke.update(restore_smoke([from_dict(SmokeCapture, _plain(r)) for r in rows]))
+            except Exception as exc:
+                log.warning("smoke review queue not restored: %s", exc)
 
     @property
     def service_context(self) -> ServiceContext:
         assert self.bus is not None, "start() first"
+        if self.credentials is None:
+            self.credentials = DeviceCredentials.for_registry(self.registry, self.data_dir)
         return ServiceContext(
             publish=self.bus.publish,
             registry=self.registry,
@@ -77,6 +148,7 @@ class Pipeline:
             ports=dict(self.ports),
             simulate=self.simulate,
             sim_scale=self.sim_scale,
+            credentials=self.credentials,
         )
 
     async def start_services(self, only: Sequence[str] | None = None) -> None:
@@ -115,6 +187,14 @@ class Pipeline:
                 ("sink", "dead_lettered", "", float(st.dead_lettered)),
                 ("sink", "healthy", "", float(st.healthy)),
             ]
+        if self.wal is not None:
+            ws = self.wal.stats
+            rows += [
+                ("wal", "pending_records", "", float(self.wal.pending_records())),
+                ("wal", "fsyncs", "", float(ws.fsyncs)),
+                ("wal", "last_fsync_ms", "", ws.last_fsync_ms),
+                ("wal", "replayed_at_start", "", float(ws.replayed)),
+            ]
         if not rows:
             return
         now = datetime.now(UTC)
@@ -136,7 +216,14 @@ class Pipeline:
         if self.sink is not None:
             state = await asyncio.to_thread(self.sink.close)
             if state.buffered:
-                log.error("%d events could not be written: %s", state.buffered, state.last_error)
+                log.error(
+                    "%d events could not be written (kept in the write-ahead log: %s): %s",
+                    state.buffered,
+                    "yes" if self.wal is not None else "no",
+                    state.last_error,
+                )
+        if self.wal is not None:
+            await asyncio.to_thread(self.wal.close)
 
     def describe(self) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -5,7 +5,8 @@ A chDB data directory can be opened by one process only, so the dashboards run i
 process: ``st.App(dashboards/app.py, lifespan=...)``. The lifespan opens the warehouse, migrates it,
 starts the pipeline (in its own thread and event loop, so gateway IO never waits on page renders)
 and, on shutdown (Ctrl-C / SIGTERM), stops the services and flushes the sink before exit.
-``/api/status`` (JSON) lets another process see the platform without touching the data directory.
+``/api/status`` (JSON) lets another process see the platform without touching the data directory;
+``/api/v1/`` (``streams.api``) serves vehicles, cases, actions and evidence the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from core.registry import load_registry
 from core.ruleset import load_ruleset
+from streams.api import EnforcementService, routes
 from streams.pipeline import Pipeline
 from streams.settings import Settings
 from streams.warehouse import shared
@@ -83,6 +85,12 @@ class PipelineThread:
             except Exception as exc:
                 log.warning("could not write metrics snapshot: %s", exc)
 
+    def publish(self, events: list[Any], timeout: float = 10.0) -> None:
+        """Publish from another thread (the API's handlers) on the pipeline's loop; blocks until the
+        bus accepted the events."""
+        fut = asyncio.run_coroutine_threadsafe(self.pipeline.publish(events), self._loop)
+        fut.result(timeout)
+
     def stop(self, timeout: float = 60.0) -> None:
         async def _stop() -> None:
             if self._metrics_task is not None:
@@ -105,16 +113,30 @@ def banner(settings: Settings, where: dict[str, str]) -> str:
         "YRD Emissions Watch is running (embedded mode: in-process bus, chDB warehouse).",
         f"  Dashboards      http://{settings.host}:{settings.dashboard_port}/",
         f"  Status (JSON)   http://{settings.host}:{settings.dashboard_port}/api/status",
+        f"  API (OpenAPI)   http://{settings.host}:{settings.dashboard_port}/api/v1/openapi.json",
     ]
     lines += [f"  {k:<15} {v}" for k, v in where.items()]
     lines += [
         f"  Data directory  {settings.data_dir.resolve()}",
-        f"  Warehouse       {settings.resolved_dsn} (database {settings.warehouse_database})",
+        f"  Warehouse       {settings.masked_dsn} (database {settings.warehouse_database})",
         f"  Demo traffic    {'on (bundled simulators)' if settings.simulate else 'off'}",
         "  Stop            Ctrl-C (flushes everything to disk before exit)",
         "",
     ]
     return "\n".join(lines)
+
+
+def _start_report_scheduler(settings: Settings, registry: Any) -> Any:
+    """Every Monday, last week's weekly reports into ``$EMW_DATA_DIR/reports`` (own reader client;
+    first check a minute after start so that start-up stays quick)."""
+    if not settings.report_schedule:
+        return None
+    from streams.report.schedule import ReportScheduler
+
+    client = connect(settings.resolved_dsn, settings.warehouse_database)
+    sched = ReportScheduler(client, registry, settings.data_dir / "reports", initial_delay_s=60)
+    sched.start()
+    return sched
 
 
 class _QuietCancelledLifespan(logging.Filter):
@@ -148,9 +170,24 @@ def run_embedded(settings: Settings) -> int:
         print(f"emwatch run: {exc}", file=sys.stderr)
         return 2
 
+    from streams.auth import service as auth_service
+    from streams.auth.http import ApiAuth, new_cli_token, public_status, zone_wide
+    from streams.auth.users import ensure_first_admin
+    from streams.warehouse.audit import Auditor
+
+    auditor = Auditor(lambda: reader)  # small, rare inserts; the writer belongs to the sink
+    auth = auth_service.AuthService(settings.data_dir, auditor, registry)
+    env = {"EMW_ADMIN_USER": settings.admin_user}
+    if settings.admin_password is not None:
+        env["EMW_ADMIN_PASSWORD"] = settings.admin_password.get_secret_value()
+    first_password = ensure_first_admin(auth.store, env)
+    api_auth = ApiAuth(auth, new_cli_token(auth.store.auth_dir))
+    auth.has_http_routes = True  # the login form may hand its session over as a cookie
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         shared.set_reader(reader)
+        auth_service.set_service(auth)
         pipeline = Pipeline(
             writer,
             ruleset,
@@ -163,39 +200,76 @@ def run_embedded(settings: Settings) -> int:
             ports=settings.ports(),
             simulate=settings.simulate,
             sim_scale=settings.sim_scale,
+            wal_dir=settings.wal_dir,
+            wal_fsync=settings.wal_fsync,
+            wal_segment_bytes=settings.wal_segment_mb << 20,
         )
         runner = PipelineThread(pipeline, settings.metrics_interval_s)
         where = await asyncio.to_thread(runner.start)
         state["pipeline"] = pipeline
+        state["api"] = EnforcementService(
+            connect(settings.resolved_dsn, settings.warehouse_database),
+            lambda cmd: runner.publish([cmd]),
+            ruleset,
+            registry,
+            settings.data_dir,
+        )
+        reports = _start_report_scheduler(settings, registry)
+        if reports is not None:
+            where["Weekly reports"] = str(reports.reports_dir.resolve())
         print(banner(settings, where), flush=True)
+        print(login_hint(settings, first_password), flush=True)
         log.info("started in %.1f s; rule set %s", time.monotonic() - t0, ruleset.version)
         try:
             yield
         finally:
             print("Stopping: closing gateways, flushing the warehouse…", flush=True)
+            state.pop("api", None)
+            if reports is not None:
+                reports.stop()
             await asyncio.to_thread(runner.stop)
             shared.set_reader(None)
+            auth_service.set_service(None)
             st_ = pipeline.sink.state() if pipeline.sink else None
             written = st_.written if st_ else 0
             print(f"Stopped. {written:,} events written this run.", flush=True)
 
-    async def status(_request: Request) -> JSONResponse:
+    def _detail() -> dict[str, Any] | None:
         p: Pipeline | None = state.get("pipeline")
         if p is None or p.sink is None:
-            return JSONResponse({"state": "starting"}, status_code=503)
+            return None
         sink = p.sink.state()
-        return JSONResponse(
-            {
-                "state": "running",
-                "ruleset": ruleset.version,
-                "services": p.describe(),
-                "sink": sink.__dict__,
-                "metrics": [list(r) for r in p.metrics.snapshot()],
-            }
-        )
+        return {
+            "state": "running",
+            "ruleset": ruleset.version,
+            "services": p.describe(),
+            "sink": sink.__dict__,
+            "wal": p.wal.describe() if p.wal is not None else None,
+            "metrics": [list(r) for r in p.metrics.snapshot()],
+        }
+
+    async def status(_request: Request) -> JSONResponse:
+        """Public health check: running, sink healthy, counts by kind; names no device."""
+        detail = _detail()
+        if detail is None:
+            return JSONResponse({"state": "starting"}, status_code=503)
+        return JSONResponse(public_status(detail))
+
+    async def status_detail(request: Request) -> JSONResponse:
+        scope = api_auth.guard(request, zone_wide, "status.detail")
+        if isinstance(scope, JSONResponse):
+            return scope
+        detail = _detail()
+        if detail is None:
+            return JSONResponse({"state": "starting"}, status_code=503)
+        return JSONResponse(detail)
 
     async def deadletter_list(request: Request) -> JSONResponse:
         from streams.deadletter_cli import listing
+
+        scope = api_auth.guard(request, zone_wide, "deadletter.list")
+        if isinstance(scope, JSONResponse):
+            return scope
 
         try:
             status_ = request.query_params.get("status", "open")
@@ -206,11 +280,15 @@ def run_embedded(settings: Settings) -> int:
             return JSONResponse(
                 {"error": "status must be open|replayed|all, limit 1..100000"}, status_code=400
             )
-        rows = await asyncio.to_thread(listing, reader, status_, limit)
+        rows = await asyncio.to_thread(listing, reader, status_, limit, scope)
         return JSONResponse({"dead_letters": rows})
 
     async def deadletter_replay(request: Request) -> JSONResponse:
         from streams.warehouse import deadletter
+
+        scope = api_auth.guard(request, zone_wide, "deadletter.replay")
+        if isinstance(scope, JSONResponse):
+            return scope
 
         try:
             body = await request.json()
@@ -229,14 +307,20 @@ def run_embedded(settings: Settings) -> int:
         )
         return JSONResponse(result.as_dict())
 
+    from streams.report.api import routes as report_routes
+
     logging.getLogger("uvicorn.error").addFilter(_QuietCancelledLifespan())
     app = st.App(
         str(APP_PATH),
         lifespan=lifespan,
         routes=[
             Route("/api/status", status),
+            Route("/api/status/detail", status_detail),
+            *api_auth.routes(),
             Route("/api/deadletter", deadletter_list, methods=["GET"]),
             Route("/api/deadletter/replay", deadletter_replay, methods=["POST"]),
+            *routes(lambda: state.get("api")),
+            *report_routes(lambda: reader, registry, settings.data_dir),
         ],
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after a clean shutdown
@@ -254,13 +338,44 @@ def run_embedded(settings: Settings) -> int:
     return 0
 
 
+def login_hint(settings: Settings, first_password: str | None) -> str:
+    """How to log in: the first administrator's random password, shown once, or where to look."""
+    url = f"http://{settings.host}:{settings.dashboard_port}/"
+    if first_password:
+        return (
+            f"  Log in          {url} as '{settings.admin_user}' with password {first_password}\n"
+            "                  (shown this once: note it, then add accounts with "
+            "`emwatch users add`)\n"
+        )
+    return (
+        f"  Log in          {url} with your account (accounts: `emwatch users list`; "
+        "forgotten admin password: `emwatch users add NAME --role admin`)\n"
+    )
+
+
 def status_json(settings: Settings, timeout: float = 2.0) -> dict[str, Any] | None:
-    """The running platform's /api/status, or None when nothing answers."""
+    """The running platform's status, or None when nothing answers: the detailed one with the
+    local command-line token (same data directory), else the public one."""
+    import urllib.error
     import urllib.request
 
-    url = f"http://{settings.host}:{settings.dashboard_port}/api/status"
+    from streams.auth.http import read_cli_token
+
+    base = f"http://{settings.host}:{settings.dashboard_port}"
+    token = read_cli_token(settings.data_dir)
+    req = urllib.request.Request(f"{base}/api/status/detail" if token else f"{base}/api/status")
+    if token:
+        req.add_header("Authorization", f"Bearer cli:{token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback only
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # loopback only
             return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403) and token:  # a stale token from an earlier run
+            try:
+                with urllib.request.urlopen(f"{base}/api/status", timeout=timeout) as resp:
+                    return json.loads(resp.read())
+            except OSError:
+                return None
+        return None
     except OSError:
         return None

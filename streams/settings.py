@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic import ValidationError as PydanticValidationError
@@ -20,8 +21,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EMW_", extra="ignore", frozen=True)
 
     data_dir: Path = Field(Path("var"), description="embedded data: warehouse, evidence, spool")
-    warehouse_dsn: str = Field(
-        "", description="chdb:///abs/path or http(s)://host:8123; empty = chdb in data_dir"
+    warehouse_dsn: SecretStr = Field(
+        SecretStr(""),
+        description="chdb:///abs/path or http(s)://user:pass@host:8123; empty = chdb in data_dir",
     )
     warehouse_database: str = Field("emw", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     warehouse_cluster: str = Field(
@@ -49,16 +51,54 @@ class Settings(BaseSettings):
     sink_max_delay_s: float = Field(0.5, gt=0, le=60)
     sink_max_buffered: int = Field(500_000, ge=1)
     metrics_interval_s: float = Field(10.0, gt=0)
+    wal_dir: Path | None = Field(
+        None, description="embedded write-ahead log directory; empty = data_dir/wal"
+    )
+    wal_fsync: bool = Field(True, description="fsync the write-ahead log before acknowledging")
+    wal_segment_mb: int = Field(16, ge=1, le=1024, description="write-ahead log segment size")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    report_schedule: bool = Field(
+        True, description="embedded runner: write last week's reports every Monday"
+    )
+    auth: Literal["local", "oidc"] = Field(
+        "local", description="local accounts (embedded) or OIDC through st.login (production)"
+    )
+    oidc_metadata_url: str = Field(
+        "", description="OIDC discovery URL (…/.well-known/openid-configuration)"
+    )
+    oidc_client_id: str = "emwatch-dashboards"
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str = Field("", description="http(s)://host:port/oauth2callback")
+    oidc_cookie_secret: SecretStr | None = None
+    admin_user: str = Field("admin", description="name of the first administrator")
+    admin_password: SecretStr | None = Field(
+        None, description="first administrator's password (else a random one, printed once)"
+    )
 
     @property
     def resolved_dsn(self) -> str:
-        if self.warehouse_dsn:
-            return self.warehouse_dsn
+        """The DSN to connect with (may hold a password: never print it, use ``masked_dsn``)."""
+        dsn = self.warehouse_dsn.get_secret_value()
+        if dsn:
+            return dsn
         return f"chdb://{(self.data_dir / 'warehouse').resolve()}"
+
+    @property
+    def masked_dsn(self) -> str:
+        """The DSN with any password replaced by ``***`` (for banners, logs and errors)."""
+        return mask_dsn(self.resolved_dsn)
 
     def ports(self) -> dict[str, int]:
         return {"obd": self.obd_port, "hj212": self.hj212_port, "rsd": self.rsd_port}
+
+
+def mask_dsn(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}{port}"))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -3,9 +3,10 @@
 Station operator page: per-nozzle A/L over time, today's pass rate, days in warning, alarms with
 their evidence and what to check, and printable daily and monthly compliance sheets.
 
-Scope: the page shows only the stations in ``st.session_state["allowed_stations"]`` (set by the
-login layer); until that layer exists, every registry station is allowed (demo). Layout only: data
-comes from ``streams.warehouse.queries.vapor`` through ``dashboards.data``.
+Scope: the station picker lists what ``vapor.station_ids`` returns for the logged-in caller, and
+every query gets the caller's scope from ``dashboards.data`` (a station operator sees its own
+stations only, whatever the page asks for). Layout only: data comes from
+``streams.warehouse.queries.vapor`` through ``dashboards.data``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ from fuel_vapor.rules import HINTS
 st.title("Gas-station vapour recovery")
 
 registry = default_registry()
-allowed = tuple(
-    sorted(st.session_state.get("allowed_stations") or (s.id for s in registry.stations))
-)
+mine = run_query("vapor.station_ids")
+allowed = tuple(mine["station_id"]) if has_rows(mine) else ()
 if not allowed:
     no_data("No stations are assigned to this account.")
     st.stop()

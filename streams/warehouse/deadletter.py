@@ -26,7 +26,7 @@ from streams import serde
 
 log = logging.getLogger(__name__)
 
-STAGES = ("serialise", "insert")
+STAGES = ("serialise", "insert", "decode", "replay")
 _DEVICE_FIELDS = ("device_id", "vin", "mn", "station_id", "camera_id", "site_id", "device")
 
 
@@ -124,6 +124,21 @@ def of_event(event: Any, stage: str, reason: str, now: datetime | None = None) -
     )
 
 
+def undecodable(raw: bytes | str, exc: BaseException, stage: str = "replay") -> DeadLetter:
+    """A dead letter for bytes that do not decode into an event (kind and device unknown)."""
+    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+    return DeadLetter(
+        dl_id=deterministic_id("dead_letter", stage, data.hex()),
+        ts=datetime.now(UTC),
+        stage=stage,
+        kind="",
+        device_id="",
+        event_id="",
+        reason=f"{type(exc).__name__}: {exc}"[:2000],
+        raw=data,
+    )
+
+
 def insert(client: Any, letters: Sequence[DeadLetter]) -> None:
     if letters:
         client.insert("dead_letter", [d.row() for d in letters], column_names=DeadLetter.COLUMNS)
@@ -145,12 +160,15 @@ class ReplayResult:
 
 def replay(client: Any, ids: Iterable[str] | None = None, limit: int = 10_000) -> ReplayResult:
     """Re-insert open dead letters (all, or those in ``ids``); mark what now stores as replayed."""
+    from core.access import system_scope
     from streams import catalog
     from streams.warehouse.queries import deadletter as q
 
     classes = catalog.classes_by_kind()
     result = ReplayResult()
-    letters = q.open_letters(client, tuple(ids) if ids is not None else None, limit)
+    letters = q.open_letters(
+        client, system_scope("replay"), tuple(ids) if ids is not None else None, limit
+    )
     updated: list[DeadLetter] = []
     now = datetime.now(UTC)
     for d in letters:

@@ -12,8 +12,9 @@
   fails becomes a dead letter (``streams.warehouse.deadletter``: raw bytes, stage, kind, device,
   reason, time) in the ``dead_letter`` table, counted in ``state().dead_lettered``. A record with
   one poison row among 50,000 costs about 2·log2(50,000) ≈ 32 extra inserts, once.
-- **An outage is not poison.** When the probe fails (warehouse down, table missing), the batch is
-  kept and retried with back-off; ``state().healthy`` is false only while something is stuck, and
+- **An outage is not poison.** When the error is a transport one (connection, timeout,
+  ``OperationalError``) or the probe fails (warehouse down, table missing), the batch is kept and
+  retried with back-off; ``state().healthy`` is false only while something is stuck, and
   turns true again with the first flush that stores everything.
 - ``close()`` flushes everything left (SIGINT/SIGTERM path) and reports what could not be written.
 - Idempotence: events carry deterministic ids and tables are ReplacingMergeTree, so a replay after a
@@ -56,8 +57,11 @@ class SinkState:
     dead_lettered: int = 0
 
 
-class _Outage(Exception):
-    """The warehouse does not answer (or the table is missing): keep the rows, retry later."""
+def _transient(exc: BaseException) -> bool:
+    """A refusal that says nothing about the rows: connection lost, timeout, server unavailable."""
+    from clickhouse_connect.driver.exceptions import OperationalError, StreamFailureError
+
+    return isinstance(exc, OSError | TimeoutError | OperationalError | StreamFailureError)
 
 
 class BatchingSink:
@@ -224,7 +228,7 @@ class BatchingSink:
                 stage = "insert"
                 self._client.insert_arrow(table, data)
             except Exception as exc:
-                if stage == "insert" and not self._answers(table):
+                if stage == "insert" and (_transient(exc) or not self._answers(table)):
                     self._failed += 1
                     self._last_error = f"{table}: {exc}"[:500]
                     log.warning("sink: insert into %s failed, will retry: %s", table, exc)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.component
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
-INFRA = {"kafka", "clickhouse"}
+INFRA = {"kafka", "clickhouse", "keycloak"}
 EXPECTED_EXTRAS = {
     "migrate": "",
     "worker": "",
@@ -30,6 +30,7 @@ EXPECTED_EXTRAS = {
     "gateway-rsd": "",
     "gateway-smoke": "vision",
     "dashboards": "dashboards",
+    "report-scheduler": "dashboards",
 }
 HEALTH_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
@@ -150,7 +151,8 @@ def test_app_environment_names_real_settings_and_reaches_the_servers(
             host in services
             and f"PLAINTEXT://{host}:{port}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
         ), name
-        dsn = urlsplit(env["EMW_WAREHOUSE_DSN"])
+        # compose interpolates ${VAR:?message} from .env first; stand in a value for it
+        dsn = urlsplit(re.sub(r"\$\{[^}]*\}", "from-env", env["EMW_WAREHOUSE_DSN"]))
         assert (dsn.scheme, dsn.hostname, dsn.port) == ("http", "clickhouse", 8123), name
         assert dsn.username == services["clickhouse"]["environment"]["CLICKHOUSE_USER"]
         assert (
@@ -215,3 +217,28 @@ def pyproject_packages() -> set[str]:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     return {p.rstrip("*") for p in include} | {"pyproject.toml", "README.md", "LICENSE"}
+
+
+def test_keycloak_realm_is_provisioned_from_the_repository(services: dict[str, Any]) -> None:
+    import json
+
+    kc = services["keycloak"]
+    assert "--import-realm" in kc["command"]
+    assert any(v.startswith("./deploy/keycloak:") for v in kc["volumes"])
+    realm = json.loads((REPO / "deploy" / "keycloak" / "emwatch-realm.json").read_text())
+    (client,) = realm["clients"]
+    assert client["clientId"] == services["dashboards"]["environment"]["EMW_OIDC_CLIENT_ID"]
+    assert client["secret"] == "${EMW_OIDC_CLIENT_SECRET}"  # a placeholder, never a value
+    mapped = {m["config"]["claim.name"] for m in client["protocolMappers"]}
+    assert mapped == {"emw_role", "emw_jurisdiction", "emw_stations"}
+    from core.access import ROLES
+    from dashboards.auth import scope_from_claims
+
+    roles = set()
+    for u in realm["users"]:  # every example user makes a valid scope, every role is shown
+        claims = {"preferred_username": u["username"]}
+        claims.update({k: v[0] for k, v in u["attributes"].items()})
+        roles.add(scope_from_claims(claims).roles[0])
+        assert all(c["value"].startswith("${") for c in u["credentials"])
+    assert roles == set(ROLES)
+    assert services["dashboards"]["environment"]["EMW_AUTH"] == "oidc"

@@ -1,6 +1,6 @@
 """Named, parameterised queries: the only SQL the dashboards and reports use.
 
-One module per domain (``platform``, ``obd``, ``vapor``, ``rsd``, ``smoke``); each function takes a
+One module per domain (``platform``, ``obd``, ``vapor``, ``rsd``, ``smoke``, ``enforcement``); each function takes a
 client first and returns a pandas DataFrame (possibly empty and column-less: callers must handle
 "no data yet"). Tables written by the sink are ReplacingMergeTree: read them with ``FINAL`` so that
 replayed events count once.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DOMAIN_MODULES = ("platform", "obd", "vapor", "rsd", "smoke")
+DOMAIN_MODULES = ("platform", "obd", "vapor", "rsd", "smoke", "enforcement", "audit")
 
 
 def domain(name: str) -> ModuleType | None:

@@ -2,6 +2,7 @@
 
 ``dead_letter`` is a ReplacingMergeTree keyed by ``dl_id`` (a replay writes a newer row): read it
 with ``FINAL``. ``raw`` may hold any bytes, so it travels base64-encoded out of the warehouse.
+Raw device bytes: only a zone-wide scope (joint team, administrators, the system) reads them.
 """
 
 from __future__ import annotations
@@ -13,23 +14,31 @@ from typing import Any
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
+from core.scope import Scope
+from streams.warehouse.scope import require_zone
 
-def open_counts(client: Client) -> pd.DataFrame:
+
+def open_counts(client: Client, scope: Scope) -> pd.DataFrame:
     """Open dead letters per event kind, stage and device count, with the newest time."""
+    require_zone(scope, "deadletter.open_counts", detail=False)
     return client.query_df(
         "SELECT kind, stage, count() AS n, uniqExact(device_id) AS devices, max(ts) AS last_ts "
         "FROM dead_letter FINAL WHERE status = 'open' GROUP BY kind, stage ORDER BY n DESC"
     )
 
 
-def status_counts(client: Client) -> dict[str, int]:
+def status_counts(client: Client, scope: Scope) -> dict[str, int]:
     """Dead letters per status (``open``, ``replayed``)."""
+    require_zone(scope, "deadletter.status_counts", detail=False)
     rows = client.query("SELECT status, count() FROM dead_letter FINAL GROUP BY status").result_rows
     return {str(s): int(n) for s, n in rows}
 
 
-def recent(client: Client, status: str | None = "open", limit: int = 100) -> pd.DataFrame:
+def recent(
+    client: Client, scope: Scope, status: str | None = "open", limit: int = 100
+) -> pd.DataFrame:
     """The newest dead letters (without raw bytes), newest first."""
+    require_zone(scope, "deadletter.recent")
     where = "WHERE status = {status:String}" if status else ""
     return client.query_df(
         "SELECT dl_id, ts, stage, kind, device_id, event_id, reason, status, updated_at, "
@@ -40,9 +49,10 @@ def recent(client: Client, status: str | None = "open", limit: int = 100) -> pd.
 
 
 def open_letters(
-    client: Client, ids: tuple[str, ...] | None = None, limit: int = 10_000
+    client: Client, scope: Scope, ids: tuple[str, ...] | None = None, limit: int = 10_000
 ) -> list[Any]:
     """Open dead letters as ``DeadLetter`` objects with their raw bytes (for replay)."""
+    require_zone(scope, "deadletter.open_letters")
     from streams.warehouse.deadletter import DeadLetter
 
     cond = "status = 'open'"

@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
+from core.scope import Scope
 from core.timeutil import BEIJING
+from streams.warehouse.scope import scope_where
 
 _DAY = "toDate(ts, 'Asia/Shanghai')"
 _TS = "ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
@@ -29,15 +31,19 @@ def _day_bounds(since: datetime, until: datetime) -> tuple[datetime, datetime]:
 
 
 def site_quality_daily(
-    client: Client, since: datetime, until: datetime, site_id: str | None = None
+    client: Client, scope: Scope, since: datetime, until: datetime, site_id: str | None = None
 ) -> pd.DataFrame:
     """Per site and local day (the Beijing days of ``since`` … ``until``, whole days): passes,
     valid, valid_rate, captured, capture_rate, passes screened out by weather gates, weather and
     other downtime (s), and whether the day's last operator calibration passed (NaN when none
     was entered). The pass formulas are those of the ``rsd_site_day`` view."""
-    where_site = "AND site_id = {site:String}" if site_id else ""
+    sw, sp = scope_where(scope, domain="rsd", detail=False)
+    # the pass query aliases any(jurisdiction) AS jurisdiction: name the table's column there
+    pw, _ = scope_where(scope, domain="rsd", detail=False, jurisdiction="rsd_pass.jurisdiction")
+    site = "AND site_id = {site:String} " if site_id else ""
+    where_site = f"{site}AND {sw}"
     start, end = _day_bounds(since, until)
-    params = {"since": start, "until": end, "site": site_id or ""}
+    params = {"since": start, "until": end, "site": site_id or "", **sp}
     # same formulas as the rsd_site_day view (0301), filtered on ts first so the scan stays small
     passes = client.query_df(
         f"SELECT site_id, {_DAY} AS day, any(jurisdiction) AS jurisdiction, count() AS passes, "
@@ -46,7 +52,7 @@ def site_quality_daily(
         "countIf(plate != '' AND NOT has(invalid_reasons, 'no_plume_data')) / count() AS capture_rate, "
         "countIf(hasAny(invalid_reasons, ['wind_high', 'precipitation'])) AS weather_invalid, "
         "countIf(has(invalid_reasons, 'calibration_expired')) AS not_calibrated "
-        f"FROM rsd_pass FINAL WHERE {_TS} {where_site} GROUP BY site_id, day ORDER BY site_id, day",
+        f"FROM rsd_pass FINAL WHERE {_TS} {site}AND {pw} GROUP BY site_id, day ORDER BY site_id, day",
         parameters=params,
     )
     down = client.query_df(
@@ -84,23 +90,25 @@ def site_quality_daily(
 
 
 def vehicle_history(
-    client: Client, plate: str, plate_colour: str | None = None, limit: int = 500
+    client: Client, scope: Scope, plate: str, plate_colour: str | None = None, limit: int = 500
 ) -> pd.DataFrame:
     """Every pass of a plate at any zone site, newest first, with the computed values, validity
     reasons, evidence references and the rule-set version used."""
-    where_col = "AND plate_colour = {colour:String}" if plate_colour else ""
+    sw, sp = scope_where(scope, domain="rsd")
+    where_col = ("AND plate_colour = {colour:String} " if plate_colour else "") + f"AND {sw}"
     return client.query_df(
         "SELECT ts, site_id, jurisdiction, record_id, plate, plate_colour, fuel, emission_stage, "
         "speed_kmh, vsp_kw_t, co_pct, hc_ppm, no_ppm, opacity_pct, ringelmann, co_gpkg, hc_gpkg, "
         "no_gpkg, valid, invalid_reasons, quality_flags, images, raw_ref, ruleset_version, event_id "
         "FROM rsd_pass FINAL WHERE plate = {plate:String} "
         f"{where_col} ORDER BY ts DESC LIMIT {{limit:UInt32}}",
-        parameters={"plate": plate, "colour": plate_colour or "", "limit": limit},
+        parameters={"plate": plate, "colour": plate_colour or "", "limit": limit, **sp},
     )
 
 
 def recent_exceedances(
     client: Client,
+    scope: Scope,
     since: datetime,
     until: datetime,
     jurisdictions: tuple[str, ...] | None = None,
@@ -109,7 +117,8 @@ def recent_exceedances(
 ) -> pd.DataFrame:
     """RSD exceedances (RS-* rules by default, incl. RS-FIRST and RS-REPEAT) in [since, until),
     newest first; optionally only some jurisdictions."""
-    where_j = "AND jurisdiction IN {jur:Array(String)}" if jurisdictions else ""
+    sw, sp = scope_where(scope, domain="rsd")
+    where_j = ("AND jurisdiction IN {jur:Array(String)} " if jurisdictions else "") + f"AND {sw}"
     return client.query_df(
         "SELECT ts, rule_id, severity, subject_id, jurisdiction, device_id AS site_id, measured, "
         "`limit`, unit, provisional, evidence, quality_flags, ruleset_version, detail_json, event_id "
@@ -123,28 +132,33 @@ def recent_exceedances(
             "prefix": rule_prefix,
             "jur": list(jurisdictions or ()),
             "limit": limit,
+            **sp,
         },
     )
 
 
-def repeat_offenders(client: Client, since: datetime, until: datetime) -> pd.DataFrame:
+def repeat_offenders(
+    client: Client, scope: Scope, since: datetime, until: datetime
+) -> pd.DataFrame:
     """Vehicles with RS-REPEAT case candidates in [since, until): count, pollutants, last time."""
+    sw, sp = scope_where(scope, domain="rsd")
     return client.query_df(
         "SELECT subject_id, count() AS cases, groupUniqArray(JSONExtractString(detail_json, 'pollutant')) "
         "AS pollutants, groupUniqArray(jurisdiction) AS jurisdictions, max(ts) AS last_ts "
         "FROM exceedance FINAL WHERE source = 'remote_sensing' AND rule_id = 'RS-REPEAT' "
-        "AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)} "
+        f"AND ts >= {{since:DateTime64(3)}} AND ts < {{until:DateTime64(3)}} AND {sw} "
         "GROUP BY subject_id ORDER BY cases DESC, last_ts DESC",
-        parameters={"since": since, "until": until},
+        parameters={"since": since, "until": until, **sp},
     )
 
 
-def calibrations(client: Client, since: datetime, until: datetime) -> pd.DataFrame:
+def calibrations(client: Client, scope: Scope, since: datetime, until: datetime) -> pd.DataFrame:
     """Operator calibration and audit records in [since, until), newest first."""
+    sw, sp = scope_where(scope, domain="rsd")
     return client.query_df(
         "SELECT ts, site_id, jurisdiction, check_kind, passed, valid_until, operator, certificate, "
         "co_error_pct, no_error_pct, hc_error_pct, note "
         "FROM rsd_calibration FINAL WHERE ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)} "
-        "ORDER BY ts DESC",
-        parameters={"since": since, "until": until},
+        f"AND {sw} ORDER BY ts DESC",
+        parameters={"since": since, "until": until, **sp},
     )

@@ -1,7 +1,9 @@
 """Vapour-recovery queries for the station operator page and compliance sheets.
 
-Every function takes the set of stations the caller may see (``stations``, a tuple of station ids)
-and never returns rows of other stations: scoping is a query parameter, not a page filter. Event
+Every function takes the caller's ``scope`` (``core.scope.Scope``) and the stations asked for
+(``stations``, a tuple of station ids, or None for all): only the stations of the scope are read
+(``streams.warehouse.scope.scoped_stations``); a station outside it is silently not there, a call
+without a scope refuses. Scoping is in the query, never a page filter. Event
 tables are read with ``FINAL`` so that re-sent packets and replayed events count once. Days are
 Beijing days (``vapor_nozzle_day.day`` is already one); times are UTC.
 """
@@ -14,13 +16,32 @@ from datetime import date, datetime
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
+from core.scope import Scope
+from streams.warehouse.scope import scope_where, scoped_stations
+
+
+def station_ids(client: Client, scope: Scope) -> pd.DataFrame:
+    """The stations of the caller's scope (id, name, jurisdiction) for the station picker."""
+    from core.registry import default_registry
+
+    ids = set(scoped_stations(scope))
+    rows = [
+        {"station_id": s.id, "name": s.name, "jurisdiction": s.jurisdiction}
+        for s in default_registry().stations
+        if s.id in ids
+    ]
+    return pd.DataFrame(rows, columns=["station_id", "name", "jurisdiction"])
+
 
 def _st(stations: Sequence[str]) -> list[str]:
     return sorted(set(stations))
 
 
-def nozzle_days(client: Client, stations: Sequence[str], since: date, until: date) -> pd.DataFrame:
+def nozzle_days(
+    client: Client, scope: Scope, stations: Sequence[str] | None, since: date, until: date
+) -> pd.DataFrame:
     """Daily A/L compliance per nozzle in [since, until): the per-nozzle A/L-over-time series."""
+    stations = scoped_stations(scope, stations)
     if not stations:
         return pd.DataFrame()
     return client.query_df(
@@ -34,9 +55,16 @@ def nozzle_days(client: Client, stations: Sequence[str], since: date, until: dat
 
 
 def fuelling_al(
-    client: Client, stations: Sequence[str], since: datetime, until: datetime, limit: int = 20000
+    client: Client,
+    scope: Scope,
+    stations: Sequence[str] | None,
+    since: datetime,
+    until: datetime,
+    limit: int = 20000,
 ) -> pd.DataFrame:
     """Individual fuellings (A/L, volumes, flows) in [since, until), newest first, capped."""
+    scope_where(scope, domain="vapor", jurisdiction=None, station="station_id")  # single records
+    stations = scoped_stations(scope, stations)
     if not stations:
         return pd.DataFrame()
     return client.query_df(
@@ -50,7 +78,8 @@ def fuelling_al(
 
 def pass_rate_live(
     client: Client,
-    stations: Sequence[str],
+    scope: Scope,
+    stations: Sequence[str] | None,
     since: datetime,
     until: datetime,
     *,
@@ -62,6 +91,7 @@ def pass_rate_live(
     """Pass rate per nozzle over fuellings in [since, until) (e.g. today so far, before the day is
     closed by the processor). Valid = volume >= min and A/L present; out-of-band fuellings with a
     fuel flow below ``slow_fuel_lpm`` are not counted (FV-SLOW). Pass the rule-set values."""
+    stations = scoped_stations(scope, stations)
     if not stations:
         return pd.DataFrame()
     return client.query_df(
@@ -86,8 +116,9 @@ def pass_rate_live(
     )
 
 
-def nozzle_status(client: Client, stations: Sequence[str]) -> pd.DataFrame:
+def nozzle_status(client: Client, scope: Scope, stations: Sequence[str] | None) -> pd.DataFrame:
     """Latest closed day per nozzle: days in warning (streak), level, last pass rate."""
+    stations = scoped_stations(scope, stations)
     if not stations:
         return pd.DataFrame()
     return client.query_df(
@@ -102,13 +133,16 @@ def nozzle_status(client: Client, stations: Sequence[str]) -> pd.DataFrame:
 
 def alarms(
     client: Client,
-    stations: Sequence[str],
+    scope: Scope,
+    stations: Sequence[str] | None,
     since: datetime,
     until: datetime,
     extra_subjects: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Vapour exceedances of the stations' nozzles and the stations themselves (plus the given
     sensor/depot ids) in [since, until), newest first, with evidence and detail."""
+    stations = scoped_stations(scope, stations)
+    extra_subjects = scoped_stations(scope, extra_subjects) if extra_subjects else []
     if not stations and not extra_subjects:
         return pd.DataFrame()
     return client.query_df(
@@ -127,9 +161,10 @@ def alarms(
 
 
 def station_states(
-    client: Client, stations: Sequence[str], since: date, until: date
+    client: Client, scope: Scope, stations: Sequence[str] | None, since: date, until: date
 ) -> pd.DataFrame:
     """Daily station states (zero pressure hours, P/V, processing unit) with the device's own flag."""
+    stations = scoped_stations(scope, stations)
     if not stations:
         return pd.DataFrame()
     return client.query_df(
@@ -141,9 +176,15 @@ def station_states(
 
 
 def tank_pressure(
-    client: Client, stations: Sequence[str], since: datetime, until: datetime, bucket_s: int = 600
+    client: Client,
+    scope: Scope,
+    stations: Sequence[str] | None,
+    since: datetime,
+    until: datetime,
+    bucket_s: int = 600,
 ) -> pd.DataFrame:
     """Tank pressure and processing-unit outlet per station in buckets of ``bucket_s`` seconds."""
+    stations = scoped_stations(scope, stations)
     if not stations:
         return pd.DataFrame()
     return client.query_df(
@@ -158,10 +199,11 @@ def tank_pressure(
 
 
 def compliance_monthly(
-    client: Client, stations: Sequence[str], since: date, until: date
+    client: Client, scope: Scope, stations: Sequence[str] | None, since: date, until: date
 ) -> pd.DataFrame:
     """Per nozzle over [since, until): judged days, exceedance days, idle/insufficient days, mean
     pass rate, longest streak, alarm days (the monthly compliance sheet)."""
+    stations = scoped_stations(scope, stations)
     if not stations:
         return pd.DataFrame()
     return client.query_df(
@@ -179,9 +221,10 @@ def compliance_monthly(
 
 
 def packet_quality(
-    client: Client, stations: Sequence[str], since: datetime, until: datetime
+    client: Client, scope: Scope, stations: Sequence[str] | None, since: datetime, until: datetime
 ) -> pd.DataFrame:
     """Accepted packets per unit and command with how many carried problems (data-quality view)."""
+    stations = scoped_stations(scope, stations)
     if not stations:
         return pd.DataFrame()
     return client.query_df(

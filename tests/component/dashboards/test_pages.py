@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.exceedance import examples as exceedance_examples
 from dashboards.app import PAGES_DIR
@@ -28,18 +27,18 @@ def reader(warehouse):
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
-def test_page_renders_without_data(reader, page: Path) -> None:
-    at = AppTest.from_file(str(page), default_timeout=60).run()
+def test_page_renders_without_data(accounts, reader, page: Path) -> None:
+    at = accounts.app(str(page)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title, f"{page.stem}: a page must have a title"
 
 
-def test_status_page_says_no_data_yet(reader) -> None:
-    at = AppTest.from_file(str(PAGES_DIR / "platform_status.py"), default_timeout=60).run()
+def test_status_page_says_no_data_yet(accounts, reader) -> None:
+    at = accounts.app(str(PAGES_DIR / "platform_status.py")).run()
     assert any("No data yet" in i.value for i in at.info)
 
 
-def test_status_page_shows_ingest(reader) -> None:
+def test_status_page_shows_ingest(accounts, reader) -> None:
     sink = BatchingSink(reader)
     sink.put(exceedance_examples())
     assert sink.flush()
@@ -48,7 +47,7 @@ def test_status_page_shows_ingest(reader) -> None:
         [[datetime.now(UTC), "obd_gateway", "connections", "", 7.0]],
         column_names=["ts", "component", "name", "labels", "value"],
     )
-    at = AppTest.from_file(str(PAGES_DIR / "platform_status.py"), default_timeout=60).run()
+    at = accounts.app(str(PAGES_DIR / "platform_status.py")).run()
     assert not at.exception
     assert not any("No data yet" in i.value for i in at.info)
     labels = {m.label: m.value for m in at.metric}
@@ -56,12 +55,12 @@ def test_status_page_shows_ingest(reader) -> None:
     assert any("obd_gateway" in e.label for e in at.expander)
 
 
-def test_app_navigation_lists_every_page(reader) -> None:
+def test_app_navigation_lists_every_page(accounts, reader) -> None:
     from dashboards.app import APP_FILE, page_specs
 
     specs = page_specs()
     assert "Platform status" in [title for _g, _p, title in specs]
     assert len(specs) == len(PAGES)
-    at = AppTest.from_file(str(APP_FILE), default_timeout=60).run()
+    at = accounts.app(str(APP_FILE)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Platform status"  # the default page

@@ -12,12 +12,15 @@ import pytest
 
 from core.metrics import Metrics
 from core.registry import Registry, default_registry
+from core.scope import Scope
 from core.timeutil import BEIJING
 from obd_gateway.events import ObdQuarantine, ObdSample
 from obd_gateway.protocol import Command, Frame, FrameDecoder, HeaderVariant, bcc
 from obd_gateway.protocol.frame import RESP_ERROR, RESP_SUCCESS
 from obd_gateway.server import GatewayLimits, ObdGateway
-from obd_gateway.simulator import Terminal, VehicleModel, build_packet, login_frame
+from obd_gateway.simulator import Terminal, VehicleModel, build_packet, login_frame, terminal_iccid
+
+ZONE = Scope.zone()  # named queries take the caller's scope
 
 pytestmark = pytest.mark.component
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=BEIJING)
@@ -309,6 +312,7 @@ async def test_pipeline_stores_samples_once_and_queries_see_them(pipeline: Any) 
     svc = await embedded.start(pipeline.service_context)
     reg: Registry = pipeline.service_context.registry
     vs = reg.obd_vehicles[:3]
+    pipeline.credentials.demo_secrets([v.vin for v in vs], terminal_iccid)  # VIN + ICCID
     try:
         terms = [Terminal(v, T0, seed=i, speedup=1e6, track_records=True) for i, v in enumerate(vs)]
         await asyncio.gather(*(t.run("127.0.0.1", svc.port, 12) for t in terms))
@@ -326,12 +330,12 @@ async def test_pipeline_stores_samples_once_and_queries_see_them(pipeline: Any) 
     ).result_rows[0][0]
     assert dup == 0
     since, until = T0 - timedelta(hours=1), T0 + timedelta(hours=2)
-    rate = q.online_rate(c, since, until, by="jurisdiction", registry=reg)
+    rate = q.online_rate(c, ZONE, since, until, by="jurisdiction", registry=reg)
     assert int(rate["online"].sum()) == 3 and int(rate["registered"].sum()) == len(reg.obd_vehicles)
-    tl = q.vehicle_timeline(c, vs[0].vin, since, until)
+    tl = q.vehicle_timeline(c, ZONE, vs[0].vin, since, until)
     assert int(tl["records"].sum()) == 120
-    assert not q.vehicle_info_history(c, vs[0].vin).empty
-    st = q.vehicle_status_history(c, vs[0].vin, since, until + timedelta(days=3650))
+    assert not q.vehicle_info_history(c, ZONE, vs[0].vin).empty
+    st = q.vehicle_status_history(c, ZONE, vs[0].vin, since, until + timedelta(days=3650))
     assert {"login", "logout"} <= set(st["status"])
 
 
@@ -350,7 +354,7 @@ async def test_scr_fault_reaches_the_exceedance_table(pipeline: Any) -> None:
         await gw.stop()
     await pipeline.settle()
     ex = q.vehicle_exceedances(
-        pipeline.client, v.vin, T0 - timedelta(days=1), T0 + timedelta(days=1)
+        pipeline.client, ZONE, v.vin, T0 - timedelta(days=1), T0 + timedelta(days=1)
     )
     scr = ex[ex["rule_id"] == "OBD-SCR"]
     assert len(scr) == 1

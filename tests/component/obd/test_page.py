@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from dashboards.app import PAGES_DIR
 from obd_gateway.protocol import DataStream
@@ -27,15 +26,15 @@ def reader(warehouse):
     shared.set_reader(None)
 
 
-def test_page_without_data(reader) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+def test_page_without_data(accounts, reader) -> None:
+    at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Heavy-diesel remote OBD"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Vehicles online"].startswith("0 / ")
 
 
-def test_page_with_samples_shows_online_vehicle_and_timeline(reader, registry) -> None:
+def test_page_with_samples_shows_online_vehicle_and_timeline(accounts, reader, registry) -> None:
     v = registry.obd_vehicles[0]
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     events = [
@@ -57,7 +56,7 @@ def test_page_with_samples_shows_online_vehicle_and_timeline(reader, registry) -
     sink = BatchingSink(reader)
     sink.put(events)
     assert sink.flush()
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     assert {m.label: m.value for m in at.metric}["Vehicles online"].startswith("1 / ")
     at.text_input[0].input(v.vin).run()
     assert not at.exception, [e.value for e in at.exception]

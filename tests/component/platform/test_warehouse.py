@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from core.exceedance import Exceedance
+from core.scope import Scope
 from core.timeutil import BEIJING
 from streams.warehouse import migrator
 from streams.warehouse.queries import platform as q
 from streams.warehouse.sink import BatchingSink
+
+ZONE = Scope.zone()  # named queries take the caller's scope
 
 pytestmark = pytest.mark.component
 
@@ -75,14 +78,14 @@ def test_sink_round_trip_and_dedup(warehouse, ruleset) -> None:
     assert sink.flush()
     since = datetime(2026, 11, 1, tzinfo=UTC)
     until = datetime(2026, 12, 1, tzinfo=UTC)
-    df = q.exceedances(warehouse, since, until)
+    df = q.exceedances(warehouse, ZONE, since, until)
     assert len(df) == 25
     assert set(df["subject_id"]) == {e.subject_id for e in events}
     assert df["measured"].max() == pytest.approx(64.0)
     # times are stored in UTC: 08:00 Beijing = 00:00 UTC
     first = df.sort_values("ts").iloc[0]["ts"]
     assert (first.hour, first.minute) == (0, 0)
-    totals = q.ingest_totals(warehouse)
+    totals = q.ingest_totals(warehouse, ZONE)
     assert int(totals.loc[totals["kind"] == "exceedance", "rows"].sum()) == 35
 
 
@@ -113,7 +116,7 @@ def test_sink_backpressure_never_drops(ruleset) -> None:
 
 def test_empty_query_has_no_columns(warehouse) -> None:
     df = q.exceedances(
-        warehouse, datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC)
+        warehouse, ZONE, datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC)
     )
     assert df.empty
 
@@ -125,5 +128,5 @@ async def test_pipeline_stores_and_snapshots(pipeline, ruleset) -> None:
     pipeline.snapshot_metrics()
     n = pipeline.client.query("SELECT count() FROM exceedance FINAL").result_rows[0][0]
     assert n == 5
-    m = q.latest_metrics(pipeline.client, "test")
+    m = q.latest_metrics(pipeline.client, ZONE, "test")
     assert m.iloc[0]["value"] == 3.0

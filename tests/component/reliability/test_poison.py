@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 
 from core.exceedance import Exceedance
+from core.scope import Scope
 from core.timeutil import BEIJING
 from streams.warehouse import deadletter
 from streams.warehouse.queries import deadletter as dq
 from streams.warehouse.sink import BatchingSink
+
+ZONE = Scope.zone()  # named queries take the caller's scope
 
 pytestmark = pytest.mark.component
 
@@ -59,7 +62,7 @@ def test_poison_rows_among_good_ones(warehouse: Any, ruleset: Any) -> None:
     st = sink.state()
     assert st.healthy and st.buffered == 0 and st.dead_lettered == 5 and st.written == 300
 
-    letters = {d.event_id: d for d in dq.open_letters(warehouse)}
+    letters = {d.event_id: d for d in dq.open_letters(warehouse, ZONE)}
     assert set(letters) == {e.event_id for e in unserialisable + refused}
     for e in unserialisable:
         d = letters[e.event_id]
@@ -69,7 +72,7 @@ def test_poison_rows_among_good_ones(warehouse: Any, ruleset: Any) -> None:
     for e in refused:
         d = letters[e.event_id]
         assert d.stage == "insert" and "sane" in d.reason and d.device_id == e.device_id
-    counts = dq.open_counts(warehouse)
+    counts = dq.open_counts(warehouse, ZONE)
     assert dict(zip(counts["stage"], counts["n"], strict=True)) == {"serialise": 3, "insert": 2}
 
     # the cause of the insert refusals is fixed: replay stores them; the others stay open
@@ -78,7 +81,7 @@ def test_poison_rows_among_good_ones(warehouse: Any, ruleset: Any) -> None:
     assert sorted(result.replayed) == sorted(letters[e.event_id].dl_id for e in refused)
     assert set(result.failed) == {letters[e.event_id].dl_id for e in unserialisable}
     assert _stored_ids(warehouse) == {e.event_id for e in good + refused}
-    assert dq.status_counts(warehouse) == {"open": 3, "replayed": 2}
+    assert dq.status_counts(warehouse, ZONE) == {"open": 3, "replayed": 2}
 
 
 class _Outage:
@@ -110,7 +113,7 @@ def test_an_outage_is_retried_not_dead_lettered_and_health_recovers(
     st = sink.state()
     assert st.healthy and st.buffered == 0 and st.dead_lettered == 0
     assert _stored_ids(warehouse) == {e.event_id for e in events}
-    assert dq.status_counts(warehouse) == {}
+    assert dq.status_counts(warehouse, ZONE) == {}
 
 
 def test_tags_are_reported_once_stored_or_dead_lettered(warehouse: Any, ruleset: Any) -> None:
@@ -126,11 +129,10 @@ def test_tags_are_reported_once_stored_or_dead_lettered(warehouse: Any, ruleset:
         for k, v in c.items():
             total[k] = total.get(k, 0) + v
     assert total == {7: 4, 8: 1}
-    assert datetime.now(UTC) - dq.open_letters(warehouse)[0].ts < timedelta(minutes=5)
+    assert datetime.now(UTC) - dq.open_letters(warehouse, ZONE)[0].ts < timedelta(minutes=5)
 
 
-def test_status_page_shows_open_dead_letters(warehouse: Any, ruleset: Any) -> None:
-    from streamlit.testing.v1 import AppTest
+def test_status_page_shows_open_dead_letters(accounts, warehouse: Any, ruleset: Any) -> None:
 
     from dashboards.app import PAGES_DIR
     from dashboards.data import _cached
@@ -142,7 +144,7 @@ def test_status_page_shows_open_dead_letters(warehouse: Any, ruleset: Any) -> No
     shared.set_reader(warehouse)
     _cached.clear()
     try:
-        at = AppTest.from_file(str(PAGES_DIR / "platform_status.py"), default_timeout=60).run()
+        at = accounts.app(str(PAGES_DIR / "platform_status.py")).run()
     finally:
         shared.set_reader(None)
     assert not at.exception, [e.value for e in at.exception]
@@ -159,6 +161,7 @@ from core.exceedance import Exceedance
 from streams.warehouse.client import connect
 from streams.warehouse.migrator import migrate
 from streams.warehouse.sink import BatchingSink
+
 
 rs = default_ruleset()
 def exc(i, **kw):
@@ -219,3 +222,42 @@ def test_deadletter_cli_without_a_running_platform(tmp_path: Any) -> None:
     assert [r["stage"] for r in still] == ["serialise"]
     done = json.loads(emwatch("list", "--status", "replayed", "--json").stdout)
     assert [r["stage"] for r in done] == ["insert"]
+
+
+async def test_faust_storage_agent_dead_letters_what_does_not_decode(
+    warehouse: Any, ruleset: Any, tmp_path: Any
+) -> None:
+    import asyncio
+
+    from core.processing import Context
+    from streams import catalog, serde
+    from streams.faust_app import build
+    from streams.settings import load_settings
+
+    settings = load_settings(
+        kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path, sink_max_delay_s=0.05, sink_batch_size=3
+    )
+    w = build(
+        settings,
+        event_types={"exceedance": catalog.event_types()["exceedance"]},
+        processors=[],
+        ctx=Context(ruleset=None, registry=None),  # type: ignore[arg-type]
+        app_id="test-deadletter",
+        warehouse_client=lambda: warehouse,
+        web_enabled=False,
+    )
+    w.app.finalize()
+    w.app.conf.store = "memory://"
+    w.app.flow_control.resume()
+    good = [_exc(ruleset, i) for i in range(2)]
+    async with w.sink_agents["exceedance"].test_context() as tagent:
+        for ev in good:
+            await tagent.put(value=serde.to_json(ev), key=ev.key.encode())
+        await tagent.put(value=b'{"kind":"exceedance","ts":\xff', key=b"x")
+        for _ in range(200):
+            if dq.status_counts(warehouse).get("open") == 1 and len(_stored_ids(warehouse)) == 2:
+                break
+            await asyncio.sleep(0.05)
+    assert _stored_ids(warehouse) == {e.event_id for e in good}
+    (letter,) = dq.open_letters(warehouse)
+    assert letter.stage == "decode" and letter.raw == b'{"kind":"exceedance","ts":\xff'

@@ -10,10 +10,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from core.scope import Scope
 from core.timeutil import beijing
 from remote_sensing import embedded
 from remote_sensing.simulator import SimConfig, generate, run_simulator
 from streams.warehouse.queries import rsd as q
+
+ZONE = Scope.zone()  # named queries take the caller's scope
 
 pytestmark = pytest.mark.component
 
@@ -60,7 +63,7 @@ async def test_http_to_warehouse_with_repeat_rule(pipeline: Any, registry: Any) 
     pipeline.ports["rsd"] = 0
     svc = await embedded.start(pipeline.service_context)
     try:
-        token = registry.rsd_site(QP).token
+        token = pipeline.credentials.demo_secrets([QP])[QP]  # the registry holds digests
         # NO = 120 ppm/% × 14.46 % = 1735 ppm > 1500: exceedance; two within 6 months -> repeat
         recs = [
             _national("A1", "2026-06-01 08:00:00", "沪A12345", 120),
@@ -70,10 +73,10 @@ async def test_http_to_warehouse_with_repeat_rule(pipeline: Any, registry: Any) 
         status, body = await _post(svc.url, token, recs)
         assert status == 200 and body["accepted"] == 3, body
         await pipeline.settle()
-        hist = q.vehicle_history(pipeline.client, "沪A12345")
+        hist = q.vehicle_history(pipeline.client, ZONE, "沪A12345")
         assert list(hist["record_id"]) == ["A2", "A1"]
         assert all(hist["valid"])
-        ex = q.recent_exceedances(pipeline.client, beijing(2026, 1, 1), beijing(2027, 1, 1))
+        ex = q.recent_exceedances(pipeline.client, ZONE, beijing(2026, 1, 1), beijing(2027, 1, 1))
         by_rule = ex.groupby("rule_id").size().to_dict()
         assert by_rule == {"RS-G-NO": 2, "RS-FIRST": 1, "RS-REPEAT": 1}
         rep = ex[ex["rule_id"] == "RS-REPEAT"].iloc[0]
@@ -81,14 +84,16 @@ async def test_http_to_warehouse_with_repeat_rule(pipeline: Any, registry: Any) 
         assert any(e.endswith("A2_plate.jpg") for e in rep["evidence"])
         assert any(str(e).startswith("raw:") for e in rep["evidence"])
         assert rep["ruleset_version"] == pipeline.ruleset.version
-        offenders = q.repeat_offenders(pipeline.client, beijing(2026, 1, 1), beijing(2027, 1, 1))
+        offenders = q.repeat_offenders(
+            pipeline.client, ZONE, beijing(2026, 1, 1), beijing(2027, 1, 1)
+        )
         assert list(offenders["subject_id"]) == ["沪A12345|blue"]
 
         # resend: all duplicates, nothing stored changes
         status, body = await _post(svc.url, token, recs)
         assert body["duplicates"] == 3 and body["accepted"] == 0
         await pipeline.settle()
-        ex2 = q.recent_exceedances(pipeline.client, beijing(2026, 1, 1), beijing(2027, 1, 1))
+        ex2 = q.recent_exceedances(pipeline.client, ZONE, beijing(2026, 1, 1), beijing(2027, 1, 1))
         assert len(ex2) == len(ex)
     finally:
         await svc.stop()
@@ -101,13 +106,16 @@ async def test_simulator_feeds_site_quality(pipeline: Any, registry: Any) -> Non
         cfg = SimConfig(
             rate_per_site=200.0, batch=50, seed=3, duration_s=1.0, rain_chance_per_hour=0.0
         )
-        stats = await run_simulator(svc.url, registry, cfg)
+        tokens = pipeline.credentials.demo_secrets(s.id for s in registry.rsd_sites)
+        stats = await run_simulator(svc.url, registry, cfg, tokens=tokens)
         assert stats.accepted > 0 and not stats.errors, stats.errors
         await pipeline.settle()
         from core.timeutil import utcnow
 
         now = utcnow()
-        sq = q.site_quality_daily(pipeline.client, now - timedelta(days=2), now + timedelta(days=1))
+        sq = q.site_quality_daily(
+            pipeline.client, ZONE, now - timedelta(days=2), now + timedelta(days=1)
+        )
         assert set(sq["site_id"]) == {s.id for s in registry.rsd_sites}
         assert (sq["passes"] > 0).all()
         assert ((sq["valid_rate"] > 0.3) & (sq["valid_rate"] < 1.0)).all()

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from core.credentials import DeviceCredentials
+from core.registry import default_registry
 from core.timeutil import beijing
 from remote_sensing.events import RsdCalibration, RsdDowntime, RsdPass
 from remote_sensing.intake import Intake, IntakeState, RawStore, create_app
@@ -74,12 +76,16 @@ def setup(registry: Any, ruleset: Any, tmp_path: Path) -> tuple[TestClient, Publ
         now=lambda: NOW,
         max_records=100,
         max_body_bytes=200_000,
+        credentials=CREDS,
     )
     return TestClient(create_app(intake)), pub, intake
 
 
+CREDS, TOKENS = DeviceCredentials.ephemeral(default_registry())  # the registry holds digests
+
+
 def auth(site: str, registry: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {registry.rsd_site(site).token}"}
+    return {"Authorization": f"Bearer {TOKENS[site]}"}
 
 
 def test_single_record_accepted_with_evidence(setup: Any, registry: Any, tmp_path: Path) -> None:
@@ -174,6 +180,7 @@ def test_seen_ids_survive_restart(registry: Any, ruleset: Any, tmp_path: Path) -
             publish=pub,
             state=IntakeState(tmp_path / "s.sqlite"),
             now=lambda: NOW,
+            credentials=CREDS,
         )
         with TestClient(create_app(intake)) as c:
             c.post("/api/rsd/v1/records", json=[rec("P1")], headers=auth(QP, registry))
@@ -205,8 +212,16 @@ def test_csv_upload_and_vendor_b_codes(setup: Any, registry: Any) -> None:
 
 
 def test_auth_and_body_errors(setup: Any, registry: Any) -> None:
-    client, pub, _ = setup
+    client, pub, intake = setup
     assert client.post("/api/rsd/v1/records", json=[rec("X")]).status_code == 401
+    # a token of no site: 401 before anything is stored or published, counted; no secret echoed
+    raw_before = sorted((intake.raw.root or Path("/nonexistent")).rglob("*"))
+    r = client.post(
+        "/api/rsd/v1/records", json=[rec("X")], headers={"Authorization": "Bearer dev-guess"}
+    )
+    assert r.status_code == 401 and "dev-guess" not in r.text and not pub.events
+    assert sorted((intake.raw.root or Path("/nonexistent")).rglob("*")) == raw_before
+    assert intake.metrics.counters("rsd_intake", "requests_unauthorised")
     r = client.post(
         "/api/rsd/v1/records",
         content=b"{not json",

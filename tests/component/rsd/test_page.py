@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.processing import Context
 from core.timeutil import utcnow
@@ -31,14 +30,14 @@ def reader(warehouse: Any) -> Any:
     shared.set_reader(None)
 
 
-def test_without_data(reader: Any) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+def test_without_data(accounts, reader: Any) -> None:
+    at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Roadside remote sensing"
     assert any("No data yet" in i.value for i in at.info)
 
 
-def test_with_passes_and_exceedances(reader: Any, ruleset: Any, registry: Any) -> None:
+def test_with_passes_and_exceedances(accounts, reader: Any, ruleset: Any, registry: Any) -> None:
     base = examples()[0]
     now = utcnow()
     passes = [
@@ -59,7 +58,7 @@ def test_with_passes_and_exceedances(reader: Any, ruleset: Any, registry: Any) -
     sink = BatchingSink(reader, write_ingest_log=False)
     sink.put(passes + exc)
     assert sink.flush()
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Passes"] == "3"

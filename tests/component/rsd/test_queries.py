@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from core.processing import Context
+from core.scope import Scope
 from core.timeutil import beijing
 from remote_sensing.assemble import build_passes
 from remote_sensing.evaluate import Evaluator
@@ -20,6 +21,8 @@ from remote_sensing.rules import site_quality
 from remote_sensing.simulator import SimConfig, generate
 from streams.warehouse.queries import rsd as q
 from streams.warehouse.sink import BatchingSink
+
+ZONE = Scope.zone()  # named queries take the caller's scope
 
 pytestmark = pytest.mark.component
 
@@ -80,7 +83,7 @@ def test_site_quality_matches_pure_computation(warehouse: Any, registry: Any, ru
     sink.put(passes + down + [cal])
     sink.put(passes[:50])  # a replay of some passes
     assert sink.flush()
-    got = q.site_quality_daily(warehouse, T0 - timedelta(days=1), T0 + timedelta(days=10))
+    got = q.site_quality_daily(warehouse, ZONE, T0 - timedelta(days=1), T0 + timedelta(days=10))
     frame = pd.DataFrame(
         {
             "site_id": [p.site_id for p in passes],
@@ -102,7 +105,7 @@ def test_site_quality_matches_pure_computation(warehouse: Any, registry: Any, ru
     row = got[(got.site_id == "RSD-QP-01") & (got.day == date(2026, 11, 10))].iloc[0]
     assert bool(row["calibration_passed"]) and row["weather_downtime_s"] == 5400
     one_site = q.site_quality_daily(
-        warehouse, T0 - timedelta(days=1), T0 + timedelta(days=10), "RSD-JS-01"
+        warehouse, ZONE, T0 - timedelta(days=1), T0 + timedelta(days=10), "RSD-JS-01"
     )
     assert set(one_site["site_id"]) == {"RSD-JS-01"}
 
@@ -118,22 +121,24 @@ def test_history_exceedances_and_calibrations(warehouse: Any, registry: Any, rul
     assert sink.flush()
     plate_counts = pd.Series([p.plate for p in passes if p.plate]).value_counts()
     plate = plate_counts.index[0]
-    hist = q.vehicle_history(warehouse, plate)
+    hist = q.vehicle_history(warehouse, ZONE, plate)
     assert len(hist) == plate_counts.iloc[0] and hist["ts"].is_monotonic_decreasing
-    assert len(q.vehicle_history(warehouse, plate, "purple")) == 0
+    assert len(q.vehicle_history(warehouse, ZONE, plate, "purple")) == 0
     since, until = T0 - timedelta(days=1), T0 + timedelta(days=30)
-    allx = q.recent_exceedances(warehouse, since, until, limit=100_000)
+    allx = q.recent_exceedances(warehouse, ZONE, since, until, limit=100_000)
     assert len(allx) == len(exc)  # stored once despite the replay
-    qp = q.recent_exceedances(warehouse, since, until, jurisdictions=("qingpu",), limit=100_000)
+    qp = q.recent_exceedances(
+        warehouse, ZONE, since, until, jurisdictions=("qingpu",), limit=100_000
+    )
     assert set(qp["jurisdiction"]) <= {"qingpu"}
     assert len(qp) == sum(e.jurisdiction == "qingpu" for e in exc)
-    reps = q.repeat_offenders(warehouse, since, until)
+    reps = q.repeat_offenders(warehouse, ZONE, since, until)
     assert int(reps["cases"].sum() if len(reps) else 0) == sum(
         e.rule_id == "RS-REPEAT" for e in exc
     )
     sink.put([examples()[1]])
     assert sink.flush()
-    cals = q.calibrations(warehouse, beijing(2026, 11, 1), beijing(2026, 12, 1))
+    cals = q.calibrations(warehouse, ZONE, beijing(2026, 11, 1), beijing(2026, 12, 1))
     assert list(cals["check_kind"]) == ["daily"]
 
 
@@ -143,7 +148,7 @@ def test_view_agrees_with_query(warehouse: Any, registry: Any, ruleset: Any) -> 
     sink.put(passes)
     assert sink.flush()
     view = warehouse.query_df("SELECT * FROM rsd_site_day ORDER BY site_id, day")
-    got = q.site_quality_daily(warehouse, T0 - timedelta(days=1), T0 + timedelta(days=10))
+    got = q.site_quality_daily(warehouse, ZONE, T0 - timedelta(days=1), T0 + timedelta(days=10))
     view["day"] = pd.to_datetime(view["day"]).dt.date
     m = view.merge(got, on=["site_id", "day"])
     assert len(m) == len(view) == len(got)

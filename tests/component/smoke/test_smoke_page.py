@@ -6,7 +6,6 @@ import dataclasses
 from typing import Any
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.processing import Context
 from core.timeutil import utcnow
@@ -30,14 +29,14 @@ def reader(warehouse: Any) -> Any:
     shared.set_reader(None)
 
 
-def test_without_data(reader: Any) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+def test_without_data(accounts, reader: Any) -> None:
+    at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Black-smoke capture"
     assert sum("No data yet" in i.value for i in at.info) == 2
 
 
-def test_with_a_queued_capture(reader: Any, ruleset: Any, registry: Any) -> None:
+def test_with_a_queued_capture(accounts, reader: Any, ruleset: Any, registry: Any) -> None:
     now = utcnow()
     cap = dataclasses.replace(examples()[0], ts=now, first_ts=now, last_ts=now)
     nev = dataclasses.replace(cap, event_id="e" * 32, plate_colour="green", track_id=99)
@@ -45,7 +44,7 @@ def test_with_a_queued_capture(reader: Any, ruleset: Any, registry: Any) -> None
     sink = BatchingSink(reader, write_ingest_log=False)
     sink.put([cap, nev, *exc])
     assert sink.flush()
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Waiting for review"] == "2"

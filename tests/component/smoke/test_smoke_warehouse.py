@@ -7,9 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from core.scope import Scope
 from core.timeutil import beijing
 from smoke_capture.events import SmokeReview, examples
 from streams.warehouse.queries import smoke as q
+
+ZONE = Scope.zone()  # named queries take the caller's scope
 
 pytestmark = pytest.mark.component
 
@@ -43,27 +46,27 @@ async def test_capture_enters_queue_and_leaves_it_on_review(pipeline):
     await pipeline.publish([cap, cap, nev, low])  # cap twice: a replay
     await pipeline.settle()
     client = pipeline.client
-    queue = q.review_queue(client)
+    queue = q.review_queue(client, ZONE)
     assert sorted(queue["capture_id"]) == sorted([cap.event_id, nev.event_id])
     assert bool(queue.set_index("capture_id").loc[nev.event_id, "nev_suspect"]) is True
     assert queue.iloc[0]["capture_id"] == cap.event_id  # NEV suspects sort last
-    stored = q.captures(client, SINCE, UNTIL)
+    stored = q.captures(client, ZONE, SINCE, UNTIL)
     assert len(stored) == 3
     row = stored.set_index("event_id").loc[cap.event_id]
     assert list(row["evidence_sha256"]) == list(cap.evidence_sha256)
 
     await pipeline.publish([review(cap), review(nev, "dismissed", reason="nev")])
     await pipeline.settle()
-    assert q.review_queue(client).empty
+    assert q.review_queue(client, ZONE).empty
     ex = client.query_df(
         "SELECT rule_id, measured, subject_id FROM exceedance FINAL WHERE source = 'smoke_capture' ORDER BY rule_id"
     )
     assert list(ex["rule_id"]) == ["BS-CONFIRM", "BS-NEV", "BS-SCREEN", "BS-SCREEN"]
-    one = q.capture(client, cap.event_id)
+    one = q.capture(client, ZONE, cap.event_id)
     assert one.iloc[0]["decision"] == "confirmed" and one.iloc[0]["confirmed_grade"] == 2.0
-    daily = q.camera_daily(client, SINCE, UNTIL)
+    daily = q.camera_daily(client, ZONE, SINCE, UNTIL)
     assert int(daily["captures"].sum()) == 3 and int(daily["confirmed"].sum()) == 1
-    hist = q.vehicle_smoke_history(client, cap.plate)
+    hist = q.vehicle_smoke_history(client, ZONE, cap.plate)
     assert sorted(hist["decision"]) == ["", "confirmed"]  # the grade-0.8 capture is not reviewed
 
 

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from core.credentials import DeviceCredentials
 from core.metrics import Metrics
+from core.registry import default_registry
 from core.timeutil import BEIJING
 from fuel_vapor.codemaps import default_codemaps
 from fuel_vapor.events import Fuelling
@@ -19,6 +21,7 @@ from fuel_vapor.simulator import Simulation
 
 pytestmark = pytest.mark.component
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=BEIJING)
+CREDS, PW = DeviceCredentials.ephemeral(default_registry())  # the registry holds digests only
 
 
 class Client:
@@ -66,7 +69,7 @@ def upload(st, cm_name, *, nozzle=1, ts=T0, qn="20261123080000000", pw=None, al=
     return cm.encode(
         cn=cn,
         mn=mn or st.mn,
-        pw=pw or st.password,
+        pw=pw or PW[st.id],
         ts=ts,
         qn=qn,
         station_id=st.id,
@@ -84,7 +87,9 @@ def upload(st, cm_name, *, nozzle=1, ts=T0, qn="20261123080000000", pw=None, al=
 @pytest.fixture
 async def gateway(collector, registry):
     metrics = Metrics()
-    gw = VaporGateway(collector, registry, metrics, settings=GatewaySettings(idle_timeout_s=5))
+    gw = VaporGateway(
+        collector, registry, metrics, settings=GatewaySettings(idle_timeout_s=5), credentials=CREDS
+    )
     _, port = await gw.start()
     gw.port = port
     yield gw
@@ -112,7 +117,7 @@ async def test_upload_with_flag_4_is_stored_but_not_answered(gateway, collector,
     frame = cm.encode(
         cn="3020",
         mn=st.mn,
-        pw=st.password,
+        pw=PW[st.id],
         ts=T0,
         qn="20261123080000005",
         station_id=st.id,
@@ -143,7 +148,7 @@ async def test_bad_password_unknown_mn_and_crc_error_answers(gateway, collector,
     c = await Client.open(gateway.port)
     await c.send(upload(st, "chongqing", pw="999999", qn="20261123080000001"))
     await c.send(upload(st, "chongqing", mn="FFFFFFFFFFFFFFFFFFFFFFFF", qn="20261123080000002"))
-    request = f"QN=20261123080000003;ST=31;CN=1013;PW={st.password};MN={st.mn};Flag=5;CP=&&&&"
+    request = f"QN=20261123080000003;ST=31;CN=1013;PW={PW[st.id]};MN={st.mn};Flag=5;CP=&&&&"
     bad = bytearray(encode_frame(request))
     bad[-6:-2] = b"0000"
     await c.send(bytes(bad))
@@ -172,7 +177,11 @@ async def test_ack_only_after_publish_returns_and_not_on_failure(registry):
         await gate.wait()
 
     gw = VaporGateway(
-        slow_publish, registry, Metrics(), settings=GatewaySettings(publish_timeout_s=2)
+        slow_publish,
+        registry,
+        Metrics(),
+        settings=GatewaySettings(publish_timeout_s=2),
+        credentials=CREDS,
     )
     _, port = await gw.start()
     st = station(registry, "chongqing")
@@ -204,7 +213,7 @@ async def test_split_packet_reassembled_and_each_part_answered(gateway, collecto
     c = await Client.open(gateway.port)
     for i, g in enumerate(parts, 1):
         part = Packet.build(
-            cn=whole.cn, mn=st.mn, st="31", pw=st.password, qn=whole.qn, flag=7, pnum=2, pno=i, cp=g
+            cn=whole.cn, mn=st.mn, st="31", pw=PW[st.id], qn=whole.qn, flag=7, pnum=2, pno=i, cp=g
         )
         await c.send(encode_frame(part.segment))
     answers = await c.read_answers(2)
@@ -216,7 +225,13 @@ async def test_split_packet_reassembled_and_each_part_answered(gateway, collecto
 
 
 async def test_idle_connection_is_closed_by_timeout(registry, collector):
-    gw = VaporGateway(collector, registry, Metrics(), settings=GatewaySettings(idle_timeout_s=0.2))
+    gw = VaporGateway(
+        collector,
+        registry,
+        Metrics(),
+        settings=GatewaySettings(idle_timeout_s=0.2),
+        credentials=CREDS,
+    )
     _, port = await gw.start()
     c = await Client.open(port)
     data = await asyncio.wait_for(c.reader.read(10), 2)
@@ -258,9 +273,7 @@ def _malformed(kind: str, rng: random.Random, template: bytes, st, cm_name: str)
     if kind == "bad_pw":
         return upload(st, cm_name, pw="000000", qn="20261123090000001")
     if kind == "no_cp":
-        return encode_frame(
-            f"QN=20261123090000002;ST=31;CN=2011;PW={st.password};MN={st.mn};Flag=4"
-        )
+        return encode_frame(f"QN=20261123090000002;ST=31;CN=2011;PW={PW[st.id]};MN={st.mn};Flag=4")
     if kind == "modbus":
         return b"##%04d" % len(seg) + extra + seg + b"%04X" % modbus_crc(seg) + b"\r\n"
     raise AssertionError(kind)
@@ -294,9 +307,12 @@ async def test_10000_malformed_interleaved_every_valid_fuelling_stored_once(pipe
     from fuel_vapor import embedded
 
     pipeline.ports["hj212"] = 0
+    pipeline.credentials = CREDS
     svc = await embedded.start(pipeline.service_context)
     rng = random.Random(20952)
-    sim = Simulation(registry, T0, seed=4, stations=[s.id for s in registry.stations[:6]])
+    sim = Simulation(
+        registry, T0, seed=4, stations=[s.id for s in registry.stations[:6]], passwords=PW
+    )
     valid = list(sim.packets(T0 + timedelta(hours=4)))
     by_mn: dict[str, list] = {}
     for o in valid:
@@ -404,7 +420,11 @@ async def test_publish_timeout_drops_the_answer_and_keeps_the_connection(registr
             await never.wait()  # the bus never confirms the first batch
 
     gw = VaporGateway(
-        stuck_then_fast, registry, Metrics(), settings=GatewaySettings(publish_timeout_s=0.2)
+        stuck_then_fast,
+        registry,
+        Metrics(),
+        settings=GatewaySettings(publish_timeout_s=0.2),
+        credentials=CREDS,
     )
     _, port = await gw.start()
     st = station(registry, "chongqing")
@@ -428,7 +448,7 @@ async def test_packets_of_one_read_share_one_publish_and_one_write_in_order(regi
         if fail[0]:
             raise RuntimeError("bus down")
 
-    gw = VaporGateway(publish, registry, Metrics())
+    gw = VaporGateway(publish, registry, Metrics(), credentials=CREDS)
     _, port = await gw.start()
     st = station(registry, "chongqing")
     ups = [

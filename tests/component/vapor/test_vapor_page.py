@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.timeutil import BEIJING
 from fuel_vapor.codemaps import default_codemaps
@@ -29,14 +28,14 @@ def reader(warehouse):
     shared.set_reader(None)
 
 
-def test_page_without_data_says_so(reader):
-    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+def test_page_without_data_says_so(accounts, reader):
+    at = accounts.app(str(PAGE)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Gas-station vapour recovery"
     assert any("No data yet" in i.value for i in at.info)
 
 
-async def test_page_with_data_shows_alarms_and_respects_scope(pipeline, registry):
+async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline, registry):
     now = datetime.now(UTC).astimezone(BEIJING)
     start = datetime(now.year, now.month, now.day, tzinfo=BEIJING) - timedelta(days=7)
     sim = Simulation(
@@ -62,8 +61,8 @@ async def test_page_with_data_shows_alarms_and_respects_scope(pipeline, registry
 
     _cached.clear()
     try:
-        at = AppTest.from_file(str(PAGE), default_timeout=60)
-        at.session_state["allowed_stations"] = ("QP-ST-0001",)
+        at = accounts.app(str(PAGE), user="op_qp1")  # the operator of QP-ST-0001
+        at.session_state["allowed_stations"] = ("QP-ST-0002",)  # ignored: the login decides
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert at.sidebar.selectbox[0].options == ["QP-ST-0001 青浦朱家角加油站"]
@@ -75,8 +74,8 @@ async def test_page_with_data_shows_alarms_and_respects_scope(pipeline, registry
         assert hint_md and "nozzle" in hint_md[0]
         assert any("Evidence" in m.value and "vapor_nozzle_day:" in m.value for m in at.markdown)
         # another operator: station QP-ST-0003 only, nothing of QP-ST-0001 visible
-        other = AppTest.from_file(str(PAGE), default_timeout=60)
-        other.session_state["allowed_stations"] = ("QP-ST-0003",)
+        other = accounts.app(str(PAGE), user="op_qp3")
+        other.query_params["station"] = "QP-ST-0001"  # a URL parameter changes nothing either
         other.run()
         assert not other.exception
         assert other.sidebar.selectbox[0].options == ["QP-ST-0003 青浦练塘加油站"]

@@ -27,7 +27,7 @@ def test_registry_errors_name_file_and_key(tmp_path: Path) -> None:
 def test_registry_lookups(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(
         "stations:\n"
-        "  - {id: QP-ST-0001, name: A, jurisdiction: qingpu, operator: op, mn: MN1, password: pw,\n"
+        '  - {id: QP-ST-0001, name: A, jurisdiction: qingpu, operator: op, mn: MN1, password: "env:QP1_PW",\n'
         "     nozzles: [{number: 1}, {number: 2}]}\n"
         "obd_vehicles:\n"
         "  - {vin: LGDCHA1G8MA127733, plate: 沪A12345, jurisdiction: qingpu, fleet: f,\n"
@@ -55,5 +55,22 @@ def test_settings_default_dsn_is_chdb_in_data_dir(
     monkeypatch.setenv("EMW_DATA_DIR", str(tmp_path))
     s = load_settings()
     assert s.resolved_dsn == f"chdb://{tmp_path.resolve() / 'warehouse'}"
-    monkeypatch.setenv("EMW_WAREHOUSE_PASSWORD", "secret")
-    assert "secret" not in repr(load_settings())
+    monkeypatch.setenv("EMW_WAREHOUSE_PASSWORD", "s3cr3t-value")
+    monkeypatch.setenv("EMW_OIDC_CLIENT_SECRET", "0idc-s3cr3t")
+    monkeypatch.setenv("EMW_ADMIN_PASSWORD", "adm1n-s3cr3t")
+    shown = repr(load_settings()) + str(load_settings())
+    assert not any(v in shown for v in ("s3cr3t-value", "0idc-s3cr3t", "adm1n-s3cr3t"))
+    monkeypatch.setenv("EMW_WAREHOUSE_DSN", "http://emw:hunter2@clickhouse:8123")
+    s = load_settings()
+    assert "hunter2" not in repr(s) and "hunter2" not in str(s.warehouse_dsn)
+    assert s.masked_dsn == "http://emw:***@clickhouse:8123"
+    assert s.resolved_dsn == "http://emw:hunter2@clickhouse:8123"  # what connect() gets
+
+
+def test_registry_refuses_a_plain_secret(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "rsd_sites:\n  - {id: S1, name: s, jurisdiction: qingpu, lat: 1, lon: 2, token: dev-123}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_registry(tmp_path)
+    assert "rsd_sites.0.token" in str(err.value) and "dev-123" not in str(err.value)

@@ -295,3 +295,42 @@ def test_obd_offline_while_seen_on_the_road(d: Driver, registry: Any) -> None:
 
 def test_canonical_is_stable() -> None:
     assert canonical({"b": 1, "a": "青浦"}) == '{"a":"青浦","b":1}'
+
+
+def test_obd_nox_high_and_rsd_fail(d: Driver, registry: Any) -> None:
+    v = registry.obd_vehicles[0]
+    t = beijing(2026, 11, 1, 9)
+    scr = fire(
+        d.rs.rule("OBD-SCR"),
+        t,
+        source="obd_gateway",
+        subject_kind="vehicle",
+        subject_id=v.vin,
+        jurisdiction=v.jurisdiction,
+        device_id=v.vin,
+        measured=0.3,
+        limit=0.6,
+        unit="ratio",
+    )
+    d.send(scr)
+    plate = v.plate
+    far = rsd(d.rs, "RS-D-NO", t + timedelta(days=45), 1800, plate=plate, rid="far")
+    d.send(far)
+    assert not [e for e in d.seen if isinstance(e, Exceedance) and e.rule_id == "ENF-X-NOX"]
+    d.send(rsd(d.rs, "RS-D-NO", t + timedelta(days=10), 1800, plate=plate, rid="near"))
+    (x,) = [e for e in d.seen if isinstance(e, Exceedance) and e.rule_id == "ENF-X-NOX"]
+    assert f"exceedance:{scr.event_id}" in x.evidence and x.source == "enforcement"
+
+
+def test_fleet_share_of_confirmed_vehicles(d: Driver, registry: Any) -> None:
+    fleet = [v for v in registry.obd_vehicles if v.fleet == "qingpu-bus"]
+    t = beijing(2026, 11, 20, 9)
+    for i, v in enumerate(fleet[:1]):
+        d.send(rsd(d.rs, "RS-REPEAT", t, 1650, plate=v.plate, rid=f"f{i}"))
+        (cid,) = [c for c in d.cases() if d.state(c).subject_id == v.plate]
+        d.act(cid, "review", t + timedelta(hours=1))
+        d.act(cid, "confirm", t + timedelta(hours=2))
+    (f,) = [e for e in d.seen if isinstance(e, Exceedance) and e.rule_id == "ENF-FLEET"]
+    assert f.subject_kind == "fleet" and f.subject_id == "qingpu-bus"
+    assert f.measured == pytest.approx(1 / len(fleet))
+    assert any(d.state(c).subject_kind == "fleet" for c in d.cases())  # a fleet case for the desk

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.credentials import DeviceCredentials
 from core.registry import default_registry
 from core.ruleset import default_ruleset
 from core.timeutil import beijing
@@ -32,6 +33,9 @@ RECORD = st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=len(FIELDS))
 BASE = {"jlbh": "X", "dwbh": "RSD-QP-01", "jcrq": "2026-11-23 10:00:00"}
 
 
+CREDS = DeviceCredentials.ephemeral(default_registry())
+
+
 class Pub:
     def __init__(self) -> None:
         self.n = 0
@@ -45,8 +49,13 @@ class Pub:
 def test_any_batch_is_answered_per_record(batch: list[Any]) -> None:
     registry, ruleset = default_registry(), default_ruleset()
     pub = Pub()
+    creds, tokens = CREDS
     intake = Intake(
-        registry=registry, ruleset=ruleset, publish=pub, now=lambda: beijing(2026, 11, 23, 12)
+        registry=registry,
+        ruleset=ruleset,
+        publish=pub,
+        now=lambda: beijing(2026, 11, 23, 12),
+        credentials=creds,
     )
     body = json.dumps({"records": batch}, default=str, allow_nan=True).encode()
     try:
@@ -54,7 +63,7 @@ def test_any_batch_is_answered_per_record(batch: list[Any]) -> None:
             intake.ingest(
                 body,
                 "application/json",
-                token=registry.rsd_site("RSD-QP-01").token,
+                token=tokens["RSD-QP-01"],
                 profile=load_profile("national"),
             )
         )

@@ -73,3 +73,29 @@ def test_wrong_model_files_give_one_clear_error(tmp_path):
     other.write_bytes(b"\0" * 10)
     with pytest.raises(ModelError, match="unknown model format"):
         load_detector(other)
+
+
+def test_letterbox_rect_pads_only_to_the_stride():
+    img = np.zeros((480, 640, 3), np.uint8)
+    t, r, (px, py) = letterbox(img, 320, rect=True)
+    assert t.shape == (1, 3, 256, 320)  # 320×240 content, padded to 256 rows
+    assert r == pytest.approx(0.5) and px == 0 and py == 8
+
+
+def test_trained_size_is_read_from_the_model():
+    from smoke_capture.detector import _size_from, default_model_path
+
+    assert _size_from("[320, 320]") == 320 and _size_from(640) == 640
+    assert _size_from("nonsense") is None and _size_from(None) is None
+    path = default_model_path()
+    assert path is not None and path.suffix == ".onnx"
+    det = OnnxDetector(path, threads=1)
+    assert det.trained_imgsz == 320 and det.imgsz == 320
+    assert OnnxDetector(path, imgsz=480, threads=1).imgsz == 480
+    # a 640×480 still is scored from its native pixels; boxes come back in native pixels
+    rng = np.random.default_rng(5)
+    from smoke_capture import synth
+
+    sc = synth.render_scene(rng, synth.SceneSpec(width=640, height=480, vehicles=1, smoke=False))
+    for d in det.detect(sc.image):
+        assert 0 <= d.x1 < d.x2 <= 640 and 0 <= d.y1 < d.y2 <= 480

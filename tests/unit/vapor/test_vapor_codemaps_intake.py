@@ -41,7 +41,7 @@ def test_shipped_maps_and_registry_use_at_least_two_station_dialects():
         s.code_map in MAPS for s in REG.sensors
     )
     for s in REG.stations:
-        assert 4 <= len(s.nozzles) <= 16 and len(s.password) == 6 and len(s.mn) == 24
+        assert 4 <= len(s.nozzles) <= 16 and s.password.startswith("sha256:") and len(s.mn) == 24
 
 
 @pytest.mark.parametrize("name", ["guangzhou", "chongqing"])
@@ -52,7 +52,7 @@ def test_fuelling_round_trip_through_each_station_dialect(name):
     frame = cm.encode(
         cn=cn,
         mn=st.mn,
-        pw=st.password,
+        pw="123456",
         ts=TS,
         qn="20261123102030000",
         station_id=st.id,
@@ -97,7 +97,7 @@ def test_sensor_and_depot_maps():
     frame = cm.encode(
         cn="2011",
         mn=sensor.mn,
-        pw=sensor.password,
+        pw="123456",
         ts=TS,
         qn="1",
         sensor={"nmhc_mg_m3": (0.7, "N"), "no2_ug_m3": (41.0, "N")},
@@ -112,7 +112,7 @@ def test_sensor_and_depot_maps():
     frame = MAPS["depot"].encode(
         cn="2011",
         mn=depot.mn,
-        pw=depot.password,
+        pw="123456",
         ts=TS,
         qn="2",
         depot={"outlet_g_m3": 8.0, "efficiency_pct": 97.0, "truck_pressure_kpa": 3.1},
@@ -166,7 +166,7 @@ def test_bad_code_map_names_file_and_key(tmp_path: Path, text, key):
 def test_intake_counts_bad_values_and_keeps_the_packet():
     st = next(s for s in REG.stations if s.code_map == "guangzhou")
     seg = (
-        f"QN=20261123102030000;MN={st.mn};ST=61;CN=2011;PW={st.password};CP=&&DataTime=20261123102030;"
+        f"QN=20261123102030000;MN={st.mn};ST=61;CN=2011;PW=123456;CP=&&DataTime=20261123102030;"
         "q0003-AlvR=abc,q0003-FuelFlow=30;q0099-AlvR=1.1,q0099-FuelFlow=30&&"
     )
     p = parse_segment(seg)
@@ -198,12 +198,10 @@ def test_intake_counts_bad_values_and_keeps_the_packet():
 def test_packet_without_data_time_uses_qn_then_receipt_time():
     st = REG.stations[0]
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-    p = parse_segment(
-        f"QN=20261123100000000;ST=61;CN=2021;PW={st.password};MN={st.mn};CP=&&TankPress=5&&"
-    )
+    p = parse_segment(f"QN=20261123100000000;ST=61;CN=2021;PW=123456;MN={st.mn};CP=&&TankPress=5&&")
     res = from_hj212(p, b"x", st, MAPS["guangzhou"], now)
     assert res.packet_event.ts == beijing(2026, 11, 23, 10, 0, 0)
-    p2 = parse_segment(f"ST=61;CN=2021;PW={st.password};MN={st.mn};CP=&&TankPress=5&&")
+    p2 = parse_segment(f"ST=61;CN=2021;PW=123456;MN={st.mn};CP=&&TankPress=5&&")
     res2 = from_hj212(p2, b"y", st, MAPS["guangzhou"], now)
     assert res2.packet_event.ts == now and "no_data_time" in res2.problems
 

@@ -1,0 +1,274 @@
+"""Enforcement benchmarks (printed, never asserted). Anchors (issue 12): with the warehouse loaded,
+the case list and one vehicle's full history through the API at p95 < 200 ms each; cases keep up
+with the exceedance rate of the load.
+
+The bulk seeder (``emwatch seed``, branch ``seed``) had not landed when this was written, so the
+load is generated here at a smaller scale from the simulators' distributions: plates from the RSD
+simulator's fleet (``remote_sensing.simulator.make_fleet``: fuel mix, heavy-tailed emitters), the
+registry's OBD vehicles; RSD passes, smoke captures and OBD samples are the events' own ``examples()``
+with those plates, VINs, sites and times (stored through the platform's batching sink); exceedances
+are fired with ``core.exceedance.fire`` at the rates the emitters imply and run through the
+enforcement processors on the in-process bus (identity → findings → cases), outputs stored.
+
+Run: ``.venv/bin/python bench/bench_enforcement.py [--readings 1000000] [--exceedances 100000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import random
+import statistics
+import tempfile
+import time
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.exceedance import Exceedance, fire
+from core.metrics import Metrics
+from core.processing import Context
+from core.registry import default_registry
+from core.ruleset import default_ruleset
+from core.scope import Scope
+from obd_gateway import events as obd_events
+from remote_sensing import events as rsd_events
+from remote_sensing.simulator import SimConfig, make_fleet
+from smoke_capture import events as smoke_events
+from streams import catalog
+from streams.api import EnforcementService, routes
+from streams.bus.inproc import InProcessBus
+from streams.warehouse.client import connect
+from streams.warehouse.migrator import migrate
+from streams.warehouse.sink import BatchingSink
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+DAYS = 30
+
+
+def readings(
+    n: int, plates: list[Any], vins: list[str], start: datetime, rng: random.Random
+) -> Any:
+    """RSD passes (45 %), OBD samples (45 %), smoke captures (10 %) over DAYS days."""
+    rsd_p = rsd_events.examples()[0]
+    obd_s = next(e for e in obd_events.examples() if type(e).__name__ == "ObdSample")
+    cap = smoke_events.examples()[0]
+    reg = default_registry()
+    sites = [(s.id, s.jurisdiction) for s in reg.rsd_sites]
+    span = DAYS * 86400
+    for i in range(n):
+        ts = start + timedelta(seconds=rng.random() * span)
+        u = i % 20
+        if u < 9:
+            v = plates[int(rng.paretovariate(1.2)) % len(plates)]
+            site, jur = sites[i % len(sites)]
+            yield dataclasses.replace(
+                rsd_p,
+                event_id=f"p{i}",
+                ts=ts,
+                plate=v.plate,
+                plate_colour=v.colour,
+                site_id=site,
+                jurisdiction=jur,
+                record_id=str(i),
+                no_ppm=rsd_p.no_ppm * v.emitter,
+            )
+        elif u < 18:
+            yield dataclasses.replace(obd_s, event_id=f"o{i}", ts=ts, vin=vins[i % len(vins)])
+        else:
+            v = plates[i % len(plates)]
+            yield dataclasses.replace(cap, event_id=f"c{i}", ts=ts, plate=v.plate)
+
+
+def exceedances(
+    n: int, plates: list[Any], reg: Any, start: datetime, rng: random.Random
+) -> list[Exceedance]:
+    """Exceedances of the load in time order: RSD limits and repeats from high emitters, smoke
+    screens, OBD leads of registered vehicles, vapour warnings of stations."""
+    rs = default_ruleset()
+    emitters = sorted(plates, key=lambda v: -v.emitter)[: max(50, len(plates) // 20)]
+    out: list[Exceedance] = []
+    span = DAYS * 86400
+    stations = [s for s in reg.stations]
+    for i in range(n):
+        ts = start + timedelta(seconds=rng.random() * span)
+        u = rng.random()
+        if u < 0.55:
+            v = emitters[int(rng.paretovariate(1.1)) % len(emitters)]
+            rule = "RS-REPEAT" if rng.random() < 0.1 else "RS-D-NO"
+            out.append(
+                fire(
+                    rs.rule(rule),
+                    ts,
+                    source="remote_sensing",
+                    subject_kind="vehicle",
+                    subject_id=f"{v.plate}|{v.colour}",
+                    jurisdiction=rng.choice(["qingpu", "wujiang", "jiashan"]),
+                    device_id="RSD-QP-01",
+                    measured=1500 + 500 * rng.random(),
+                    limit=1500.0,
+                    unit="ppm",
+                    evidence=[f"rsd.pass:p{i}"],
+                    detail={"fuel": "diesel", "pollutant": "no", "plate_colour": v.colour},
+                    window=str(i),
+                )
+            )
+        elif u < 0.75:
+            v = emitters[i % len(emitters)]
+            out.append(
+                fire(
+                    rs.rule("BS-SCREEN"),
+                    ts,
+                    source="smoke_capture",
+                    subject_kind="vehicle",
+                    subject_id=v.plate,
+                    jurisdiction="wujiang",
+                    device_id="CAM-WJ-01",
+                    measured=2.5,
+                    limit=1.0,
+                    unit="grade",
+                    evidence=[f"evidence/CAM-WJ-01/c{i}/clip.mp4#sha256={'0' * 64}"],
+                    detail={"capture_id": f"c{i}"},
+                    window=str(i),
+                )
+            )
+        elif u < 0.9:
+            ov = reg.obd_vehicles[i % len(reg.obd_vehicles)]
+            rule = rng.choice(["OBD-SCR", "OBD-MIL", "OBD-OFFLINE"])
+            out.append(
+                fire(
+                    rs.rule(rule),
+                    ts,
+                    source="obd_gateway",
+                    subject_kind="vehicle",
+                    subject_id=ov.vin,
+                    jurisdiction=ov.jurisdiction,
+                    device_id=ov.vin,
+                    measured=0.3,
+                    limit=0.5,
+                    unit="ratio",
+                    detail={"since": (ts - timedelta(hours=30)).isoformat()},
+                    window=str(i),
+                )
+            )
+        else:
+            st = stations[i % len(stations)]
+            out.append(
+                fire(
+                    rs.rule("FV-AL-WARN"),
+                    ts,
+                    source="fuel_vapor",
+                    subject_kind="nozzle",
+                    subject_id=f"{st.id}:N01",
+                    jurisdiction=st.jurisdiction,
+                    device_id=st.mn,
+                    measured=0.8,
+                    limit=1.0,
+                    unit="ratio",
+                    window=str(i),
+                )
+            )
+    out.sort(key=lambda e: e.ts)
+    return out
+
+
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 20 else max(xs)
+
+
+async def main(args: argparse.Namespace) -> None:
+    rng = random.Random(7)
+    reg, rs = default_registry(), default_ruleset()
+    fleet = make_fleet(random.Random(1), SimConfig(fleet_size=args.fleet))
+    plates = [v for v in fleet if v.fuel != "electric"]
+    vins = [v.vin for v in reg.obd_vehicles]
+    start = datetime.now(UTC) - timedelta(days=DAYS)
+    tmp = Path(tempfile.mkdtemp(prefix="emw-bench-enf-"))
+    client = connect(f"chdb://{tmp / 'wh'}", "bench")
+    migrate(client)
+    sink = BatchingSink(client, batch_size=100_000, max_delay_s=1.0, max_buffered=1_000_000).start()
+
+    t0 = time.perf_counter()
+    batch: list[Any] = []
+    for ev in readings(args.readings, plates, vins, start, rng):
+        batch.append(ev)
+        if len(batch) >= 50_000:
+            await asyncio.to_thread(sink.put, batch)
+            batch = []
+    await asyncio.to_thread(sink.put, batch)
+    await asyncio.to_thread(sink.flush)
+    dt = time.perf_counter() - t0
+    print(f"load: {args.readings:,} readings (RSD 45 %, OBD 45 %, smoke 10 %) stored in {dt:.1f} s")
+
+    exs = exceedances(args.exceedances, plates, reg, start, rng)
+    procs = [p for p in catalog.processors() if p.name.startswith("enforcement.")]
+    bus = InProcessBus(sink, procs, Context(rs, reg), metrics=Metrics())
+    await bus.start()
+    t0 = time.perf_counter()
+    for i in range(0, len(exs), 5_000):
+        await bus.publish(exs[i : i + 5_000])
+    await bus.drain()
+    t_proc = time.perf_counter() - t0
+    await asyncio.to_thread(sink.flush)
+    t_all = time.perf_counter() - t0
+    await bus.stop()
+    n_cases = int(client.query("SELECT uniqExact(case_id) FROM case_state").result_rows[0][0])
+    n_entries = int(client.query("SELECT count() FROM case_entry").result_rows[0][0])
+    per_day = len(exs) / DAYS
+    print(
+        f"cases: {len(exs):,} exceedances ({per_day:,.0f}/day in the load) → {n_cases:,} cases, "
+        f"{n_entries:,} log entries; processed in {t_proc:.1f} s, stored in {t_all:.1f} s = "
+        f"{len(exs) / t_all:,.0f} exceedances/s (anchor: keep up with the load's "
+        f"{per_day / 86400:.2f}/s; {len(exs) / t_all / (per_day / 86400):,.0f}× headroom)"
+    )
+
+    svc = EnforcementService(client, lambda cmd: None, rs, reg, tmp)
+    http = TestClient(Starlette(routes=routes(lambda: svc)))
+    scope = Scope.zone()
+    cases = svc.list_cases(scope, limit=5000)["cases"]
+    plate_ids = [c["subject_id"] for c in cases if c["subject_kind"] == "vehicle"]
+    timings: dict[str, list[float]] = {
+        "case list": [],
+        "case list (status+jurisdiction)": [],
+        "vehicle history": [],
+        "case detail": [],
+    }
+    for _ in range(args.requests):
+        for name, path in (
+            ("case list", "/api/v1/cases?limit=200"),
+            (
+                "case list (status+jurisdiction)",
+                "/api/v1/cases?status=new&jurisdiction=qingpu&limit=200",
+            ),
+            ("vehicle history", f"/api/v1/vehicles/{rng.choice(plate_ids)}"),
+            ("case detail", f"/api/v1/cases/{rng.choice(cases)['case_id']}"),
+        ):
+            t = time.perf_counter()
+            r = http.get(path)
+            timings[name].append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200, (path, r.status_code, r.text[:200])
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} while measuring "
+        "(shared: figures above 1 load per CPU are contended)"
+    )
+    for name, xs in timings.items():
+        print(
+            f"API {name:<32} p50 {statistics.median(xs):7.1f} ms   p95 {p95(xs):7.1f} ms   (anchor p95 < 200 ms; {len(xs)} requests)"
+        )
+    sink.close()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--readings", type=int, default=1_000_000)
+    ap.add_argument("--exceedances", type=int, default=100_000)
+    ap.add_argument("--fleet", type=int, default=20_000)
+    ap.add_argument("--requests", type=int, default=40)
+    asyncio.run(main(ap.parse_args()))

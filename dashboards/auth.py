@@ -1,0 +1,190 @@
+"""Who is looking: the login gate of every page and the caller's scope.
+
+Embedded mode (default): a Chinese login form checks the local account (argon2, rate-limited)
+through ``streams.auth.service.AuthService``; the signed, expiring session token lives in the
+Streamlit session (or in the ``emw_session`` cookie set by ``POST /api/login``) and is checked on
+every run, so an expired, tampered or disabled session drops back to the form.
+Production (``EMW_AUTH=oidc``): ``st.login`` against the OIDC provider (Keycloak); the token's
+``emw_role`` / ``emw_jurisdiction`` / ``emw_stations`` claims make the scope.
+
+Pages never filter by themselves: ``dashboards.data.run_query`` passes ``current_scope()`` to
+every named query, which applies it in SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.access import ROLE_LABELS, AccessError, scope_for
+from core.jurisdictions import JURISDICTIONS
+from core.scope import Scope
+
+TOKEN_KEY = "emw_token"
+
+
+def _settings() -> Any:
+    from streams.settings import load_settings
+
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _built_service(data_dir: str) -> Any:
+    from pathlib import Path
+
+    from streams.auth.service import AuthService
+    from streams.warehouse.audit import Auditor
+
+    def client() -> Any:
+        from dashboards.data import client as data_client
+
+        return data_client()
+
+    return AuthService(Path(data_dir), Auditor(client))
+
+
+def auth_service() -> Any:
+    """The runner's AuthService (embedded) or one over the data directory from settings."""
+    from streams.auth.service import service
+
+    return service() or _built_service(str(_settings().data_dir))
+
+
+def _client_label() -> str:
+    try:
+        return str(st.context.ip_address or "dashboard")
+    except Exception:
+        return "dashboard"
+
+
+def current_scope() -> Scope | None:
+    """The scope of the logged-in caller of this run, or None."""
+    if _settings().auth == "oidc":
+        return _oidc_scope()
+    from streams.auth.service import COOKIE
+
+    token = st.session_state.get(TOKEN_KEY)
+    if not token:
+        try:
+            token = st.context.cookies.get(COOKIE)
+        except Exception:
+            token = None
+    if not token:
+        return None
+    seen = st.session_state.get("_emw_refused")
+    svc = auth_service()
+    if seen == token:  # refused before in this session: do not audit it on every rerun
+        return None
+    scope = svc.session(token, client=_client_label())
+    if scope is None:
+        st.session_state["_emw_refused"] = token
+        st.session_state.pop(TOKEN_KEY, None)
+    return scope
+
+
+def _oidc_scope() -> Scope | None:
+    user = st.user
+    if not getattr(user, "is_logged_in", False):
+        return None
+    claims = dict(user.to_dict())
+    try:
+        scope = scope_from_claims(claims)
+    except AccessError:  # unknown role or station in the token: refused, audited once
+        if not st.session_state.get("_emw_oidc_seen"):
+            st.session_state["_emw_oidc_seen"] = True
+            auth_service().auditor.record(
+                "login_failed",
+                user=str(claims.get("preferred_username") or claims.get("sub") or "")[:64],
+                outcome="unknown_role",
+                client=_client_label(),
+            )
+        return None
+    if not st.session_state.get("_emw_oidc_seen"):  # the first run after st.login: audit it
+        st.session_state["_emw_oidc_seen"] = True
+        auth_service().auditor.record("login", user=scope.user, scope=scope, client="oidc")
+    return scope
+
+
+def scope_from_claims(claims: dict[str, Any]) -> Scope:
+    """Scope from OIDC ID-token claims (Keycloak user attributes mapped in the realm file)."""
+    from core.registry import default_registry
+
+    name = str(claims.get("preferred_username") or claims.get("email") or claims.get("sub") or "")
+    role = str(claims.get("emw_role") or "")
+    jur = claims.get("emw_jurisdiction") or ()
+    sts = claims.get("emw_stations") or ()
+    jur = (jur,) if isinstance(jur, str) else tuple(jur)
+    sts = tuple(s for s in (sts.split(",") if isinstance(sts, str) else sts) if s)
+    units = {s.id: s.jurisdiction for s in default_registry().stations}
+    return scope_for(name, role, jur, sts, station_jurisdiction=units)
+
+
+def _runner_routes() -> bool:
+    """True inside ``emwatch run``, whose server has the ``/api/session`` hand-over route."""
+    from streams.auth.service import service
+
+    return service() is not None and getattr(service(), "has_http_routes", False)
+
+
+def login_form() -> None:
+    st.title("YRD Emissions Watch 长三角示范区排放监管平台")
+    st.subheader("请登录")
+    if _settings().auth == "oidc":
+        st.caption("使用统一身份认证（OIDC）登录")
+        if st.button("登录", type="primary"):
+            st.login()
+        return
+    with st.form("emw_login", clear_on_submit=True):
+        name = st.text_input("用户名")
+        password = st.text_input("密码", type="password")
+        submitted = st.form_submit_button("登录", type="primary")
+    if submitted:
+        svc = auth_service()
+        res = svc.login(name, password, client=_client_label())
+        if res.token:
+            st.session_state[TOKEN_KEY] = res.token
+            st.session_state.pop("_emw_refused", None)
+            if _runner_routes():  # keep the login across reloads: an HttpOnly cookie, via a code
+                code = svc.handover_code(res.token)
+                st.html(
+                    f'<script>window.parent.location.href = "/api/session?code={code}";</script>',
+                    unsafe_allow_javascript=True,
+                )
+                st.stop()
+            st.rerun()
+        elif res.reason == "rate_limited":
+            st.error("尝试次数过多，请 5 分钟后再试。")
+        else:
+            st.error("用户名或密码错误。")
+    st.caption("首次使用：管理员账号见 `make run` 启动时的提示，或用 `emwatch users add` 创建。")
+
+
+def gate() -> Scope:
+    """The caller's scope; shows the login form and stops the run when there is none."""
+    scope = current_scope()
+    if scope is None:
+        login_form()
+        st.stop()
+    assert scope is not None
+    with st.sidebar:
+        role = next((ROLE_LABELS[r] for r in scope.roles if r in ROLE_LABELS), scope.roles[0])
+        where = "、".join(
+            JURISDICTIONS[j].name_zh for j in scope.jurisdictions if j in JURISDICTIONS
+        )
+        st.caption(f"用户 {scope.user} · {role} · {where}")
+        if st.button("退出登录", key="emw_logout"):
+            auth_service().logout(scope, client=_client_label())
+            st.session_state.pop(TOKEN_KEY, None)
+            if _runner_routes():  # the cookie is HttpOnly: the server clears it
+                st.html(
+                    "<script>fetch('/api/logout', {method: 'POST'})"
+                    ".then(() => window.parent.location.reload());</script>",
+                    unsafe_allow_javascript=True,
+                )
+                st.stop()
+            if _settings().auth == "oidc":
+                st.logout()
+            st.rerun()
+    return scope

@@ -1,0 +1,127 @@
+"""周报
+
+Enforcement lead's page: produce the weekly exceedance report of a jurisdiction or the zone for an
+ISO week (Beijing time) in HTML, PDF and XLSX, with a progress bar, download the files, and find the
+past reports (the runner writes the previous week's every Monday). The same code as
+``emwatch report weekly`` (``streams.report.generate``); the page holds layout only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.isoweek import IsoWeek, WeekError
+from core.jurisdictions import JURISDICTIONS, ZONE
+from core.registry import default_registry
+from core.timeutil import BEIJING, utcnow
+from dashboards.data import client
+from streams.report.charts import render_png
+from streams.report.generate import FORMATS, generate, list_reports
+from streams.report.labels import level_zh
+from streams.settings import load_settings
+from streams.warehouse.queries.report import ZONE_SCOPE
+
+MIME = {
+    "html": "text/html",
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+FORMAT_ZH = {"html": "网页 HTML", "pdf": "PDF", "xlsx": "Excel 表格"}
+
+
+def _downloads(files: dict[str, Path], key: str) -> None:
+    cols = st.columns(len(FORMATS))
+    for col, fmt in zip(cols, FORMATS, strict=True):
+        path = files.get(fmt)
+        if path is not None and path.is_file():
+            col.download_button(
+                f"下载 {FORMAT_ZH[fmt]}",
+                data=path.read_bytes(),
+                file_name=path.name,
+                mime=MIME[fmt],
+                key=f"{key}-{fmt}",
+            )
+
+
+st.title("周报")
+st.caption("超标事件周报：按辖区与示范区统计，并与上周比较。时间均为北京时间。")
+
+reports_dir = load_settings().data_dir / "reports"
+now = utcnow()
+last = IsoWeek.last_full(now)
+weeks = [last.previous(i) for i in range(0, 26)]
+levels = [ZONE, *JURISDICTIONS]
+
+c1, c2 = st.columns(2)
+week = c1.selectbox("周次", weeks, format_func=lambda w: f"{w} · {w.label_zh()}")
+level = c2.selectbox("辖区", levels, format_func=level_zh)
+formats = st.multiselect(
+    "格式", list(FORMATS), default=list(FORMATS), format_func=lambda f: FORMAT_ZH[f]
+)
+
+if st.button("生成周报", type="primary", disabled=not formats):
+    bar = st.progress(0.0, text="开始")
+
+    def progress(frac: float, msg: str) -> None:
+        bar.progress(min(max(frac, 0.0), 1.0), text=msg)
+
+    try:
+        report, paths = generate(
+            client(),
+            week,
+            level,
+            ZONE_SCOPE,
+            default_registry(),
+            formats,
+            reports_dir,
+            now,
+            progress,
+        )
+    except WeekError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["weekly_report_last"] = {p.suffix.lstrip("."): p for p in paths}
+        if not report.has_data:
+            st.warning(f"{week.label_zh()}，{level_zh(level)}没有任何数据：报告已注明。")
+        else:
+            st.success(f"已生成：{report.title}（{week.label_zh()}）")
+        summary = report.sections[1 if not report.has_data else 0].tables[0]
+        st.dataframe(
+            pd.DataFrame(list(summary.rows), columns=list(summary.columns)),
+            hide_index=True,
+            width="stretch",
+        )
+        for fig in report.figures():  # the same charts as in the files
+            st.image(render_png(fig), caption=fig.title)
+
+if "weekly_report_last" in st.session_state:
+    _downloads(st.session_state["weekly_report_last"], "last")
+
+st.subheader("往期周报")
+past = list_reports(reports_dir)
+if not past:
+    st.info("暂无往期周报：运行中的平台每周一上午（北京时间）自动生成上一周的周报。", icon="ℹ️")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "周次": e["week"],
+                    "辖区": level_zh(e["level"]),
+                    "格式": "、".join(sorted(e["files"])),
+                    "生成时间（北京时间）": pd.Timestamp(e["mtime"], unit="s", tz="UTC")
+                    .tz_convert(BEIJING)
+                    .strftime("%Y-%m-%d %H:%M"),
+                }
+                for e in past
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    labels = [f"{e['week']} · {level_zh(e['level'])}" for e in past]
+    pick = st.selectbox("下载往期周报", range(len(past)), format_func=lambda i: labels[i])
+    _downloads(past[pick]["files"], f"past-{pick}")

@@ -1,0 +1,257 @@
+"""Enforcement queries: the case list with filters, one case with its log, one vehicle's full history
+across every source table, and what the API and the case processor need (a command's reply, the
+states to restore at start).
+
+Every query visible to a person takes a ``core.scope.Scope`` and applies it in SQL: a case is visible
+when its own jurisdiction or one of its findings' jurisdictions is in scope (shared enforcement
+information); a reading when its jurisdiction is. Case states are one row per version
+(``case_state``); ``case_current`` holds the latest of each (materialized view, read with FINAL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+from clickhouse_connect.driver.client import Client
+
+from core.scope import Scope
+
+STATE_COLS = (
+    "case_id, version, ts, subject_kind, subject_id, plate, vin, vehicle_class, jurisdiction, "
+    "issue, status, opened_at, severity, rules, sources, jurisdictions, findings, score, "
+    "score_terms_json, suggested_measure, measure, head_hash"
+)
+ENTRY_COLS = (
+    "case_id, seq, ts, entry, action, actor, actor_jurisdiction, status_before, status_after, "
+    "reason, payload_json, request_id, prev_hash, hash, subject_kind, subject_id, jurisdiction, "
+    "event_id"
+)
+HISTORY_LIMIT = 500
+
+
+def _scope(scope: Scope) -> dict[str, Any]:
+    return {"scope_j": list(scope.all_jurisdictions)}
+
+
+_CASE_SCOPE = (
+    "(jurisdiction IN {scope_j:Array(String)} OR hasAny(jurisdictions, {scope_j:Array(String)}))"
+)
+
+
+def _latest(where: str = "") -> str:
+    """The current version of each case (``case_current``, kept by a materialized view)."""
+    return f"SELECT {STATE_COLS} FROM case_current FINAL {where}"
+
+
+def case_list(
+    client: Client,
+    scope: Scope,
+    status: str | None = None,
+    jurisdiction: str | None = None,
+    issue: str | None = None,
+    subject: str | None = None,
+    limit: int = 200,
+) -> pd.DataFrame:
+    """Cases in scope, latest version each, highest triage score first."""
+    inner = [_CASE_SCOPE]
+    if jurisdiction:
+        inner.append("jurisdiction = {j:String}")
+    if issue:
+        inner.append("issue = {issue:String}")
+    if subject:
+        inner.append("subject_id = {subject:String}")
+    outer = "WHERE status = {status:String}" if status else ""
+    return client.query_df(
+        f"SELECT * FROM ({_latest('WHERE ' + ' AND '.join(inner))}) {outer} "
+        "ORDER BY score DESC, opened_at ASC LIMIT {n:UInt32}",
+        parameters={
+            **_scope(scope),
+            "j": jurisdiction or "",
+            "issue": issue or "",
+            "subject": subject or "",
+            "status": status or "",
+            "n": limit,
+        },
+    )
+
+
+def case_state(client: Client, scope: Scope, case_id: str) -> pd.DataFrame:
+    """The latest state of one case (zero or one row; zero also when out of scope)."""
+    return client.query_df(
+        _latest(f"WHERE case_id = {{id:String}} AND {_CASE_SCOPE}"),
+        parameters={**_scope(scope), "id": case_id},
+    )
+
+
+def case_full_state(client: Client, case_id: str) -> pd.DataFrame:
+    """The latest ``state_json`` of one case (recovery of the processor state; no scope: internal)."""
+    return client.query_df(
+        "SELECT case_id, version, subject_kind, subject_id, state_json FROM case_state FINAL "
+        "WHERE case_id = {id:String} ORDER BY version DESC LIMIT 1",
+        parameters={"id": case_id},
+    )
+
+
+def case_entries(
+    client: Client, case_id: str, include_rejected: bool = True, last: int | None = None
+) -> pd.DataFrame:
+    """A case's action log in order (accepted entries by ``seq``; rejections where they fell);
+    ``last``: only the newest entries (a case that gathered thousands of findings)."""
+    where = "" if include_rejected else "AND entry != 'rejected'"
+    sql = f"SELECT {ENTRY_COLS} FROM case_entry FINAL WHERE case_id = {{id:String}} {where} "
+    if last is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY seq DESC, ts DESC LIMIT {{last:UInt32}}) "
+    return client.query_df(
+        sql + "ORDER BY seq, entry = 'rejected', ts", parameters={"id": case_id, "last": last or 0}
+    )
+
+
+def case_findings(client: Client, case_id: str, finding_ids: Iterable[str]) -> pd.DataFrame:
+    """The findings (exceedances) attached to a case, with evidence references."""
+    ids = list(finding_ids)
+    if not ids:
+        return pd.DataFrame()
+    return client.query_df(
+        "SELECT event_id, ts, source, source_event_id, rule_id, ruleset_version, severity, "
+        "jurisdiction, device_id, measured, `limit`, unit, pollutant, evidence, quality_flags, "
+        "detail_json FROM case_finding FINAL WHERE event_id IN {ids:Array(String)} ORDER BY ts",
+        parameters={"ids": ids},
+    )
+
+
+def command_reply(client: Client, request_id: str) -> pd.DataFrame:
+    """The log entry a command produced (accepted or rejected), when the processor has judged it."""
+    return client.query_df(
+        f"SELECT {ENTRY_COLS} FROM case_entry FINAL WHERE request_id = {{r:String}} "
+        "ORDER BY seq DESC LIMIT 1",
+        parameters={"r": request_id},
+    )
+
+
+def vehicle_ids(client: Client, plate: str, vins: Iterable[str]) -> tuple[str, list[str]]:
+    """(plate, VINs) of a vehicle after adding the links sources supplied (``vehicle_link``)."""
+    vs = sorted(set(vins))
+    df = client.query_df(
+        "SELECT DISTINCT plate, vin FROM vehicle_link FINAL "
+        "WHERE plate = {p:String} OR vin IN {v:Array(String)}",
+        parameters={"p": plate, "v": vs},
+    )
+    if not df.empty:
+        if not plate:
+            plate = str(df["plate"].iloc[0])
+        vs = sorted(set(vs) | set(df.loc[df["plate"] == plate, "vin"]))
+    return plate, vs
+
+
+def vehicle_history(
+    client: Client, scope: Scope, plate: str, vins: Iterable[str], limit: int = HISTORY_LIMIT
+) -> dict[str, pd.DataFrame]:
+    """Everything the platform holds on one vehicle, per source table (newest first, ``limit``
+    rows each), scoped by jurisdiction: RSD passes, smoke captures and reviews, OBD information and
+    status packets, OBD samples per Beijing day, exceedances (every source), findings and cases."""
+    vs = list(vins)
+    p = {**_scope(scope), "plate": plate, "vins": vs, "n": limit}
+    subj = "(subject_id = {plate:String} OR startsWith(subject_id, concat({plate:String}, '|')) OR subject_id IN {vins:Array(String)})"
+    js = "jurisdiction IN {scope_j:Array(String)}"
+    q: dict[str, str] = {
+        "rsd_pass": (
+            "SELECT event_id, ts, site_id, jurisdiction, plate, plate_colour, fuel, valid, co_pct, "
+            "hc_ppm, no_ppm, opacity_pct, ringelmann, vsp_kw_t, speed_kmh, raw_ref "
+            f"FROM rsd_pass FINAL WHERE plate = {{plate:String}} AND {js} ORDER BY ts DESC LIMIT {{n:UInt32}}"
+        ),
+        "smoke_capture": (
+            "SELECT event_id, ts, camera_id, site_id, jurisdiction, plate, plate_colour, grade, "
+            "calibration_status, evidence_uri, evidence_files, evidence_sha256 "
+            f"FROM smoke_capture FINAL WHERE plate = {{plate:String}} AND {js} ORDER BY ts DESC LIMIT {{n:UInt32}}"
+        ),
+        "smoke_review": (
+            "SELECT event_id, ts, capture_id, camera_id, jurisdiction, reviewer, decision, reason, "
+            f"confirmed_grade FROM smoke_review FINAL WHERE plate = {{plate:String}} AND {js} "
+            "ORDER BY ts DESC LIMIT {n:UInt32}"
+        ),
+        "obd_info": (
+            f"SELECT * EXCEPT ingested_at FROM obd_info FINAL WHERE vin IN {{vins:Array(String)}} AND {js} "
+            "ORDER BY ts DESC LIMIT {n:UInt32}"
+        ),
+        "obd_status": (
+            f"SELECT * EXCEPT ingested_at FROM obd_status FINAL WHERE vin IN {{vins:Array(String)}} AND {js} "
+            "ORDER BY ts DESC LIMIT {n:UInt32}"
+        ),
+        "obd_days": (
+            "SELECT vin, toDate(ts, 'Asia/Shanghai') AS day, any(jurisdiction) AS jur, "
+            "count() AS samples, min(ts) AS first_ts, max(ts) AS last_ts "
+            f"FROM obd_sample WHERE vin IN {{vins:Array(String)}} AND {js} "
+            "GROUP BY vin, day ORDER BY day DESC LIMIT {n:UInt32}"
+        ),
+        "exceedance": (
+            "SELECT event_id, ts, source, rule_id, ruleset_version, severity, jurisdiction, "
+            "device_id, measured, `limit`, unit, evidence, quality_flags, provisional, detail_json "
+            f"FROM exceedance FINAL WHERE subject_kind = 'vehicle' AND {subj} AND {js} "
+            "ORDER BY ts DESC LIMIT {n:UInt32}"
+        ),
+        "cases": (
+            f"SELECT * FROM ({_latest('WHERE subject_kind = ' + chr(39) + 'vehicle' + chr(39) + ' AND ' + subj + ' AND ' + _CASE_SCOPE)}) "
+            "ORDER BY opened_at DESC LIMIT {n:UInt32}"
+        ),
+    }
+    out: dict[str, pd.DataFrame] = {}
+    for name, sql in q.items():
+        if name.startswith("obd") and not vs:
+            out[name] = pd.DataFrame()
+            continue
+        if name in ("rsd_pass", "smoke_capture", "smoke_review") and not plate:
+            out[name] = pd.DataFrame()
+            continue
+        out[name] = client.query_df(sql, parameters=p)
+    return out
+
+
+def restore_rows(client: Client) -> tuple[list[str], dict[str, int]]:
+    """For the case processor at start: the latest ``state_json`` of every open case, and the number
+    of cases per subject key (new case ids continue from there)."""
+    open_ = client.query_df(
+        "SELECT state_json FROM (SELECT case_id, status, state_json FROM case_state FINAL "
+        "ORDER BY case_id, version DESC LIMIT 1 BY case_id) WHERE status NOT IN ('closed', 'dismissed')"
+    )
+    counts = client.query_df(
+        "SELECT concat(subject_kind, ':', subject_id) AS k, uniqExact(case_id) AS n "
+        "FROM case_state GROUP BY k"
+    )
+    states = [] if open_.empty else list(open_["state_json"])
+    n = (
+        {}
+        if counts.empty
+        else {str(k): int(v) for k, v in zip(counts["k"], counts["n"], strict=True)}
+    )
+    return states, n
+
+
+def subject_cases(client: Client, subject_kind: str, subject_id: str) -> pd.DataFrame:
+    """Latest state_json of every case of one subject (offline CLI: the processor state of a key)."""
+    return client.query_df(
+        "SELECT case_id, status, state_json FROM case_state FINAL "
+        "WHERE subject_kind = {k:String} AND subject_id = {s:String} "
+        "ORDER BY case_id, version DESC LIMIT 1 BY case_id",
+        parameters={"k": subject_kind, "s": subject_id},
+    )
+
+
+def case_counts(client: Client, scope: Scope) -> pd.DataFrame:
+    """Open and total cases per jurisdiction and status (desk header, weekly report)."""
+    return client.query_df(
+        f"SELECT jurisdiction, status, count() AS cases FROM ({_latest('WHERE ' + _CASE_SCOPE)}) "
+        "GROUP BY jurisdiction, status ORDER BY jurisdiction, status",
+        parameters=_scope(scope),
+    )
+
+
+def captures_awaiting_review(client: Client, limit: int = 20000) -> pd.DataFrame:
+    """Smoke captures in the review queue (full rows): restored into the smoke processor's state at
+    start so a confirmation finds its evidence."""
+    return client.query_df(
+        "SELECT * EXCEPT ingested_at FROM smoke_capture FINAL WHERE event_id IN "
+        "(SELECT capture_id FROM smoke_review_queue) ORDER BY ts DESC LIMIT {n:UInt32}",
+        parameters={"n": limit},
+    )

@@ -1,0 +1,423 @@
+"""The Kafka path recovers by itself (against Tansu):
+
+- broker restart with its log intact (a TCP proxy drops every connection for 5 s, then lets the
+  same broker answer again): publishing resumes, a Faust worker resumes consuming, stored = acked
+  with no duplicates after the warehouse's dedup;
+- broker restart that lost its state (a new Tansu on the same port: producer ids unknown, topics
+  gone): the producer is rebuilt, no topic is auto-created by a client, publishing resumes once
+  ``emwatch topics`` (``ensure_topics``) has created them with the catalogue's partition counts;
+- a Faust worker SIGKILLed and restarted resumes from its committed offsets: what it had committed
+  is not stored again, what came while it was dead is stored.
+
+Loads are bounded (hundreds of records) and every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from core.events import deterministic_id
+from core.processing import Context
+from streams import catalog, serde
+from streams.bus.kafka import BusUnavailableError, KafkaBus
+from streams.catalog import EventType
+from streams.faust_app import build
+from streams.settings import load_settings
+from streams.topics import ensure_topics, topic_specs
+from tests.integration.faultproxy import TcpProxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Rec:
+    KIND: ClassVar[str] = "itest.recov"
+    event_id: str
+    ts: datetime
+    device: str
+    n: int
+
+    @property
+    def key(self) -> str:
+        return self.device
+
+
+def rec(i: int) -> Rec:
+    return Rec(deterministic_id(Rec.KIND, i), T0 + timedelta(seconds=i), f"dev-{i % 7}", i)
+
+
+def _ets() -> dict[str, EventType]:
+    return {Rec.KIND: EventType(Rec.KIND, Rec, catalog.topic_of(Rec.KIND), "itest_recov", 3)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_tansu(binary: str, port: int, advertised: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                f"tcp://127.0.0.1:{port}",
+                "--advertised-listener-url",
+                f"tcp://127.0.0.1:{advertised}",
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"tansu did not listen on {port}")
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _topics(bootstrap: str) -> dict[str, int]:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="itest-check")
+    try:
+        return {t["name"]: len(t["partitions"]) for t in admin.describe_topics()}
+    finally:
+        admin.close()
+
+
+@pytest.mark.timeout(300)
+def test_broker_restart_publishing_resumes_and_stored_equals_acked(
+    tansu_binary: str, faust_thread: Any, warehouse: Any, tmp_path: Path
+) -> None:
+    broker_port = _free_port()
+    proxy = TcpProxy(("127.0.0.1", broker_port))
+    broker = _start_tansu(tansu_binary, broker_port, proxy.port, tmp_path / "tansu.log")
+    bootstrap = f"127.0.0.1:{proxy.port}"
+    try:
+        prefix = f"it{uuid.uuid4().hex[:8]}."
+        ets = _ets()
+        cols = ", ".join(f"`{s.name}` {s.column_type}" for s in serde.fields_of(Rec))
+        warehouse.command(
+            f"CREATE TABLE itest_recov ({cols}) ENGINE = ReplacingMergeTree "
+            "ORDER BY (device, event_id)"
+        )
+        database = warehouse.query("SELECT currentDatabase()").result_rows[0][0]
+        ensure_topics(bootstrap, topic_specs(ets, prefix))
+        settings = load_settings(
+            kafka_bootstrap=bootstrap,
+            data_dir=tmp_path,
+            warehouse_database=database,
+            sink_max_delay_s=0.2,
+            sink_batch_size=1000,
+        )
+        worker = faust_thread(
+            lambda: build(
+                settings,
+                event_types=ets,
+                processors=[],
+                ctx=Context(ruleset=None, registry=None),  # type: ignore[arg-type]
+                app_id=f"{prefix}worker",
+                topic_prefix=prefix,
+                warehouse_client=lambda: warehouse,
+                web_enabled=False,
+                broker_session_timeout=6,
+                broker_heartbeat_interval=1,
+                broker_rebalance_timeout=6,
+                broker_commit_every=100,
+                broker_commit_interval=0.5,
+            )
+        )
+
+        async def produce() -> tuple[list[Rec], int, float | None, KafkaBus]:
+            bus = KafkaBus(
+                bootstrap,
+                event_types=ets,
+                topic_prefix=prefix,
+                confirm_timeout_s=4,
+                rebuild_backoff_s=0.5,
+            )
+            await bus.start()
+            acked: list[Rec] = []
+            failed = 0
+            down_at = up_at = None
+            resumed_after = None
+            deadline = time.monotonic() + 120
+            i = 0
+            while i < 400 and time.monotonic() < deadline:
+                if i == 150 and down_at is None:
+                    proxy.down()  # the broker "restarts": connections drop, new ones refused
+                    down_at = time.monotonic()
+                if down_at is not None and up_at is None and time.monotonic() - down_at > 5:
+                    proxy.up()  # back, with its log
+                    up_at = time.monotonic()
+                try:
+                    await bus.publish([rec(i)])
+                except BusUnavailableError:
+                    failed += 1
+                    await asyncio.sleep(0.2)
+                else:
+                    acked.append(rec(i))
+                    if up_at is not None and resumed_after is None:
+                        resumed_after = time.monotonic() - up_at
+                i += 1
+                await asyncio.sleep(0.005)
+            await bus.stop()
+            return acked, failed, resumed_after, bus
+
+        acked, failed, resumed_after, bus = asyncio.run(produce())
+        assert failed > 0, "the fault did not reach the publisher: the test proves nothing"
+        assert resumed_after is not None, "publishing never resumed after the broker came back"
+        assert len([r for r in acked if r.n > 150]) > 50
+
+        want = {r.event_id for r in acked}
+        deadline = time.monotonic() + 90
+        stored: set[str] = set()
+        while time.monotonic() < deadline:
+            stored = {
+                r[0] for r in warehouse.query("SELECT event_id FROM itest_recov FINAL").result_rows
+            }
+            if want <= stored:
+                break
+            time.sleep(0.5)
+        assert want <= stored, f"{len(want - stored)} of {len(want)} acknowledged records missing"
+        dups = warehouse.query(
+            "SELECT event_id, count() AS c FROM itest_recov FINAL GROUP BY event_id HAVING c > 1"
+        ).result_rows
+        assert dups == []
+        print(
+            f"\n[broker restart] acked {len(acked)}, failed publishes {failed}, producer "
+            f"rebuilds {bus.rebuilds}, publishing resumed {resumed_after:.2f} s after the broker "
+            f"returned, stored {len(stored)}"
+        )
+        worker.stop()  # while the broker is there to take its last commit
+    finally:
+        proxy.close()
+        _kill(broker)
+
+
+@pytest.mark.timeout(240)
+async def test_broker_that_lost_its_state_producer_rebuilt_topics_never_auto_created(
+    tansu_binary: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    ets = {k: et for k, et in catalog.event_types().items() if k.startswith("obd.")}
+    specs = topic_specs(ets)
+    first = _start_tansu(tansu_binary, port, port, tmp_path / "tansu-1.log")
+    second = None
+    bus = KafkaBus(bootstrap, event_types=ets, confirm_timeout_s=3, rebuild_backoff_s=0.2)
+    try:
+        ensure_topics(bootstrap, specs)
+        await bus.start()
+        from obd_gateway.events import examples as obd_examples
+
+        sample = [e for e in obd_examples() if e.KIND in ets]
+        await bus.publish(sample)
+        _kill(first)  # the broker dies and comes back empty: producer ids and topics are gone
+        with pytest.raises(BusUnavailableError):
+            await bus.publish(sample)
+        await asyncio.sleep(1.5)  # the discarded producer closes on its side thread
+        second = _start_tansu(tansu_binary, port, port, tmp_path / "tansu-2.log")
+        message = ""
+        for _ in range(30):  # bounded: the bus refuses, naming the cure, and creates nothing
+            try:
+                await bus.publish(sample)
+            except BusUnavailableError as exc:
+                message = str(exc)
+                if "emwatch topics" in message:
+                    break
+            await asyncio.sleep(0.3)
+        assert "emwatch topics" in message and "missing" in message, message
+        assert not set(_topics(bootstrap)) & {s.name for s in specs}  # nothing auto-created
+        ensure_topics(bootstrap, specs)  # what `emwatch topics` does
+        returned = time.monotonic()
+        resumed_after = None
+        for _ in range(40):
+            try:
+                await bus.publish(sample)
+            except BusUnavailableError:
+                await asyncio.sleep(0.3)
+                continue
+            resumed_after = time.monotonic() - returned
+            break
+        assert resumed_after is not None, "publishing did not resume after the topics came back"
+        assert bus.rebuilds >= 1
+        have = _topics(bootstrap)
+        assert {s.name: have.get(s.name) for s in specs} == {s.name: s.partitions for s in specs}
+        print(f"\n[broker lost state] resumed {resumed_after:.2f} s after `emwatch topics`")
+    finally:
+        await bus.stop(timeout_s=1)
+        _kill(first)
+        if second is not None:
+            _kill(second)
+
+
+WORKER = """
+import sys
+from streams.faust_app import run_worker
+from streams.settings import Settings
+sys.exit(run_worker(Settings(), broker_session_timeout=6, broker_heartbeat_interval=1,
+                    broker_commit_interval=0.5))
+"""
+
+STORED = """
+import json, sys
+from streams.warehouse.client import connect
+c = connect(sys.argv[1], "emw", create=False)
+raw = c.query("SELECT event_id, count() FROM exceedance GROUP BY event_id").result_rows
+print(json.dumps({r[0]: int(r[1]) for r in raw}))
+"""
+
+
+def _exceedances(lo: int, hi: int) -> list[Any]:
+    import dataclasses
+
+    from enforcement.events import examples
+
+    base = examples()[0]
+    return [
+        dataclasses.replace(
+            base,
+            event_id=deterministic_id("itest.worker", i),
+            subject_id=f"VIN{i:014d}",
+            ts=base.ts + timedelta(seconds=i),
+        )
+        for i in range(lo, hi)
+    ]
+
+
+def _committed_all(bootstrap: str, group: str, topic: str, partitions: int) -> bool:
+    from kafka import KafkaConsumer, TopicPartition
+
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    # committed() only fetches the group's offsets: this consumer never joins the group
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        ends = consumer.end_offsets(tps)
+        return all((consumer.committed(tp) or 0) >= ends[tp] for tp in tps)
+    finally:
+        consumer.close()
+
+
+@pytest.mark.timeout(400)
+def test_faust_worker_sigkill_resumes_from_committed_offsets(
+    tansu_binary: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = _start_tansu(tansu_binary, port, port, tmp_path / "tansu.log")
+    env = {
+        **os.environ,
+        "EMW_KAFKA_BOOTSTRAP": bootstrap,
+        "EMW_BUS": "kafka",
+        "EMW_DATA_DIR": str(tmp_path),
+        "EMW_WAREHOUSE_DSN": f"chdb://{tmp_path / 'warehouse'}",
+        "EMW_WORKER_WEB_PORT": str(_free_port()),
+        "EMW_SINK_MAX_DELAY_S": "0.2",
+    }
+    log_path = tmp_path / "worker.log"
+    et = catalog.event_types()["exceedance"]
+    group = f"{load_settings().kafka_client_id}-worker"
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as fh:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", WORKER], env=env, stdout=fh, stderr=subprocess.STDOUT
+            )
+        return proc
+
+    def wait_committed(proc: subprocess.Popen[bytes], what: str) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+            with contextlib.suppress(Exception):
+                if _committed_all(bootstrap, group, et.topic, et.partitions):
+                    return
+            time.sleep(0.5)
+        pytest.fail(f"{what}: offsets not committed in 120 s")
+
+    async def publish(events: list[Any]) -> None:
+        bus = KafkaBus(bootstrap, confirm_timeout_s=10)
+        await bus.start()
+        try:
+            for i in range(0, len(events), 50):
+                await bus.publish(events[i : i + 50])
+        finally:
+            await bus.stop()
+
+    migrated = subprocess.run(  # production runs the one-shot `emwatch migrate` first
+        [sys.executable, "-m", "streams.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
+    worker = start_worker()
+    try:
+        deadline = time.monotonic() + 90
+        while "Worker ready" not in log_path.read_text(errors="replace"):
+            assert proc_alive(worker) and time.monotonic() < deadline, log_path.read_text(
+                errors="replace"
+            )[-3000:]
+            time.sleep(0.3)
+        first = _exceedances(0, 300)
+        asyncio.run(publish(first))
+        wait_committed(worker, "first batch")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        second = _exceedances(300, 600)
+        asyncio.run(publish(second))  # arrives while no worker runs
+        worker = start_worker()
+        wait_committed(worker, "second batch after the restart")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    finally:
+        _kill(worker)
+        _kill(broker)
+    out = subprocess.run(
+        [sys.executable, "-c", STORED, f"chdb://{tmp_path / 'warehouse'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(counts) == {e.event_id for e in first + second}
+    # resumed from the committed offsets: the first batch was not consumed and stored again
+    assert all(counts[e.event_id] == 1 for e in first), sorted(set(counts.values()))
+
+
+def proc_alive(proc: subprocess.Popen[bytes]) -> bool:
+    return proc.poll() is None
