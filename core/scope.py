@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from core.jurisdictions import JURISDICTIONS
 
-ROLES = ("officer", "lead", "operator", "partner", "admin")
-ACT_ROLES = ("officer", "lead", "admin")
+ROLES = ("officer", "lead", "operator", "partner", "admin", "joint_team")
+ACT_ROLES = ("officer", "lead", "admin", "joint_team")  # core.access names who holds which
 
 
 @dataclass(frozen=True, slots=True)

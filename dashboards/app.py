@@ -1,7 +1,8 @@
-"""Streamlit entry point: navigation over every page file in ``dashboards/pages``.
+"""Streamlit entry point: navigation over every page file in ``dashboards/views``.
 
 Pages are grouped by the prefix of their file name (``platform_``, ``rsd_``, ``smoke_``, ``obd_``,
-``vapor_``); a page's title is the first line of its module docstring. Pages hold layout only:
+``vapor_``); a page's title is the first line of its module docstring, translated through the
+message catalogue (``dashboards.i18n``) like every other label. Pages hold layout only:
 data comes from ``dashboards.data`` (named queries), never SQL or rules.
 """
 
@@ -13,18 +14,24 @@ from typing import Any
 
 import streamlit as st
 
+from dashboards.i18n import N_, _
+
 APP_FILE = Path(__file__).resolve()
-PAGES_DIR = APP_FILE.parent / "pages"
+# not "pages/": a folder of that name next to the entry script makes Streamlit serve each file at
+# its own URL without running this script (no login gate, no navigation) when opened directly
+PAGES_DIR = APP_FILE.parent / "views"
 GROUPS = {
-    "platform": "Platform",
-    "triage": "Enforcement",
-    "report": "Enforcement",
-    "weekly": "Enforcement",
-    "rsd": "Remote sensing",
-    "smoke": "Black smoke",
-    "obd": "Remote OBD",
-    "vapor": "Vapour recovery",
-    "admin": "Administration",
+    "triage": N_("Enforcement"),
+    "vehicle": N_("Enforcement"),
+    "field": N_("Enforcement"),
+    "report": N_("Enforcement"),
+    "smoke": N_("Black smoke"),
+    "rsd": N_("Remote sensing"),
+    "obd": N_("Remote OBD"),
+    "vapor": N_("Vapour recovery"),
+    "platform": N_("Platform"),
+    "weekly": N_("Enforcement"),
+    "admin": N_("Administration"),
 }
 
 
@@ -48,7 +55,14 @@ def page_specs() -> list[tuple[str, Path, str]]:
 def page_domain(path: Path) -> str:
     """The data domain a page shows (its file-name prefix), for the role's navigation."""
     prefix = path.stem.split("_")[0]
-    return {"triage": "enforcement", "report": "enforcement", "admin": "admin"}.get(prefix, prefix)
+    return {
+        "triage": "enforcement",
+        "report": "enforcement",
+        "weekly": "enforcement",
+        "vehicle": "enforcement",
+        "field": "enforcement",
+        "admin": "admin",
+    }.get(prefix, prefix)
 
 
 def build_navigation(scope: Any = None) -> dict[str, list[st.Page]]:
@@ -66,17 +80,24 @@ def build_navigation(scope: Any = None) -> dict[str, list[st.Page]]:
     ]
     nav: dict[str, list[st.Page]] = {}
     first = specs[0][1].stem if specs else ""
-    has_status = any(p.stem == "platform_status" for _, p, _ in specs)
+    has_triage = any(p.stem == "triage_queue" for _, p, _ in specs)
     for group, path, title in specs:
-        default = path.stem == ("platform_status" if has_status else first)
-        nav.setdefault(group, []).append(st.Page(str(path), title=title, default=default))
+        default = path.stem == ("triage_queue" if has_triage else first)
+        nav.setdefault(_(group), []).append(st.Page(str(path), title=_(title), default=default))
     return nav
 
 
-if __name__ == "__main__":  # Streamlit runs the entry script as __main__
+def _in_a_script_run() -> bool:
+    """True when Streamlit runs this file (``streamlit run`` or ``st.App``), not on import."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True) is not None
+
+
+if __name__ == "__main__" or _in_a_script_run():
     from dashboards.auth import gate
 
-    st.set_page_config(page_title="YRD Emissions Watch", page_icon="🛰️", layout="wide")
+    st.set_page_config(page_title=_("YRD Emissions Watch"), page_icon="🛰️", layout="wide")
     st.session_state.pop("_emw_denied_shown", None)
     scope = gate()  # the login form and a stop when nobody is logged in
     st.navigation(build_navigation(scope)).run()

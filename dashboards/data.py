@@ -43,7 +43,10 @@ def _resolve(name: str) -> Any:
 def _cached(
     name: str, scope: Scope, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> pd.DataFrame:
-    return _resolve(name)(client(), scope, *args, **dict(kwargs))
+    fn = _resolve(name)
+    if list(inspect.signature(fn).parameters)[1:2] == ["scope"]:
+        return fn(client(), scope, *args, **dict(kwargs))
+    return fn(client(), *args, scope=scope, **dict(kwargs))  # e.g. (client, week, level, scope)
 
 
 def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
@@ -72,6 +75,22 @@ def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
             st.session_state["_emw_denied_shown"] = True
             st.warning("部分数据超出您的权限范围，未显示。")
         return pd.DataFrame()
+
+
+def fresh_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """Run a named query now for the logged-in caller, bypassing the cache (checks before a
+    write); refuses without a login like :func:`run_query`."""
+    from dashboards.auth import current_scope
+
+    scope = current_scope()
+    if scope is None:
+        raise ScopeRequired(name)
+    return _resolve(name)(client(), scope, *args, **kwargs)
+
+
+def refresh() -> None:
+    """Forget cached results (after a write, so the next render shows it)."""
+    _cached.clear()
 
 
 def has_rows(df: pd.DataFrame) -> bool:

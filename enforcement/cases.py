@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from core.errors import ValidationError
+from core.ids import Plate
 from core.ruleset import SEVERITY_ORDER, RuleSet
 from enforcement.events import CaseCommand, CaseFinding
 from enforcement.vocabulary import LABELS, TERMINAL
@@ -494,6 +495,8 @@ def validate(
     ``ValidationError`` naming the field. Used by the API (400/422 before anything is sent) and by
     the processor (a command that bypassed the API is judged the same)."""
     p = dict(payload)
+    if p.get("corrected_plate"):  # a reviewer's reading of the plate (smoke review)
+        p["corrected_plate"] = Plate.parse(str(p["corrected_plate"])).number
     if action == "dismiss":
         if not reason.strip():
             raise ValidationError("reason", reason, "a written reason for a dismissal")

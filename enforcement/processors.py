@@ -360,6 +360,7 @@ def _smoke_reviews(case: Case, cmd: CaseCommand, payload: dict[str, Any]) -> lis
                 reason="" if confirmed else payload.get("dismiss_code", "other"),
                 confirmed_grade=payload.get("grade") if confirmed else None,
                 note=f"case {case.case_id}" + (f": {cmd.reason}" if cmd.reason else ""),
+                corrected_plate=str(payload.get("corrected_plate") or ""),
             )
         )
     return out

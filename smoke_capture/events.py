@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from core.errors import ValidationError
 from core.events import deterministic_id, require_aware, require_range
+from core.ids import Plate
 from core.jurisdictions import JURISDICTIONS
 
 UNKNOWN_PLATE = "unknown"
@@ -26,6 +27,14 @@ CALIBRATION_STATES = ("valid", "overdue", "unknown")
 DECISIONS = ("confirmed", "dismissed")
 DISMISS_REASONS = ("", "shadow", "wet_road", "nev", "plate_mismatch", "not_smoke", "other")
 PLATE_COLOURS = ("blue", "yellow", "white", "black", "green", "yellow_green", "unknown")
+
+
+def _is_plate(text: str) -> bool:
+    """A normalised plate (what ``core.ids.Plate.parse`` returns as ``number``)."""
+    try:
+        return Plate.parse(text).number == text
+    except ValidationError:
+        return False
 
 
 def _jurisdiction(value: str) -> None:
@@ -145,6 +154,7 @@ class SmokeReview:
     reason: str  # dismissal reason ("" when confirmed)
     confirmed_grade: float | None  # the reviewer's own grade, recorded apart from the model's
     note: str
+    corrected_plate: str = ""  # the reviewer's reading of the plate when ANPR got it wrong
 
     def __post_init__(self) -> None:
         require_aware("ts", self.ts)
@@ -166,6 +176,10 @@ class SmokeReview:
                 "confirmed_grade", None, "the reviewer's grade 0–5 when confirming"
             )
         require_range("confirmed_grade", self.confirmed_grade, 0.0, 5.0, "Ringelmann grade")
+        if self.corrected_plate and not _is_plate(self.corrected_plate):
+            raise ValidationError(
+                "corrected_plate", self.corrected_plate, "a normalised plate such as 沪A12345"
+            )
 
     @staticmethod
     def make_id(capture_id: str, reviewer: str, ts: datetime) -> str:

@@ -237,6 +237,7 @@ class CameraPipeline:
                     "grade_confidence": pg.confidence,
                     "frame_grades": [g.grade for g in tg.grades],
                     "model_version": self.model_version,
+                    "detector_confidence": round(tg.best_conf, 4),
                     # the model's own boxes in best_frame_raw.jpg pixels: what a review corrects
                     "plume_box": [round(float(v), 1) for v in tg.best_plume],
                     "vehicle_box": None

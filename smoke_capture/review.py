@@ -7,7 +7,8 @@ Responsible for
   who reviewed it and which model version produced the capture;
 * :func:`label_from_review` — the **pure** function the desk and the case code call with the
   capture (its row or its evidence manifest), the ``smoke.review`` event and the officer's
-  corrections; it validates everything and returns the label (no IO);
+  corrections; it validates everything and returns the label (no IO); :func:`record_review` is
+  the thin adapter that reads the capture's evidence bundle and stores the label;
 * :class:`LabelStore` — the labels as files under the data dir: ``frames/<camera>/<day>/<capture>.jpg``
   (the untouched best frame, copied so evidence retention cannot take it away) and one append-only
   ``index.jsonl`` (a re-review of a capture supersedes the earlier line when read);
@@ -247,6 +248,50 @@ class LabelStore:
 
     def path_of(self, label: LabelledFrame) -> Path:
         return self.root / label.image
+
+
+def record_review(
+    store: LabelStore,
+    review: SmokeReview,
+    evidence_folder: Path,
+    *,
+    plume_box: Sequence[float] | None = None,
+    grade: float | None = None,
+    vehicle_class: str | None = None,
+    vehicle_box: Sequence[float] | None = None,
+) -> LabelledFrame:
+    """The one call for the desk and the case code: the capture's evidence bundle (its
+    ``manifest.json`` and untouched ``best_frame_raw.jpg``) plus the review and the officer's
+    corrections → a stored labelled frame. Raises ``ValidationError`` naming what is wrong (a
+    missing or unreadable bundle, a box outside the frame) and then stores nothing."""
+    from smoke_capture.evidence import MANIFEST
+    from smoke_capture.sources import read_image
+
+    folder = Path(evidence_folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise ValidationError(
+            "evidence_folder", str(folder), f"a bundle with a readable {MANIFEST}"
+        ) from None
+    frame = folder / "best_frame_raw.jpg"
+    try:
+        h, w = read_image(frame).shape[:2]
+    except ValueError as exc:
+        raise ValidationError(
+            "best_frame_raw.jpg", str(frame), f"a readable image ({exc})"
+        ) from None
+    label = label_from_review(
+        manifest,
+        review,
+        w,
+        h,
+        plume_box=plume_box,
+        grade=grade,
+        vehicle_class=vehicle_class,
+        vehicle_box=vehicle_box,
+    )
+    return store.add(label, frame)
 
 
 def _safe(text: str) -> str:

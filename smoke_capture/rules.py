@@ -206,8 +206,10 @@ def review(rev: SmokeReview, cap: Mapping[str, Any] | None, rs: RuleSet) -> list
     ev_rule = rs.rule("BS-EVIDENCE")
     min_video = float(_param(ev_rule, "min_video_s", 10))
     missing = ["capture"] if cap is None else missing_evidence(cap, min_video)
-    subject = (cap or {}).get("subject_id") or (
-        rev.plate if rev.plate != UNKNOWN_PLATE else f"unread:{rev.camera_id}"
+    subject = (
+        rev.corrected_plate
+        or (cap or {}).get("subject_id")
+        or (rev.plate if rev.plate != UNKNOWN_PLATE else f"unread:{rev.camera_id}")
     )
     if missing:
         return [
@@ -257,6 +259,7 @@ def review(rev: SmokeReview, cap: Mapping[str, Any] | None, rs: RuleSet) -> list
                 "confirmed_grade": grade,
                 "reviewer": rev.reviewer,
                 "reviewed_at": rev.ts.isoformat(),
+                "corrected_plate": rev.corrected_plate,
                 "direct_case": bool(_param(rule, "direct_case", False)),
             },
             window=rev.capture_id,

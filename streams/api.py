@@ -8,8 +8,10 @@ service behind it, which the CLI also uses directly when no platform runs.
   the same code serves the embedded bus and Kafka + Faust + ClickHouse. Input is checked first
   (``enforcement.cases.validate``): bad input is answered 422 and nothing is published.
 * ``routes(get_service, scope_of)``: Starlette routes mounted on the dashboard port by the embedded
-  runner. ``scope_of(request)`` is where login (issue 15) plugs in; until then every caller gets the
-  zone-wide scope, with the user named by the ``X-EMW-User`` header or the action's ``actor``.
+  runner, with ``scope_of = streams.auth.http.scope_of_for(...)``: the logged-in caller's scope
+  (401 without a login, 403 when the action's ``actor`` is not the caller); the local CLI signs in
+  with the run's token (``auth/cli.token``) and names the officer it acts for. ``zone_scope`` is
+  left for tests of the handlers alone.
 * ``HttpBackend`` (the CLI while ``emwatch run`` holds the warehouse) and ``LocalSession`` (the CLI
   opening the data directory itself: a pipeline of the same processors, without gateways).
 
@@ -32,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.errors import RequestError, ValidationError
@@ -59,14 +62,14 @@ def _val(v: Any) -> Any:
         if v.tzinfo is None:
             v = v.replace(tzinfo=UTC)
         return v.astimezone(BEIJING).isoformat(timespec="milliseconds")
-    if hasattr(v, "tolist"):
+    if isinstance(v, np.ndarray):
         return [_val(x) for x in v.tolist()]
     if isinstance(v, list | tuple):
         return [_val(x) for x in v]
+    if isinstance(v, np.generic):  # numpy scalars
+        v = v.item()
     if isinstance(v, float) and math.isnan(v):
         return None
-    if hasattr(v, "item"):
-        return v.item()
     return v
 
 
@@ -132,11 +135,13 @@ class EnforcementService:
     def case(self, scope: Scope, case_id: str, last: int = 500) -> dict[str, Any]:
         """A case with the newest ``last`` log entries (the whole log is in the evidence archive)."""
         st = self._state(scope, case_id)
-        log = records(q.case_entries(self.reader, case_id, last=last))
+        log = records(q.case_entries(self.reader, scope, case_id, last=last))
         for e in log:
             e["payload"] = json.loads(e.pop("payload_json") or "{}")
         ids = [e["payload"].get("finding", "") for e in log if e["entry"] in ("opened", "evidence")]
-        findings = [_json_fields(r) for r in records(q.case_findings(self.reader, case_id, ids))]
+        findings = [
+            _json_fields(r) for r in records(q.case_findings(self.reader, scope, case_id, ids))
+        ]
         st["status_label"] = LABELS.get(st["status"], st["status"])
         st["allowed_actions"] = [a for a, frm in ALLOWED.items() if st["status"] in frm]
         return {
@@ -156,7 +161,7 @@ class EnforcementService:
             plate, vins = links.plate_of(idf.value) or "", [idf.value]
         else:
             plate, vins = idf.value, list(links.vins_of(idf.value))
-        plate, vins = q.vehicle_ids(self.reader, plate, vins)
+        plate, vins = q.vehicle_ids(self.reader, scope, plate, vins)
         hist = q.vehicle_history(self.reader, scope, plate, vins)
         out = {name: records(df) for name, df in hist.items()}
         for r in out["exceedance"]:
@@ -217,7 +222,7 @@ class EnforcementService:
             request_id=request_id,
         )
         self.submit(cmd)
-        reply = self._wait(cmd.event_id)
+        reply = self._wait(scope, cmd.event_id)
         payload_out = json.loads(reply.pop("payload_json") or "{}")
         if reply["entry"] == "rejected":
             code = payload_out.get("code", "invalid")
@@ -231,11 +236,11 @@ class EnforcementService:
             st = self._state(scope, case_id)
         return {"entry": reply, "case": st}
 
-    def _wait(self, request_id: str) -> dict[str, Any]:
+    def _wait(self, scope: Scope, request_id: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.wait_s
         delay = 0.02
         while True:
-            rows = records(q.command_reply(self.reader, request_id))
+            rows = records(q.command_reply(self.reader, scope, request_id))
             if rows:
                 return rows[0]
             if time.monotonic() > deadline:
@@ -283,7 +288,7 @@ class EnforcementService:
 
     def bundle(self, scope: Scope, case_id: str) -> evidence.Bundle:
         st = self._state(scope, case_id)
-        log = records(q.case_entries(self.reader, case_id))
+        log = records(q.case_entries(self.reader, scope, case_id))
         refs: list[str] = []
         for e in log:
             if e["entry"] in ("opened", "evidence"):
@@ -551,15 +556,20 @@ def routes(
 class HttpBackend:
     """The CLI's way in while ``emwatch run`` holds the warehouse: the API over loopback."""
 
-    def __init__(self, base: str, user: str = "", timeout: float = 30.0) -> None:
+    def __init__(
+        self, base: str, user: str = "", timeout: float = 30.0, token: str | None = None
+    ) -> None:
         self.base = base.rstrip("/")
         self.user = user
         self.timeout = timeout
+        self.token = token  # the running platform's local command-line token (auth/cli.token)
 
     def _call(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("content-type", "application/json")
+        if self.token:
+            req.add_header("authorization", f"Bearer cli:{self.token}")
         if self.user:
             req.add_header("x-emw-user", urllib.parse.quote(self.user))  # headers are latin-1
         try:
@@ -690,5 +700,9 @@ def cli_backend(args: Any) -> Any:
     s = _settings(args)
     user = getattr(args, "as_user", "") or ""
     if status_json(s, timeout=1.0) is not None:
-        return HttpBackend(f"http://{s.host}:{s.dashboard_port}", user)
+        from streams.auth.http import read_cli_token
+
+        return HttpBackend(
+            f"http://{s.host}:{s.dashboard_port}", user, token=read_cli_token(s.data_dir)
+        )
     return LocalSession(s, user)

@@ -106,6 +106,7 @@ class Pipeline:
     def restore_states(self) -> None:
         """Embedded: the case processor's state (open cases per subject) from the warehouse, so a
         restart neither forgets open cases nor reuses case ids. Production keeps it in Faust tables."""
+        from core.access import system_scope
         from enforcement.processors import restore
         from streams.warehouse.queries.enforcement import restore_rows
 
@@ -114,7 +115,7 @@ class Pipeline:
         if target is None:
             return
         try:
-            states, counts = restore_rows(self.client)
+            states, counts = restore_rows(self.client, system_scope("restore"))
         except Exception as exc:  # a warehouse without the enforcement tables: nothing to restore
             log.warning("case states not restored: %s", exc)
             return
@@ -127,7 +128,7 @@ class Pipeline:
             from streams.warehouse.queries.enforcement import captures_awaiting_review
 
             try:
-                df = captures_awaiting_review(self.client)
+                df = captures_awaiting_review(self.client, system_scope("restore"))
                 rows = [] if df.empty else df.to_dict("records")
                 smoke.update(restore_smoke([from_dict(SmokeCapture, _plain(r)) for r in rows]))
             except Exception as exc:

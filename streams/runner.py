@@ -171,7 +171,14 @@ def run_embedded(settings: Settings) -> int:
         return 2
 
     from streams.auth import service as auth_service
-    from streams.auth.http import ApiAuth, new_cli_token, public_status, zone_wide
+    from streams.auth.http import (
+        ApiAuth,
+        audited,
+        new_cli_token,
+        public_status,
+        scope_of_for,
+        zone_wide,
+    )
     from streams.auth.users import ensure_first_admin
     from streams.warehouse.audit import Auditor
 
@@ -207,6 +214,7 @@ def run_embedded(settings: Settings) -> int:
         runner = PipelineThread(pipeline, settings.metrics_interval_s)
         where = await asyncio.to_thread(runner.start)
         state["pipeline"] = pipeline
+        shared.set_publisher(runner.publish)
         state["api"] = EnforcementService(
             connect(settings.resolved_dsn, settings.warehouse_database),
             lambda cmd: runner.publish([cmd]),
@@ -224,6 +232,7 @@ def run_embedded(settings: Settings) -> int:
             yield
         finally:
             print("Stopping: closing gateways, flushing the warehouse…", flush=True)
+            shared.set_publisher(None)
             state.pop("api", None)
             if reports is not None:
                 reports.stop()
@@ -319,8 +328,14 @@ def run_embedded(settings: Settings) -> int:
             *api_auth.routes(),
             Route("/api/deadletter", deadletter_list, methods=["GET"]),
             Route("/api/deadletter/replay", deadletter_replay, methods=["POST"]),
-            *routes(lambda: state.get("api")),
-            *report_routes(lambda: reader, registry, settings.data_dir),
+            *audited(
+                [
+                    *routes(lambda: state.get("api"), scope_of_for(api_auth)),
+                    *report_routes(lambda: reader, registry, settings.data_dir, api_auth.caller),
+                ],
+                api_auth,
+                _audited_action,
+            ),
         ],
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after a clean shutdown
@@ -336,6 +351,20 @@ def run_embedded(settings: Settings) -> int:
             }
         )
     return 0
+
+
+def _audited_action(method: str, path: str) -> str | None:
+    """Which API answers go to the audit trail: case actions, evidence exports, report
+    downloads and partner exports."""
+    if method == "POST" and path.endswith("/actions"):
+        return "case_action"
+    if path.endswith("/evidence") or path.endswith("/evidence/archive"):
+        return "evidence_export"
+    if path.startswith("/api/v1/reports/"):
+        return "report_download"
+    if path.startswith("/api/v1/exports/"):
+        return "partner_export"
+    return None
 
 
 def login_hint(settings: Settings, first_password: str | None) -> str:

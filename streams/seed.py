@@ -385,6 +385,7 @@ def _obd_day(
     skew: bool,
     tuned: bool,
     dt: int = OBD_CADENCE_S,
+    cut: bool = False,
 ) -> list[Any]:
     """One vehicle's shift on the Beijing day starting at ``day0``: login, data-stream records
     every ``dt`` s (the simulator's duty cycle and engine model, stepped at ``dt`` and vectorised; the
@@ -401,6 +402,8 @@ def _obd_day(
         return []  # most freight rests on Sundays
     start = day0 + timedelta(seconds=round(rng.uniform(*prof[5]) * 3600 / dt) * dt)
     n = int(rng.uniform(*prof[6]) * 3600 / dt)
+    if cut:  # the terminal drops out mid-drive: no engine-off record, no logout
+        n = max(12, int(n * rng.uniform(0.3, 0.8)))
     t0 = int(start.timestamp())
     lo_s, hi_s = lo.timestamp(), hi.timestamp()
     nrng = np.random.default_rng(rng.getrandbits(64))
@@ -463,8 +466,9 @@ def _obd_day(
     odometer = st.odometer + np.cumsum(km)
     st.lon, st.lat, st.heading = float(lon[-1]), float(lat[-1]), float(heading[-1])
     st.odometer = float(odometer[-1])
-    for arr in (speed, rpm, torque, friction, fuel, air):  # last record: engine switched off
-        arr[-1] = 0.0
+    if not cut:
+        for arr in (speed, rpm, torque, friction, fuel, air):  # last record: engine switched off
+            arr[-1] = 0.0
     raws, body = encode_streams(
         {
             "speed_kmh": speed,
@@ -572,7 +576,7 @@ def _obd_day(
             )
         )
     logout = t0 + n * dt
-    if lo_s <= logout < hi_s:
+    if lo_s <= logout < hi_s and not cut:
         ots = datetime.fromtimestamp(logout, UTC)
         out.append(
             ObdStatus(
@@ -616,6 +620,7 @@ class ObdSource:
                 skew=vin in self.cast.clock_skew,
                 tuned=tuned,
                 dt=self.plan.obd_cadence_s,
+                cut=off is not None and index + 1 == off[0],
             )
         return out
 
@@ -834,7 +839,7 @@ class RsdSource:
                 evaluator=self.evaluator,
                 profile=self.profile.name,
                 now=hi + timedelta(minutes=1),
-                token=None,
+                token_sites=None,  # trusted, like the watched-folder intake
                 raw_ref=f"seed:rsd/{site.id}/{day0:%Y%m%d}",
                 present=self.present,
             )
@@ -1303,89 +1308,3 @@ def table_counts(client: Any, kinds: Iterable[str]) -> dict[str, int]:
         k: int(client.query(f"SELECT count() FROM `{table_of(k)}` FINAL").result_rows[0][0])
         for k in kinds
     }
-
-
-# ------------------------------------------------------------------------------------- CLI
-
-
-def cmd_seed(args: Any) -> int:
-    """``emwatch seed``: open (and migrate) the data directory's warehouse, seed it, report."""
-    import sys
-
-    from core.registry import load_registry
-    from core.ruleset import load_ruleset
-    from streams.settings import load_settings
-    from streams.warehouse.client import WarehouseLocked, connect
-    from streams.warehouse.migrator import migrate
-
-    overrides: dict[str, Any] = {}
-    if args.data_dir:
-        overrides["data_dir"] = Path(args.data_dir)
-    s = load_settings(**overrides)
-    plan = SeedPlan(
-        days=args.days,
-        end=parse_end(args.end),
-        scale=args.scale,
-        seed=args.seed,
-        obd_cadence_s=args.obd_cadence,
-    )
-    if not s.resolved_dsn.startswith("chdb:"):
-        raise SeedError(
-            "emwatch seed fills the embedded warehouse of --data-dir (EMW_WAREHOUSE_DSN is set "
-            "to a server; unset it)"
-        )
-    data_dir = Path(s.data_dir)
-    prepare_dir(data_dir, args.replace)
-    try:
-        client = connect(s.resolved_dsn, s.warehouse_database)
-    except WarehouseLocked as exc:
-        raise SeedError(str(exc)) from None
-    migrate(client)
-    rows = warehouse_rows(client)
-    if rows:
-        raise SeedError(
-            f"the warehouse in {data_dir} already holds {rows:,} rows that were not seeded; "
-            "seed an empty --data-dir"
-        )
-    seeder = Seeder(
-        client,
-        plan,
-        ruleset=load_ruleset(s.ruleset_dir),
-        registry=load_registry(s.registry_dir),
-        data_dir=data_dir,
-    )
-    n_obd = len(seeder.cast.vehicles)
-    print(
-        f"seeding {plan.days} day(s) ending {plan.end.astimezone(BEIJING):%Y-%m-%d %H:%M} "
-        f"北京时间 at scale {plan.scale:g} (seed {plan.seed}) into {data_dir}: "
-        f"{n_obd} OBD vehicles, {len(seeder.registry.rsd_sites)} RSD sites, "
-        f"{len(seeder.registry.cameras)} smoke cameras, "
-        f"{plan.station_count(len(seeder.registry.stations))} stations",
-        file=sys.stderr,
-    )
-    write_marker(data_dir, plan, "running", None)
-    report = seeder.run(progress=not args.quiet)
-    write_marker(data_dir, plan, "complete", report)
-    out = report.as_json()
-    if args.json:
-        print(json.dumps(out, ensure_ascii=False, indent=1))
-    else:
-        width = max(len(k) for k in report.rows) if report.rows else 10
-        for kind, n in sorted(report.rows.items()):
-            print(f"{kind:<{width}}  {n:>12,}")
-        print(
-            f"{report.readings:,} readings in {report.seconds:.0f} s "
-            f"({out['readings_per_s'] or 0:,} readings/s); processor errors: "
-            f"{report.processor_errors}; evidence bundles: {report.evidence_bundles}"
-        )
-        if report.repeated:
-            print(
-                "events sharing an earlier event's id (stored once): "
-                + ", ".join(f"{k} {n:,}" for k, n in sorted(report.repeated.items()))
-            )
-        if report.registry_dir:
-            print(
-                f"the seeded fleet is in {report.registry_dir}: run the platform on this data with "
-                f"EMW_DATA_DIR={data_dir} EMW_REGISTRY_DIR={report.registry_dir}"
-            )
-    return 0

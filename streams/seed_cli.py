@@ -1,16 +1,106 @@
-"""``emwatch seed``: the command's arguments, kept light (the seeder in ``streams.seed`` imports
-numpy and the warehouse, loaded only when the command runs: ``tests/unit/test_cli_start.py``)."""
+"""``emwatch seed``: the command line of the bulk seeder (``streams.seed``).
+
+Light at import time (``emwatch --help`` must not load numpy or the warehouse): everything heavy is
+imported inside the command. Exit codes: 0 seeded, 2 refused or bad input (one line on stderr).
+"""
 
 from __future__ import annotations
 
-import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 
-def _cmd_seed(args: argparse.Namespace) -> int:
-    from streams.seed import cmd_seed
+def cmd_seed(args: Any) -> int:
+    """``emwatch seed``: open (and migrate) the data directory's warehouse, seed it, report."""
+    from core.registry import load_registry
+    from core.ruleset import load_ruleset
+    from streams.seed import (
+        BEIJING,
+        Seeder,
+        SeedError,
+        SeedPlan,
+        parse_end,
+        prepare_dir,
+        warehouse_rows,
+        write_marker,
+    )
+    from streams.settings import load_settings
+    from streams.warehouse.client import WarehouseLocked, connect
+    from streams.warehouse.migrator import migrate
 
-    return cmd_seed(args)
+    overrides: dict[str, Any] = {}
+    if args.data_dir:
+        overrides["data_dir"] = Path(args.data_dir)
+    s = load_settings(**overrides)
+    plan = SeedPlan(
+        days=args.days,
+        end=parse_end(args.end),
+        scale=args.scale,
+        seed=args.seed,
+        obd_cadence_s=args.obd_cadence,
+    )
+    if not s.resolved_dsn.startswith("chdb:"):
+        raise SeedError(
+            "emwatch seed fills the embedded warehouse of --data-dir (EMW_WAREHOUSE_DSN is set "
+            "to a server; unset it)"
+        )
+    data_dir = Path(s.data_dir)
+    prepare_dir(data_dir, args.replace)
+    try:
+        client = connect(s.resolved_dsn, s.warehouse_database)
+    except WarehouseLocked as exc:
+        raise SeedError(str(exc)) from None
+    migrate(client)
+    rows = warehouse_rows(client)
+    if rows:
+        raise SeedError(
+            f"the warehouse in {data_dir} already holds {rows:,} rows that were not seeded; "
+            "seed an empty --data-dir"
+        )
+    seeder = Seeder(
+        client,
+        plan,
+        ruleset=load_ruleset(s.ruleset_dir),
+        registry=load_registry(s.registry_dir),
+        data_dir=data_dir,
+    )
+    n_obd = len(seeder.cast.vehicles)
+    print(
+        f"seeding {plan.days} day(s) ending {plan.end.astimezone(BEIJING):%Y-%m-%d %H:%M} "
+        f"北京时间 at scale {plan.scale:g} (seed {plan.seed}) into {data_dir}: "
+        f"{n_obd} OBD vehicles, {len(seeder.registry.rsd_sites)} RSD sites, "
+        f"{len(seeder.registry.cameras)} smoke cameras, "
+        f"{plan.station_count(len(seeder.registry.stations))} stations",
+        file=sys.stderr,
+    )
+    write_marker(data_dir, plan, "running", None)
+    report = seeder.run(progress=not args.quiet)
+    write_marker(data_dir, plan, "complete", report)
+    out = report.as_json()
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    else:
+        width = max(len(k) for k in report.rows) if report.rows else 10
+        for kind, n in sorted(report.rows.items()):
+            print(f"{kind:<{width}}  {n:>12,}")
+        print(
+            f"{report.readings:,} readings in {report.seconds:.0f} s "
+            f"({out['readings_per_s'] or 0:,} readings/s); processor errors: "
+            f"{report.processor_errors}; evidence bundles: {report.evidence_bundles}"
+        )
+        if report.repeated:
+            print(
+                "events sharing an earlier event's id (stored once): "
+                + ", ".join(f"{k} {n:,}" for k, n in sorted(report.repeated.items()))
+            )
+        if report.registry_dir:
+            print(
+                f"the seeded fleet is in {report.registry_dir}: run the platform on this data with "
+                f"EMW_DATA_DIR={data_dir} EMW_REGISTRY_DIR={report.registry_dir}"
+            )
+    return 0
 
 
 def register(groups: dict[str, Any]) -> None:
@@ -34,10 +124,10 @@ def register(groups: dict[str, Any]) -> None:
     p.add_argument(
         "--obd-cadence",
         type=int,
-        default=10,  # streams.seed.OBD_CADENCE_S (not imported: it would load numpy)
+        default=10,  # streams.seed.OBD_CADENCE_S (not imported: emwatch starts light)
         help="seconds between OBD data-stream records (default 10; 1 = the terminals' 1 Hz)",
     )
     p.add_argument("--replace", action="store_true", help="re-seed a directory seeded before")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=_cmd_seed)
+    p.set_defaults(func=cmd_seed)

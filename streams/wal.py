@@ -89,6 +89,7 @@ class WalStats:
     groups: int = 0
     max_group: int = 0
     last_fsync_ms: float = 0.0
+    max_fsync_ms: float = 0.0
     segments_deleted: int = 0
     replayed: int = 0
     skipped_bytes: int = 0
@@ -130,6 +131,7 @@ class WriteAheadLog:
         fsync: bool = True,
         segment_bytes: int = 16 << 20,
         rotate_s: float = 5.0,
+        reap_interval_s: float = 10.0,
     ) -> None:
         if segment_bytes < 4096:
             raise ValueError(f"segment_bytes={segment_bytes} B: expected >= 4096 B")
@@ -137,6 +139,7 @@ class WriteAheadLog:
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self.rotate_s = rotate_s
+        self.reap_interval_s = reap_interval_s
         self.stats = WalStats()
         self._cond = threading.Condition()
         self._pending: list[tuple[int, bytes, Any, Any]] = []  # (segment, data, future, loop)
@@ -152,6 +155,7 @@ class WriteAheadLog:
         self._error: BaseException | None = None
         self._reap_q: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
         self._reaper: threading.Thread | None = None
+        self._reap_stop = threading.Event()
 
     # ---- start-up ----
     def open(self) -> list[Recovered]:
@@ -296,6 +300,7 @@ class WriteAheadLog:
         self.stats.groups += 1
         self.stats.max_group = max(self.stats.max_group, len(batch))
         self.stats.last_fsync_ms = (time.perf_counter() - t) * 1000
+        self.stats.max_fsync_ms = max(self.stats.max_fsync_ms, self.stats.last_fsync_ms)
         by_loop: dict[Any, list[Any]] = defaultdict(list)
         for _s, _d, fut, loop in batch:
             if fut is not None:
@@ -350,11 +355,26 @@ class WriteAheadLog:
             self.stats.segments_deleted += 1
 
     def _reap(self) -> None:
+        """Delete released segments in batches, one ``os.sync()`` per batch and at most one batch
+        per ``reap_interval_s``: a system-wide sync competes with the committer's fsyncs."""
         while True:
             segs = self._reap_q.get()
             if segs is None:
                 return
-            self._delete(segs)
+            self._reap_stop.wait(self.reap_interval_s)
+            stop = False
+            while True:
+                try:
+                    more = self._reap_q.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                segs += more
+            self._delete(sorted(segs))
+            if stop:
+                return
 
     # ---- shutdown ----
     def close(self, timeout: float = 10.0) -> None:
@@ -366,6 +386,7 @@ class WriteAheadLog:
             self._cond.notify_all()
         self._thread.join(timeout)
         self._thread = None
+        self._reap_stop.set()
         self._reap_q.put(None)
         if self._reaper is not None:
             self._reaper.join(timeout)

@@ -7,9 +7,9 @@ go through them while the platform runs; partner systems fetch exports here.
 - ``GET /api/v1/exports/{referrals|credit}?week=…|since=…&until=…&jurisdiction=…&format=csv|json&user=…``
   → the file (kept in ``$EMW_DATA_DIR/exports``, recorded in ``export_log``)
 
-Bad input is a 400 with the reason (the same messages as the command line). Until the access-control
-issue adds login, the scope is zone-wide and the endpoints listen where the dashboards do
-(127.0.0.1 by default).
+Bad input is a 400 with the reason (the same messages as the command line). The caller's scope
+comes from the login (``caller(request)``: a session cookie, a bearer token, or the local command
+line's token); no login → 401; a level outside the scope → 403.
 """
 
 from __future__ import annotations
@@ -31,26 +31,30 @@ MIME = {
 
 
 def weekly_file(
-    client: Any, registry: Any, reports_dir: Path, params: dict[str, str], now: Any
+    client: Any, scope: Any, registry: Any, reports_dir: Path, params: dict[str, str], now: Any
 ) -> Path:
     from core.isoweek import IsoWeek
     from streams.report.cli import level_of
     from streams.report.generate import generate, parse_formats
-    from streams.warehouse.queries.report import ZONE_SCOPE
 
     week = IsoWeek.parse(params["week"]) if params.get("week") else IsoWeek.last_full(now)
     level = level_of(params.get("jurisdiction", "zone"))
     (fmt,) = parse_formats(params.get("format", "pdf"))[:1]
-    _, paths = generate(client, week, level, ZONE_SCOPE, registry, (fmt,), reports_dir, now)
+    _, paths = generate(client, week, level, scope, registry, (fmt,), reports_dir, now)
     return paths[0]
 
 
 def export_file(
-    client: Any, registry: Any, exports_dir: Path, kind: str, params: dict[str, str], now: Any
+    client: Any,
+    scope: Any,
+    registry: Any,
+    exports_dir: Path,
+    kind: str,
+    params: dict[str, str],
+    now: Any,
 ) -> Path:
     from streams.report.cli import level_of, period_of
     from streams.report.exports import EXPORT_FORMATS, EXPORT_KINDS, export
-    from streams.warehouse.queries.report import ZONE_SCOPE
 
     if kind not in EXPORT_KINDS:
         raise EmwError(f"unknown export {kind!r}: expected one of {', '.join(EXPORT_KINDS)}")
@@ -59,22 +63,29 @@ def export_file(
     fmt = params.get("format", "json")
     if fmt not in EXPORT_FORMATS:
         raise EmwError(f"unknown format {fmt!r}: expected csv or json")
-    user = (params.get("user") or "").strip()
+    user = (params.get("user") or "").strip() or getattr(scope, "user", "")
     if not user:
         raise EmwError("user: who exports (a user name) is recorded in the export log")
     written = export(
-        client, kind, since, until, level, ZONE_SCOPE, registry, (fmt,), exports_dir, user, now
+        client, kind, since, until, level, scope, registry, (fmt,), exports_dir, user, now
     )
     return written[0][0]
 
 
-def routes(reader: Callable[[], Any], registry: Any, data_dir: Path) -> list[Any]:
-    """Starlette routes; ``reader()`` gives the warehouse client (the runner's reader)."""
+def routes(
+    reader: Callable[[], Any],
+    registry: Any,
+    data_dir: Path,
+    caller: Callable[[Any], Any],
+) -> list[Any]:
+    """Starlette routes; ``reader()`` gives the warehouse client (the runner's reader),
+    ``caller(request)`` the logged-in caller's scope or None."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     from core.timeutil import utcnow
+    from streams.warehouse.scope import OutOfScope
 
     def _file(path: Path) -> Response:
         return Response(
@@ -83,35 +94,29 @@ def routes(reader: Callable[[], Any], registry: Any, data_dir: Path) -> list[Any
             headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
         )
 
-    async def weekly(request: Request) -> Response:
+    async def _answer(request: Request, fn: Callable[..., Path], *args: Any) -> Response:
+        scope = caller(request)
+        if scope is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
         try:
-            path = await asyncio.to_thread(
-                weekly_file,
-                reader(),
-                registry,
-                data_dir / "reports",
-                dict(request.query_params),
-                utcnow(),
-            )
-        except (EmwError, PermissionError) as exc:
+            path = await asyncio.to_thread(fn, reader(), scope, registry, *args, utcnow())
+        except OutOfScope as exc:
+            return JSONResponse({"error": str(exc)}, status_code=403)
+        except (EmwError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return _file(path)
 
+    async def weekly(request: Request) -> Response:
+        return await _answer(request, weekly_file, data_dir / "reports", dict(request.query_params))
+
     async def exports(request: Request) -> Response:
-        kind = request.path_params["kind"]
-        try:
-            path = await asyncio.to_thread(
-                export_file,
-                reader(),
-                registry,
-                data_dir / "exports",
-                kind,
-                dict(request.query_params),
-                utcnow(),
-            )
-        except (EmwError, PermissionError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return _file(path)
+        return await _answer(
+            request,
+            export_file,
+            data_dir / "exports",
+            request.path_params["kind"],
+            dict(request.query_params),
+        )
 
     return [
         Route("/api/v1/reports/weekly", weekly, methods=["GET"]),

@@ -47,9 +47,15 @@ def fetch_via_api(settings: Any, path: str, params: dict[str, str], out_dir: Pat
     import urllib.parse
     import urllib.request
 
+    from streams.auth.http import read_cli_token
+
     url = f"http://{settings.host}:{settings.dashboard_port}{path}?{urllib.parse.urlencode(params)}"
+    req = urllib.request.Request(url)
+    token = read_cli_token(settings.data_dir)  # the local command line's token (same data dir)
+    if token:
+        req.add_header("Authorization", f"Bearer cli:{token}")
     try:
-        with urllib.request.urlopen(url, timeout=300) as resp:  # loopback: the embedded runner
+        with urllib.request.urlopen(req, timeout=300) as resp:  # loopback: the embedded runner
             data = resp.read()
             disp = resp.headers.get("Content-Disposition", "")
     except urllib.error.HTTPError as exc:

@@ -268,20 +268,20 @@ def export(
     from streams.warehouse.export_log import record_export
     from streams.warehouse.queries import report as q
 
-    if not q.case_tables_present(client):
+    if not q.case_tables_present(client, scope):
         raise CasesUnavailable(
             f"{L.CASES_UNAVAILABLE}: the warehouse has no case tables (case_state, case_entry, "
             "case_finding); exports need confirmed cases from the enforcement module"
         )
-    jurs = q.jurisdictions_of(level, scope)
+    jurs = q._jurisdictions_of(level, scope)
     if kind == "referrals":
-        cases = q.confirmed_cases(client, since, until, level, scope, ("vehicle",))
+        cases = q.confirmed_cases(client, scope, since, until, level, ("vehicle",))
         ids = [i for lst in cases["finding_ids"] for i in lst] if not cases.empty else []
-        findings = q.case_findings(client, ids) if ids else pd.DataFrame()
+        findings = q.case_findings(client, scope, ids) if ids else pd.DataFrame()
         records: list[Any] = referrals(cases, findings, registry)
     elif kind == "credit":
         cases = q.confirmed_cases(
-            client, since, until, level, scope, ("vehicle", "station", "nozzle")
+            client, scope, since, until, level, ("vehicle", "station", "nozzle")
         )
         records = credit_list(cases, registry)
     else:

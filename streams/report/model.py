@@ -775,14 +775,14 @@ def fetch_week(client: Any, week: IsoWeek, level: str, scope: Any) -> WeekData:
 
     return WeekData(
         week=week,
-        counts=q.exceedance_counts(client, week, level, scope),
-        daily=q.exceedance_daily(client, week, level, scope),
-        vehicles=q.vehicle_flags(client, week, level, scope),
-        stations=q.station_warnings(client, week, level, scope),
-        obd=q.obd_vehicle_days(client, week, level, scope),
-        rsd=q.rsd_site_health(client, week, level, scope),
-        cameras=q.camera_health(client, week, level, scope),
-        station_data=q.station_data_health(client, week, level, scope),
+        counts=q.exceedance_counts(client, scope, week, level),
+        daily=q.exceedance_daily(client, scope, week, level),
+        vehicles=q.vehicle_flags(client, scope, week, level),
+        stations=q.station_warnings(client, scope, week, level),
+        obd=q.obd_vehicle_days(client, scope, week, level),
+        rsd=q.rsd_site_health(client, scope, week, level),
+        cameras=q.camera_health(client, scope, week, level),
+        station_data=q.station_data_health(client, scope, week, level),
     )
 
 
@@ -863,7 +863,7 @@ def case_tables(
 def fetch_cases(client: Any, week: IsoWeek, level: str, scope: Any) -> CaseData:
     from streams.warehouse.queries import report as q
 
-    if not q.case_tables_present(client):
+    if not q.case_tables_present(client, scope):
         return CaseData(
             available=False,
             reason="数据仓库中尚无执法案件表（case_state / case_entry / case_finding，案件模块尚未上线），"
@@ -874,19 +874,19 @@ def fetch_cases(client: Any, week: IsoWeek, level: str, scope: Any) -> CaseData:
         available=True,
         tables=case_tables(
             _levels(level),
-            q.case_transitions(client, week, level, scope),
-            q.case_transitions(client, prev, level, scope),
-            q.case_first_actions(client, week, level, scope),
-            q.case_first_actions(client, prev, level, scope),
+            q.case_transitions(client, scope, week, level),
+            q.case_transitions(client, scope, prev, level),
+            q.case_first_actions(client, scope, week, level),
+            q.case_first_actions(client, scope, prev, level),
         ),
     )
 
 
-def fetch_links(client: Any, this: WeekData, prev: WeekData) -> dict[str, str]:
+def fetch_links(client: Any, scope: Any, this: WeekData, prev: WeekData) -> dict[str, str]:
     """Plate ↔ VIN links supplied by sources, for the VINs flagged in the two weeks."""
     from streams.warehouse.queries import report as q
 
-    if "vehicle_link" not in q.tables_present(client, ("vehicle_link",)):
+    if "vehicle_link" not in q.tables_present(client, scope, ("vehicle_link",)):
         return {}
     vins = {
         s
@@ -897,7 +897,7 @@ def fetch_links(client: Any, this: WeekData, prev: WeekData) -> dict[str, str]:
     }
     if not vins:
         return {}
-    df = q.vehicle_links(client, vins)
+    df = q.vehicle_links(client, scope, vins)
     return dict(zip(df["vin"], df["plate"], strict=True)) if _ok(df) else {}
 
 
@@ -919,8 +919,8 @@ def collect(
     step(0.6, "查询趋势与案件")
     from streams.warehouse.queries import report as q
 
-    trend = q.exceedance_weekly_trend(client, week, level, scope)
+    trend = q.exceedance_weekly_trend(client, scope, week, level)
     cases = fetch_cases(client, week, level, scope)
-    links = fetch_links(client, this, prev)
+    links = fetch_links(client, scope, this, prev)
     step(0.7, "生成报告")
     return build(week, level, this, prev, trend, cases, registry, now, links)

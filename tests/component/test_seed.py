@@ -186,3 +186,29 @@ def test_cli_seeds_once_refuses_twice_and_replaces(tmp_path: Path) -> None:
     assert json.loads(replaced.stdout)["rows"] == report["rows"]
     bad = _cli("--days", "0", "--data-dir", d)
     assert bad.returncode == 2 and "--days 0" in bad.stderr
+
+
+def test_terminals_that_drop_out_mid_drive_are_reported_offline(
+    ruleset: Any, registry: Any
+) -> None:
+    from core.processing import Context
+    from core.registry import Registry
+    from core.timeutil import BEIJING
+    from streams import catalog
+    from streams.bus.inproc import InProcessBus
+    from streams.seed import ObdSource, make_cast
+
+    plan = SeedPlan(days=8, end=datetime(2026, 11, 30, 16, 0, tzinfo=UTC), scale=0.2, seed=1)
+    cast = make_cast(registry, plan)
+    reg = registry.merged(Registry(obd_vehicles=list(cast.synthetic)))
+    back = {vin for vin, (first, span) in cast.offline.items() if first + span < plan.days}
+    assert back  # a terminal goes offline and comes back within the seeded days
+    src = ObdSource(cast, plan)
+    bus = InProcessBus(None, catalog.processors(), Context(ruleset, reg))
+    offline: set[str] = set()
+    for i, (lo, hi) in enumerate(plan.days_list()):
+        local = lo.astimezone(BEIJING)
+        events = src.day(i, datetime(local.year, local.month, local.day, tzinfo=BEIJING), lo, hi)
+        for e in sorted(events, key=lambda e: e.ts):
+            offline |= {x.subject_id for x in bus.process_now(e) if x.rule_id == "OBD-OFFLINE"}
+    assert back <= offline

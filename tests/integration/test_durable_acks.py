@@ -102,6 +102,12 @@ def test_sigkill_mid_load_then_restart_loses_no_acknowledged_record(tmp_path: Pa
         "EMW_SINK_MAX_DELAY_S": "1.0",  # a wide window of acked-but-not-inserted records
         "PYTHONUNBUFFERED": "1",
     }
+    # the terminals' identities (ICCIDs), as the bundled simulator registers them
+    from core.credentials import DeviceCredentials
+    from obd_gateway.simulator import terminal_iccid
+
+    vins = [v.vin for v in list(default_registry().obd_vehicles)[:10]]
+    DeviceCredentials.for_registry(default_registry(), tmp_path).demo_secrets(vins, terminal_iccid)
     log_path = tmp_path / "run.log"
     proc = _start(env, log_path)
     try:
@@ -118,16 +124,22 @@ def test_sigkill_mid_load_then_restart_loses_no_acknowledged_record(tmp_path: Pa
     assert wal_left, "the kill left nothing in the write-ahead log: the test proves nothing"
 
     # restart: the log is replayed into the warehouse before the gateways listen
+    from streams.runner import status_json
+    from streams.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path, dashboard_port=dash)
     proc = _start(env, log_path)
     try:
-        st = _wait_running(proc, dash, log_path)
+        _wait_running(proc, dash, log_path)
+        st = status_json(settings, timeout=5)  # the detailed status, with the local CLI token
+        assert st is not None and "wal" in st, st
         assert st["wal"]["replayed"] > 0
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (
             st["wal"]["pending_records"] or st["sink"]["buffered"]
         ):
             time.sleep(0.5)
-            st = _get(dash, "/api/status") or st
+            st = status_json(settings, timeout=5) or st
         assert st["sink"]["healthy"] and st["sink"]["dead_lettered"] == 0
         # the platform holds the data directory: the CLI goes through its HTTP API
         listed = subprocess.run(

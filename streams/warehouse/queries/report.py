@@ -23,6 +23,7 @@ from clickhouse_connect.driver.client import Client
 from core.isoweek import IsoWeek
 from core.jurisdictions import JURISDICTIONS, ZONE
 from core.scope import Scope
+from streams.warehouse.scope import OutOfScope, require
 
 _DAY = "toDate(ts, 'Asia/Shanghai')"
 _WEEK_TS = "ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
@@ -32,20 +33,20 @@ _IN_J = "jurisdiction IN {jur:Array(String)}"
 ZONE_SCOPE = Scope.zone("report")  # until login exists (issue 15): the zone-wide scope
 
 
-def jurisdictions_of(level: str, scope: Scope) -> list[str]:
-    """The jurisdictions a report at ``level`` covers, within ``scope`` (refuses outside it)."""
-    if not getattr(scope, "jurisdictions", None):
-        raise PermissionError("no scope given: a report query needs the caller's scope")
+def _jurisdictions_of(level: str, scope: object) -> list[str]:
+    """The jurisdictions a report at ``level`` covers, within ``scope``: ``ScopeRequired`` without
+    one, ``OutOfScope`` for a level the scope does not reach (the zone needs a zone-wide scope)."""
+    sc = require(scope, "report")
     if level == ZONE:
-        if set(scope.jurisdictions) != set(JURISDICTIONS):
-            raise PermissionError("the zone report needs a zone-wide scope")
+        if not set(JURISDICTIONS) <= set(sc.jurisdictions):
+            raise OutOfScope("report")
         return sorted(JURISDICTIONS)
     if level not in JURISDICTIONS:
         raise ValueError(
             f"unknown jurisdiction {level!r} (known: {', '.join(JURISDICTIONS)}, zone)"
         )
-    if level not in scope.jurisdictions:
-        raise PermissionError(f"jurisdiction {level!r} is outside the caller's scope")
+    if level not in sc.jurisdictions:
+        raise OutOfScope("report")
     return [level]
 
 
@@ -55,11 +56,12 @@ def _q(client: Client, sql: str, parameters: dict[str, object]) -> pd.DataFrame:
 
 
 def _params(week: IsoWeek, level: str, scope: Scope, **extra: object) -> dict[str, object]:
+    jur = _jurisdictions_of(level, scope)  # the scope check comes before anything else
     since, until = week.bounds_utc()
     return {
         "since": since,
         "until": until,
-        "jur": jurisdictions_of(level, scope),
+        "jur": jur,
         "scope": sorted(scope.jurisdictions),
         **extra,
     }
@@ -68,7 +70,7 @@ def _params(week: IsoWeek, level: str, scope: Scope, **extra: object) -> dict[st
 # --- exceedances ---------------------------------------------------------------------------------
 
 
-def exceedance_counts(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def exceedance_counts(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Exceedances of the week per jurisdiction, source, rule and severity (column ``n``)."""
     return _q(
         client,
@@ -79,7 +81,7 @@ def exceedance_counts(client: Client, week: IsoWeek, level: str, scope: Scope) -
     )
 
 
-def exceedance_daily(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def exceedance_daily(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Exceedances per Beijing day, jurisdiction and source (trend chart)."""
     return _q(
         client,
@@ -90,10 +92,11 @@ def exceedance_daily(client: Client, week: IsoWeek, level: str, scope: Scope) ->
 
 
 def exceedance_weekly_trend(
-    client: Client, week: IsoWeek, level: str, scope: Scope, weeks: int = 8
+    client: Client, scope: Scope, week: IsoWeek, level: str, weeks: int = 8
 ) -> pd.DataFrame:
     """Exceedances per ISO week (Monday, Beijing) and jurisdiction over the ``weeks`` weeks ending
     with ``week`` (trend chart)."""
+    require(scope, "report")
     first = week.previous(weeks - 1)
     p = _params(week, level, scope)
     p["since"] = first.bounds_utc()[0]
@@ -105,7 +108,7 @@ def exceedance_weekly_trend(
     )
 
 
-def vehicle_flags(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def vehicle_flags(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Per vehicle subject (plate or VIN), Beijing day, jurisdiction and source: exceedances in the
     week, over every jurisdiction of the scope, for the vehicles flagged at least once within the
     level. The report joins plates and VINs into one vehicle and derives repeat and
@@ -125,9 +128,10 @@ def vehicle_flags(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd
 # --- stations ------------------------------------------------------------------------------------
 
 
-def station_warnings(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def station_warnings(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Nozzles and station categories whose last state in the week is warning or alarm, with the
     consecutive days in that state (``streak``) and the day it was last judged."""
+    require(scope, "report")
     p = _params(week, level, scope, d0=week.monday, d1=week.monday + timedelta(days=7))
     return _q(
         client,
@@ -149,7 +153,7 @@ def station_warnings(client: Client, week: IsoWeek, level: str, scope: Scope) ->
 # --- OBD and data completeness ---------------------------------------------------------------------
 
 
-def obd_vehicle_days(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def obd_vehicle_days(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Per VIN: jurisdiction and Beijing days with at least one record. Registered vehicles come
     from the registry (the warehouse holds no vehicle master), so the rate is computed by the
     caller. No ``FINAL``: distinct days do not change with duplicates, and this is the largest
@@ -162,7 +166,7 @@ def obd_vehicle_days(client: Client, week: IsoWeek, level: str, scope: Scope) ->
     )
 
 
-def rsd_site_health(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def rsd_site_health(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Per RSD site: passes, valid passes, captured (plate and plume), hours with data, downtime
     seconds by cause, failed calibrations of the week."""
     p = _params(week, level, scope)
@@ -190,7 +194,7 @@ def rsd_site_health(client: Client, week: IsoWeek, level: str, scope: Scope) -> 
     return _merge_on("site_id", passes, down, cal)
 
 
-def camera_health(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def camera_health(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Per smoke camera: captures, hours with data, captures taken while the site's calibration was
     not valid, captures without a readable plate."""
     return _q(
@@ -204,7 +208,7 @@ def camera_health(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd
     )
 
 
-def station_data_health(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def station_data_health(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Per station data unit (HJ 212 MN): packets, packets with problems, hours with data, and
     device alarm flags raised in the week."""
     p = _params(week, level, scope)
@@ -241,8 +245,9 @@ def _merge_on(key: str, *frames: pd.DataFrame) -> pd.DataFrame:
 CASE_TABLES = ("case_state", "case_entry", "case_finding")
 
 
-def tables_present(client: Client, names: Iterable[str]) -> set[str]:
+def tables_present(client: Client, scope: Scope, names: Iterable[str]) -> set[str]:
     """Which of ``names`` exist in the current database."""
+    require(scope, "tables_present")
     df = client.query_df(
         "SELECT name FROM system.tables WHERE database = currentDatabase() "
         "AND name IN {names:Array(String)}",
@@ -251,11 +256,11 @@ def tables_present(client: Client, names: Iterable[str]) -> set[str]:
     return set(df["name"]) if not df.empty else set()
 
 
-def case_tables_present(client: Client) -> bool:
-    return tables_present(client, CASE_TABLES) == set(CASE_TABLES)
+def case_tables_present(client: Client, scope: Scope) -> bool:
+    return tables_present(client, scope, CASE_TABLES) == set(CASE_TABLES)
 
 
-def case_transitions(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def case_transitions(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Case log entries of the week per jurisdiction: opened, confirmed, dismissed, closed (a
     transition counts when the status changes into it)."""
     return _q(
@@ -269,7 +274,7 @@ def case_transitions(client: Client, week: IsoWeek, level: str, scope: Scope) ->
     )
 
 
-def case_first_actions(client: Client, week: IsoWeek, level: str, scope: Scope) -> pd.DataFrame:
+def case_first_actions(client: Client, scope: Scope, week: IsoWeek, level: str) -> pd.DataFrame:
     """Cases opened in the week: jurisdiction, opened_at and the time of the first officer action
     (NULL while none has been taken)."""
     return _q(
@@ -282,8 +287,9 @@ def case_first_actions(client: Client, week: IsoWeek, level: str, scope: Scope) 
     )
 
 
-def vehicle_links(client: Client, vins: Iterable[str]) -> pd.DataFrame:
+def vehicle_links(client: Client, scope: Scope, vins: Iterable[str]) -> pd.DataFrame:
     """Plate ↔ VIN links supplied by sources (``vehicle_link``) for the given VINs."""
+    require(scope, "vehicle_links")
     return _q(
         client,
         "SELECT DISTINCT vin, plate FROM vehicle_link FINAL WHERE vin IN {vins:Array(String)} "
@@ -294,10 +300,10 @@ def vehicle_links(client: Client, vins: Iterable[str]) -> pd.DataFrame:
 
 def confirmed_cases(
     client: Client,
+    scope: Scope,
     since: datetime,
     until: datetime,
     level: str,
-    scope: Scope,
     subject_kinds: tuple[str, ...],
 ) -> pd.DataFrame:
     """Cases of the given subject kinds confirmed in [since, until) within the scope: the latest
@@ -328,28 +334,31 @@ def confirmed_cases(
         {
             "since": since.astimezone(UTC),
             "until": until.astimezone(UTC),
-            "jur": jurisdictions_of(level, scope),
+            "jur": _jurisdictions_of(level, scope),
             "kinds": list(subject_kinds),
         },
     )
 
 
-def case_findings(client: Client, finding_ids: Iterable[str]) -> pd.DataFrame:
-    """Findings by id: time, plate and colour, VIN, source, rule, device, place, evidence."""
+def case_findings(client: Client, scope: Scope, finding_ids: Iterable[str]) -> pd.DataFrame:
+    """Findings by id (within the scope's jurisdictions): time, plate and colour, VIN, source,
+    rule, device, place, evidence."""
+    sc = require(scope, "case_findings")
     return _q(
         client,
         "SELECT event_id, ts, plate, plate_colour, vin, source, rule_id, severity, jurisdiction, "
         "device_id, measured, `limit`, unit, evidence FROM case_finding FINAL "
-        "WHERE event_id IN {ids:Array(String)} ORDER BY ts",
-        {"ids": sorted(set(finding_ids))},
+        "WHERE event_id IN {ids:Array(String)} AND jurisdiction IN {jur:Array(String)} ORDER BY ts",
+        {"ids": sorted(set(finding_ids)), "jur": list(sc.all_jurisdictions)},
     )
 
 
 # --- export log ----------------------------------------------------------------------------------
 
 
-def export_log(client: Client, since: datetime, until: datetime, scope: Scope) -> pd.DataFrame:
+def export_log(client: Client, scope: Scope, since: datetime, until: datetime) -> pd.DataFrame:
     """Recorded partner exports in [since, until), newest first (audit)."""
+    require(scope, "export_log")
     return _q(
         client,
         "SELECT ts, export_id, kind, fmt, user, rows, file_name, sha256, params_json "

@@ -35,7 +35,7 @@ def test_page_renders_without_data(accounts, reader, page: Path) -> None:
 
 def test_status_page_says_no_data_yet(accounts, reader) -> None:
     at = accounts.app(str(PAGES_DIR / "platform_status.py")).run()
-    assert any("No data yet" in i.value for i in at.info)
+    assert any("暂无数据" in i.value for i in at.info)
 
 
 def test_status_page_shows_ingest(accounts, reader) -> None:
@@ -49,9 +49,9 @@ def test_status_page_shows_ingest(accounts, reader) -> None:
     )
     at = accounts.app(str(PAGES_DIR / "platform_status.py")).run()
     assert not at.exception
-    assert not any("No data yet" in i.value for i in at.info)
+    assert not any("暂无数据" in i.value for i in at.info)
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Rows ingested (all time)"] == "1"
+    assert labels["累计接收记录"] == "1"
     assert any("obd_gateway" in e.label for e in at.expander)
 
 
@@ -63,4 +63,25 @@ def test_app_navigation_lists_every_page(accounts, reader) -> None:
     assert len(specs) == len(PAGES)
     at = accounts.app(str(APP_FILE)).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "Platform status"  # the default page
+    assert at.title[0].value == "处置队列"  # the officer's start page, in Chinese by default
+
+
+def test_english_is_one_switch_away(accounts, reader) -> None:
+    at = accounts.app(str(PAGES_DIR / "platform_status.py")).run()
+    assert at.title[0].value == "平台状态"
+    at.sidebar.radio(key="_lang_widget").set_value("en").run()
+    assert not at.exception
+    assert at.title[0].value == "Platform status"
+    assert any("No data yet" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_every_page_searches_plates_and_says_what_does_not_parse(
+    accounts, reader, page: Path
+) -> None:
+    at = accounts.app(str(page)).run()
+    at.sidebar.text_input(key="_search_text").input("沪12345X")
+    at.sidebar.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("不是有效车牌" in e.value for e in at.sidebar.error)
+    assert "vehicle" not in at.session_state

@@ -29,9 +29,9 @@ def reader(warehouse):
 def test_page_without_data(accounts, reader) -> None:
     at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "Heavy-diesel remote OBD"
+    assert at.title[0].value == "重型柴油车远程在线监控（OBD）"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Vehicles online"].startswith("0 / ")
+    assert metrics["在线车辆"].startswith("0 / ")
 
 
 def test_page_with_samples_shows_online_vehicle_and_timeline(accounts, reader, registry) -> None:
@@ -57,7 +57,7 @@ def test_page_with_samples_shows_online_vehicle_and_timeline(accounts, reader, r
     sink.put(events)
     assert sink.flush()
     at = accounts.app(PAGE).run()
-    assert {m.label: m.value for m in at.metric}["Vehicles online"].startswith("1 / ")
-    at.text_input[0].input(v.vin).run()
+    assert {m.label: m.value for m in at.metric}["在线车辆"].startswith("1 / ")
+    at.text_input(key="obd_vin").input(v.vin.lower()[:8] + " " + v.vin.lower()[8:]).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("120 records" in c.value for c in at.caption)
+    assert any("共 120 条记录" in c.value for c in at.caption)

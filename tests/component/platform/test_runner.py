@@ -147,6 +147,10 @@ def test_run_serve_refuse_second_owner_and_flush_on_sigterm(tmp_path: Path) -> N
         officer = _login(port, "li", "officer-password-1")
         assert _http_code(port, "/api/status/detail", officer) == 403  # outside its scope
         assert _http_code(port, "/api/deadletter", officer) == 403
+        # the enforcement API: a login is needed, the officer sees its own scope
+        assert _http_code(port, "/api/v1/cases") == 401
+        assert _http_code(port, "/api/v1/cases", officer) == 200
+        assert _http_code(port, "/api/v1/cases/NO-SUCH/evidence", officer) in (403, 404)
         st = _status(port, token, "/api/status/detail") or st
 
         # a second owner of the same data directory is refused at once, with one line

@@ -255,9 +255,12 @@ async def test_faust_storage_agent_dead_letters_what_does_not_decode(
             await tagent.put(value=serde.to_json(ev), key=ev.key.encode())
         await tagent.put(value=b'{"kind":"exceedance","ts":\xff', key=b"x")
         for _ in range(200):
-            if dq.status_counts(warehouse).get("open") == 1 and len(_stored_ids(warehouse)) == 2:
+            if (
+                dq.status_counts(warehouse, ZONE).get("open") == 1
+                and len(_stored_ids(warehouse)) == 2
+            ):
                 break
             await asyncio.sleep(0.05)
     assert _stored_ids(warehouse) == {e.event_id for e in good}
-    (letter,) = dq.open_letters(warehouse)
+    (letter,) = dq.open_letters(warehouse, ZONE)
     assert letter.stage == "decode" and letter.raw == b'{"kind":"exceedance","ts":\xff'

@@ -73,7 +73,7 @@ async def test_concurrent_writes_share_fsyncs(tmp_path: Path) -> None:
 
 
 async def test_released_segments_are_deleted_and_only_those(tmp_path: Path) -> None:
-    wal = WriteAheadLog(tmp_path, segment_bytes=4096, rotate_s=0.05)
+    wal = WriteAheadLog(tmp_path, segment_bytes=4096, rotate_s=0.05, reap_interval_s=0)
     wal.open()
     segs = []
     for g in range(6):

@@ -164,7 +164,7 @@ def test_export_without_case_tables_is_refused_and_logs_nothing(
 
     migrate(client)
     client.command("DROP TABLE IF EXISTS case_state")  # a warehouse without the enforcement tables
-    assert not case_tables_present(client)
+    assert not case_tables_present(client, ZONE_SCOPE)
     rc = main(
         ["export", "referrals", "--week", "2026-W49", "-o", str(tmp_path / "out"), "--as", "lead1"]
     )
@@ -389,7 +389,7 @@ def _seed_cases(client: Any, registry: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def with_cases(warehouse, registry):
-    if not case_tables_present(warehouse):
+    if not case_tables_present(warehouse, ZONE_SCOPE):
         pytest.skip(
             "the case tables (DDL 0500_enforcement.sql of the enforcement issue) are not in this warehouse"
         )

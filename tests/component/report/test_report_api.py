@@ -13,18 +13,52 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from core.scope import Scope
 from streams.report.api import routes
+from streams.warehouse.queries.report import ZONE_SCOPE
 
 pytestmark = pytest.mark.component
 
 
+def _caller(request):
+    """Stand-in for the login: the header names the caller (none → not logged in)."""
+    who = request.headers.get("x-test-user")
+    if who == "zone" or request.headers.get("authorization") == "Bearer cli:tok-1":
+        return ZONE_SCOPE
+    return Scope(who, ("wujiang",)) if who else None
+
+
 @pytest.fixture
 def app(warehouse, registry, tmp_path: Path) -> Starlette:
-    return Starlette(routes=routes(lambda: warehouse, registry, tmp_path))
+    return Starlette(routes=routes(lambda: warehouse, registry, tmp_path, _caller))
+
+
+ZONE_USER = {"x-test-user": "zone"}
+
+
+def test_login_and_scope_are_required(app) -> None:
+    with TestClient(app) as c:
+        assert c.get("/api/v1/reports/weekly", params={"week": "2026-W49"}).status_code == 401
+        assert c.get("/api/v1/exports/credit", params={"week": "2026-W49"}).status_code == 401
+        wj = {"x-test-user": "officer_wj"}
+        ok = c.get(
+            "/api/v1/reports/weekly",
+            params={"week": "2026-W49", "jurisdiction": "wujiang", "format": "html"},
+            headers=wj,
+        )
+        assert ok.status_code == 200
+        for level in ("qingpu", "zone"):
+            got = c.get(
+                "/api/v1/reports/weekly",
+                params={"week": "2026-W49", "jurisdiction": level},
+                headers=wj,
+            )
+            assert got.status_code == 403, level
 
 
 def test_weekly_report_over_http(app, tmp_path: Path) -> None:
     with TestClient(app) as c:
+        c.headers.update(ZONE_USER)
         r = c.get(
             "/api/v1/reports/weekly",
             params={"week": "2026-W49", "jurisdiction": "wujiang", "format": "pdf"},
@@ -45,6 +79,7 @@ def test_weekly_report_over_http(app, tmp_path: Path) -> None:
 
 def test_exports_over_http_are_recorded(app, warehouse) -> None:
     with TestClient(app) as c:
+        c.headers.update(ZONE_USER)
         r = c.get(
             "/api/v1/exports/credit",
             params={"week": "2026-W49", "format": "json", "user": "partner-sync"},
@@ -54,12 +89,14 @@ def test_exports_over_http_are_recorded(app, warehouse) -> None:
         assert (
             doc["kind"] == "credit" and doc["count"] == 0 and doc["generated_by"] == "partner-sync"
         )
-        assert (
-            c.get("/api/v1/exports/credit", params={"week": "2026-W49"}).status_code == 400
-        )  # no user
+        # without a user parameter, the logged-in caller is recorded
+        assert c.get("/api/v1/exports/credit", params={"week": "2026-W49"}).status_code == 200
         assert c.get("/api/v1/exports/tax", params={"user": "x"}).status_code == 400
-    log = warehouse.query_df("SELECT kind, fmt, user, rows FROM export_log")
-    assert log.values.tolist() == [["credit", "json", "partner-sync", 0]]
+    log = warehouse.query_df("SELECT kind, fmt, user, rows FROM export_log ORDER BY ts, user")
+    assert sorted(log.values.tolist()) == [
+        ["credit", "json", "partner-sync", 0],
+        ["credit", "json", "report", 0],
+    ]
 
 
 def _free_port() -> int:
@@ -84,6 +121,7 @@ def test_cli_goes_through_the_running_platform(app, tmp_path: Path, monkeypatch,
     try:
         monkeypatch.setenv("EMW_DASHBOARD_PORT", str(port))
         monkeypatch.setattr(rcli, "open_reader", lambda _s: None)  # as if `emwatch run` held it
+        monkeypatch.setattr("streams.auth.http.read_cli_token", lambda _d: "tok-1")
         rc = main(
             [
                 "report",

@@ -23,6 +23,7 @@ from core.timeutil import BEIJING
 from streams.report.generate import FORMATS, write_report
 from streams.report.model import collect
 from streams.warehouse.queries.report import ZONE_SCOPE, Scope
+from streams.warehouse.scope import OutOfScope, ScopeRequired
 
 pytestmark = pytest.mark.component
 
@@ -195,10 +196,12 @@ def test_a_jurisdiction_report_counts_only_its_own(seeded, registry) -> None:
 
 def test_scope_is_enforced(seeded, registry) -> None:
     client, _ = seeded
-    with pytest.raises(PermissionError):
+    with pytest.raises(OutOfScope):
         collect(client, W, "qingpu", Scope("t", ("jiashan",)), registry, NOW)
-    with pytest.raises(PermissionError):
+    with pytest.raises(OutOfScope):
         collect(client, W, "zone", Scope("t", ("jiashan",)), registry, NOW)
+    with pytest.raises(ScopeRequired):
+        collect(client, W, "zone", None, registry, NOW)
 
 
 def test_stations_obd_and_device_health(warehouse, registry) -> None:

@@ -33,8 +33,8 @@ def reader(warehouse: Any) -> Any:
 def test_without_data(accounts, reader: Any) -> None:
     at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "Roadside remote sensing"
-    assert any("No data yet" in i.value for i in at.info)
+    assert at.title[0].value == "机动车尾气遥感监测"
+    assert any("暂无数据" in i.value for i in at.info)
 
 
 def test_with_passes_and_exceedances(accounts, reader: Any, ruleset: Any, registry: Any) -> None:
@@ -61,8 +61,8 @@ def test_with_passes_and_exceedances(accounts, reader: Any, ruleset: Any, regist
     at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Passes"] == "3"
-    assert metrics["Case candidates (RS-REPEAT)"] == "1"
+    assert metrics["过车数"] == "3"
+    assert metrics["待立案线索（复查超标）"] == "1"
     at.text_input[0].input(base.plate).run()
     assert not at.exception
     assert len(at.dataframe) == 3

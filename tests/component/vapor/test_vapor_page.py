@@ -31,8 +31,8 @@ def reader(warehouse):
 def test_page_without_data_says_so(accounts, reader):
     at = accounts.app(str(PAGE)).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.title[0].value == "Gas-station vapour recovery"
-    assert any("No data yet" in i.value for i in at.info)
+    assert at.title[0].value == "加油站油气回收"
+    assert any("暂无数据" in i.value for i in at.info)
 
 
 async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline, registry):
@@ -67,12 +67,12 @@ async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline
         assert not at.exception, [e.value for e in at.exception]
         assert at.sidebar.selectbox[0].options == ["QP-ST-0001 青浦朱家角加油站"]
         metrics = {m.label: m.value for m in at.metric}
-        assert metrics["Nozzles in warning or alarm"] == "1"
+        assert metrics["预警或报警的油枪"] == "1"
         labels = [e.label for e in at.expander]
-        assert any(lbl.startswith("FV-AL-ALARM · QP-ST-0001:N03") for lbl in labels)
-        hint_md = [m.value for m in at.markdown if m.value.startswith("**What to check:**")]
-        assert hint_md and "nozzle" in hint_md[0]
-        assert any("Evidence" in m.value and "vapor_nozzle_day:" in m.value for m in at.markdown)
+        assert any("（FV-AL-ALARM） · QP-ST-0001:N03 · " in lbl for lbl in labels), labels
+        hint_md = [m.value for m in at.markdown if m.value.startswith("**检查建议：**")]
+        assert hint_md and "油枪" in hint_md[0]
+        assert any("证据" in m.value and "vapor_nozzle_day:" in m.value for m in at.markdown)
         # another operator: station QP-ST-0003 only, nothing of QP-ST-0001 visible
         other = accounts.app(str(PAGE), user="op_qp3")
         other.query_params["station"] = "QP-ST-0001"  # a URL parameter changes nothing either

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,41 @@ def test_anpr_metadata_wins_over_sidecar(smoky_pass):
     pipe = CameraPipeline(CAM, "m", fps=5.0)
     events = feed(pipe, smoky_pass, anpr={"plate": "苏E88888", "plateColor": "黄"})
     assert events[0].plate == "苏E88888" and events[0].plate_source == "anpr_metadata"
+
+
+def test_a_reviewed_capture_becomes_a_labelled_frame_from_its_bundle(tmp_path, smoky_pass):
+    from core.errors import ValidationError
+    from smoke_capture.events import SmokeReview
+    from smoke_capture.review import LabelStore, record_review
+
+    pipe = CameraPipeline(CAM, "test-model", fps=5.0, evidence_root=tmp_path / "ev")
+    (ev,) = feed(pipe, smoky_pass)
+    ts = T0 + timedelta(hours=2)
+    rev = SmokeReview(
+        event_id=SmokeReview.make_id(ev.event_id, "officer.zhou", ts),
+        ts=ts,
+        capture_id=ev.event_id,
+        camera_id=ev.camera_id,
+        jurisdiction="qingpu",
+        plate=ev.plate,
+        reviewer="officer.zhou",
+        decision="confirmed",
+        reason="",
+        confirmed_grade=3.0,
+        note="",
+    )
+    store = LabelStore(tmp_path / "labels")
+    lab = record_review(store, rev, Path(ev.evidence_uri), vehicle_class="truck")
+    manifest = json.loads((Path(ev.evidence_uri) / "manifest.json").read_text())
+    assert list(lab.plume_boxes[0]) == manifest["plume_box"] and not lab.box_corrected
+    assert lab.model_version == "test-model" and lab.model_confidence == ev.detector_confidence
+    assert (lab.width, lab.height) == (224, 224) and lab.grade == 3.0
+    assert (
+        store.path_of(lab).read_bytes()
+        == (Path(ev.evidence_uri) / "best_frame_raw.jpg").read_bytes()
+    )
+    with pytest.raises(ValidationError, match="plume_box"):
+        record_review(store, rev, Path(ev.evidence_uri), plume_box=(0, 0, 500, 10))
+    with pytest.raises(ValidationError, match="evidence_folder"):
+        record_review(store, rev, tmp_path / "nothing")
+    assert len(store.labels()) == 1

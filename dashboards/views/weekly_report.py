@@ -17,12 +17,13 @@ from core.isoweek import IsoWeek, WeekError
 from core.jurisdictions import JURISDICTIONS, ZONE
 from core.registry import default_registry
 from core.timeutil import BEIJING, utcnow
+from dashboards.auth import current_scope
 from dashboards.data import client
+from dashboards.widgets import page_setup
 from streams.report.charts import render_png
 from streams.report.generate import FORMATS, generate, list_reports
 from streams.report.labels import level_zh
 from streams.settings import load_settings
-from streams.warehouse.queries.report import ZONE_SCOPE
 
 MIME = {
     "html": "text/html",
@@ -30,6 +31,15 @@ MIME = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 FORMAT_ZH = {"html": "网页 HTML", "pdf": "PDF", "xlsx": "Excel 表格"}
+
+
+def _audit_download(path: Path) -> None:
+    """Every report download goes to the audit trail (user, scope, file)."""
+    from dashboards.auth import auth_service
+
+    auth_service().auditor.record(
+        "report_download", user=scope.user, scope=scope, what=path.name, client="dashboard"
+    )
 
 
 def _downloads(files: dict[str, Path], key: str) -> None:
@@ -43,17 +53,25 @@ def _downloads(files: dict[str, Path], key: str) -> None:
                 file_name=path.name,
                 mime=MIME[fmt],
                 key=f"{key}-{fmt}",
+                on_click=_audit_download,
+                args=(path,),
             )
 
 
-st.title("周报")
+page_setup("周报")  # language switch and plate / VIN search, as on every page
 st.caption("超标事件周报：按辖区与示范区统计，并与上周比较。时间均为北京时间。")
+scope = current_scope()
+if scope is None:
+    st.warning("请先登录。")
+    st.stop()
 
 reports_dir = load_settings().data_dir / "reports"
 now = utcnow()
 last = IsoWeek.last_full(now)
 weeks = [last.previous(i) for i in range(0, 26)]
-levels = [ZONE, *JURISDICTIONS]
+levels = [j for j in JURISDICTIONS if j in scope.jurisdictions]
+if len(levels) == len(JURISDICTIONS):
+    levels.insert(0, ZONE)
 
 c1, c2 = st.columns(2)
 week = c1.selectbox("周次", weeks, format_func=lambda w: f"{w} · {w.label_zh()}")
@@ -73,7 +91,7 @@ if st.button("生成周报", type="primary", disabled=not formats):
             client(),
             week,
             level,
-            ZONE_SCOPE,
+            scope,
             default_registry(),
             formats,
             reports_dir,

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.timeutil import BEIJING
 from dashboards.data import has_rows, run_query
+from dashboards.widgets import page_setup
 from streams.warehouse.audit import ACTIONS
 
 LABELS = {
@@ -29,7 +30,7 @@ LABELS = {
     "user_admin": "账号管理",
 }
 
-st.title("审计日志")
+page_setup("审计日志")  # language switch and plate / VIN search, as on every page
 days = st.sidebar.selectbox(
     "时间范围", [1, 7, 30, 90], index=1, format_func=lambda d: f"最近 {d} 天"
 )

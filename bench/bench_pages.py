@@ -1,0 +1,254 @@
+"""Benchmark: first and warm page load of every dashboard page in a real browser (headless
+Chromium driven by Playwright), against the embedded platform with its simulators running.
+Prints figures beside the issue-13 targets; asserts nothing. Optionally saves one screenshot per
+page (``--screenshots docs/screenshots``).
+
+What is measured per page: from navigation start until the page's title (``h1``) is shown and
+Streamlit reports no script running (its status widget gone) — what a user waits for.
+"first" = the page's first load in a fresh browser context, just logged in through the login form
+as this run's administrator (the login itself is not timed); "warm" = the same page loaded again
+in that context a moment later.
+
+Data: ``emwatch run`` on a fresh data directory with the bundled simulators for ``--warmup-s``
+seconds (``--sim-scale`` multiplies fleets and rates), or ``--data-dir`` of an existing embedded
+warehouse (e.g. one filled by ``emwatch seed`` once that command exists). The issue's target is
+stated for a month of the zone's data; the figures printed say which data they were taken on.
+
+Needs: the ``playwright`` package (``pip install playwright``; no browser download: it drives the
+Chromium given by ``--chromium``, default ``chromium`` on the PATH).
+
+Usage: python bench/bench_pages.py [--warmup-s 60] [--runs 3] [--screenshots docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_FIRST_S, TARGET_WARM_S = 2.0, 1.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pages() -> list[str]:
+    return sorted(
+        p.stem for p in (REPO / "dashboards" / "views").glob("*.py") if not p.name.startswith("_")
+    )
+
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = secrets.token_urlsafe(16)  # this run's administrator (printed nowhere)
+
+
+def _start(data_dir: Path, port: int, sim_scale: float, simulate: bool) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "EMW_ADMIN_USER": ADMIN_USER,
+            "EMW_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "EMW_DATA_DIR": str(data_dir),
+            "EMW_DASHBOARD_PORT": str(port),
+            "EMW_OBD_PORT": str(_free_port()),
+            "EMW_HJ212_PORT": str(_free_port()),
+            "EMW_RSD_PORT": str(_free_port()),
+            "EMW_SIMULATE": "true" if simulate else "false",
+            "EMW_SIM_SCALE": str(sim_scale),
+            "EMW_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    cmd = [sys.executable, "-m", "streams.cli", "run"]
+    return subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _wait_running(port: int, timeout: float = 180.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(OSError, ValueError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as r,
+        ):
+            if r.status == 200:
+                return dict(json.loads(r.read()))
+        time.sleep(1.0)
+    raise TimeoutError(f"the platform did not answer on port {port} within {timeout:.0f} s")
+
+
+def _load(page: object, url: str, timeout_ms: int = 60000) -> float:
+    t0 = time.perf_counter()
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)  # type: ignore[attr-defined]
+    page.wait_for_selector("h1", timeout=timeout_ms)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
+    )
+    return time.perf_counter() - t0
+
+
+def _login(page: object, base: str, timeout_ms: int = 60000) -> None:
+    """Log in through the page's form (the session cookie then serves every page of the context)."""
+    page.goto(base + "/", wait_until="domcontentloaded", timeout=timeout_ms)  # type: ignore[attr-defined]
+    page.get_by_label("用户名").fill(ADMIN_USER)  # type: ignore[attr-defined]
+    page.get_by_label("密码").fill(ADMIN_PASSWORD)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="登录").click()  # type: ignore[attr-defined]
+    page.wait_for_selector(  # type: ignore[attr-defined]
+        '[data-testid="stSidebarNav"]', state="attached", timeout=timeout_ms
+    )
+
+
+def _shrink(path: Path) -> None:
+    """Quantise a screenshot to 256 colours (a few hundred kB instead of a few MB)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as img:
+        img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+            path, optimize=True
+        )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--data-dir", type=Path, help="existing embedded data directory (default: a fresh one)"
+    )
+    ap.add_argument(
+        "--warmup-s", type=float, default=60.0, help="simulated traffic before measuring"
+    )
+    ap.add_argument("--sim-scale", type=float, default=1.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pages", nargs="*", help="page file stems (default: every page)")
+    ap.add_argument("--screenshots", type=Path, help="save one PNG per page into this folder")
+    ap.add_argument("--settle-ms", type=int, default=1500, help="wait before a screenshot")
+    ap.add_argument("--width", type=int, default=1400)
+    ap.add_argument("--height", type=int, default=1600)
+    ap.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
+    ap.add_argument(
+        "--vin", help="vehicle for the vehicle page (default: the registry's first OBD vehicle)"
+    )
+    args = ap.parse_args()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print(
+            "bench_pages: skipped, the playwright package is not installed (pip install playwright)"
+        )
+        return 0
+    if not Path(args.chromium).exists() and shutil.which(args.chromium) is None:
+        print(f"bench_pages: skipped, no Chromium at {args.chromium!r} (apt-get install chromium)")
+        return 0
+
+    tmp = None
+    data_dir = args.data_dir
+    if data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="emw-bench-pages-")
+        data_dir = Path(tmp.name)
+    port = _free_port()
+    proc = _start(
+        data_dir, port, args.sim_scale, simulate=args.data_dir is None or args.warmup_s > 0
+    )
+    results: dict[str, tuple[list[float], list[float]]] = {}
+    try:
+        status = _wait_running(port)
+        time.sleep(args.warmup_s)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as r:
+            status = json.loads(r.read())
+        written = status.get("sink", {}).get("written", 0) if isinstance(status, dict) else 0
+        base = f"http://127.0.0.1:{port}"
+        pages = args.pages or _pages()
+        from core.registry import default_registry
+
+        vin = args.vin or default_registry().obd_vehicles[0].vin
+        query = {"vehicle_profile": f"?vin={vin}"}
+        paths = {"triage_queue": ""}  # the default page lives at the root
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
+            # one unmeasured visit of the root first: the entry script registers the navigation
+            # (until it has run once, Streamlit serves files of pages/ directly, without it)
+            warm = browser.new_context()
+            _login(warm.new_page(), base)
+            warm.close()
+            for stem in pages:
+                firsts, warms = [], []
+                for run in range(args.runs):
+                    ctx = browser.new_context(
+                        viewport={"width": args.width, "height": args.height}, locale="zh-CN"
+                    )
+                    page = ctx.new_page()
+                    _login(page, base)  # not timed: a fresh logged-in session per run
+                    url = f"{base}/{paths.get(stem, stem)}{query.get(stem, '')}"
+                    firsts.append(_load(page, url))
+                    warms.append(_load(page, url))
+                    if args.screenshots and run == args.runs - 1:
+                        args.screenshots.mkdir(parents=True, exist_ok=True)
+                        page.wait_for_timeout(
+                            args.settle_ms
+                        )  # charts and tables draw after the script
+                        out = args.screenshots / f"{stem}.png"
+                        page.screenshot(path=str(out), full_page=True)
+                        _shrink(out)
+                    ctx.close()
+                results[stem] = (firsts, warms)
+                if args.screenshots and stem == "field_check":  # the officers' phones
+                    phone = browser.new_context(
+                        viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True
+                    )
+                    page = phone.new_page()
+                    _login(page, base)
+                    _load(page, f"{base}/{stem}")
+                    page.wait_for_timeout(1000)
+                    out = args.screenshots / f"{stem}_phone.png"
+                    page.screenshot(path=str(out))
+                    _shrink(out)
+                    phone.close()
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if tmp is not None:
+            tmp.cleanup()
+
+    print(f"# bench_pages: {len(results)} pages, {args.runs} runs each, headless Chromium")
+    print(
+        f"# data: {'existing ' + str(args.data_dir) if args.data_dir else 'fresh'}; simulators "
+        f"{args.warmup_s:.0f} s at scale {args.sim_scale}; {written:,} events written before measuring"
+    )
+    print(
+        f"{'page':<22} {'first median s':>15} {'first max s':>12} {'warm median s':>14} {'warm max s':>11}"
+    )
+    for stem, (firsts, warms) in results.items():
+        print(
+            f"{stem:<22} {statistics.median(firsts):>15.2f} {max(firsts):>12.2f} "
+            f"{statistics.median(warms):>14.2f} {max(warms):>11.2f}"
+        )
+    print(
+        f"# anchor (issue 13): first load < {TARGET_FIRST_S:.0f} s, warm < {TARGET_WARM_S:.0f} s "
+        "with a month of the zone's data"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

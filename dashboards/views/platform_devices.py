@@ -1,0 +1,88 @@
+"""Device health.
+
+Per device (RSD site, smoke camera, OBD terminal, station data logger): days with data in the
+window, last time heard, calibration certificate state and due date (rule DQ-CAL), so that a
+jurisdiction sees what is broken before its data is. Layout only: data comes from
+``streams.warehouse.queries.devices`` through ``dashboards.data``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from core.timeutil import BEIJING
+from dashboards.data import has_rows, run_query
+from dashboards.i18n import N_, _
+from dashboards.widgets import (
+    Col,
+    jurisdiction_picker,
+    metric,
+    no_data,
+    now_utc,
+    page_setup,
+    table,
+)
+
+KINDS = {
+    "rsd_site": N_("RSD sites"),
+    "camera": N_("Smoke cameras"),
+    "obd_terminal": N_("OBD terminals"),
+    "data_logger": N_("Station data loggers"),
+}
+
+page_setup(
+    "Device health",
+    "Completeness = days with data / days in the window (Beijing days). Calibration per rule "
+    "DQ-CAL: readings of a device with an expired or missing certificate are not evidence.",
+)
+jur = jurisdiction_picker("devices_jur")
+days = st.sidebar.selectbox(
+    _("Window"), [1, 7, 30], index=1, format_func=lambda d: _("{n} days").format(n=d)
+)
+until = now_utc().replace(second=0, microsecond=0) + timedelta(minutes=1)
+since = until - timedelta(days=days)
+today = until.astimezone(BEIJING).date()
+
+devices = run_query("devices.health", since, until, today)
+if not has_rows(devices):
+    no_data("No devices in the registry.")
+    st.stop()
+if jur:
+    devices = devices[devices["jurisdiction"] == jur]
+
+silent = devices[devices["days_with_data"] == 0]
+cal_bad = devices[devices["calibration_status"].isin(["expired", "missing"])]
+due = devices[devices["calibration_status"] == "due_soon"]
+c1, c2, c3, c4 = st.columns(4)
+metric(c1, "Devices", str(len(devices)))
+metric(c2, "Silent in the window", str(len(silent)))
+metric(c3, "Calibration expired or missing", str(len(cal_bad)))
+metric(c4, "Calibration due within 30 days", str(len(due)))
+
+COLS = [
+    Col("device_id", "Device"),
+    Col("name", "Name or plate"),
+    Col("jurisdiction", "Jurisdiction", "jur"),
+    Col("completeness", "Completeness", "rate"),
+    Col("days_with_data", "Days with data", "int"),
+    Col("last_seen", "Last heard", "time"),
+    Col("calibration_status", "Calibration", "value"),
+    Col("valid_until", "Calibration valid until", "day"),
+    Col("certificate", "Certificate"),
+]
+if len(cal_bad) or len(silent):
+    st.subheader(_("Needs attention"))
+    attention = devices[devices.index.isin(silent.index) | devices.index.isin(cal_bad.index)]
+    table(
+        attention.assign(kind_name=attention["kind"].map(lambda k: _(KINDS[k]))),
+        [Col("kind_name", "Kind"), *COLS],
+    )
+
+for kind, label in KINDS.items():
+    part = devices[devices["kind"] == kind]
+    if part.empty:
+        continue
+    st.subheader(f"{_(label)}（{len(part)}）")
+    table(part, COLS)

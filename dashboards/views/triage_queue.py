@@ -1,0 +1,193 @@
+"""Triage queue.
+
+The officer's start page: open cases across all sources and jurisdictions, highest triage score
+first, each with what its score is made of; filters by jurisdiction, source, vehicle class,
+status and date; several cases dismissed at once with a written reason; a selected row opens the
+vehicle or the station. Layout only: data from ``streams.warehouse.queries.cases``, actions
+through ``dashboards.actions``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from core.jurisdictions import JURISDICTIONS
+from dashboards.actions import DISMISS_LABELS, ActionError, case_action
+from dashboards.data import has_rows, run_query
+from dashboards.i18n import N_, _
+from dashboards.widgets import (
+    SOURCE_NAMES,
+    VEHICLE_PAGE,
+    Col,
+    current_user,
+    jurisdiction_name,
+    metric,
+    no_data,
+    now_utc,
+    page_setup,
+    source_name,
+    table,
+)
+
+OPEN = ("new", "in_review", "confirmed", "notified", "referred", "reinspected")
+STATUSES = (*OPEN, "dismissed", "closed")
+TERMS = {
+    "severity": N_("severity"),
+    "repetition": N_("repetition"),
+    "evidence": N_("evidence"),
+    "cross_source": N_("cross-source"),
+    "vehicle_class": N_("heavy diesel"),
+    "recency": N_("recency"),
+}
+CLASSES = ("heavy_diesel", "diesel", "gasoline", "nev", "unknown")
+ISSUES = {
+    "emission": N_("Tailpipe emissions"),
+    "smoke": N_("Black smoke"),
+    "tamper": N_("OBD tampering / offline"),
+    "vapour": N_("Vapour recovery"),
+    "sensor": N_("Ambient / groundwater sensor"),
+}
+
+page_setup("Triage queue")
+
+sb = st.sidebar
+juris = sb.multiselect(
+    _("Jurisdictions"), list(JURISDICTIONS), format_func=jurisdiction_name, placeholder=_("All")
+)
+sources = sb.multiselect(
+    _("Data sources"), list(SOURCE_NAMES)[:4], format_func=source_name, placeholder=_("All")
+)
+classes = sb.multiselect(
+    _("Vehicle class"), CLASSES, format_func=lambda c: _(c), placeholder=_("All")
+)
+statuses = sb.multiselect(
+    _("Status"), STATUSES, default=list(OPEN), format_func=lambda s: _(s), placeholder=_("All")
+)
+days = sb.selectbox(
+    _("Opened within"),
+    [1, 7, 30, 90, 365],
+    index=2,
+    format_func=lambda d: _("{n} days").format(n=d),
+)
+until = now_utc() + timedelta(minutes=5)
+since = until - timedelta(days=days)
+
+flash = st.session_state.pop("triage_flash", None)
+if flash:
+    st.success(flash, icon="✅")
+
+cases = run_query(
+    "cases.queue",
+    tuple(statuses or OPEN),
+    since,
+    until,
+    tuple(juris),
+    tuple(sources),
+    tuple(classes),
+)
+if not has_rows(cases):
+    no_data("No cases match: nothing to triage in this window.")
+    st.stop()
+
+
+def _explain(terms_json: str) -> str:
+    terms = json.loads(terms_json or "{}")
+    parts = [(k, v) for k, v in sorted(terms.items(), key=lambda kv: -kv[1]) if v]
+    return " + ".join(f"{_(TERMS.get(k, k))} {v:.0f}" for k, v in parts) or "–"
+
+
+view = cases.assign(
+    subject=cases.apply(lambda r: r["plate"] or r["vin"] or r["subject_id"], axis=1),
+    why=cases["score_terms_json"].map(_explain),
+    issue_name=cases["issue"].map(lambda i: _(ISSUES.get(i, i))),
+    source_names=cases["sources"].map(lambda s: "、".join(source_name(x) for x in s)),
+    jur_names=cases["jurisdictions"].map(lambda js: "、".join(jurisdiction_name(j) for j in js)),
+)
+c1, c2, c3, c4 = st.columns(4)
+metric(c1, "Cases shown", str(len(view)))
+metric(c2, "New", str(int((view["status"] == "new").sum())))
+metric(c3, "Cross-source", str(int(view["sources"].map(len).gt(1).sum())))
+metric(c4, "Heavy diesel", str(int((view["vehicle_class"] == "heavy_diesel").sum())))
+
+st.caption(_("Select rows: one opens its vehicle or station; several can be dismissed together."))
+picked = table(
+    view,
+    [
+        Col("score", "Triage score", "num", digits=0),
+        Col("why", "Why this score"),
+        Col("subject", "Vehicle or station"),
+        Col("issue_name", "Issue"),
+        Col("status", "Status", "value"),
+        Col("severity", "Severity", "value"),
+        Col("source_names", "Data sources"),
+        Col("jur_names", "Jurisdictions"),
+        Col("findings", "Findings", "int"),
+        Col("opened_at", "Opened", "time"),
+        Col("ts", "Last change", "time"),
+        Col("suggested_measure", "Suggested measure", "value"),
+        Col("case_id", "Case"),
+    ],
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="triage_table",
+)
+rows = list(getattr(getattr(picked, "selection", None), "rows", None) or [])
+also = st.multiselect(
+    _("Or pick cases by number"),
+    list(view["case_id"]),
+    format_func=lambda c: f"{c} · {view.set_index('case_id').loc[c, 'subject']}",
+    key="triage_pick",
+    placeholder=_("Case numbers"),
+)
+ids = list(dict.fromkeys([*view.iloc[rows]["case_id"], *also]))
+chosen = view.set_index("case_id").loc[ids].reset_index() if ids else pd.DataFrame()
+
+if len(chosen) == 1:
+    one = chosen.iloc[0]
+    if one["subject_kind"] == "vehicle":
+        if st.button(_("Open vehicle {label}").format(label=one["subject"]), type="primary"):
+            st.session_state["vehicle"] = {"plate": one["plate"], "vin": one["vin"]}
+            st.switch_page(VEHICLE_PAGE)
+    else:
+        station = str(one["subject_id"]).split(":")[0]
+        if st.button(_("Open station {label}").format(label=station), type="primary"):
+            st.session_state["station"] = station
+            st.switch_page("views/vapor_station.py")
+
+if len(chosen):
+    with st.form("bulk_dismiss"):
+        st.markdown("**" + _("Dismiss {n} selected cases").format(n=len(chosen)) + "**")
+        code = st.selectbox(
+            _("Reason"),
+            list(DISMISS_LABELS),
+            index=len(DISMISS_LABELS) - 1,
+            format_func=lambda c: _(DISMISS_LABELS[c]),
+        )
+        reason = st.text_input(_("Written reason (required)"), key="bulk_reason")
+        officer = st.text_input(_("Officer (your name)"), value=current_user(), key="bulk_officer")
+        go = st.form_submit_button(_("Dismiss selected"), key="bulk_go")
+    if go:
+        if not reason.strip():
+            st.error(_("A dismissal needs a written reason; nothing was changed."))
+        else:
+            done, failed = 0, []
+            for _i, row in chosen.iterrows():
+                try:
+                    case_action(
+                        row,
+                        [("dismiss", reason.strip(), {"dismiss_code": code})],
+                        actor=officer,
+                        actor_jurisdiction=str(row["jurisdiction"]),
+                    )
+                    done += 1
+                except ActionError as exc:
+                    failed.append(f"{row['case_id']}: {exc.text()}")
+            if failed:
+                st.error("\n\n".join(failed))
+            if done:
+                st.session_state["triage_flash"] = _("{n} cases dismissed.").format(n=done)
+                st.rerun()

@@ -1,0 +1,247 @@
+"""Vehicle profile.
+
+One vehicle across every source and jurisdiction: a time line of every reading and event (RSD
+passes, smoke captures, OBD NOx, fired rules), its exceedances with measured value and limit,
+smoke evidence as images, OBD NOx / SCR charts around the latest OBD event, and its RSD passes.
+Opened from the plate / VIN search of any page. Layout only: data comes from
+``streams.warehouse.queries`` (``vehicle``, ``rsd``, ``obd``) through ``dashboards.data``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.registry import default_registry
+from dashboards.auth import current_scope
+from dashboards.case_panel import show_case
+from dashboards.data import has_rows, run_query
+from dashboards.i18n import N_, _
+from dashboards.search import SearchError, resolve
+from dashboards.widgets import (
+    Col,
+    beijing_suffix,
+    evidence_file,
+    fmt_time,
+    jurisdiction_name,
+    metric,
+    no_data,
+    now_utc,
+    page_setup,
+    source_name,
+    table,
+    time_chart,
+    to_beijing,
+)
+
+WHAT = {
+    "reading": N_("Reading"),
+    "capture": N_("Smoke capture"),
+    "exceedance": N_("Rule fired"),
+}
+
+page_setup("Vehicle profile")
+
+vehicle = st.session_state.get("vehicle")
+params = st.query_params
+if not vehicle and (params.get("plate") or params.get("vin")):
+    try:
+        vehicle = resolve(
+            params.get("plate") or params.get("vin") or "", default_registry()
+        ).as_state()
+    except SearchError as exc:
+        st.error(_(exc.message).format(text=exc.text))
+if not vehicle:
+    no_data("Search a plate or VIN in the sidebar to open a vehicle.")
+    st.stop()
+
+plate, vin = vehicle.get("plate", ""), vehicle.get("vin", "")
+days = st.sidebar.selectbox(
+    _("History"), [7, 30, 90, 180], index=1, format_func=lambda d: _("{n} days").format(n=d)
+)
+until = now_utc() + timedelta(minutes=5)
+since = until - timedelta(days=days)
+
+ex = run_query("vehicle.exceedances", plate, vin)
+cases = run_query("cases.for_subject", plate, vin)
+tl = run_query("vehicle.timeline", plate, vin, since, until)
+if not (has_rows(ex) or has_rows(cases) or has_rows(tl)):
+    # nothing in the caller's scope: say so without echoing the vehicle or its registry entry
+    no_data("Nothing recorded for this vehicle in your jurisdictions in this window.")
+    st.stop()
+scope = current_scope()
+reg = default_registry().vehicle(vin) if vin else None
+st.subheader(" / ".join(p for p in (plate, vin) if p))
+if reg is not None and scope is not None and scope.sees(reg.jurisdiction):
+    st.caption(
+        f"{jurisdiction_name(reg.jurisdiction)} · {_('Fleet')} {reg.fleet} · "
+        f"{_(reg.vehicle_class)} · {_(reg.fuel)} · {reg.emission_stage}"
+    )
+
+c1, c2, c3 = st.columns(3)
+metric(c1, "Exceedances (all time)", str(len(ex)) if has_rows(ex) else "0")
+metric(c2, "Sources", str(ex["source"].nunique()) if has_rows(ex) else "0")
+metric(c3, "Jurisdictions", str(ex["jurisdiction"].nunique()) if has_rows(ex) else "0")
+
+# ---- cases -------------------------------------------------------------------------------------
+if has_rows(cases):
+    st.subheader(_("Cases"))
+    for i, (_idx, case_row) in enumerate(cases.iterrows()):
+        show_case(case_row, f"v{i}")
+
+# ---- one time line ----------------------------------------------------------------------------
+st.markdown("**" + _("Time line: every reading and event") + "**")
+if has_rows(tl):
+    data = tl.assign(
+        t=to_beijing(tl["ts"]),
+        source_name=tl["source"].map(source_name),
+        what_name=tl["what"].map(lambda w: _(WHAT.get(w, w))),
+        value=pd.to_numeric(tl["value"], errors="coerce").round(2),
+    )
+    chart = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=70)
+        .encode(
+            x=alt.X("t:T", title=_("Time") + beijing_suffix(), axis=alt.Axis(format="%m-%d %H:%M")),
+            y=alt.Y("source_name:N", title=_("Source")),
+            color=alt.Color("what_name:N", title=""),
+            shape=alt.Shape("what_name:N", title=""),
+            tooltip=[
+                alt.Tooltip("t:T", title=_("Time") + beijing_suffix(), format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("source_name:N", title=_("Source")),
+                alt.Tooltip("label:N", title=_("What")),
+                alt.Tooltip("value:Q", title=_("Value")),
+                alt.Tooltip("unit:N", title=_("Unit")),
+            ],
+        )
+        .properties(height=220)
+    )
+    st.altair_chart(chart, width="stretch")
+else:
+    no_data("Nothing recorded for this vehicle in this window.")
+
+# ---- exceedances --------------------------------------------------------------------------------
+st.subheader(_("Rules fired for this vehicle"))
+if has_rows(ex):
+    table(
+        ex,
+        [
+            Col("ts", "Time", "time"),
+            Col("source", "Source", "source"),
+            Col("rule_id", "Rule", "rule"),
+            Col("severity", "Severity", "value"),
+            Col("jurisdiction", "Jurisdiction", "jur"),
+            Col("device_id", "Device or site"),
+            Col("measured", "Measured", "num", digits=2),
+            Col("limit", "Limit", "num", digits=2),
+            Col("unit", "Unit"),
+        ],
+    )
+else:
+    no_data("No rule has fired for this vehicle.")
+
+# ---- smoke evidence -----------------------------------------------------------------------------
+if plate:
+    caps = run_query("vehicle.smoke_captures", plate)
+    if has_rows(caps):
+        st.subheader(_("Black-smoke evidence"))
+        for _i, cap in caps.head(3).iterrows():
+            decided = (
+                _(str(cap["decision"]))
+                if isinstance(cap["decision"], str) and cap["decision"]
+                else _("not reviewed yet")
+            )
+            st.markdown(
+                f"**{fmt_time(cap['ts'])}**{beijing_suffix()} · {cap['camera_id']} · "
+                f"{_('Model grade')} {float(cap['grade']):.1f} · {decided}"
+            )
+            cols = st.columns(3)
+            for where, name, caption in (
+                (cols[0], "best_frame.jpg", N_("Best frame (plume and vehicle boxes drawn)")),
+                (cols[1], "plume_crop.jpg", N_("Plume crop")),
+                (cols[2], "plate_crop.jpg", N_("Plate crop")),
+            ):
+                path = evidence_file(cap["evidence_uri"], name)
+                if path is not None:
+                    where.image(str(path), caption=_(caption), width="stretch")
+            clip = evidence_file(cap["evidence_uri"], "clip.mp4") or evidence_file(
+                cap["evidence_uri"], "clip.avi"
+            )
+            if clip is not None:
+                with st.expander(_("Clip ({s} s)").format(s=f"{float(cap['clip_seconds']):.1f}")):
+                    st.video(str(clip))
+
+# ---- OBD around the event -----------------------------------------------------------------------
+if vin:
+    st.subheader(_("Remote OBD around the event"))
+    obd_ex = ex[ex["source"] == "obd_gateway"] if has_rows(ex) else pd.DataFrame()
+    if has_rows(obd_ex):
+        centre = pd.Timestamp(obd_ex["ts"].max()).to_pydatetime()
+        st.caption(
+            _("Three hours either side of the latest OBD event ({t}).").format(
+                t=fmt_time(centre) + beijing_suffix()
+            )
+        )
+        w0, w1 = centre - timedelta(hours=3), centre + timedelta(hours=3)
+    else:
+        w0, w1 = until - timedelta(hours=24), until
+        st.caption(_("No OBD event: the last 24 hours."))
+    obd = run_query("obd.vehicle_timeline", vin, w0, w1, 60)
+    if has_rows(obd):
+        left, right = st.columns(2)
+        time_chart(
+            obd,
+            "bucket",
+            {"nox_up_ppm": N_("NOx before SCR"), "nox_down_ppm": N_("NOx after SCR")},
+            "NOx",
+            unit="ppm",
+            where=left,
+        )
+        time_chart(
+            obd,
+            "bucket",
+            {"scr_in_c": N_("SCR inlet temperature")},
+            "Temperature",
+            unit="°C",
+            where=right,
+        )
+    else:
+        no_data("No OBD data stream from this vehicle in that window.")
+
+# ---- RSD passes ---------------------------------------------------------------------------------
+if plate:
+    passes = run_query("rsd.vehicle_history", plate)
+    if has_rows(passes):
+        st.subheader(_("Remote-sensing passes"))
+        rsd_ex = ex[ex["source"] == "remote_sensing"] if has_rows(ex) else pd.DataFrame()
+        if has_rows(rsd_ex):
+            st.caption(_("Limits applied (strictest applicable, from the rule set):"))
+            table(
+                rsd_ex,
+                [
+                    Col("ts", "Time", "time"),
+                    Col("rule_id", "Rule", "rule"),
+                    Col("measured", "Measured", "num", digits=2),
+                    Col("limit", "Limit", "num", digits=2),
+                    Col("unit", "Unit"),
+                ],
+            )
+        table(
+            passes,
+            [
+                Col("ts", "Time", "time"),
+                Col("site_id", "Site"),
+                Col("jurisdiction", "Jurisdiction", "jur"),
+                Col("speed_kmh", "Speed", "num", "km/h", 0),
+                Col("vsp_kw_t", "VSP", "num", "kW/t", 1),
+                Col("co_gpkg", "CO", "num", "g/kg", 1),
+                Col("hc_gpkg", "HC", "num", "g/kg", 2),
+                Col("no_gpkg", "NO", "num", "g/kg", 1),
+                Col("opacity_pct", "Opacity", "num", "%", 1),
+                Col("valid", "Valid", "bool"),
+                Col("invalid_reasons", "Invalid because", "list"),
+            ],
+        )

@@ -1,0 +1,146 @@
+"""Case queries for the officer's desk: the triage queue (latest state of each case), one case,
+a subject's cases, the action log, and the outcome of a command by its request id.
+
+``case_state`` holds one row per case version; the case is its highest version (``LIMIT 1 BY``).
+``case_entry`` is the hash-chained log (``entry = 'rejected'`` rows answer commands that were not
+applied: stale version, action not allowed, bad input). Tables are read with ``FINAL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+from clickhouse_connect.driver.client import Client
+
+from core.scope import Scope
+from streams.warehouse.scope import scope_where
+
+# a case is visible when its own jurisdiction or one of its findings' is in the caller's scope
+_VISIBLE = (
+    "(jurisdiction IN {scope_j:Array(String)} OR hasAny(jurisdictions, {scope_j:Array(String)}))"
+)
+
+
+def _sc(scope: Scope, what: str) -> dict[str, object]:
+    scope_where(
+        scope, domain="enforcement", jurisdiction=None, what=what
+    )  # domain and detail checks
+    return {"scope_j": list(scope.all_jurisdictions)}
+
+
+_STATE_COLS = (
+    "case_id, version, ts, subject_kind, subject_id, plate, vin, vehicle_class, jurisdiction, "
+    "issue, status, opened_at, severity, rules, sources, jurisdictions, findings, score, "
+    "score_terms_json, suggested_measure, measure, state_json"
+)
+_LATEST = (
+    f"SELECT {_STATE_COLS} FROM case_state FINAL ORDER BY case_id, version DESC LIMIT 1 BY case_id"
+)
+
+
+def queue(
+    client: Client,
+    scope: Scope,
+    statuses: Sequence[str],
+    since: datetime,
+    until: datetime,
+    jurisdictions: Sequence[str] = (),
+    sources: Sequence[str] = (),
+    vehicle_classes: Sequence[str] = (),
+    limit: int = 500,
+) -> pd.DataFrame:
+    """Cases in ``statuses`` opened in [since, until), highest triage score first; optional
+    filters on jurisdiction (the case's or any finding's), source and vehicle class."""
+    sc = _sc(scope, "case queue")
+    conds = [
+        _VISIBLE,
+        "status IN {st:Array(String)}",
+        "opened_at >= {since:DateTime64(3)}",
+        "opened_at < {until:DateTime64(3)}",
+    ]
+    if jurisdictions:
+        conds.append(
+            "(jurisdiction IN {jur:Array(String)} OR hasAny(jurisdictions, {jur:Array(String)}))"
+        )
+    if sources:
+        conds.append("hasAny(sources, {src:Array(String)})")
+    if vehicle_classes:
+        conds.append("vehicle_class IN {vc:Array(String)}")
+    return client.query_df(
+        f"SELECT * FROM ({_LATEST}) WHERE {' AND '.join(conds)} "
+        "ORDER BY score DESC, ts DESC LIMIT {lim:UInt32}",
+        parameters={
+            "st": list(statuses),
+            "since": since,
+            "until": until,
+            "jur": list(jurisdictions),
+            "src": list(sources),
+            "vc": list(vehicle_classes),
+            "lim": limit,
+            **sc,
+        },
+    )
+
+
+def case(client: Client, scope: Scope, case_id: str) -> pd.DataFrame:
+    """The current state of one case (zero or one row)."""
+    sc = _sc(scope, "case")
+    return client.query_df(
+        f"SELECT * FROM (SELECT {_STATE_COLS} FROM case_state FINAL WHERE case_id = {{id:String}} "
+        f"ORDER BY version DESC LIMIT 1) WHERE {_VISIBLE}",
+        parameters={"id": case_id, **sc},
+    )
+
+
+def for_subject(
+    client: Client, scope: Scope, plate: str, vin: str, station: str = ""
+) -> pd.DataFrame:
+    """Every case of a vehicle (by plate or VIN) or a station (its nozzles too), newest first."""
+    sc = _sc(scope, "cases of a subject")
+    return client.query_df(
+        f"SELECT * FROM ({_LATEST}) WHERE {_VISIBLE} AND ((plate != '' AND plate = {{plate:String}}) "
+        "OR (vin != '' AND vin = {vin:String}) OR subject_id IN {subj:Array(String)} "
+        "OR ({station:String} != '' AND startsWith(subject_id, concat({station:String}, ':')))) "
+        "ORDER BY ts DESC",
+        parameters={
+            "plate": plate,
+            "vin": vin,
+            "station": station,
+            "subj": [s for s in (plate, vin, station) if s],
+            **sc,
+        },
+    )
+
+
+def for_capture(client: Client, scope: Scope, capture_id: str) -> pd.DataFrame:
+    """The open case holding a smoke capture (its findings name the capture id)."""
+    sc = _sc(scope, "case of a capture")
+    return client.query_df(
+        f"SELECT * FROM ({_LATEST}) WHERE {_VISIBLE} AND issue = 'smoke' "
+        "AND position(state_json, {cap:String}) > 0 ORDER BY ts DESC LIMIT 1",
+        parameters={"cap": capture_id, **sc},
+    )
+
+
+def log(client: Client, scope: Scope, case_id: str) -> pd.DataFrame:
+    """The case's action log, oldest first (rejected commands included, marked ``rejected``)."""
+    sc = _sc(scope, "case log")
+    return client.query_df(
+        "SELECT ts, seq, entry, action, actor, actor_jurisdiction, status_before, status_after, "
+        "reason, payload_json, request_id, hash FROM case_entry FINAL WHERE case_id = {id:String} "
+        "AND (jurisdiction IN {scope_j:Array(String)} OR case_id IN (SELECT case_id FROM case_state "
+        "FINAL WHERE hasAny(jurisdictions, {scope_j:Array(String)}))) ORDER BY ts, seq",
+        parameters={"id": case_id, **sc},
+    )
+
+
+def outcome(client: Client, scope: Scope, request_ids: Sequence[str]) -> pd.DataFrame:
+    """What became of commands: one log row per request id that has been handled."""
+    sc = _sc(scope, "command outcome")
+    return client.query_df(
+        "SELECT request_id, entry, status_after, reason FROM case_entry FINAL "
+        "WHERE request_id IN {ids:Array(String)}",  # request ids are unguessable hashes
+        parameters={"ids": list(request_ids), **sc},
+    )

@@ -1,0 +1,51 @@
+"""Tables for people: Beijing time labelled, rates as percentages, names not codes, gaps as –."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from dashboards.widgets import Col, fmt_rate, fmt_time, jurisdiction_name, rule_name, shape
+
+
+def test_shape_converts_times_rates_names_and_gaps() -> None:
+    df = pd.DataFrame(
+        {
+            "ts": [
+                datetime(2026, 12, 6, 16, 30, tzinfo=UTC),
+                datetime(2026, 12, 6, 17, 0, tzinfo=UTC),
+            ],
+            "jurisdiction": ["qingpu", "zone"],
+            "rate": [0.953, None],
+            "rule_id": ["RS-REPEAT", "FV-AL-ALARM"],
+            "grade_confidence": [0.5, 0.25],
+        }
+    )
+    frame, config = shape(
+        df,
+        [
+            Col("ts", "Time", "time"),
+            Col("jurisdiction", "Jurisdiction", "jur"),
+            Col("rate", "Pass rate", "rate", digits=1),
+            Col("rule_id", "Rule", "rule"),
+            Col("missing", "Ignored"),
+        ],
+    )
+    assert list(frame.columns) == ["时间（北京时间）", "辖区", "达标率（%）", "规则"]
+    assert "grade_confidence" not in frame.columns  # only what the page lists is shown
+    assert frame["时间（北京时间）"].iloc[0] == pd.Timestamp(
+        "2026-12-07 00:30:00"
+    )  # next day in Beijing
+    assert list(frame["辖区"]) == ["青浦区", "示范区联合执法"]
+    assert list(frame["达标率（%）"]) == ["95.3%", "–"]
+    assert frame["规则"].iloc[0] == "六个自然月内再次超标（RS-REPEAT）"
+    assert "时间（北京时间）" in config
+
+
+def test_single_values() -> None:
+    assert fmt_time(datetime(2026, 12, 6, 23, 59, tzinfo=UTC)) == "2026-12-07 07:59"
+    assert fmt_time(None) == "–"
+    assert fmt_rate(0.5) == "50%"
+    assert jurisdiction_name("wujiang") == "吴江区"
+    assert rule_name("NO-SUCH-RULE") == "NO-SUCH-RULE"
