@@ -44,8 +44,8 @@ format: $(STAMP) ## apply ruff formatting and safe fixes
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## run the benchmarks in bench/ and print their figures
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(STAMP) ## run the benchmarks; one table of figures, anchors and ratios -> bench/results.md
+	@PYTHONPATH=$(CURDIR) $(BIN)/python bench/run_all.py
 
 check: $(STAMP) ## validate settings, rule set and registry
 	@$(BIN)/emwatch check

@@ -4,7 +4,8 @@ The intake (Starlette app under uvicorn, the same code as the embedded service, 
 idempotence store and raw-body store in a temp dir) runs in a child process; this process posts
 pre-built JSON batches of simulator records with aiohttp. ``publish`` in the server only counts
 events, so the figure is the intake's own cost (parse, validate, compute, dedupe, answer), not the
-bus's. Prints figures; asserts nothing.
+bus's. Besides wall-clock records/s it prints records per CPU-second of the server process (from
+/proc; steadier than wall time on a shared machine). Prints figures; asserts nothing.
 
     .venv/bin/python bench/bench_rsd_intake.py [--records 60000] [--batch 2000] [--concurrency 2]
 """
@@ -15,10 +16,22 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import socket
 import tempfile
 import time
 from pathlib import Path
+
+GOAL = 20_000
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -123,6 +136,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=60_000)
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
     a = ap.parse_args()
     bodies = _bodies(a.records, a.batch)
     n = sum(len(json.loads(b)) for _, _, b in bodies)
@@ -133,20 +147,37 @@ def main() -> None:
         proc.start()
         if not ready.wait(60):
             raise SystemExit("intake did not start")
+        assert proc.pid is not None
         try:
+            c0 = _cpu_of(proc.pid)
             acc, dup, rej, secs = asyncio.run(_post_all(port, bodies, a.concurrency))
+            cpu = _cpu_of(proc.pid) - c0
+            res = {"records": n, "wall_s": secs, "server_cpu_s": cpu}
+            c0 = _cpu_of(proc.pid)
+            acc2, dup2, rej2, secs2 = asyncio.run(_post_all(port, bodies, a.concurrency))
+            cpu2 = _cpu_of(proc.pid) - c0
+            res.update(dup_wall_s=secs2, dup_server_cpu_s=cpu2)
+            if a.json:
+                print(json.dumps(res))
+                return
             print(
-                f"first upload : {n} records in {len(bodies)} batches of {a.batch}, concurrency {a.concurrency}"
+                f"first upload : {n} records in {len(bodies)} batches of {a.batch}, "
+                f"concurrency {a.concurrency}; load average {os.getloadavg()}"
             )
             print(
                 f"  accepted {acc}, duplicates {dup}, rejected {rej} (simulated malformed records)"
             )
-            print(f"  {secs:.2f} s -> {n / secs:,.0f} records/s")
-            acc2, dup2, rej2, secs2 = asyncio.run(_post_all(port, bodies, a.concurrency))
+            print(
+                f"  {secs:.2f} s -> {n / secs:,.0f} records/s (goal {GOAL:,}: ratio {n / secs / GOAL:.2f}); "
+                f"server CPU {cpu:.2f} s -> {n / cpu:,.0f} records/CPU-s (ratio {n / cpu / GOAL:.2f})"
+            )
             print(
                 f"re-upload (all duplicates): accepted {acc2}, duplicates {dup2}, rejected {rej2}"
             )
-            print(f"  {secs2:.2f} s -> {n / secs2:,.0f} records/s")
+            print(
+                f"  {secs2:.2f} s -> {n / secs2:,.0f} records/s; "
+                f"server CPU {cpu2:.2f} s -> {n / cpu2:,.0f} records/CPU-s"
+            )
         finally:
             proc.terminate()
             proc.join(5)

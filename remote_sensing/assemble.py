@@ -200,9 +200,17 @@ def build_passes(
             parts = [f'"{f}": {vals[j]!r}' for f, vals in lim_cols if vals[j] is not None]
             limits_json[j] = "{" + ", ".join(parts) + "}" if parts else ""
     lanes = fcol("lane")
-    reasons = [tuple(x for x in r.split(";") if x) for r in res["invalid_reason"]]
+    split: dict[str, tuple[str, ...]] = {}  # few distinct texts per batch: split each once
+
+    def codes(text: str) -> tuple[str, ...]:
+        got = split.get(text)
+        if got is None:
+            got = split[text] = tuple(x for x in text.split(";") if x)
+        return got
+
+    reasons = [codes(r) for r in res["invalid_reason"]]
     qflags = [
-        tuple(x for x in q.split(";") if x) + tuple(f or ())
+        codes(q) + tuple(f) if f else codes(q)
         for q, f in zip(res["quality_flags"], col("flags", ()), strict=True)
     ]
     values: dict[str, list[Any]] = {

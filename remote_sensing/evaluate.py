@@ -20,6 +20,7 @@ one value for all rows; a row with no grade uses 0.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ import numpy as np
 from core.ruleset import RuleSet
 from remote_sensing import calc
 from remote_sensing.rules import LimitRule, judge_frame, limit_rules
-from remote_sensing.validity import Gates, screen
+from remote_sensing.validity import Gates, joined, screen
 
 OUTPUT_COLUMNS = (
     "co_gpkg",
@@ -117,9 +118,10 @@ class Evaluator:
         out["co2_pct"] = conc["co2_pct"]
         out["co_pct"], out["hc_ppm"], out["no_ppm"] = conc["co_pct"], conc["hc_ppm"], conc["no_ppm"]
 
-        screen_cols = {k: cols[k] for k in cols if k not in ("vsp_kw_t",)}
-        if "speed_kmh" in cols:
-            screen_cols["vsp_kw_t"] = vsp
+        # our VSP where speed is known (cols may convert lazily: read only what the gates need)
+        screen_cols: Mapping[str, Any] = (
+            ChainMap({"vsp_kw_t": vsp}, cols) if "speed_kmh" in cols else cols
+        )
         valid, reasons = screen(screen_cols, self.gates, n)
         out["valid"], out["invalid_reason"] = valid, reasons
 
@@ -135,25 +137,10 @@ class Evaluator:
             "opacity_pct": f("opacity_pct"),
             "ringelmann": f("ringelmann"),
         }
-        out.update(judge_frame(measures, fuel_a, valid, nev, self.table, n))
-        out["judgement"] = self._provisional(out["judgement"], out["exceeded_rules"])
+        out.update(judge_frame(measures, fuel_a, valid, nev, self.table, n, self.provisional_rules))
         out["new_energy"] = nev
         out["co2_estimated"] = conc["co2_estimated"]
         out["quality_flags"] = self._flags(cols, out, measures, fuel_a, f, n)
-        return out
-
-    def _provisional(self, judgement: np.ndarray, exceeded: np.ndarray) -> np.ndarray:
-        """``fail`` → ``provisional`` where every exceeded rule is provisional."""
-        fails = judgement == "fail"
-        if not self.provisional_rules or not fails.any():
-            return judgement
-        prov = self.provisional_rules
-        only: dict[str, bool] = {}
-        for text in set(exceeded[fails]):
-            only[text] = all(r in prov for r in text.split(";") if r)
-        mask = fails & np.array([only.get(t, False) for t in exceeded], dtype=bool)
-        out = judgement.copy()
-        out[mask] = "provisional"
         return out
 
     @staticmethod
@@ -195,8 +182,4 @@ class Evaluator:
                 m = (fuel == lr.fuel) & ~np.isnan(dv) & (np.abs(dv - lr.limit.value) > 1e-9)
                 lim_mism |= m
         flags.append(("device_limit_mismatch", lim_mism))
-        res = np.full(n, "", dtype=object)
-        for code, m in flags:
-            if m.any():
-                res[m] = res[m] + (code + ";")
-        return np.array([r[:-1] if r else "" for r in res], dtype=object)
+        return joined(flags, n)

@@ -158,32 +158,46 @@ def judge_frame(
     nev: np.ndarray,
     table: Iterable[LimitRule],
     n: int,
+    provisional: frozenset[str] = frozenset(),
 ) -> dict[str, np.ndarray]:
-    """Judgement columns for many passes: ``judgement`` (pass / fail / not_judged) and
+    """Judgement columns for many passes: ``judgement`` (pass / fail / not_judged, and
+    ``provisional`` where every limit exceeded is of a rule in ``provisional``) and
     ``exceeded_rules`` (``;``-joined rule ids). A pass is judged when valid, not new-energy, of a
     judged fuel and with at least one measure present."""
+    from remote_sensing.validity import joined
+
     fuel_a = np.asarray(fuel, dtype=object)
     judged_any = np.zeros(n, dtype=bool)
     failed = np.zeros(n, dtype=bool)
-    exceeded = np.full(n, "", dtype=object)
+    confirmed = np.zeros(n, dtype=bool)  # over a limit of a rule not in ``provisional``
+    named: list[tuple[str, np.ndarray]] = []
     base = valid & ~nev
+    by_fuel: dict[Any, np.ndarray] = {}
     for lr in table:
         meas = cols.get(lr.measure)
         if meas is None:
             continue
         m = np.asarray(meas, dtype=np.float64)
-        applies = base & (fuel_a == lr.fuel) & ~np.isnan(m)
-        if lr.limit.bound == "upper":
-            over = applies & (m > lr.limit.value)
-        else:
-            over = applies & (m < lr.limit.value)
+        of_fuel = by_fuel.get(lr.fuel)
+        if of_fuel is None:
+            of_fuel = by_fuel[lr.fuel] = base & (fuel_a == lr.fuel)
+        applies = of_fuel & ~np.isnan(m)
+        with np.errstate(invalid="ignore"):
+            if lr.limit.bound == "upper":
+                over = applies & (m > lr.limit.value)
+            else:
+                over = applies & (m < lr.limit.value)
         judged_any |= applies
         failed |= over
-        if over.any():
-            exceeded[over] = exceeded[over] + (lr.rule.id + ";")
-    judgement = np.where(failed, "fail", np.where(judged_any, "pass", "not_judged")).astype(object)
-    exceeded = np.array([e[:-1] if e else "" for e in exceeded], dtype=object)
-    return {"judgement": judgement, "exceeded_rules": exceeded}
+        if lr.rule.id not in provisional:
+            confirmed |= over
+        named.append((lr.rule.id, over))
+    judgement = np.where(
+        confirmed,
+        "fail",
+        np.where(failed, "provisional", np.where(judged_any, "pass", "not_judged")),
+    ).astype(object)
+    return {"judgement": judgement, "exceeded_rules": joined(named, n)}
 
 
 # ---------------------------------------------------------------- site quality

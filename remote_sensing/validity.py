@@ -18,7 +18,7 @@ gate is disabled (threshold 0) until a unit-specific value is configured.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,19 +140,38 @@ def screen_masks(cols: Mapping[str, Any], gates: Gates, n: int) -> dict[str, np.
     return out
 
 
+def joined(named: Sequence[tuple[str, np.ndarray]], n: int) -> np.ndarray:
+    """Per row, the ``;``-joined names (in the given order) of the masks true in that row, as an
+    object array of ``str`` (``""``: none). Rows share few combinations, so each combination's text
+    is built once: the masks become one bit pattern per row, and the patterns index the texts."""
+    if not named:
+        return np.full(n, "", dtype=object)
+    if len(named) > 63:  # more than one word of bits: combine in groups
+        head, tail = joined(named[:63], n), joined(named[63:], n)
+        return np.array(
+            [f"{a};{b}" if a and b else a or b for a, b in zip(head, tail, strict=True)],
+            dtype=object,
+        )
+    bits = np.zeros(n, dtype=np.int64)
+    for k, (_, m) in enumerate(named):
+        bits |= np.asarray(m, dtype=np.int64) << k
+    patterns, where = np.unique(bits, return_inverse=True)
+    texts = np.array(
+        [
+            ";".join(name for k, (name, _) in enumerate(named) if (int(p) >> k) & 1)
+            for p in patterns
+        ],
+        dtype=object,
+    )
+    return texts[where.reshape(-1)]
+
+
 def screen(cols: Mapping[str, Any], gates: Gates, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(valid, invalid_reason): a boolean array and a ``;``-joined string array of reason codes."""
     masks = screen_masks(cols, gates, n)
-    reasons = np.full(n, "", dtype=object)
-    invalid = np.zeros(n, dtype=bool)
-    for code in REASONS:
-        m = masks.get(code)
-        if m is None or not m.any():
-            continue
-        invalid |= m
-        reasons[m] = reasons[m] + (code + ";")
-    reasons = np.array([r[:-1] if r else "" for r in reasons], dtype=object)
-    return ~invalid, reasons
+    named = [(code, masks[code]) for code in REASONS if code in masks]
+    invalid = np.logical_or.reduce([m for _, m in named]) if named else np.zeros(n, dtype=bool)
+    return ~invalid, joined(named, n)
 
 
 def screen_one(cols: Mapping[str, Any], gates: Gates) -> tuple[str, ...]:

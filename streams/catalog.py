@@ -1,39 +1,76 @@
-"""The catalogue of event types, topics, tables, processors and embedded services.
+"""The catalogue of event types, topics, tables, processors, embedded services and commands.
 
-Everything is discovered from the module lists below, so adding a source means adding its module
-names here once. Topic = ``emw.<KIND>``; table = KIND with dots as underscores.
+Everything comes from :data:`PLUGINS`, the one list of what each package plugs in (its
+``plugin.py``: events, processors, embedded service, command module, each imported directly). A
+package's plugin that is missing here is not wired; a part that cannot be imported raises
+``core.plugin.PluginError`` (an ``ImportError``) naming the plugin and the part, at start-up
+(``load_all`` in ``Pipeline.start``) and in ``tests/unit/test_catalog.py``, never skipped.
+Topic = ``emw.<KIND>``; table = KIND with dots as underscores.
+
+Importing this module imports only the plugin declarations (standard library and ``core.plugin``):
+``emwatch`` builds its parser from it without loading processors or servers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from core.processing import Processor
+from core.plugin import PLUGIN as CORE
+from core.plugin import Part, Plugin
+from enforcement.plugin import PLUGIN as ENFORCEMENT
+from fuel_vapor.plugin import PLUGIN as FUEL_VAPOR
+from obd_gateway.plugin import PLUGIN as OBD_GATEWAY
+from remote_sensing.plugin import PLUGIN as REMOTE_SENSING
+from smoke_capture.plugin import PLUGIN as SMOKE_CAPTURE
 
-EVENT_MODULES = (
-    "core.exceedance",
-    "enforcement.events",
-    "remote_sensing.events",
-    "smoke_capture.events",
-    "obd_gateway.events",
-    "fuel_vapor.events",
+if TYPE_CHECKING:
+    from core.processing import Processor
+
+
+def _deadletter_cli() -> ModuleType:
+    from streams import deadletter_cli
+
+    return deadletter_cli
+
+
+def _report_cli() -> ModuleType:
+    from streams.report import cli
+
+    return cli
+
+
+def _seed_cli() -> ModuleType:
+    from streams import seed_cli
+
+    return seed_cli
+
+
+def _auth_cli() -> ModuleType:
+    from streams.auth import cli
+
+    return cli
+
+
+# the platform's own command modules, one plugin each (a plugin has one module per part)
+STREAMS = (
+    Plugin("streams.deadletter", cli=_deadletter_cli),
+    Plugin("streams.report", cli=_report_cli),
+    Plugin("streams.seed", cli=_seed_cli),
+    Plugin("streams.auth", cli=_auth_cli),
 )
-PROCESSOR_MODULES = (
-    "remote_sensing.processors",
-    "smoke_capture.processors",
-    "obd_gateway.processors",
-    "fuel_vapor.processors",
-    "enforcement.processors",
-)
-EMBEDDED_MODULES = (
-    "obd_gateway.embedded",
-    "fuel_vapor.embedded",
-    "remote_sensing.embedded",
-    "smoke_capture.embedded",
+
+PLUGINS: tuple[Plugin, ...] = (
+    CORE,
+    OBD_GATEWAY,
+    FUEL_VAPOR,
+    REMOTE_SENSING,
+    SMOKE_CAPTURE,
+    ENFORCEMENT,  # after the sources: its processors consume what theirs return
+    *STREAMS,
 )
 DEFAULT_PARTITIONS = 6
 PARTITIONS: dict[str, int] = {  # explicit partition counts per busy topic
@@ -64,29 +101,39 @@ def table_of(kind: str) -> str:
     return kind.replace(".", "_")
 
 
-def _import_optional(name: str) -> Any | None:
-    """Import a module that a source package may not have yet; real import errors propagate."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
+def plugin(name: str) -> Plugin:
+    """The plugin of package ``name`` (KeyError naming the known ones)."""
+    for p in PLUGINS:
+        if p.name == name:
+            return p
+    raise KeyError(f"no plugin {name!r} (plugins: {', '.join(p.name for p in PLUGINS)})")
+
+
+def modules(part: Part) -> list[ModuleType]:
+    """The ``part`` module of every plugin that declares one, in :data:`PLUGINS` order."""
+    return [m for p in PLUGINS if (m := p.load(part)) is not None]
+
+
+def load_all() -> dict[str, dict[str, ModuleType]]:
+    """Import and check every part of every plugin (start-up): ``{plugin: {part: module}}``."""
+    out: dict[str, dict[str, ModuleType]] = {}
+    for p in PLUGINS:
+        out[p.name] = {part: m for part in p.parts() if (m := p.load(part)) is not None}
+    event_types()
+    processors()
+    return out
 
 
 @functools.cache
 def event_types() -> dict[str, EventType]:
     out: dict[str, EventType] = {}
-    for modname in EVENT_MODULES:
-        mod = _import_optional(modname)
-        if mod is None:
-            continue
+    for mod in modules("events"):
         for obj in vars(mod).values():
             if (
                 isinstance(obj, type)
                 and dataclasses.is_dataclass(obj)
                 and isinstance(getattr(obj, "KIND", None), str)
-                and obj.__module__ == modname
+                and obj.__module__ == mod.__name__
             ):
                 kind = obj.KIND
                 if kind in out and out[kind].cls is not obj:
@@ -108,17 +155,14 @@ def classes_by_kind() -> dict[str, type]:
 @functools.cache
 def processors() -> tuple[Processor, ...]:
     out: list[Processor] = []
-    for modname in PROCESSOR_MODULES:
-        mod = _import_optional(modname)
-        if mod is not None:
-            out.extend(getattr(mod, "PROCESSORS", ()))
+    for mod in modules("processors"):
+        out.extend(mod.PROCESSORS)
     return tuple(out)
 
 
-def embedded_modules() -> list[Any]:
-    mods = []
-    for modname in EMBEDDED_MODULES:
-        mod = _import_optional(modname)
-        if mod is not None:
-            mods.append(mod)
-    return mods
+def embedded_modules() -> list[ModuleType]:
+    return modules("embedded")
+
+
+def command_modules() -> list[ModuleType]:
+    return modules("cli")

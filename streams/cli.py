@@ -2,39 +2,29 @@
 
 Core commands live here (run, migrate, worker, gateway, dashboards, status, check, rules); source
 packages add their own pure commands (decode, simulate, rsd, smoke, report …) through
-``<package>.cli.register(groups)`` listed in ``COMMAND_MODULES``. Every command returns an exit code:
+``<package>.cli.register(groups)``, the ``cli`` part of their plugin (``streams.catalog.PLUGINS``).
+Every command returns an exit code:
 0 success, 2 bad input or configuration (one line on stderr), 1 unexpected failure.
 
 Start-up is part of the interface (field engineers run ``emwatch decode`` in loops): this module and
 every command module import only the standard library and light packages at import time; heavy
 ones (pandas, numpy, pyarrow, the warehouse, Kafka, Streamlit) are imported inside the command that
-needs them (``tests/unit/test_cli_start.py`` checks it). A listed command module that cannot be
-imported is an error, never skipped; a group (``decode``, ``simulate``, ``report``) is shown only
+needs them (``tests/unit/test_cli_start.py`` checks it). A plugin's command module that cannot be
+imported is an error (``core.plugin.PluginError``), never skipped; a group (``decode``, ``simulate``, ``report``) is shown only
 once a module registers a command in it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 from core.errors import ConfigError, EmwError
+from streams import catalog
 
-COMMAND_MODULES = (
-    "obd_gateway.cli",
-    "fuel_vapor.cli",
-    "remote_sensing.cli",
-    "smoke_capture.cli",
-    "enforcement.cli",
-    "streams.deadletter_cli",
-    "streams.report.cli",
-    "streams.seed_cli",
-    "streams.auth.cli",
-)
-GATEWAYS = {
+GATEWAYS = {  # emwatch gateway NAME -> the plugin whose embedded service it runs
     "obd": "obd_gateway",
     "hj212": "fuel_vapor",
     "rsd": "remote_sensing",
@@ -91,7 +81,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from core.registry import load_registry
     from core.ruleset import load_ruleset
-    from streams import catalog
 
     s = _settings(args)
     rs = load_ruleset(s.ruleset_dir)
@@ -209,7 +198,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     _logging(s.log_level)
-    module = importlib.import_module(f"{GATEWAYS[args.name]}.embedded")
+    module = catalog.plugin(GATEWAYS[args.name]).load("embedded")
+    assert module is not None, f"plugin {GATEWAYS[args.name]} declares no embedded service"
     if s.bus != "kafka":
         print(
             "emwatch gateway: a stand-alone gateway publishes to Kafka (EMW_BUS=kafka); "
@@ -289,8 +279,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, MutableMapping[str, Any]]:
 
     groups = _Groups(root)
     groups["enforcement_backend"] = _enforcement_backend
-    for modname in COMMAND_MODULES:
-        import_command_module(modname).register(groups)
+    for mod in catalog.command_modules():  # a module that cannot be imported raises PluginError
+        mod.register(groups)
     return parser, groups
 
 
@@ -332,21 +322,6 @@ class _Groups(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return 1 + len(GROUPS)
-
-
-def import_command_module(name: str) -> Any:
-    """A module of :data:`COMMAND_MODULES`. One that is missing or has no ``register`` is our
-    bug, raised as ``ImportError`` naming it: a command never silently disappears from ``emwatch``."""
-    try:
-        mod = importlib.import_module(name)
-    except ImportError as exc:
-        raise ImportError(
-            f"command module {name!r} (streams.cli.COMMAND_MODULES) cannot be imported: {exc}",
-            name=name,
-        ) from exc
-    if not callable(getattr(mod, "register", None)):
-        raise ImportError(f"command module {name!r} has no register(groups)", name=name)
-    return mod
 
 
 def main(argv: Sequence[str] | None = None) -> int:

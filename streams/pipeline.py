@@ -86,6 +86,7 @@ class Pipeline:
             on_written=lambda kind, n: self.metrics.inc("sink", "rows_written", n, {"kind": kind}),
             on_stored=self.wal.release if self.wal is not None else None,
         ).start()
+        catalog.load_all()  # every plugin's parts import, or start-up fails here, naming the part
         procs = catalog.processors() if self.processors is None else self.processors
         self.bus = InProcessBus(
             self.sink,

@@ -6,9 +6,10 @@ same fields with vendor B codes; ``conox``: the column names of the real UK data
 It names, per canonical field, the vendor field, a unit scale (e.g. ppm per % CO2 → mol/mol), code
 tables (plate colour, fuel, result flags), the time format and zone, and where images are.
 
-Two paths share the same configuration: :meth:`Profile.canonical` for one record (the intake; a bad
-value raises ``ValidationError`` naming the vendor field) and :meth:`Profile.frame` for a whole
-DataFrame (``rsd evaluate``; unparseable numbers become NaN, unknown codes ``unknown``).
+Two paths share the same configuration: :meth:`Profile.canonical` / :meth:`Profile.canonical_batch`
+for records (the intake; a bad value raises ``ValidationError`` naming the vendor field) and
+:meth:`Profile.frame` for an Arrow table of a whole file (``rsd evaluate``; unparseable numbers
+become NaN, unknown codes ``unknown``; columns converted when read, text once per distinct value).
 
 Known limits: only flat records (one level of keys); image fields are references (URLs or file
 names), never image bytes.
@@ -17,7 +18,7 @@ names), never image bytes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from core.errors import ConfigError, ValidationError
@@ -127,7 +130,11 @@ def _image_tuples(df: pd.DataFrame, fields: Sequence[str], m: int) -> list[tuple
     cols = [df[f].tolist() for f in fields if f in df.columns]
     if not cols:
         return [()] * m
-    return [tuple(x for x in map(_ref, row) if x) for row in zip(*cols, strict=True)]
+    out: list[tuple[str, ...]] = []
+    for row in zip(*cols, strict=True):
+        refs = [x.strip() if isinstance(x, str) else _ref(x) for x in row]
+        out.append(tuple(x for x in refs if x))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,17 +303,25 @@ class Profile:
         colours = cols.get("plate_colour", np.full(m, None, dtype=object))
         flags = np.empty(m, dtype=object)
         flags[:] = [()] * m
+        parsed: dict[tuple[str, str], tuple[str, str] | None] = {}  # a batch repeats vehicles
         for j in range(m):
             t = plates[j]
             if not t or t in _UNREAD:
                 plates[j] = ""
                 continue
-            try:
-                p = Plate.parse(t, colours[j] or "unknown")
-                plates[j], colours[j] = p.number, p.colour.value
-            except ValidationError:
+            key = (t, colours[j] or "unknown")
+            if key not in parsed:
+                try:
+                    p = Plate.parse(*key)
+                    parsed[key] = (p.number, p.colour.value)
+                except ValidationError:
+                    parsed[key] = None
+            got = parsed[key]
+            if got is None:
                 plates[j] = ""
                 flags[j] = ("plate_unparsed",)
+            else:
+                plates[j], colours[j] = got
         cols["plate"] = plates
         cols["plate_colour"] = np.array([c or "unknown" for c in colours], dtype=object)
         cols["flags"] = flags
@@ -321,7 +336,11 @@ class Profile:
         rows = [pos[j] for j in good]
         hashes: dict[int, str] = {}
         if good.size:
-            h = pd.util.hash_pandas_object(df.iloc[good][sorted(df.columns)], index=False)
+            names = sorted(df.columns)
+            part = df if good.size == m else df.iloc[good]
+            h = pd.util.hash_pandas_object(
+                part if list(part.columns) == names else part[names], index=False
+            )
             hashes = {p: f"{int(x):016x}" for p, x in zip(rows, h.to_numpy(), strict=True)}
         return Batch({k: v[keep] for k, v in cols.items()}, rows, errors, hashes)
 
@@ -398,42 +417,135 @@ class Profile:
             v = out.get(spec["field"])
             out["device_valid"] = None if v is None else v not in spec.get("invalid", ())
 
-    # ---------------------------------------------------------------- whole frame
-    def frame(self, df: pd.DataFrame) -> dict[str, Any]:
-        """Canonical columns of a vendor DataFrame (vectorised). Absent vendor columns are absent
-        from the result, so gates that need them do not apply."""
-        cols: dict[str, Any] = {}
-        n = len(df)
-        for canon, vf in self.fields.items():
-            if vf not in df.columns:
-                continue
-            s = df[vf]
-            if canon in FLOAT_FIELDS or canon == "lane":
-                v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
-                cols[canon] = v * self.scale.get(canon, 1.0)
-            elif canon in CODED_FIELDS:
-                table = self.codes.get(canon)
-                txt = _text_series(s)
-                if table:
-                    txt = txt.map(table).where(txt.isin(list(table)), "unknown")
-                cols[canon] = txt.to_numpy(dtype=object)
-            elif canon == "ts":
-                cols[canon] = s.to_numpy(dtype=object)
+    # ---------------------------------------------------------------- whole file
+    def frame(self, data: pa.Table | pd.DataFrame) -> Columns:
+        """Canonical columns of a table of vendor records (``rsd evaluate``), as a mapping that
+        converts a column when it is first read: the evaluation reads about half of them, and a
+        text column the rules never read (record ids) is never converted. Absent vendor columns
+        are absent from the result, so gates that need them do not apply."""
+        return Columns(self, data if isinstance(data, pa.Table) else _arrow_table(data))
+
+
+class Columns(Mapping[str, np.ndarray]):
+    """Canonical columns of an Arrow table of vendor records, converted on first access.
+
+    Numbers: numeric Arrow columns are cast to float64 (null → NaN); other columns are read like
+    ``pd.to_numeric(errors="coerce")``. Text and coded columns are converted once per distinct
+    value (dictionary encoding) with the same rules as the intake (``_text_series``, code tables,
+    ``unknown`` for an unknown code), so 100,000 passes from a few sites, fuels and flags cost a
+    few dozen conversions, not 100,000."""
+
+    __slots__ = ("_cache", "_n", "_names", "_profile", "_table")
+
+    def __init__(self, profile: Profile, table: pa.Table) -> None:
+        self._profile, self._table, self._n = profile, table, table.num_rows
+        present = set(table.column_names)
+        names = [c for c, vf in profile.fields.items() if vf in present]
+        spec = profile.device_valid_from
+        if spec and "device_valid" not in names and spec["field"] in names:
+            names.append("device_valid")
+        if "fuel" not in names:
+            names.append("fuel")
+        self._names = dict.fromkeys(names)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        got = self._cache.get(key)
+        if got is None:
+            if key not in self._names:
+                raise KeyError(key)
+            got = self._cache[key] = self._convert(key)
+        return got
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def _convert(self, canon: str) -> np.ndarray:
+        prof, n = self._profile, self._n
+        if canon == "device_valid":
+            spec = prof.device_valid_from
+            if "device_valid" in prof.fields:
+                coded = self._coded(canon)
+                return self._by_value(
+                    canon,
+                    lambda s: np.array(
+                        [x if isinstance(x, bool) else None for x in coded(s)], dtype=object
+                    ),
+                )
             else:
-                cols[canon] = _text_series(s).to_numpy(dtype=object)
-        spec = self.device_valid_from
-        if spec and "device_valid" not in cols and spec["field"] in cols:
-            src = cols[spec["field"]]
-            bad = set(spec.get("invalid", ()))
-            cols["device_valid"] = np.array(
-                [None if (x is None or x == "unknown") else x not in bad for x in src], dtype=object
-            )
-        if "device_valid" in cols:
-            cols["device_valid"] = np.array(
-                [x if isinstance(x, bool) else None for x in cols["device_valid"]], dtype=object
-            )
-        cols.setdefault("fuel", np.full(n, "unknown", dtype=object))
-        return cols
+                bad = set(spec.get("invalid", ()))
+                v = np.array(
+                    [
+                        None if (x is None or x == "unknown") else x not in bad
+                        for x in self[spec["field"]]
+                    ],
+                    dtype=object,
+                )
+            return np.array([x if isinstance(x, bool) else None for x in v], dtype=object)
+        if canon == "fuel" and "fuel" not in prof.fields:
+            return np.full(n, "unknown", dtype=object)
+        col = self._table.column(prof.fields[canon])
+        if canon in FLOAT_FIELDS or canon == "lane":
+            t = col.type
+            if (
+                pa.types.is_floating(t)
+                or pa.types.is_integer(t)
+                or pa.types.is_boolean(t)
+                or pa.types.is_null(t)
+            ):
+                v = pc.cast(col, pa.float64()).to_numpy()
+            else:
+                v = self._by_value(
+                    canon, lambda s: pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+                )
+            return v * prof.scale.get(canon, 1.0)
+        if canon in CODED_FIELDS:
+            return self._by_value(canon, self._coded(canon))
+        if canon == "ts":
+            return np.array(col.to_pylist(), dtype=object)
+        return self._by_value(canon, lambda s: _text_series(s).to_numpy(dtype=object))
+
+    def _coded(self, canon: str) -> Callable[[pd.Series], np.ndarray]:
+        table = self._profile.codes.get(canon)
+
+        def convert(s: pd.Series) -> np.ndarray:
+            txt = _text_series(s)
+            if table:
+                txt = txt.map(table).where(txt.isin(list(table)), "unknown")
+            return txt.to_numpy(dtype=object)
+
+        return convert
+
+    def _by_value(self, canon: str, convert: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
+        """``convert`` applied to each distinct value of the column (and to a missing value),
+        then spread over the rows."""
+        col = self._table.column(self._profile.fields[canon]).combine_chunks()
+        missing = convert(pd.Series([np.nan]))
+        if pa.types.is_null(col.type):
+            return np.repeat(missing, self._n)
+        enc = col.dictionary_encode()
+        done = convert(enc.dictionary.to_pandas())
+        table = np.empty(len(done) + 1, dtype=done.dtype if done.dtype == missing.dtype else object)
+        table[:-1], table[-1] = done, missing[0]
+        return table[enc.indices.fill_null(len(done)).to_numpy()]
+
+
+def _arrow_table(df: pd.DataFrame) -> pa.Table:
+    """A DataFrame as Arrow columns; a column of mixed values (numbers and text) becomes text."""
+    arrays = []
+    for name in df.columns:
+        s = df[name]
+        try:
+            arrays.append(pa.array(s, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays.append(pa.array([None if _missing(v) else str(v) for v in s], pa.string()))
+    return pa.table(arrays, names=[str(c) for c in df.columns])
 
 
 def _load(path: Path) -> Profile:

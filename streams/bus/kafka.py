@@ -135,7 +135,7 @@ class KafkaBus:
             return self._topics[kind]
         except KeyError:
             raise ValueError(
-                f"event kind {kind!r} is not in the catalogue (streams.catalog.EVENT_MODULES)"
+                f"event kind {kind!r} is not in the catalogue (its plugin in streams.catalog.PLUGINS)"
             ) from None
 
     async def start(self) -> None:

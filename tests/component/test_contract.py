@@ -3,7 +3,6 @@ bus serialiser and the warehouse (docs/CONTRACTS.md)."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any
 
@@ -39,12 +38,8 @@ def _compatible(field_type: str, column_type: str) -> bool:
 
 def _examples() -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
-    for modname in catalog.EVENT_MODULES:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError:
-            continue
-        for ev in getattr(mod, "examples", lambda: [])():
+    for mod in catalog.modules("events"):
+        for ev in mod.examples():
             out.setdefault(ev.KIND, []).append(ev)
     return out
 

@@ -12,10 +12,12 @@ import subprocess
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from streams import cli
+from core.plugin import Plugin, PluginError
+from streams import catalog, cli
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = (
@@ -80,6 +82,10 @@ def test_help_lists_no_group_without_commands() -> None:
     assert len(listed) == ("report" in root.choices)
 
 
+def _plugin_with_cli(name: str, loader: Any) -> Plugin:
+    return Plugin(name, cli=loader)
+
+
 def test_a_group_appears_once_a_module_registers_in_it(monkeypatch: pytest.MonkeyPatch) -> None:
     mod = types.ModuleType("emw_test_report_cli")
 
@@ -89,34 +95,56 @@ def test_a_group_appears_once_a_module_registers_in_it(monkeypatch: pytest.Monke
         p.set_defaults(func=lambda a: 0)
 
     mod.register = register  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "emw_test_report_cli", mod)
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("emw_test_report_cli",))
+    monkeypatch.setattr(catalog, "PLUGINS", (_plugin_with_cli("emw_test", lambda: mod),))
     parser, groups = cli.build_parser()
     assert set(groups["root"].choices) >= {"report"}
     assert "decode" not in groups["root"].choices and "simulate" not in groups["root"].choices
     assert parser.parse_args(["report", "weekly"]).func(None) == 0
 
 
-@pytest.mark.parametrize("missing", ["emw_no_such_package.cli", "streams.emw_no_such_cli"])
-def test_a_listed_module_that_cannot_be_imported_fails_loudly(
-    monkeypatch: pytest.MonkeyPatch, missing: str
+def _import_missing_package() -> types.ModuleType:
+    import emw_no_such_package.cli  # type: ignore[import-not-found]
+
+    return emw_no_such_package.cli  # type: ignore[no-any-return]
+
+
+def _import_missing_module() -> types.ModuleType:
+    from streams import emw_no_such_cli  # type: ignore[attr-defined]
+
+    return emw_no_such_cli  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    "loader", [_import_missing_package, _import_missing_module], ids=["package", "module"]
+)
+def test_a_plugins_cli_that_cannot_be_imported_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, loader: Any
 ) -> None:
-    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, missing))
-    with pytest.raises(ImportError, match=missing.replace(".", r"\.")):
+    monkeypatch.setattr(
+        catalog, "PLUGINS", (*catalog.PLUGINS, _plugin_with_cli("emw_broken", loader))
+    )
+    with pytest.raises(PluginError, match=r"emw_broken.*cli.*emw_no_such"):
         cli.build_parser()
     with pytest.raises(ImportError):
         cli.main(["--help"])
 
 
-def test_a_listed_module_without_register_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("core.errors",))
-    with pytest.raises(ImportError, match="register"):
+def test_a_plugins_cli_without_register_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.errors
+
+    monkeypatch.setattr(catalog, "PLUGINS", (_plugin_with_cli("emw_test", lambda: core.errors),))
+    with pytest.raises(PluginError, match="register"):
         cli.build_parser()
 
 
-def test_every_listed_module_is_imported() -> None:
-    for name in cli.COMMAND_MODULES:
-        assert callable(cli.import_command_module(name).register)
+def test_every_plugins_cli_is_imported() -> None:
+    mods = catalog.command_modules()
+    assert {m.__name__ for m in mods} >= {
+        "obd_gateway.cli",
+        "fuel_vapor.cli",
+        "streams.deadletter_cli",
+    }
+    assert all(callable(m.register) for m in mods)
 
 
 def test_status_without_a_platform_names_the_host_and_port(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,51 @@ def test_passes_over_only_a_provisional_limit_are_provisional_not_fail(tmp_path:
         assert any(rs.rule(r).confirmed for r in ids)
     both = out["exceeded_rules"].str.contains("RS-G-HC") & (out["judgement"] == "fail")
     assert both.any()  # HC together with a confirmed limit stays a failure
+
+
+def test_evaluate_writes_parquet_with_the_same_columns_and_judgements(tmp_path: Path) -> None:
+    src = tmp_path / "sample.csv.gz"
+    pd.read_csv(DATA, nrows=4000, low_memory=False).to_csv(src, index=False)
+    st_csv = evaluate_file(src, tmp_path / "out.csv", "conox", progress=False, chunk_rows=1500)
+    st_pq = evaluate_file(src, tmp_path / "out.parquet", "conox", progress=False, chunk_rows=1500)
+    csv = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, low_memory=False)
+    pq = pd.read_parquet(tmp_path / "out.parquet")
+    assert st_csv == dataclasses.replace(st_pq, seconds=st_csv.seconds)
+    assert list(pq.columns) == list(csv.columns) and len(pq) == 4000
+    for c in ("judgement", "exceeded_rules", "invalid_reason", "quality_flags"):
+        assert (pq[c].to_numpy() == csv[c].to_numpy()).all(), c
+    assert (pq["valid"].to_numpy() == (csv["valid"].astype(str) == "True").to_numpy()).all()
+    assert np.allclose(pq["nox_gpkg"], pd.to_numeric(csv["nox_gpkg"]), equal_nan=True)
+
+
+def test_evaluate_keeps_input_text_as_written(tmp_path: Path) -> None:
+    """Times are not parsed, pandas' missing spellings stay missing, and an empty input gives a
+    header with every column."""
+    src = tmp_path / "in.csv"
+    raw = pd.read_csv(DATA, nrows=3, low_memory=False)
+    raw.loc[1, "VehicleMake"] = "NA"
+    raw.to_csv(src, index=False)
+    evaluate_file(src, tmp_path / "out.csv", "conox", progress=False)
+    text = (tmp_path / "out.csv").read_text().splitlines()
+    assert '"2012-05-21 01:56:48"' in text[1] and len(text) == 4
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["VehicleMake"].isna()[1]
+    empty = tmp_path / "empty.csv"
+    empty.write_text(",".join(raw.columns) + "\n")
+    st = evaluate_file(empty, tmp_path / "e.csv", "conox", progress=False)
+    header = (tmp_path / "e.csv").read_text().splitlines()
+    assert st.rows == 0 and len(header) == 1
+    assert header[0].replace('"', "").split(",") == [
+        *raw.columns,
+        *OUTPUT_COLUMNS,
+        "ruleset_version",
+    ]
+
+
+def test_evaluate_refuses_a_bad_chunk_size_and_an_unreadable_file(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("a,b\n1,2,3\n")
+    with pytest.raises(ConfigError, match="readable CSV"):
+        evaluate_file(src, tmp_path / "o.csv", "conox", progress=False)
+    with pytest.raises(ConfigError, match="chunk-rows"):
+        evaluate_file(src, tmp_path / "o.csv", "conox", progress=False, chunk_rows=0)

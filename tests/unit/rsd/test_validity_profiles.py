@@ -247,3 +247,25 @@ def test_batch_path_equals_single_record_path(registry: Any) -> None:
     b2 = prof.canonical_batch([dict(reversed(list(recs[0].items()))), recs[0], recs[1]])
     h = [b2.hashes[i] for i in range(3)]
     assert h[0] == h[1] != h[2]
+
+
+def test_frame_converts_a_column_only_when_read() -> None:
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "ConoxID": pa.array([1.0, 2.0, None]),
+            "FuelType": pa.array(["PETROL", None, "NO SUCH"]),
+            "SAFlag": pa.array(["V", "X", None]),
+            "SpeedKPH": pa.array(["40", "oops", None]),
+        }
+    )
+    cols = load_profile("conox").frame(table)
+    assert set(cols) == {"record_id", "fuel", "device_valid", "speed_kmh"}
+    assert "record_id" not in cols._cache  # type: ignore[attr-defined]
+    assert list(cols["record_id"]) == ["1", "2", ""]
+    assert list(cols["fuel"]) == ["gasoline", "unknown", "unknown"]
+    assert list(cols["device_valid"]) == [True, False, None]
+    assert cols["speed_kmh"][0] == 40.0 and np.isnan(cols["speed_kmh"][1:]).all()
+    with pytest.raises(KeyError):
+        cols["plate"]
