@@ -169,8 +169,10 @@ class StationReading:
         return self.station_id
 
     @staticmethod
-    def make_id(station_id: str, ts: datetime) -> str:
-        return deterministic_id(StationReading.KIND, station_id, ts)
+    def make_id(station_id: str, ts: datetime, cn: str) -> str:
+        """One reading per station, data time and command: a settings packet (CN 2031) and an
+        environment packet (CN 2021) of the same DataTime are two readings, not one."""
+        return deterministic_id(StationReading.KIND, station_id, ts, cn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +429,7 @@ def examples() -> list[Any]:
             **common,
         ),
         StationReading(
-            event_id=StationReading.make_id("QP-ST-0001", ts),
+            event_id=StationReading.make_id("QP-ST-0001", ts, "2011"),
             ts=ts,
             tank_pressure_pa=125.0,
             lr_pressure_pa=160.0,

@@ -255,7 +255,7 @@ def _events(
         if s or settings:
             out.append(
                 StationReading(
-                    event_id=_id(StationReading.KIND, unit.id, tsp),
+                    event_id=_id(StationReading.KIND, unit.id, tsp, packet.cn),
                     ts=ts,
                     station_id=unit.id,
                     jurisdiction=jur,

@@ -222,7 +222,9 @@ def test_intake_fast_ids_equal_the_event_make_ids():
         assert intake._id(Fuelling.KIND, "QP-ST-0001", "3", t) == Fuelling.make_id(
             "QP-ST-0001", 3, ts
         )
-        assert intake._id(StationReading.KIND, "S", t) == StationReading.make_id("S", ts)
+        assert intake._id(StationReading.KIND, "S", t, "2021") == StationReading.make_id(
+            "S", ts, "2021"
+        )
         assert intake._id(DeviceAlarm.KIND, "S", "0", "pv", t) == DeviceAlarm.make_id(
             "S", 0, "pv", ts
         )
@@ -240,3 +242,24 @@ def test_packet_lookups_keep_first_value_for_get_and_last_for_cp_dict():
     assert p.cp_dict() == dict(p.items())
     p.cp_dict()["a"] = "changed"  # a copy: the packet is not changed
     assert p.cp_dict()["a"] == "2"
+
+
+def test_environment_and_settings_packets_of_one_data_time_are_two_readings():
+    """A 2021 (environment) and a 2031 (settings) packet with the same DataTime used to share one
+    id, so the warehouse kept only one of them (720 readings a month in the seeded zone)."""
+    from fuel_vapor.events import StationReading
+
+    st = REG.stations[0]
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    head = f"QN=20261123100000000;ST=61;PW=123456;MN={st.mn};CP=&&DataTime=20261123100000;"
+    env = parse_segment(head.replace("ST=61;", "ST=61;CN=2021;") + "TankPress=5&&")
+    cfg = parse_segment(head.replace("ST=61;", "ST=61;CN=2031;") + "PVFrwPrs=900&&")
+    readings = [
+        e
+        for p, raw in ((env, b"e"), (cfg, b"c"))
+        for e in from_hj212(p, raw, st, MAPS["guangzhou"], now).events
+        if isinstance(e, StationReading)
+    ]
+    assert len(readings) == 2 and readings[0].ts == readings[1].ts
+    assert readings[0].event_id != readings[1].event_id
+    assert readings[0].tank_pressure_pa == 5 and readings[1].pv_positive_pa == 900

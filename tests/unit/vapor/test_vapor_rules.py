@@ -302,7 +302,7 @@ def test_processor_matches_batch_recomputation():
 
 def reading(ts, p=None, proc=None):
     return StationReading(
-        event_id=StationReading.make_id("QP-ST-0001", ts),
+        event_id=StationReading.make_id("QP-ST-0001", ts, "2011"),
         ts=ts,
         station_id="QP-ST-0001",
         jurisdiction="qingpu",
