@@ -100,8 +100,17 @@ def _explain(terms_json: str) -> str:
     return " + ".join(f"{_(TERMS.get(k, k))} {v:.0f}" for k, v in parts) or "–"
 
 
+def _subject(row: pd.Series) -> str:
+    """Plate, VIN or station as officers write them; an unread plate names its camera."""
+    sid = str(row["subject_id"])
+    if not (row["plate"] or row["vin"]) and sid.startswith("unread:"):
+        camera = sid.split(":")[1] if sid.count(":") >= 2 else ""
+        return f"{_('Plate unread')}（{camera}）" if camera else _("Plate unread")
+    return row["plate"] or row["vin"] or sid
+
+
 view = cases.assign(
-    subject=cases.apply(lambda r: r["plate"] or r["vin"] or r["subject_id"], axis=1),
+    subject=cases.apply(_subject, axis=1),
     why=cases["score_terms_json"].map(_explain),
     issue_name=cases["issue"].map(lambda i: _(ISSUES.get(i, i))),
     source_names=cases["sources"].map(lambda s: "、".join(source_name(x) for x in s)),
