@@ -5,8 +5,24 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime
 from enum import Enum
+from typing import ClassVar, Protocol
 
 from core.errors import ValidationError
+
+
+class Event(Protocol):
+    """What every event dataclass provides (docs/CONTRACTS.md): its kind, its id and its key.
+
+    The bus, the serialiser, the sink and the processors are typed against this, not ``Any``.
+    """
+
+    KIND: ClassVar[str]
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
 
 
 def _part(value: object) -> str:

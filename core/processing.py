@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Seque
 from dataclasses import dataclass
 from typing import Any
 
+from core.events import Event
 from core.registry import Registry
 from core.ruleset import RuleSet
 
-Publish = Callable[[Sequence[Any]], Awaitable[None]]
+Publish = Callable[[Sequence[Event]], Awaitable[None]]
 """Injected into gateways/intakes: returns once the bus has confirmed the events."""
 
 
@@ -23,7 +24,7 @@ class Context:
     registry: Registry
 
 
-Handler = Callable[[Any, MutableMapping[str, Any], Context], Iterable[Any]]
+Handler = Callable[[Any, MutableMapping[str, Any], Context], Iterable[Event]]
 
 
 @dataclass(frozen=True, slots=True)

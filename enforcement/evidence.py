@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,7 +106,7 @@ def _entry_json(e: Mapping[str, Any]) -> dict[str, Any]:
 
 def build(
     state: Mapping[str, Any],
-    entries: list[Mapping[str, Any]],
+    entries: Sequence[Mapping[str, Any]],
     records: Mapping[str, Mapping[str, Any]],
     read_file: Callable[[str], bytes | None],
     ruleset: RuleSet,

@@ -129,13 +129,13 @@ def event_types() -> dict[str, EventType]:
     out: dict[str, EventType] = {}
     for mod in modules("events"):
         for obj in vars(mod).values():
+            kind = getattr(obj, "KIND", None)
             if (
                 isinstance(obj, type)
                 and dataclasses.is_dataclass(obj)
-                and isinstance(getattr(obj, "KIND", None), str)
+                and isinstance(kind, str)
                 and obj.__module__ == mod.__name__
             ):
-                kind = obj.KIND
                 if kind in out and out[kind].cls is not obj:
                     raise RuntimeError(f"event kind {kind} defined twice")
                 out[kind] = EventType(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.credentials import DeviceCredentials
+from core.events import Event
 from core.metrics import Metrics
 from core.processing import Context, Processor
 from core.registry import Registry
@@ -166,7 +167,7 @@ class Pipeline:
             self.services.append(svc)
             log.info("started %s", getattr(svc, "name", short))
 
-    async def publish(self, events: Sequence[Any]) -> None:
+    async def publish(self, events: Sequence[Event]) -> None:
         assert self.bus is not None, "start() first"
         await self.bus.publish(events)
 

@@ -18,10 +18,11 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.events import Event
 from core.registry import load_registry
 from core.ruleset import load_ruleset
 from streams.api import EnforcementService, routes
@@ -85,7 +86,7 @@ class PipelineThread:
             except Exception as exc:
                 log.warning("could not write metrics snapshot: %s", exc)
 
-    def publish(self, events: list[Any], timeout: float = 10.0) -> None:
+    def publish(self, events: Sequence[Event], timeout: float = 10.0) -> None:
         """Publish from another thread (the API's handlers) on the pipeline's loop; blocks until the
         bus accepted the events."""
         fut = asyncio.run_coroutine_threadsafe(self.pipeline.publish(events), self._loop)

@@ -15,6 +15,8 @@ import typing
 from datetime import UTC, date, datetime
 from typing import Any
 
+from core.events import Event
+
 _SCALARS: dict[type, str] = {
     str: "String",
     int: "Int64",
@@ -50,17 +52,17 @@ def _analyse(name: str, tp: Any) -> FieldSpec:
         optional, tp = True, args[0]
         origin = typing.get_origin(tp)
     if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) != 2 or args[1] is not Ellipsis or args[0] not in _SCALARS:
+        items = typing.get_args(tp)
+        if len(items) != 2 or items[1] is not Ellipsis or items[0] not in _SCALARS:
             raise TypeError(f"field {name}: tuples must be tuple[scalar, ...]")
-        return FieldSpec(name, args[0], optional, True)
+        return FieldSpec(name, items[0], optional, True)
     if tp not in _SCALARS:
         raise TypeError(f"field {name}: type {tp!r} is not an allowed event field type")
     return FieldSpec(name, tp, optional, False)
 
 
 @functools.cache
-def fields_of(cls: type) -> tuple[FieldSpec, ...]:
+def fields_of(cls: type[Any]) -> tuple[FieldSpec, ...]:
     """The column specs of an event class, in declaration order."""
     hints = typing.get_type_hints(cls)
     return tuple(_analyse(f.name, hints[f.name]) for f in dataclasses.fields(cls))
@@ -92,7 +94,7 @@ def _scalar_in(base: type, v: Any) -> Any:
     return v
 
 
-def to_dict(event: Any) -> dict[str, Any]:
+def to_dict(event: Event) -> dict[str, Any]:
     cls = type(event)
     out: dict[str, Any] = {"kind": cls.KIND}
     for spec in fields_of(cls):
@@ -100,7 +102,7 @@ def to_dict(event: Any) -> dict[str, Any]:
     return out
 
 
-def to_json(event: Any) -> bytes:
+def to_json(event: Event) -> bytes:
     return json.dumps(to_dict(event), ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -137,7 +139,7 @@ def _row_value(spec: FieldSpec, v: Any) -> Any:
     return v
 
 
-def to_columns(events: list[Any]) -> tuple[list[str], list[list[Any]]]:
+def to_columns(events: list[Event]) -> tuple[list[str], list[list[Any]]]:
     """Column-oriented data of same-type events, ready for a column-oriented insert."""
     cls = type(events[0])
     specs = fields_of(cls)
@@ -162,7 +164,7 @@ def _arrow_type(spec: FieldSpec) -> Any:
     return pa.list_(base) if spec.array else base
 
 
-def to_arrow(events: list[Any]) -> Any:
+def to_arrow(events: list[Event]) -> Any:
     """A pyarrow Table of same-type events (the fast insert path: C-level conversion).
 
     Aware datetimes in any zone are converted to UTC instants by pyarrow.

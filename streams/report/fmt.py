@@ -13,8 +13,8 @@ def cell_text(value: Cell, fmt: str) -> str:
     if fmt == "int":
         return f"{int(value):,}"
     if fmt == "delta":
-        v = int(value)
-        return f"+{v:,}" if v > 0 else f"{v:,}"
+        n = int(value)
+        return f"+{n:,}" if n > 0 else f"{n:,}"
     if fmt == "pct":
         return f"{100 * float(value):.1f}%"
     if fmt == "pts":

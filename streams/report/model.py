@@ -562,16 +562,16 @@ def _devices_section(d: WeekData, prev: WeekData, registry: Registry, level: str
         )
     sd, sd_p = _by(d.station_data, "station_id"), _by(prev.station_data, "station_id")
     st_rows = []
-    for s in sorted(registry.stations, key=lambda s: s.id):
-        if not _in_level(s.jurisdiction, level):
+    for stn in sorted(registry.stations, key=lambda x: x.id):
+        if not _in_level(stn.jurisdiction, level):
             continue
-        r = sd.get(s.id, {})
-        c, cp = _rate(r.get("hours")), _rate(sd_p.get(s.id, {}).get("hours"))
+        r = sd.get(stn.id, {})
+        c, cp = _rate(r.get("hours")), _rate(sd_p.get(stn.id, {}).get("hours"))
         st_rows.append(
             (
-                s.id,
-                s.name,
-                L.level_zh(s.jurisdiction),
+                stn.id,
+                stn.name,
+                L.level_zh(stn.jurisdiction),
                 _num(r.get("packets")),
                 _num(r.get("with_problems")),
                 c,

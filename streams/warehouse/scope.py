@@ -15,7 +15,7 @@ from typing import Any
 
 from core.access import aggregates_only, domains
 from core.errors import EmwError
-from core.registry import Registry, default_registry
+from core.registry import Depot, Registry, Sensor, Station, default_registry
 from core.scope import Scope
 
 
@@ -93,9 +93,10 @@ def scoped_stations(
     if "vapor" not in domains(sc):
         raise OutOfScope(what)
     reg = registry if registry is not None else default_registry()
+    units: tuple[Station | Depot | Sensor, ...] = (*reg.stations, *reg.depots, *reg.sensors)
     allowed = {
         u.id
-        for u in (*reg.stations, *reg.depots, *reg.sensors)
+        for u in units
         if sc.sees(u.jurisdiction) and (sc.stations is None or _station_of(u) in sc.stations)
     }
     pick = allowed if wanted is None else allowed & set(wanted)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from core.events import Event
 from streams import serde
 from streams.catalog import table_of
 from streams.warehouse import deadletter
@@ -215,7 +216,7 @@ class BatchingSink:
             return ok
 
     def _write_isolating(
-        self, cls: type, evs: list[Any], tags: list[Tag]
+        self, cls: type[Event], evs: list[Any], tags: list[Tag]
     ) -> tuple[list[Any], list[Tag]]:
         """Store ``evs``, bisecting failing parts down to the record; return what an outage left."""
         stack: list[tuple[list[Any], list[Tag]]] = [(evs, tags)]
@@ -264,7 +265,7 @@ class BatchingSink:
         except Exception:
             return False
 
-    def _after_insert(self, cls: type, evs: list[Any], tags: list[Tag]) -> None:
+    def _after_insert(self, cls: type[Event], evs: list[Any], tags: list[Tag]) -> None:
         if self._write_ingest_log:
             counts = Counter(getattr(e, "jurisdiction", "") or "unknown" for e in evs)
             now = datetime.now(UTC)
