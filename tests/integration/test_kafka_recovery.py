@@ -536,3 +536,37 @@ def test_faust_worker_clean_stop_under_load_commits_only_what_is_stored(rig: Wor
     assert not missing, f"{len(missing)} of {len(below)} committed records not stored"
     assert set(final) <= {e.event_id for e in warm + load}
     print(f"\n[clean stop] committed {len(below)} records, stored {len(final)}, exit {code}")
+
+
+async def test_concurrent_publishes_after_a_fault_build_one_producer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every connection of a gateway finds the producer gone at once after a fault: one of them
+    builds the next producer, the others wait for it (no broker needed: the build is stubbed)."""
+    bus = KafkaBus("127.0.0.1:9", event_types=_ets(), rebuild_backoff_s=30)
+    builds: list[bool] = []
+    fail = False
+
+    def build(rebuild: bool) -> None:
+        time.sleep(0.05)  # a real build reads the metadata and connects: it takes a while
+        builds.append(rebuild)
+        if fail:
+            raise BusUnavailableError("broker away")
+        bus._producer = object()  # type: ignore[assignment]
+
+    monkeypatch.setattr(bus, "_build", build)
+    await bus.start()
+    try:
+        bus._producer = None  # a fault discarded it
+        await asyncio.gather(*(bus._ensure_producer() for _ in range(200)))
+        assert builds == [False, True]  # start, then one rebuild for 200 publishes
+        bus._producer = None
+        fail = True
+        results = await asyncio.gather(
+            *(bus._ensure_producer() for _ in range(200)), return_exceptions=True
+        )
+        assert all(isinstance(r, BusUnavailableError) for r in results)
+        assert builds == [False, True, True]  # one failed try, the others fail fast
+    finally:
+        bus._producer = None
+        await bus.stop()
