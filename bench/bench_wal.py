@@ -2,7 +2,7 @@
 
 N terminals each publish one frame's events (one ObdFrame + 10 ObdSamples + status, serialised
 as the bus does) every ``--interval`` seconds at a random phase; each publish awaits
-``WriteAheadLog.write`` (fsynced, group commit). Prints p50/p99 of that wait, fsyncs per second and
+``WriteAheadLog.write`` (fsynced, group commit). Prints p50/p95/p99 of that wait, fsyncs per second and
 records per fsync, and the disk's bare ``fdatasync`` latency beside it. Asserts nothing.
 
 Anchor: the real-cadence ack p99 of the whole gateway must stay under 50 ms; this is the part of it
@@ -63,7 +63,7 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
     await asyncio.gather(*(terminal() for _ in range(args.terminals)))
     wal.close()
     lat.sort()
-    p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
+    p50, p95, p99 = (lat[int(len(lat) * q)] for q in (0.5, 0.95, 0.99))
     st = wal.stats
     print(
         f"terminals={args.terminals} interval={args.interval} s seconds={args.seconds} "
@@ -71,12 +71,14 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
     )
     print(f"publishes                      {len(lat):,} ({len(lat) * len(payloads):,} records)")
     print(
-        f"WAL write (fsynced) latency    p50 {p50:.1f} ms   p99 {p99:.1f} ms   (anchor: ack p99 < 50 ms)"
+        f"WAL write (fsynced) latency    p50 {p50:.1f} ms   p95 {p95:.1f} ms   p99 {p99:.1f} ms   "
+        f"max {lat[-1]:.0f} ms   (anchor: ack p99 < 50 ms)"
     )
     print(
         f"group commit                   {st.fsyncs / args.seconds:.0f} fsyncs/s, "
         f"{st.records / max(1, st.fsyncs):.0f} records per fsync (max {st.max_group} publishes); "
-        f"slowest write+fsync {st.max_fsync_ms:.0f} ms"
+        f"slowest write+fsync {st.max_fsync_ms:.0f} ms; "
+        f"rotations with the segment made ahead {getattr(st, 'segments_made_ahead', 'n/a')}"
     )
     b50, b99 = bare_fdatasync_ms(directory)
     print(f"bare fdatasync on this disk    p50 {b50:.1f} ms   p99 {b99:.1f} ms")

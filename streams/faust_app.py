@@ -14,6 +14,13 @@ Shape (built by ``build``/``make_app`` from the catalogue, or from explicit even
   puts them into a ``BatchingSink`` and flushes it; the batch is acknowledged only after the insert
   succeeded, so a crash replays rather than loses (deterministic ids store the replay once). While
   the warehouse refuses writes the agent retries with back-off and stops consuming: backpressure.
+  Faust's ``take_events`` acknowledges a batch in a ``finally`` even when the agent leaves it with
+  an exception (a crash, the cancellation of a stop); ``hold_unacked`` keeps such a batch's
+  offsets uncommitted.
+
+Shutdown order (``WorkerApp``): the consumer stops fetching, the agents stop, the consumer commits
+what was acknowledged, the producer flushes, and only then is the sink closed (``after_stop``):
+no agent can write into a closed sink.
 
 Co-partitioning: a table is partitioned like its input topics. Table changelog writes go to the
 partition of the event being processed, and the producers' murmur2 partitioner (kafka-python and
@@ -45,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.tables import TableManager
+from faust.tables.recovery import Recovery
 
 from core.processing import Context, Processor
 from streams import catalog, serde
@@ -245,6 +254,8 @@ class WarehouseWriter:
         self.written += len(events)
 
     def close(self) -> None:
+        """Write what is left and close the sink (bounded, 10 s). Called once every agent stopped:
+        a write after this raises ``RuntimeError('sink is closed')``."""
         if self._sink is not None:
             self._sink.close(timeout=10)
 
@@ -283,6 +294,60 @@ class FaustWiring:
             await asyncio.gather(*pending)
 
 
+class WorkerApp(faust.App):
+    """``faust.App`` that runs ``after_stop`` callbacks once every agent, the consumer (its last
+    commit) and the producer have stopped: the storage agents' sink is closed only when no agent
+    can write to it any more (closing it from ``on_before_shutdown``, which Faust sends while the
+    agents still run, made a storage agent crash with "sink is closed", its supervisor restart
+    it, and the stop slow)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_stop: list[Callable[[], Any]] = []
+
+    async def on_shutdown(self) -> None:
+        await super().on_shutdown()
+        for callback in self.after_stop:
+            try:
+                await callback()
+            except Exception:  # one failing close must not keep the others from running
+                log.exception("worker: shutdown step failed")
+
+
+class SeekFirstRecovery(Recovery):
+    """Faust's table recovery, with stream partitions resumed only once they are seeked.
+
+    After the changelogs are read (the enforcement tables have state, so a restarted worker always
+    reads them), Faust's ``on_recovery_completed`` resumes the stream partitions and then seeks them
+    to their committed offsets, while the flow it resumed for reading the changelogs is still
+    running. Records fetched in between were processed, acknowledged and committed concurrently
+    with that seek; the seek then put the consumer's committed and read offsets back to the value
+    it had fetched, the fetcher went on with the batch it held (moving its read offset past the
+    re-fetched records, which it then drops as already read), and the offsets popped by the
+    concurrent commit left a hole at the head of the acknowledged offsets. Faust commits only a
+    contiguous run from the committed offset, so that partition never committed again: the worker
+    reported "Worker ready" and then committed nothing (faust-streaming issue #596 describes the
+    same race). Stopping the flow first closes the window: nothing of a stream partition is
+    delivered until the seek is done; Faust's own ``on_recovery_completed`` resumes the flow after
+    it.
+    """
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        self.app.consumer.stop_flow()
+        self.app.flow_control.suspend()
+        await super().on_recovery_completed(generation_id)
+
+
+class SeekFirstTableManager(TableManager):
+    """Faust's table manager with ``SeekFirstRecovery`` (Faust builds its recovery lazily here)."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+
 def faust_config(settings: Any, **overrides: Any) -> dict[str, Any]:
     """The Faust settings of the worker; ``overrides`` win (tests shorten the timeouts)."""
     servers = [b.strip() for b in settings.kafka_bootstrap.split(",") if b.strip()]
@@ -296,6 +361,7 @@ def faust_config(settings: Any, **overrides: Any) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
         "stream_wait_empty": False,  # do not wait for buffers to drain on rebalance
+        "TableManager": SeekFirstTableManager,  # no stream record before the seek (see there)
         "web_enabled": True,
         "web_bind": "0.0.0.0",
         "web_port": getattr(settings, "worker_web_port", 6066),  # the healthcheck probes it
@@ -337,7 +403,7 @@ def build(
     prefix = getattr(settings, "kafka_topic_prefix", "") if topic_prefix is None else topic_prefix
     conf = faust_config(settings, **faust_overrides)
     Path(conf["datadir"]).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
-    app = faust.App(app_id or f"{settings.kafka_client_id}-worker", **conf)
+    app = WorkerApp(app_id or f"{settings.kafka_client_id}-worker", **conf)
     classes = {k: et.cls for k, et in ets.items()}
     topics = {
         kind: app.topic(
@@ -408,9 +474,7 @@ def build(
             )
             wiring.sink_agents[kind] = agent
 
-        @app.on_before_shutdown.connect  # type: ignore[misc, arg-type]
-        async def _close_writer(sender: Any, **kwargs: Any) -> None:
-            await asyncio.to_thread(writer.close)  # writes what is left, bounded (10 s)
+        app.after_stop.append(lambda: asyncio.to_thread(writer.close))
 
     return wiring
 
@@ -441,19 +505,39 @@ def _sink_agent(
     writer: WarehouseWriter, classes: dict[str, type], batch: int, within: float
 ) -> Callable[[Any], Any]:
     async def store(stream: Any) -> Any:
-        async for values in stream.take(batch, within=within):
+        async for batch_events in stream.take_events(batch, within=within):
             events = []
             letters = []
-            for raw in values:
+            for ev in batch_events:
                 try:
-                    events.append(serde.from_json(raw, classes))
+                    events.append(serde.from_json(ev.value, classes))
                 except Exception as exc:  # a bad message must not block the topic: dead letter
                     log.warning("sink: undecodable message dead-lettered: %s", exc)
-                    letters.append(undecodable(raw, exc, stage="decode"))
-            await writer.write(events, letters)
+                    letters.append(undecodable(ev.value, exc, stage="decode"))
+            try:
+                await writer.write(events, letters)
+            except BaseException:
+                hold_unacked(batch_events)
+                raise
             yield len(events)
 
     return store
+
+
+def hold_unacked(events: Sequence[Any]) -> None:
+    """Keep the messages of a batch that did not reach the warehouse from being committed.
+
+    Faust's ``take``/``take_events`` acknowledge every event of the batch in a ``finally`` once
+    the agent leaves the ``yield``, also when it leaves with an exception (a crash, the
+    cancellation of a stop): the consumer would then commit offsets of records that were never
+    stored, and a restart would skip them. One extra reference per message makes that ``ack``
+    a decrement, not the last one, so the offsets stay uncommitted and the records are
+    delivered again after a restart (stored once by their deterministic ids). Known limit: after a
+    crash that is not a stop (a bug: the writer retries outages and dead-letters poison itself),
+    the partitions of that batch commit nothing more until the worker restarts; safe, and
+    visible as consumer lag."""
+    for ev in events:
+        ev.message.incref()
 
 
 def make_app(settings: Any, **kwargs: Any) -> faust.App:

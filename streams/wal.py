@@ -29,9 +29,16 @@ for a record that could not be serialised. Why this format:
 
 Group commit: ``write`` queues the framed bytes and waits on a future; one committer thread writes
 everything queued, calls ``fdatasync`` once, then resolves every waiting future. While one fsync
-runs the next group gathers, so the number of fsyncs follows the disk, not the publish rate. With
-``fsync=False`` (``EMW_WAL_FSYNC=false``) records survive the death of the process (page cache) but
-not a power loss.
+runs the next group gathers, so the number of fsyncs follows the disk, not the publish rate (no
+fixed window: a group is whatever arrived during the previous fsync). With ``fsync=False``
+(``EMW_WAL_FSYNC=false``) records survive the death of the process (page cache) but not a power
+loss.
+
+What stays off the acks' path: a rotation finds its next segment already created by a side thread
+(``emw-wal-prep``: the file, its header and its directory entry synced), so the group that rotates
+pays one ``fdatasync`` like any other instead of three; a closed segment is not synced again (every
+group was); the event loop only frames the records and appends them to the queue under a lock
+that the committer never holds across a system call.
 
 Ordering rule that makes deletion safe: processor outputs are written without waiting (``durable=
 False``) before the processing hold on their input is released, and a segment is deleted only if it
@@ -91,6 +98,7 @@ class WalStats:
     last_fsync_ms: float = 0.0
     max_fsync_ms: float = 0.0
     segments_deleted: int = 0
+    segments_made_ahead: int = 0  # rotations that found their segment file ready
     replayed: int = 0
     skipped_bytes: int = 0
 
@@ -150,6 +158,10 @@ class WriteAheadLog:
         self._closed_upto = 0  # every segment below this number is closed and synced
         self._fd: int | None = None
         self._fd_seg = -1
+        self._dirty = False  # bytes written to ``_fd`` since its last fdatasync
+        self._spare: tuple[int, int] | None = None  # (segment, fd): created, header synced
+        self._spare_lock = threading.Lock()
+        self._spare_thread: threading.Thread | None = None
         self._closing = False
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -250,7 +262,10 @@ class WriteAheadLog:
             return sum(max(0, v) for v in self._refs.values())
 
     def segments(self) -> list[str]:
-        return sorted(p.name for p in self.directory.glob("wal-*.log"))
+        """The segment files holding records (not the empty spare made ahead of rotation)."""
+        with self._spare_lock:
+            spare = segment_name(self._spare[0]) if self._spare is not None else None
+        return sorted(p.name for p in self.directory.glob("wal-*.log") if p.name != spare)
 
     # ---- committer ----
     def _run(self) -> None:
@@ -275,7 +290,7 @@ class WriteAheadLog:
             self._cur += 1
             self._cur_bytes = 0
         if self._fd is not None and self._fd_seg < self._cur:
-            self._close_fd()
+            self._close_fd()  # under the lock: only a close, its records are synced already
             self._closed_upto = self._cur
 
     def _commit(self, batch: list[tuple[int, bytes, Any, Any]]) -> None:
@@ -287,10 +302,12 @@ class WriteAheadLog:
                     self._switch(seg)
                 assert self._fd is not None
                 view = memoryview(data)
+                self._dirty = True
                 while view:
                     view = view[os.write(self._fd, view) :]
             if self.fsync and self._fd is not None:
                 os.fdatasync(self._fd)
+                self._dirty = False
         except OSError as exc:
             error = exc
             log.error("wal: write failed, nothing of this group acknowledged: %s", exc)
@@ -311,8 +328,29 @@ class WriteAheadLog:
 
     def _switch(self, seg: int) -> None:
         self._close_fd()
-        path = self.directory / segment_name(seg)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if self._spare_thread is not None:
+            # still making the spare (rotations faster than two fsyncs): wait for it, or both
+            # would create the same file and its header would land among the records
+            self._spare_thread.join()
+        with self._spare_lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and spare[0] == seg:
+            fd = spare[1]  # made ahead: no fsync on the path of the acks waiting for this group
+            self.stats.segments_made_ahead += 1
+        else:
+            if spare is not None:  # not the segment wanted (cannot happen in order): drop it
+                self._drop(spare)
+            fd = self._create(seg)
+        self._fd, self._fd_seg = fd, seg
+        with self._cond:
+            self._closed_upto = max(self._closed_upto, seg)
+        self._prepare_async(seg + 1)
+
+    def _create(self, seg: int) -> int:
+        """A new segment file with its header, both the data and its directory entry synced."""
+        fd = os.open(
+            self.directory / segment_name(seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+        )
         os.write(fd, MAGIC)
         if self.fsync:
             os.fdatasync(fd)
@@ -321,16 +359,43 @@ class WriteAheadLog:
                 os.fsync(dfd)  # the new file's directory entry
             finally:
                 os.close(dfd)
-        self._fd, self._fd_seg = fd, seg
-        with self._cond:
-            self._closed_upto = max(self._closed_upto, seg)
+        return fd
+
+    def _prepare_async(self, seg: int) -> None:
+        """Create the next segment in a side thread, so that a rotation costs the committer no
+        fsync (creating a file costs two: its header and its directory entry)."""
+        if self._spare_thread is not None and self._spare_thread.is_alive():
+            return
+
+        def prepare() -> None:
+            try:
+                fd = self._create(seg)
+            except OSError as exc:  # the committer will try inline and report it
+                log.warning("wal: could not create segment %d ahead: %s", seg, exc)
+                return
+            with self._spare_lock:
+                if self._spare is None and not self._closing:
+                    self._spare = (seg, fd)
+                    return
+            self._drop((seg, fd))
+
+        self._spare_thread = threading.Thread(target=prepare, name="emw-wal-prep", daemon=True)
+        self._spare_thread.start()
+
+    def _drop(self, spare: tuple[int, int]) -> None:
+        seg, fd = spare
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / segment_name(seg)).unlink()
 
     def _close_fd(self) -> None:
         if self._fd is not None:
-            if self.fsync:
-                os.fdatasync(self._fd)
+            if self.fsync and self._dirty:  # every group is synced; only a failed write is not
+                with contextlib.suppress(OSError):
+                    os.fdatasync(self._fd)
             os.close(self._fd)
             self._fd, self._fd_seg = None, -1
+            self._dirty = False
 
     def _cleanup(self, releasable: set[int], inline: bool = False) -> None:
         with self._cond:
@@ -391,6 +456,12 @@ class WriteAheadLog:
         if self._reaper is not None:
             self._reaper.join(timeout)
         self._close_fd()
+        if self._spare_thread is not None:
+            self._spare_thread.join(timeout)
+        with self._spare_lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            self._drop(spare)  # empty: only its header
         with self._cond:
             self._closed_upto = self._cur + 1
             releasable = {s for s, r in self._refs.items() if r <= 0}

@@ -28,7 +28,8 @@ Guarantees
 - **Recovers by itself.** A publish that fails (broker restarted or unreachable, partition
   without leader past the delivery timeout, producer id unknown or fenced after a broker lost its
   state: ``InitProducerId … UnknownError``) throws the producer away (closed on a side thread) and
-  the next publish builds a new one (new connection, new producer id), at most once per
+  the next publish builds a new one (new connection, new producer id; one build at a time, the
+  concurrent publishes wait for it), at most once per
   ``rebuild_backoff_s``; while the broker is away each publish fails fast with
   ``BusUnavailableError`` (the gateways do not acknowledge and the devices re-send). Publishing
   resumes with the first publish after the broker is back, well within 10 s.
@@ -118,6 +119,7 @@ class KafkaBus:
         self._producer: Any = None
         self._executor: ThreadPoolExecutor | None = None
         self._next_build_at = 0.0
+        self._build_lock: asyncio.Lock | None = None  # one rebuild at a time (made in start())
         self._last_error = ""
         self.published = 0
         self.rebuilds = 0  # producers built after a fault (the first one is not counted)
@@ -144,6 +146,7 @@ class KafkaBus:
         from kafka.errors import KafkaConfigurationError
 
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="emw-kafka-send")
+        self._build_lock = asyncio.Lock()
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._build, False)
@@ -220,22 +223,30 @@ class KafkaBus:
             ).start()
 
     async def _ensure_producer(self) -> None:
+        """Build a producer if there is none. Single flight: the publishes of every connection
+        find the producer gone at once after a fault; only the first builds one, the others wait
+        for it (or for its failure, then fail fast until ``rebuild_backoff_s`` has passed).
+        Without the lock each of them queued its own build on the send thread: a gateway with
+        2,000 terminals built hundreds of producers in a row (each replacing, and leaking, the
+        previous one) before the first publish could go through."""
         if self._producer is not None:
             return
-        now = time.monotonic()
-        if now < self._next_build_at:
-            raise BusUnavailableError(
-                f"Kafka at {self.bootstrap} unavailable, reconnecting (last error: "
-                f"{self._last_error})"
-            )
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._build, True)
-        except BusUnavailableError as exc:
-            self._next_build_at = time.monotonic() + self.rebuild_backoff_s
-            self._last_error = str(exc)[:300]
-            raise
+        assert self._executor is not None and self._build_lock is not None
+        async with self._build_lock:
+            if self._producer is not None:  # built while this publish waited
+                return
+            if time.monotonic() < self._next_build_at:
+                raise BusUnavailableError(
+                    f"Kafka at {self.bootstrap} unavailable, reconnecting (last error: "
+                    f"{self._last_error})"
+                )
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._executor, self._build, True)
+            except BusUnavailableError as exc:
+                self._next_build_at = time.monotonic() + self.rebuild_backoff_s
+                self._last_error = str(exc)[:300]
+                raise
 
     async def publish(self, events: Sequence[Any]) -> None:
         """Send every event and return once all are confirmed (acks=all); raise if any is not."""

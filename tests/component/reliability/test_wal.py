@@ -1,5 +1,6 @@
 """The write-ahead log: framed records survive a reopen, a torn tail is cut at the last valid
-record, concurrent writes share fsyncs (group commit), released segments are deleted."""
+record, concurrent writes share fsyncs (group commit), released segments are deleted, a rotation
+finds its next segment made ahead (no fsync on the acks' path) and leaves no empty file behind."""
 
 from __future__ import annotations
 
@@ -93,3 +94,44 @@ async def test_released_segments_are_deleted_and_only_those(tmp_path: Path) -> N
     wal.close()
     recovered = WriteAheadLog(tmp_path).open()
     assert [p for r in recovered for p in r.payloads] == _payloads("tail", 1)
+
+
+async def test_rotation_uses_a_segment_made_ahead_and_leaves_no_empty_file(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path, segment_bytes=4096)
+    wal.open()
+    written = []
+    for g in range(12):  # 150 × ~30 B per group: every group rotates
+        batch = _payloads(f"g{g}-", 150)
+        await wal.write(batch)
+        written += batch
+        for _ in range(100):  # give the side thread its two fsyncs (bounded: 5 s)
+            if len(list(tmp_path.glob("wal-*.log"))) > len(wal.segments()):
+                break
+            await asyncio.sleep(0.05)
+    assert len(wal.segments()) == 12
+    assert wal.stats.segments_made_ahead >= 10  # the first segment is made inline
+    wal.close()
+    assert len(list(tmp_path.glob("wal-*.log"))) == 12  # the unused spare is gone
+    again = WriteAheadLog(tmp_path)
+    assert [p for r in again.open() for p in r.payloads] == written
+    again.close()
+
+
+async def test_fast_rotations_never_write_two_headers_into_one_segment(tmp_path: Path) -> None:
+    """Rotations faster than the side thread: the committer waits for the spare instead of
+    creating the same file beside it (a second header among the records would cut recovery)."""
+    wal = WriteAheadLog(tmp_path, segment_bytes=4096)
+    wal.open()
+    batches = [_payloads(f"f{g}-", 150) for g in range(30)]
+    await asyncio.gather(*(wal.write(b) for b in batches))
+    wal.close()
+    for path in tmp_path.glob("wal-*.log"):
+        data = path.read_bytes()
+        assert data.count(MAGIC) == 1, path.name
+        _payloads_read, skipped = read_segment(path)
+        assert skipped == 0, path.name
+    again = WriteAheadLog(tmp_path)
+    assert sorted(p for r in again.open() for p in r.payloads) == sorted(
+        p for b in batches for p in b
+    )
+    again.close()
