@@ -17,8 +17,15 @@ Prints figures (and writes them as JSON with ``--json-out``); asserts nothing. W
    640 × 480 stills, smoky and smoke-free): recall, false-alarm rate, AP50, Ringelmann MAE for the
    shipped model and every ``--compare`` model, side by side in the same run.
 
+5. ONNX variants (``variants``): torch, ONNX fp32, fp16 and int8 at 320 px on ``--variant-threads``
+   (default 1) intra-op threads, fps side by side in one run, and each one's held-out scores with
+   whether it keeps the fp32 model's scores within tolerance (:mod:`smoke_capture.variants`).
+
+The pass section (2.) runs held-out synthetic video through three temporal gates side by side:
+none, persistence only, persistence + dispersion (the default).
+
 Usage: ``python bench/bench_smoke_detect.py [--model-dir smoke_capture/models] [--n 200] [--threads 2]
-[--compare other.onnx …] [--skip detect passes map grade fps]``
+[--compare other.onnx …] [--skip detect passes map grade fps heldout variants]``
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -138,18 +146,24 @@ def detection_bench(det, n: int, thresholds=(0.1, 0.25, 0.4, 0.5)) -> dict:
 
 
 def pass_bench(det, n_passes: int, frames: int = 10) -> dict:
-    """Vehicle passes through the whole chain (detector → tracker → grader, min 2 smoky frames):
-    recall = smoky passes that became a capture / entered the review queue (grade > 1); false
-    alarms = clean/shadow/wet/dark-confuser passes that did. Each pass goes through two pipelines
-    fed the same detections: with the temporal-darkness gate (the default) and without it."""
+    """Vehicle passes through the whole chain (detector → tracker → grader, min 2 smoky frames) on
+    held-out synthetic video (seeds from :data:`smoke_capture.heldout.HELDOUT_SEEDS`): recall =
+    smoky passes that became a capture / entered the review queue (grade > 1); false alarms =
+    smoke-free passes that did (clean, cast shadows, wet road, and the hard negatives: trees beside
+    the road, hard shadows moving with the vehicle, dark bus rears, wheel arches). Each pass goes
+    through three pipelines fed the same detections: no temporal gate (the detector's boxes
+    alone), persistence only (the background model sees the box darker in enough frames), and
+    persistence + dispersion (the darkening is uneven, as a thinning plume's is: the default)."""
     from datetime import timedelta
 
     from core.timeutil import beijing
+    from smoke_capture.heldout import HELDOUT_SEEDS
     from smoke_capture.pipeline import CameraInfo, CameraPipeline
     from smoke_capture.ringelmann import TemporalConfig
 
     kinds = {
         "smoky": dict(smoke=True),
+        "smoky_dark_confusers": dict(smoke=True, dark_confusers=True),
         "clean": dict(smoke=False, shadow=False, wet=False, vapour=False),
         "shadow": dict(smoke=False, shadow=True, wet=False, vapour=False),
         "wet": dict(smoke=False, shadow=False, wet=True, vapour=False),
@@ -157,24 +171,31 @@ def pass_bench(det, n_passes: int, frames: int = 10) -> dict:
             smoke=False, shadow=False, wet=False, vapour=False, dark_confusers=True
         ),
     }
+    modes = {
+        "none": TemporalConfig(enabled=False),
+        "persistence": TemporalConfig(min_spread=0.0),
+        "persistence+dispersion": TemporalConfig(),
+    }
     out: dict = {}
     t0 = beijing(2026, 11, 23, 9)
     for j, (name, kw) in enumerate(kinds.items()):
-        rng = np.random.default_rng(SEED + 500 + j)
-        res = {"gated": [0, 0, []], "ungated": [0, 0, []]}  # captured, queued, grade errors
+        rng = np.random.default_rng(HELDOUT_SEEDS.start + 8000 + 10 * j)
+        res = {m: [0, 0, []] for m in modes}  # captured, queued, grade errors
+        boxed = 0
         for _ in range(n_passes):
             base = synth.SceneSpec(
                 vehicles=1,
                 night=False,
                 fog=False,
-                **{x: kw[x] for x in ("shadow", "wet") if x in kw},
+                **{x: kw[x] for x in ("shadow", "wet", "dark_confusers") if x in kw},
             )
             cam = synth.FixedCamera(rng, base)
             spec = synth.SceneSpec(vehicles=1, **kw)
             scenes = cam.next_pass(frames, spec)
             dets = [det.detect(sc.image) for sc in scenes]
+            boxed += int(sum(any(d.cls == "smoke" for d in ds) for ds in dets) >= 2)
             empty = cam.background
-            for mode, temporal in (("gated", None), ("ungated", TemporalConfig(enabled=False))):
+            for mode, temporal in modes.items():
                 pipe = CameraPipeline(
                     CameraInfo("BENCH", "SITE", "qingpu"),
                     det.model_version,
@@ -194,20 +215,20 @@ def pass_bench(det, n_passes: int, frames: int = 10) -> dict:
                     res[mode][0] += 1
                     res[mode][1] += int(any(e.grade > 1.0 for e in events))
                     truth = [o for sc in scenes for o in sc.opacities]
-                    if name == "smoky" and truth:
+                    if name.startswith("smoky") and truth:
                         res[mode][2].append(events[0].grade - 5 * float(np.median(truth)))
-        out[name] = {"passes": n_passes}
+        out[name] = {"passes": n_passes, "passes_with_smoke_boxes_in_2_frames": boxed}
         for mode, (captured, queued, grade_err) in res.items():
-            sfx = "" if mode == "gated" else "_ungated"
-            if name == "smoky":
-                out[name][f"pass_recall_capture{sfx}"] = round(captured / n_passes, 4)
-                out[name][f"pass_recall_queued{sfx}"] = round(queued / n_passes, 4)
+            row: dict = {}
+            if name.startswith("smoky"):
+                row["recall_capture"] = round(captured / n_passes, 4)
+                row["recall_queued"] = round(queued / n_passes, 4)
             else:
-                out[name][f"pass_false_capture_rate{sfx}"] = round(captured / n_passes, 4)
-                out[name][f"pass_false_alarm_rate_queued{sfx}"] = round(queued / n_passes, 4)
+                row["false_capture_rate"] = round(captured / n_passes, 4)
+                row["false_alarm_rate_queued"] = round(queued / n_passes, 4)
             if grade_err:
-                e = np.abs(grade_err)
-                out[name][f"capture_grade_mae{sfx}"] = round(float(np.mean(e)), 3)
+                row["capture_grade_mae"] = round(float(np.mean(np.abs(grade_err))), 3)
+            out[name][mode] = row
     return out
 
 
@@ -348,6 +369,88 @@ def fps_bench(pt: Path, onnx: Path, threads: int, frames: int = 40) -> dict:
     return out
 
 
+def variants_bench(model_dir: Path, n: int, threads: int = 1, rounds: int = 8) -> dict:
+    """The previous model's runtimes and its reduced-precision copies side by side in one run:
+    torch (the ``.pt`` through ultralytics), ONNX fp32, fp16 (made here) and int8 (the shipped copy,
+    else made here), each at 320 px with ``threads`` intra-op threads: frames per second end to
+    end (letterbox + inference + decode/NMS), timed in interleaved rounds so load on a shared
+    machine falls on all alike, as wall time and as this process's CPU time per frame (the one-core
+    figure when threads is 1); then each one's held-out scores (recall, false alarms, AP50,
+    Ringelmann MAE on :mod:`smoke_capture.heldout` frames and the hard-condition frames) and whether
+    it keeps the fp32 model's scores within :class:`smoke_capture.variants.Tolerance`."""
+    from smoke_capture import heldout, variants
+
+    pt, fp32 = model_dir / "smoke_yolov8n.pt", model_dir / "smoke_yolov8n.onnx"
+    tmp = Path(tempfile.mkdtemp(prefix="smoke-variants-"))
+    files = {
+        "torch": pt,
+        "onnx_fp32": fp32,
+        "onnx_fp16": variants.make_fp16(fp32, tmp / "f16.onnx"),
+    }
+    shipped_int8 = model_dir / "smoke_yolov8n_int8.onnx"
+    files["onnx_int8"] = (
+        shipped_int8 if shipped_int8.exists() else variants.make_int8(fp32, tmp / "i8.onnx")
+    )
+    rng = np.random.default_rng(SEED + 401)
+    imgs = [
+        synth.render_scene(rng, synth.SceneSpec(width=320, height=320)).image for _ in range(10)
+    ]
+    dets = {k: load_detector(p, imgsz=320, conf=0.25, threads=threads) for k, p in files.items()}
+    for d in dets.values():
+        for im in imgs[:3]:
+            d.detect(im)  # warm-up
+    wall: dict[str, list[float]] = {k: [] for k in dets}
+    cpu: dict[str, list[float]] = {k: [] for k in dets}
+    for _ in range(rounds):
+        for k, d in dets.items():
+            t, c = time.perf_counter(), time.process_time()
+            for im in imgs:
+                d.detect(im)
+            wall[k].append((time.perf_counter() - t) / len(imgs))
+            cpu[k].append((time.process_time() - c) / len(imgs))
+    speed = {}
+    for k in dets:
+        w, c = float(np.median(wall[k])), float(np.median(cpu[k]))
+        speed[k] = {
+            "file": files[k].name,
+            "MB": round(files[k].stat().st_size / 1e6, 1),
+            "version": dets[k].model_version,
+            "ms_per_frame_wall": round(w * 1000, 1),
+            "fps_wall": round(1 / w, 1),
+            "ms_per_frame_cpu": round(c * 1000, 1),
+            "fps_one_core_cpu_time": round(1 / c, 1),
+        }
+    print(json.dumps({"variants_speed": speed}, indent=1), flush=True)
+    items = list(heldout.frames(n))
+    flagged = [f for flag in FLAGS for f in heldout.flag_frames(max(10, n // 2), flag)]
+    scores: dict = {}
+    for k, p in files.items():
+        det = load_detector(p, conf=0.01, threads=threads)
+        s = heldout.evaluate(det, items)
+        hard = heldout.evaluate(det, flagged)["all"]
+        scores[k] = {
+            **{name: {**v.figures(), "frames": v.frames} for name, v in s.items()},
+            "all_hard": {**hard.figures(), "frames": hard.frames},
+        }
+    kept = {}
+    for k in files:
+        if k == "onnx_fp32":
+            continue
+        lost = [
+            f"{name}:{f}"
+            for name in scores["onnx_fp32"]
+            for f in variants.keeps_scores(scores[k][name], scores["onnx_fp32"][name])
+        ]
+        kept[k] = {"keeps_fp32_scores": not lost, "outside_tolerance": lost}
+    return {
+        "threads": threads,
+        "tolerance": asdict(variants.Tolerance()),
+        "speed": speed,
+        "heldout": scores,
+        "kept": kept,
+    }
+
+
 def heldout_bench(models: list[Path], n: int, threads: int, **spec) -> dict:
     from smoke_capture import heldout
 
@@ -386,10 +489,13 @@ def main() -> int:
         "--skip",
         nargs="*",
         default=[],
-        choices=["detect", "passes", "map", "grade", "fps", "heldout"],
+        choices=["detect", "passes", "map", "grade", "fps", "heldout", "variants"],
     )
     ap.add_argument(
         "--compare", nargs="*", type=Path, default=[], help="more models for the held-out table"
+    )
+    ap.add_argument(
+        "--variant-threads", type=int, default=1, help="intra-op threads for the variants section"
     )
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
@@ -427,6 +533,13 @@ def main() -> int:
         report["heldout"] = heldout_bench([onnx, *args.compare], max(10, args.n // 2), args.threads)
         report["heldout"]["seconds"] = round(time.perf_counter() - t, 1)
         print(json.dumps({"heldout": report["heldout"]}, indent=1), flush=True)
+    if onnx.exists() and pt.exists() and "variants" not in args.skip:
+        t = time.perf_counter()
+        report["variants"] = variants_bench(
+            args.model_dir, max(10, args.n // 2), args.variant_threads
+        )
+        report["variants"]["seconds"] = round(time.perf_counter() - t, 1)
+        print(json.dumps({"variants": report["variants"]}, indent=1), flush=True)
     report["load_average_at_end"] = os.getloadavg()
     print(
         f"load average start {report['load_average_at_start']} end {report['load_average_at_end']}"

@@ -18,6 +18,9 @@
   goes live only if no worse on every figure than the live model, scored in the same run.
 * ``smoke train --from-reviews`` — fine-tune the live (or shipped) model on the reviewed frames and
   register the result as a candidate.
+* ``smoke quantize MODEL`` — make fp16 / int8 copies of an fp32 ONNX model, score each beside it in
+  the same run (reviewed validation frames and ``--heldout N`` synthetic frames), and register with
+  its card only the copies that keep its scores within tolerance (``promote`` makes one live).
 
 MODEL is a model file, a registered version, ``live`` or ``shipped``. Reviews, registry and exports
 live under ``--data-dir`` (default ``$EMW_DATA_DIR`` or ``var``).
@@ -401,6 +404,78 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    import tempfile
+    from datetime import UTC, datetime
+
+    from core.errors import ValidationError
+    from smoke_capture import variants
+    from smoke_capture.detector import DEFAULT_STEM, MODELS_DIR, ModelError, torch_fallback
+    from smoke_capture.registry import Registry
+
+    data_dir = _data_dir(args)
+    reg = Registry.under(data_dir)
+    now = datetime.now(UTC)
+    try:
+        src = (
+            MODELS_DIR / f"{DEFAULT_STEM}.onnx"
+            if args.model == "shipped"
+            else _resolve_model(reg, args.model)
+        )
+        if src.suffix != ".onnx":
+            raise ValidationError("model", str(src), "an fp32 ONNX model")
+        src_version, src_scores = _figures(
+            src, data_dir, args.val_fraction, args.heldout, args.conf, args.threads
+        )
+        if not src_scores:
+            return _err(
+                "quantize", "nothing to score on: no reviewed validation frames and --heldout 0"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            made = {}
+            for prec in args.precision:
+                dst = Path(tmp) / f"{src.stem}_{prec}.onnx"
+                if prec == "fp16":
+                    made[prec] = variants.make_fp16(src, dst)
+                else:
+                    frames = variants.calibration_frames(args.calibration)
+                    made[prec] = variants.make_int8(src, dst, frames)
+            rows = {f"{'fp32':5} {src_version}": src_scores}
+            for prec, path in made.items():
+                version, scores = _figures(
+                    path, data_dir, args.val_fraction, args.heldout, args.conf, args.threads
+                )
+                rows[f"{prec:5} {version}"] = scores
+                lost = [
+                    f"{name}:{f}"
+                    for name in src_scores
+                    for f in variants.keeps_scores(scores.get(name, {}), src_scores[name])
+                ]
+                if lost:
+                    print(f"{prec}: not kept, outside tolerance on {', '.join(lost)}")
+                    continue
+                card = (
+                    f"# {path.name}\n\n{prec} copy of {src_version} (smoke_capture.variants), "
+                    f"kept because it scored within {variants.Tolerance()} of it on the same "
+                    f"frames in the same run:\n\n```\n{json.dumps(rows, indent=1)}\n```\n"
+                )
+                reg.register(
+                    path,
+                    card,
+                    {"source": src_version, "precision": prec},
+                    now,
+                    weights=torch_fallback(src),
+                    parent=src_version,
+                )
+                for name, figs in scores.items():
+                    reg.record_scores(version, name, figs, now)
+                print(f"{prec}: kept and registered as {version} (go live: emwatch smoke promote)")
+    except (ValidationError, ModelError) as exc:
+        return _err("quantize", str(exc))
+    print(_table(rows))
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
@@ -596,6 +671,18 @@ def register(groups: dict[str, Any]) -> None:
     q.add_argument("--card", help="model card (markdown) when registering a file")
     scoring(q, 50)
     q.set_defaults(func=cmd_promote)
+
+    q = sub.add_parser(
+        "quantize",
+        help="make fp16/int8 copies of an ONNX model; register those that keep its scores",
+    )
+    q.add_argument("model", help="fp32 ONNX model file, registered version, live or shipped")
+    q.add_argument("--precision", nargs="+", choices=["fp16", "int8"], default=["fp16", "int8"])
+    q.add_argument(
+        "--calibration", type=int, default=64, help="synthetic training frames for int8 (64)"
+    )
+    scoring(q, 50)
+    q.set_defaults(func=cmd_quantize)
 
     q = sub.add_parser("rollback", help="return to the model that was live before")
     q.add_argument("--data-dir", help="data dir (default $EMW_DATA_DIR or var)")

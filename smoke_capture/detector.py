@@ -40,6 +40,7 @@ from smoke_capture.detections import CLASSES, Detection
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_STEM = "smoke_yolov8n"
 FALLBACK_IMGSZ = 320  # a model that does not say what size it was trained at
+INT8_SUFFIX, FP16_SUFFIX = "_int8", "_fp16"  # reduced-precision copies (smoke_capture.variants)
 
 
 def _size_from(value: Any) -> int | None:
@@ -70,12 +71,44 @@ class Detector(Protocol):
     def detect(self, image: NDArray[np.uint8]) -> tuple[Detection, ...]: ...
 
 
+def onnx_providers() -> list[str] | None:
+    """ONNX Runtime's usable execution providers, GPU first; None when onnxruntime is missing."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    have = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
+
+
 def default_model_path(prefer: str = "onnx") -> Path | None:
-    """The shipped model (ONNX first by default), or None when the package ships none."""
-    order = (".onnx", ".pt") if prefer == "onnx" else (".pt", ".onnx")
-    for ext in order:
-        p = MODELS_DIR / f"{DEFAULT_STEM}{ext}"
+    """The shipped model for this machine, or None when the package ships none.
+
+    With ONNX Runtime: on a GPU (CUDA provider) the fp32 export, on a CPU the int8 copy when it was
+    shipped (kept only because it scores like the fp32 one: see the model card), else fp32. Without
+    onnxruntime, or with ``prefer="pt"``: the torch weights (ultralytics), else whatever is there."""
+    providers = onnx_providers() if prefer == "onnx" else None
+    if providers is None:
+        names = [f"{DEFAULT_STEM}.pt", f"{DEFAULT_STEM}.onnx"]
+    elif "CUDAExecutionProvider" in providers:
+        names = [f"{DEFAULT_STEM}.onnx", f"{DEFAULT_STEM}{INT8_SUFFIX}.onnx", f"{DEFAULT_STEM}.pt"]
+    else:
+        names = [f"{DEFAULT_STEM}{INT8_SUFFIX}.onnx", f"{DEFAULT_STEM}.onnx", f"{DEFAULT_STEM}.pt"]
+    for name in names:
+        p = MODELS_DIR / name
         if p.exists() and p.stat().st_size > 1000:
+            return p
+    return None
+
+
+def torch_fallback(path: Path) -> Path | None:
+    """The ``.pt`` weights an ONNX file was exported from, when they lie beside it (``x.onnx`` →
+    ``x.pt``; ``x_int8.onnx`` → ``x_int8.pt`` or ``x.pt``): what runs when onnxruntime is missing."""
+    stem = path.stem
+    for sfx in (INT8_SUFFIX, FP16_SUFFIX):
+        stem = stem.removesuffix(sfx)
+    for p in (path.with_suffix(".pt"), path.with_name(f"{stem}.pt")):
+        if p.exists():
             return p
     return None
 
@@ -300,11 +333,7 @@ class OnnxDetector:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        providers = [
-            p
-            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-            if p in ort.get_available_providers()
-        ]
+        providers = onnx_providers() or ["CPUExecutionProvider"]
         try:
             self._session = ort.InferenceSession(
                 str(self.path), sess_options=opts, providers=providers
@@ -331,6 +360,8 @@ class OnnxDetector:
         self.conf = conf
         self.iou = iou
         self.model_version = model_version(self.path)
+        self.precision = meta.get("precision", "fp32")
+        self.device = "cuda" if self._session.get_providers()[0].startswith("CUDA") else "cpu"
 
     def detect(self, image: NDArray[np.uint8]) -> tuple[Detection, ...]:
         _validate_image(image)
@@ -355,6 +386,15 @@ def load_detector(
     if not p.exists():
         raise ModelError(p, "file not found")
     if p.suffix == ".onnx":
+        if onnx_providers() is None:  # no onnxruntime: the torch weights beside it, if any
+            pt = torch_fallback(p)
+            if pt is None:
+                raise ModelError(
+                    p,
+                    "onnxruntime is not installed and no .pt weights lie beside the model "
+                    "(pip install 'yrd-emissions-watch[vision]')",
+                )
+            return UltralyticsDetector(pt, imgsz=imgsz, conf=conf, threads=threads)
         return OnnxDetector(p, imgsz=imgsz, conf=conf, threads=threads)
     if p.suffix in (".pt", ".pth"):
         return UltralyticsDetector(p, imgsz=imgsz, conf=conf, threads=threads)

@@ -7,11 +7,12 @@ Responsible for gluing the pure parts together for a fixed camera:
   (vehicle boxes and the strip under each vehicle excluded), so only the best frame's pixels need to
   be kept, not the whole pass;
 * temporal evidence (video): a pass becomes a capture only when, besides its plume boxes, the
-  background model saw the box darker than the empty road in enough of its frames
-  (:func:`smoke_capture.ringelmann.temporal_evidence`) — a box on a tree, a building's shadow or
+  background model saw the box darker than the empty road in enough of its frames, and unevenly
+  so (:func:`smoke_capture.ringelmann.temporal_evidence`) — a box on a tree, a building's shadow or
   another dark thing that is always there reads no darker than the background and is dropped
-  (counted as ``passes{kind=no_darkness}``); without a background model yet the capture carries
-  ``no_temporal_evidence``;
+  (``passes{kind=no_darkness}``), as is a box on a hard shadow or a dark panel moving with the
+  vehicle, which darkens by one even factor where a plume thins out (``uniform_darkness``);
+  without a background model yet the capture carries ``no_temporal_evidence``;
 * when a pass ends with at least ``min_smoke_frames`` graded frames: the pass grade (confidence-
   weighted median), the plate (ANPR metadata or sidecar, unknown as a value), the evidence bundle
   (best frame, crops, clip from the frame buffer, hashes) and a :class:`SmokeCapture` event.
@@ -194,10 +195,14 @@ class CameraPipeline:
             self._count("passes", {"kind": "clean"})
             return None
         evidence = ringelmann.temporal_evidence(tg.grades, self.temporal)
-        if self.temporal.enabled and evidence.verdict == "absent":
-            # plume boxes, but the background model saw nothing darken: a static dark thing
+        if self.temporal.enabled and evidence.verdict in ("absent", "uniform"):
+            # plume boxes, but the background model saw nothing darken (a static dark thing), or
+            # saw one even darkening (a shadow or dark panel moving with the vehicle)
             self.passes_clean += 1
-            self._count("passes", {"kind": "no_darkness"})
+            self._count(
+                "passes",
+                {"kind": "no_darkness" if evidence.verdict == "absent" else "uniform_darkness"},
+            )
             return None
         self.passes_smoky += 1
         self._count("passes", {"kind": "smoky"})

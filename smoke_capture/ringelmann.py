@@ -89,6 +89,10 @@ class Grade:
     pixels: int  # pixels used
     method: str  # "background_model" | "ring_reference" | "reference_patch"
     flags: tuple[str, ...]
+    # how unevenly the darkened pixels are darkened: (p90 − p25) / median of their blackness;
+    # a plume thins towards its edges (large), a shadow or a dark panel is one factor (near 0);
+    # None when too few pixels read darker
+    spread: float | None = None
 
     def __post_init__(self) -> None:
         require_range("grade", self.grade, 0.0, 5.0, "Ringelmann")
@@ -256,9 +260,12 @@ def _grade_region(
     pct = cfg.percentile if method == "background_model" else cfg.ring_percentile
     op = float(np.clip(np.percentile(k, pct), 0.0, 1.0))
     dark = k > 0.1
+    spread = None
     if dark.sum() < max(5, 0.02 * n):
         flags.append(NOT_DARKER)
     else:
+        q25, q50, q90 = np.percentile(k[dark], (25, 50, 90))
+        spread = round(float((q90 - q25) / max(q50, 1e-3)), 3)
         ratio = (f_l[usable] / b_u)[dark]
         med = float(np.median(ratio))
         uniform = float(np.mean(np.abs(ratio - med) < 0.06))
@@ -276,7 +283,7 @@ def _grade_region(
         if bright >= cfg.wet_bright_share and float(np.mean(dark)) > 0.2:
             flags.append(WET_SUSPECT)
     conf = _confidence(n, method, flags, float(np.median(b_l[usable])) if n else 0.0, k)
-    return Grade(grade_from_opacity(op), round(op, 4), conf, n, method, tuple(flags))
+    return Grade(grade_from_opacity(op), round(op, 4), conf, n, method, tuple(flags), spread)
 
 
 def _confidence(n: int, method: str, flags: Sequence[str], bg_level: float, k: NDArray) -> float:
@@ -337,17 +344,23 @@ def aggregate_pass(grades: Sequence[Grade], min_confidence: float = 0.2) -> Pass
 @dataclass(frozen=True, slots=True)
 class TemporalConfig:
     """When a pass's plume boxes count as smoke on video: the background model must see the box
-    darker than the empty road in enough of the pass's frames (persistence)."""
+    darker than the empty road in enough of the pass's frames (persistence), and that darkening
+    must be uneven, as a plume thinning out behind the vehicle is (dispersion), not one uniform
+    factor as a moving shadow or a dark panel is. ``min_spread`` 0 turns the dispersion test off."""
 
     enabled: bool = True
     min_dark_frames: int = 2  # frames graded against the background model that read darker
     min_dark_share: float = 0.4  # of the frames graded against the background model
     min_opacity: float = 0.08  # blackness a frame must reach to count as dark
+    # median Grade.spread over the dark frames; synthetic plumes (training seeds) 0.45–0.9 per
+    # pass, hard shadows and dark panels 0.04
+    min_spread: float = 0.2
 
     def __post_init__(self) -> None:
         require_range("min_dark_frames", self.min_dark_frames, 1, 1000, "frames")
         require_range("min_dark_share", self.min_dark_share, 0.0, 1.0, "fraction")
         require_range("min_opacity", self.min_opacity, 0.0, 1.0, "fraction")
+        require_range("min_spread", self.min_spread, 0.0, 10.0, "relative spread")
 
 
 NO_TEMPORAL_EVIDENCE = "no_temporal_evidence"
@@ -355,9 +368,13 @@ NO_TEMPORAL_EVIDENCE = "no_temporal_evidence"
 
 @dataclass(frozen=True, slots=True)
 class TemporalEvidence:
-    verdict: str  # "dark" (a plume darkens the road) | "absent" | "unavailable" (no background)
+    # "dark": a dispersing plume darkens the road; "absent": nothing persistently darker (a static
+    # dark thing the background holds); "uniform": darker, but by one even factor (a shadow or a
+    # dark panel moving with the vehicle); "unavailable": too few frames against a background model
+    verdict: str
     background_frames: int  # frames of the pass graded against the background model
     dark_frames: int
+    spread: float | None = None  # median Grade.spread of the dark frames
 
 
 def temporal_evidence(
@@ -369,14 +386,51 @@ def temporal_evidence(
     (a tree, a building's shadow, a dark parked object): those are part of the per-pixel
     background model, so a box on them reads no darker than the background. A vehicle's own dark
     rear and wheel arches are excluded pixels. A frame counts as dark when it was graded against
-    the background model, is not flagged ``not_darker`` and reaches ``min_opacity``."""
+    the background model, is not flagged ``not_darker`` and reaches ``min_opacity``.
+
+    Dispersion: a hard shadow cast by the vehicle or a soot-black rear panel does darken the road
+    and moves with the vehicle, but by one uniform factor; a plume is dense at the exhaust and thins
+    out behind, so its darkened pixels spread over a wide range of blackness. The median
+    :attr:`Grade.spread` of the dark frames must reach ``min_spread``."""
     cfg = config or TemporalConfig()
     bg = [g for g in grades if g.method == "background_model"]
     dark = [g for g in bg if NOT_DARKER not in g.flags and g.opacity >= cfg.min_opacity]
+    spreads = [g.spread for g in dark if g.spread is not None]
+    spread = round(float(np.median(spreads)), 3) if spreads else None
     if len(bg) < cfg.min_dark_frames:
-        return TemporalEvidence("unavailable", len(bg), len(dark))
+        return TemporalEvidence("unavailable", len(bg), len(dark), spread)
     ok = len(dark) >= cfg.min_dark_frames and len(dark) >= cfg.min_dark_share * len(bg)
-    return TemporalEvidence("dark" if ok else "absent", len(bg), len(dark))
+    if not ok:
+        return TemporalEvidence("absent", len(bg), len(dark), spread)
+    if cfg.min_spread > 0 and (spread is None or spread < cfg.min_spread):
+        return TemporalEvidence("uniform", len(bg), len(dark), spread)
+    return TemporalEvidence("dark", len(bg), len(dark), spread)
+
+
+def temporal_signal(
+    frames: Sequence[NDArray[np.uint8]],
+    background: NDArray[np.uint8] | None,
+    plume_boxes: Sequence[Sequence[BoxT]],
+    vehicle_boxes: Sequence[Sequence[BoxT]],
+    config: TemporalConfig | None = None,
+    grader: GraderConfig | None = None,
+) -> TemporalEvidence:
+    """The temporal evidence of one capture from its frames (pure): each frame's plume boxes graded
+    against the camera's ``background`` (None: the ring fallback, so ``unavailable``) with that
+    frame's vehicles excluded, then :func:`temporal_evidence`. ``plume_boxes[i]`` and
+    ``vehicle_boxes[i]`` are the detector's boxes in ``frames[i]``; ungradable boxes are skipped."""
+    if not len(frames) == len(plume_boxes) == len(vehicle_boxes):
+        raise ValidationError(
+            "plume_boxes", len(plume_boxes), f"one list of boxes per frame ({len(frames)})"
+        )
+    grades = []
+    for img, plumes, vehicles in zip(frames, plume_boxes, vehicle_boxes, strict=True):
+        for box in plumes:
+            try:
+                grades.append(grade_plume(img, box, background, vehicles, grader))
+            except ValidationError:
+                continue
+    return temporal_evidence(grades, config)
 
 
 def temporal_median(frames: Sequence[NDArray[np.uint8]]) -> NDArray[np.uint8]:
