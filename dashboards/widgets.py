@@ -113,6 +113,42 @@ def evidence_file(uri: Any, name: str) -> Path | None:
     return None
 
 
+def evidence_folder(uri: Any) -> Path | None:
+    """The folder of a capture's evidence bundle on this machine (it holds ``manifest.json``)."""
+    found = evidence_file(uri, "manifest.json")
+    return found.parent if found is not None else None
+
+
+def evidence_manifest(folder: Path | None) -> dict[str, Any]:
+    """A bundle's ``manifest.json`` as a dict ({} when it is missing or unreadable)."""
+    import json
+
+    if folder is None:
+        return {}
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def boxed_image(path: Path, boxes: Sequence[tuple[Sequence[float], str]], width: int = 3) -> Any:
+    """The picture at ``path`` with rectangles drawn on it: ``boxes`` are ((x1, y1, x2, y2), colour)
+    in the picture's pixels (a box partly outside is clipped, so a wrong entry still shows)."""
+    from PIL import Image, ImageDraw
+
+    with Image.open(path) as src:
+        img = src.convert("RGB")
+    draw = ImageDraw.Draw(img)
+    w, h = img.size
+    for box, colour in boxes:
+        x1, y1, x2, y2 = (float(v) for v in box)
+        x1, x2 = sorted((max(0.0, min(w - 1.0, x1)), max(0.0, min(w - 1.0, x2))))
+        y1, y2 = sorted((max(0.0, min(h - 1.0, y1)), max(0.0, min(h - 1.0, y2))))
+        draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
+    return img
+
+
 @functools.cache
 def data_dir() -> Path:
     from streams.settings import load_settings
