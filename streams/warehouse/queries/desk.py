@@ -18,6 +18,7 @@ import pandas as pd
 from clickhouse_connect.driver.client import Client
 
 from core.scope import Scope
+from enforcement.vocabulary import STATUSES, TERMINAL
 from streams.warehouse.scope import scope_where, scoped_stations
 
 _QUEUE_COLS = (
@@ -89,7 +90,7 @@ _CASE_COLS = (
     "case_id, version, ts, subject_kind, subject_id, jurisdiction, issue, status, opened_at, "
     "severity, rules, findings, score, measure, state_json"
 )
-OPEN = ("new", "in_review", "confirmed", "notified", "referred", "reinspected")
+OPEN = tuple(s for s in STATUSES if s not in TERMINAL)
 
 
 def station_cases(
@@ -100,6 +101,8 @@ def station_cases(
     stations' cases here (the enforcement queries are not theirs); another station is empty."""
     from core.registry import default_registry
 
+    # single records: refused to aggregates-only scopes; rows are limited to the scope's stations
+    scope_where(scope, domain="vapor", jurisdiction=None, station="subject_id", what="cases")
     if not scoped_stations(scope, [station], what="station cases"):
         return pd.DataFrame()
     sensors = [s.id for s in default_registry().sensors if s.station == station]
@@ -145,8 +148,9 @@ def depot_readings(
     bucket_s: int = 600,
 ) -> pd.DataFrame:
     """Depot processing unit per bucket of ``bucket_s`` seconds in [since, until): outlet
-    concentration (mean and max, g/m³), recovery efficiency (mean and min, %), truck-loading
-    pressure (max, kPa) and readings."""
+    concentration (``outlet_mean`` / ``outlet_max``, g/m³), recovery efficiency
+    (``efficiency_mean`` / ``efficiency_min``, %), truck-loading pressure (``truck_pressure_max``,
+    kPa) and readings."""
     ids = [
         d for d in scoped_stations(scope, depots, what="depot readings") if scope.stations is None
     ]
@@ -154,9 +158,9 @@ def depot_readings(
         return pd.DataFrame()
     return client.query_df(
         "SELECT toStartOfInterval(ts, toIntervalSecond({b:UInt32})) AS bucket, depot_id, "
-        "avg(outlet_g_m3) AS outlet_g_m3, max(outlet_g_m3) AS outlet_max_g_m3, "
-        "avg(efficiency_pct) AS efficiency_pct, min(efficiency_pct) AS efficiency_min_pct, "
-        "max(truck_pressure_kpa) AS truck_pressure_kpa, count() AS readings "
+        "avg(outlet_g_m3) AS outlet_mean, max(outlet_g_m3) AS outlet_max, "
+        "avg(efficiency_pct) AS efficiency_mean, min(efficiency_pct) AS efficiency_min, "
+        "max(truck_pressure_kpa) AS truck_pressure_max, count() AS readings "
         "FROM vapor_depot_reading FINAL WHERE depot_id IN {ids:Array(String)} "
         "AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)} "
         "GROUP BY bucket, depot_id ORDER BY depot_id, bucket",
@@ -187,14 +191,14 @@ def sensor_readings(
     bucket_s: int = 600,
 ) -> pd.DataFrame:
     """Sensor readings per bucket of ``bucket_s`` seconds, sensor and quantity in [since, until):
-    mean and max value with its unit, readings, and flagged readings (device data flag not N)."""
+    mean and max value (``value_mean`` / ``value_max``) with its unit, readings, and flagged readings (device data flag not N)."""
     ids = scoped_stations(scope, sensors, what="sensor readings")
     if not ids:
         return pd.DataFrame()
     return client.query_df(
         "SELECT toStartOfInterval(ts, toIntervalSecond({b:UInt32})) AS bucket, sensor_id, "
         "any(sensor_kind) AS sensor_kind, any(station_id) AS station_id, quantity, any(unit) AS unit, "
-        "avg(value) AS value, max(value) AS value_max, count() AS readings, "
+        "avg(value) AS value_mean, max(value) AS value_max, count() AS readings, "
         "countIf(data_flag IS NOT NULL AND data_flag != 'N') AS flagged "
         "FROM vapor_sensor_reading FINAL WHERE sensor_id IN {ids:Array(String)} "
         "AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)} "
