@@ -17,7 +17,7 @@ from core.ruleset import default_ruleset
 from dashboards.alarms import vapour_alarms
 from dashboards.case_panel import unit_cases
 from dashboards.data import has_rows, run_query
-from dashboards.i18n import _
+from dashboards.i18n import _, is_english
 from dashboards.widgets import (
     fmt_num,
     jurisdiction_name,
@@ -54,7 +54,7 @@ hours = window_picker("depot_window", "24 hours")
 until = now_utc() + timedelta(minutes=1)
 since = until - timedelta(hours=hours)
 row = depots.set_index("depot_id").loc[depot]
-st.caption(f"{depot} · {_('Operator')}：{row['operator']}")
+st.caption(f"{depot} · {_('Operator')}{': ' if is_english() else '：'}{row['operator']}")
 
 rs = default_ruleset()
 proc, truck = rs.rule("OD-PROC"), rs.rule("OD-TRUCK")
