@@ -68,6 +68,49 @@ def subject_name(subject: Any) -> str:
     return f"{number} ({_(colour)})" if is_english() else f"{number}（{_(colour)}）"
 
 
+SENSOR_KINDS = {
+    "ambient": N_("{station} ambient sensor"),
+    "groundwater": N_("{station} groundwater well"),
+}
+
+
+@functools.cache
+def _registry_names() -> dict[str, tuple[str, ...]]:
+    """Registry id -> (kind, name as officers write it, English name[, more]) of sites, cameras,
+    fleets, stations, depots and sensors."""
+    from core.registry import default_registry
+
+    reg = default_registry()
+    out: dict[str, tuple[str, ...]] = {}
+    for site in reg.rsd_sites:
+        out[site.id] = ("named", site.name_zh or site.name, site.name)
+    for f in reg.fleets:
+        out[f.id] = ("named", f.name_zh, f.id)
+    for unit in (*reg.stations, *reg.depots):
+        out[unit.id] = ("named", unit.name, unit.name)
+    for cam in reg.cameras:
+        out[cam.id] = ("camera", cam.site, str(cam.lane))
+    for sn in reg.sensors:
+        out[sn.id] = ("sensor", sn.station, sn.kind)
+    return out
+
+
+def registry_name(code: Any) -> str:
+    """A site, camera, fleet, station, depot or sensor id by the name officers use (the English
+    name when English is chosen); an id the registry does not hold stays as it is."""
+    if _isna(code) or code == "":
+        return "–"
+    entry = _registry_names().get(str(code))
+    if entry is None:
+        return str(code)
+    if entry[0] == "camera":
+        return _("{site}, lane {lane} camera").format(site=registry_name(entry[1]), lane=entry[2])
+    if entry[0] == "sensor":
+        label = SENSOR_KINDS.get(entry[2])
+        return _(label).format(station=registry_name(entry[1])) if label else str(code)
+    return entry[2] if is_english() else entry[1]
+
+
 def beijing_suffix() -> str:
     return _(" (Beijing time)")
 
@@ -257,7 +300,8 @@ class Col:
     kinds: ``text``, ``value`` (a code translated through the catalogue, e.g. warning → 预警),
     ``time`` (UTC → Beijing, label suffixed), ``day`` (a Beijing calendar day), ``int``, ``num``,
     ``rate`` (0..1 shown as %), ``jur`` (jurisdiction name), ``rule`` (rule name + id), ``subject``
-    (plate|colour keys as 沪A12345（黄牌）), ``source``
+    (plate|colour keys as 沪A12345（黄牌）), ``name`` (a site, camera, fleet, station, depot or
+    sensor id by its name), ``source``
     (data source name), ``event`` (event kind name), ``bool``
     (是/否), ``list`` (joined with 、).
     """
@@ -333,6 +377,8 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
                 config[head] = st.column_config.NumberColumn(head, format=fmt)
         elif c.kind == "jur":
             out[head] = s.map(jurisdiction_name)
+        elif c.kind == "name":
+            out[head] = s.map(registry_name)
         elif c.kind == "rule":
             out[head] = s.map(rule_name)
         elif c.kind == "subject":

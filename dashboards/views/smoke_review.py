@@ -36,6 +36,7 @@ from dashboards.widgets import (
     no_data,
     now_utc,
     page_setup,
+    registry_name,
     table,
     window_picker,
 )
@@ -145,7 +146,7 @@ else:
             (_("Time") + _(" (Beijing time)"), fmt_time(row["ts"])),
             (_("Plate"), f"{row['plate']}（{_(str(row['plate_colour']))}）"),
             (_("Jurisdiction"), jurisdiction_name(row["jurisdiction"])),
-            (_("Camera"), f"{row['camera_id']} · {_('lane')} {row['lane']}"),
+            (_("Camera"), f"{registry_name(row['camera_id'])} · {_('lane')} {row['lane']}"),
             (_("Detector confidence"), f"{float(row['detector_confidence']):.0%}"),
             (_("Grade confidence"), f"{float(row['grade_confidence']):.0%}"),
             (_("Model uncertainty"), f"{float(row['uncertainty']):.0%}"),
@@ -301,7 +302,7 @@ else:
             Col("ts", "Time", "time"),
             Col("plate", "Plate"),
             Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("camera_id", "Camera"),
+            Col("camera_id", "Camera", "name"),
             Col("grade", "Model grade", "num", digits=1),
             Col("detector_confidence", "Detector confidence", "rate"),
             Col("uncertainty", "Model uncertainty", "rate"),
@@ -328,7 +329,7 @@ else:
     table(
         daily,
         [
-            Col("camera_id", "Camera"),
+            Col("camera_id", "Camera", "name"),
             Col("day", "Day", "day"),
             Col("jurisdiction", "Jurisdiction", "jur"),
             Col("captures", "Captures", "int"),
