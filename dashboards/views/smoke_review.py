@@ -64,6 +64,12 @@ VEHICLE_CLASS_NAMES = {
 ORDERS = {"uncertain": N_("Most uncertain first"), "grade": N_("Highest grade first")}
 SAMPLE_RATES = (0.0, 0.05, 0.1, 0.25)
 
+
+def plate_text(plate: object) -> str:
+    """The plate as read; an unread one says so (ANPR writes ``unknown``)."""
+    return _("Plate unread") if str(plate or "unknown") == "unknown" else str(plate)
+
+
 page_setup(
     "Black-smoke review",
     "Model grades are candidates: a named reviewer confirms (Ringelmann limit: grade above 1). "
@@ -144,7 +150,7 @@ else:
         flags = list(row["quality_flags"]) if row["quality_flags"] is not None else []
         lines = [
             (_("Time") + _(" (Beijing time)"), fmt_time(row["ts"])),
-            (_("Plate"), f"{row['plate']}（{_(str(row['plate_colour']))}）"),
+            (_("Plate"), f"{plate_text(row['plate'])}（{_(str(row['plate_colour']))}）"),
             (_("Jurisdiction"), jurisdiction_name(row["jurisdiction"])),
             (_("Camera"), f"{registry_name(row['camera_id'])} · {_('lane')} {row['lane']}"),
             (_("Detector confidence"), f"{float(row['detector_confidence']):.0%}"),
@@ -171,17 +177,19 @@ else:
             key=f"vclass_{current}",
         )
         st.text_input(_("Correct the plate (leave empty if right)"), key=f"plate_{current}")
-        if model_box is not None:
+        if raw is not None and manifest:
             st.caption(
                 _(
                     "Plume box in pixels (left, top, right, bottom): correct it if the red box is wrong."
                 )
+                if model_box is not None
+                else _("The evidence has no plume box of the model: enter one (pixels).")
             )
             bcols = st.columns(4)
             for i, name in enumerate((N_("Left"), N_("Top"), N_("Right"), N_("Bottom"))):
                 bcols[i].number_input(
                     _(name),
-                    value=float(round(float(model_box[i]))),
+                    value=None if model_box is None else float(round(float(model_box[i]))),
                     step=1.0,
                     key=f"box_{current}_{i}",
                 )
@@ -189,8 +197,9 @@ else:
         def _decide(decision: str, reason: str = "") -> None:
             ss = st.session_state
             box = None
-            if model_box is not None:
-                box = tuple(float(ss[f"box_{current}_{i}"]) for i in range(4))
+            entered = [ss.get(f"box_{current}_{i}") for i in range(4)]
+            if any(v is not None for v in entered):  # a half-entered box is refused, not ignored
+                box = tuple(float("nan") if v is None else float(v) for v in entered)
             try:
                 rev, label, why = review_smoke_capture(
                     {**row.to_dict(), "capture_id": current},
@@ -255,10 +264,13 @@ else:
             st.error(error)
 
     with pics:
-        if raw is not None and model_box is not None:
-            edited = [st.session_state.get(f"box_{current}_{i}", model_box[i]) for i in range(4)]
-            boxes = [(model_box, "#e03030")]
-            if [round(float(v)) for v in edited] != [round(float(v)) for v in model_box]:
+        if raw is not None and manifest:
+            edited = [st.session_state.get(f"box_{current}_{i}") for i in range(4)]
+            boxes = [(model_box, "#e03030")] if model_box is not None else []
+            if None not in edited and (
+                model_box is None
+                or [round(float(v)) for v in edited] != [round(float(v)) for v in model_box]
+            ):
                 boxes.append((edited, "#ffd400"))
             st.image(
                 boxed_image(raw, boxes),
@@ -296,6 +308,7 @@ else:
 
     st.markdown("**" + _("Queue (select a row to review it)") + "**")
     shown = queue.set_index("capture_id").loc[order].reset_index()
+    shown["plate"] = shown["plate"].map(plate_text)
     picked = table(
         shown,
         [

@@ -29,6 +29,7 @@ from dashboards.widgets import (
     no_data,
     now_utc,
     page_setup,
+    registry_name,
     source_name,
     table,
 )
@@ -105,7 +106,7 @@ def _subject(row: pd.Series) -> str:
     sid = str(row["subject_id"])
     if not (row["plate"] or row["vin"]) and sid.startswith("unread:"):
         camera = sid.split(":")[1] if sid.count(":") >= 2 else ""
-        return f"{_('Plate unread')}（{camera}）" if camera else _("Plate unread")
+        return f"{_('Plate unread')}（{registry_name(camera)}）" if camera else _("Plate unread")
     return row["plate"] or row["vin"] or sid
 
 

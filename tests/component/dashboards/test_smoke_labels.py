@@ -53,7 +53,14 @@ def desk_env(
 
 
 def _capture(
-    warehouse: Any, folder: Path | None, *, grade: float, conf: float, track: int, queued: bool
+    warehouse: Any,
+    folder: Path | None,
+    *,
+    grade: float,
+    conf: float,
+    track: int,
+    queued: bool,
+    partial: bool = False,
 ) -> SmokeCapture:
     base = next(e for e in smoke_examples() if isinstance(e, SmokeCapture))
     ts = utcnow() - timedelta(hours=1, minutes=track)
@@ -80,7 +87,9 @@ def _capture(
             plate_box=None,
             clip_frames=[],
             clip_fps=5.0,
-            meta={
+            meta={"capture_id": eid, "camera_id": cap.camera_id, "grade": grade}
+            if partial  # as the seeder's bundles: no model box, no times
+            else {
                 "capture_id": eid,
                 "camera_id": cap.camera_id,
                 "jurisdiction": cap.jurisdiction,
@@ -226,3 +235,56 @@ def test_queue_is_most_uncertain_first_with_a_marked_sample_below_the_limit(
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["待审核"] == "2"
     assert metrics["低于限值的抽样"] == str(len(sample))
+
+
+def test_a_partial_manifest_never_blocks_the_decision(
+    accounts: Any, warehouse: Any, desk_env: dict[str, Any], tmp_path: Path
+) -> None:
+    """Evidence whose manifest lacks the model's box and times (older bundles, the seeder's):
+    the row fills the times; a confirmation without a box is recorded and says why no label was
+    kept; with the reviewer's box, or a dismissal, the label is stored."""
+    caps = [
+        _capture(
+            warehouse,
+            tmp_path / f"p{i}",
+            grade=2.0,
+            conf=0.6,
+            track=20 + i,
+            queued=True,
+            partial=True,
+        )
+        for i in range(3)
+    ]
+    at = accounts.app(PAGE)
+    at.session_state["smoke_current"] = caps[0].event_id
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key=f"box_{caps[0].event_id}_0").value is None
+    at.button(key="smoke_confirm").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("没有模型的羽烟框" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert [r.capture_id for r in _reviews(desk_env)] == [caps[0].event_id]
+    assert desk_env["store"].labels() == []
+
+    at.session_state["smoke_current"] = caps[1].event_id
+    at.run()
+    for i, v in enumerate((90.0, 30.0, 230.0, 160.0)):
+        at.number_input(key=f"box_{caps[1].event_id}_{i}").set_value(v)
+    at.button(key="smoke_confirm").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (lab,) = desk_env["store"].labels()
+    assert lab.capture_id == caps[1].event_id and lab.box_corrected
+    assert lab.plume_boxes == ((90.0, 30.0, 230.0, 160.0),)
+
+    at.session_state["smoke_current"] = caps[2].event_id
+    at.run()
+    at.number_input(key=f"box_{caps[2].event_id}_0").set_value(10.0)  # half a box: refused
+    at.button(key="smoke_confirm").click().run()
+    assert any("羽烟框" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(_reviews(desk_env)) == 2
+    at.button(key="smoke_dismiss_wet_road").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {lab.capture_id for lab in desk_env["store"].labels()} == {
+        caps[1].event_id,
+        caps[2].event_id,
+    }
