@@ -52,6 +52,7 @@ class Calibration(BaseModel):
 class RsdSite(_Item):
     id: str
     name: str
+    name_zh: str = Field("", description="the site as officers write it (pages show this)")
     jurisdiction: str
     kind: Literal["fixed", "mobile"] = "fixed"
     lat: float
@@ -114,6 +115,14 @@ class Sensor(_Item):
     code_map: str = "national"
 
 
+class Fleet(_Item):
+    """An OBD fleet (the ``fleet`` of its vehicles) with the name officers use."""
+
+    id: str
+    name_zh: str
+    jurisdiction: str
+
+
 class ObdVehicle(_Item):
     vin: str
     plate: str
@@ -142,6 +151,7 @@ class Registry(BaseModel):
     depots: list[Depot] = Field(default_factory=list)
     sensors: list[Sensor] = Field(default_factory=list)
     obd_vehicles: list[ObdVehicle] = Field(default_factory=list)
+    fleets: list[Fleet] = Field(default_factory=list)
 
     # ---- lookups (indexes built lazily, the model is frozen) ----
     @functools.cached_property
@@ -168,6 +178,9 @@ class Registry(BaseModel):
 
     def rsd_site(self, site_id: str) -> RsdSite | None:
         return next((s for s in self.rsd_sites if s.id == site_id), None)
+
+    def fleet(self, fleet_id: str) -> Fleet | None:
+        return next((f for f in self.fleets if f.id == fleet_id), None)
 
     def camera(self, camera_id: str) -> Camera | None:
         return next((c for c in self.cameras if c.id == camera_id), None)

@@ -84,7 +84,7 @@ def record_smoke_review(
                 {"text": corrected_plate.strip()},
             ) from None
     if confirmed_grade is not None and not 0.0 <= confirmed_grade <= 5.0:
-        raise ActionError(N_("A Ringelmann grade is between 0 and 5."))
+        raise ActionError(N_("A Ringelmann grade is between 0 and 5; nothing was saved."))
     case = fresh_query("cases.for_capture", capture_id)
     if has_rows(case):
         row = case.iloc[0]
@@ -133,6 +133,166 @@ def record_smoke_review(
         raise ActionError(N_("Not recorded: {problem}"), {"problem": str(exc)}) from None
     _publish([review])
     return review
+
+
+def review_smoke_capture(
+    capture: Mapping[str, Any],
+    evidence_folder: Any,
+    *,
+    reviewer: str,
+    decision: str,
+    reason: str = "",
+    grade: float | None = None,
+    corrected_plate: str = "",
+    plume_box: tuple[float, float, float, float] | None = None,
+    vehicle_class: str = "vehicle",
+) -> tuple[SmokeReview | None, Any, str]:
+    """A reviewer's decision on a capture *and* its training label, as one step.
+
+    The reviewer's input is checked before anything is written: the grade (0–5), the reviewer,
+    the plate, the vehicle class and — when the capture's evidence bundle (``evidence_folder``:
+    its ``manifest.json`` and untouched ``best_frame_raw.jpg``) is on this machine — the corrected
+    plume box (inside the frame), through ``smoke_capture.review``'s own pure
+    ``label_from_review``; bad input raises :class:`ActionError` and nothing is written. Then the
+    decision is recorded (:func:`record_smoke_review`) and the label stored with
+    ``record_review`` in the data directory's ``LabelStore``. What the evidence lacks (no bundle
+    here, a manifest without the model's box) never blocks the decision: it is recorded and the
+    note says why no label was kept.
+
+    Returns (the published review or None when it went through the case, the stored
+    ``LabelledFrame`` or None, a catalogue note for the page — "" when all was stored)."""
+    import json
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    from smoke_capture.evidence import MANIFEST
+    from smoke_capture.review import (
+        VEHICLE_CLASSES,
+        LabelStore,
+        label_from_review,
+        record_review,
+    )
+
+    if not reviewer.strip():
+        raise ActionError(
+            N_("Enter your name as reviewer first (a decision needs a named reviewer).")
+        )
+    if decision == "confirmed" and (grade is None or not 0.0 <= float(grade) <= 5.0):
+        raise ActionError(N_("A Ringelmann grade is between 0 and 5; nothing was saved."))
+    if vehicle_class not in VEHICLE_CLASSES:
+        raise ActionError(N_("Pick the vehicle class from the list."))
+    folder = Path(evidence_folder) if evidence_folder else None
+    manifest: dict[str, Any] | None = None
+    size = (0, 0)
+    if folder is not None:
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            with Image.open(folder / "best_frame_raw.jpg") as img:
+                size = img.size
+        except (OSError, ValueError, UnidentifiedImageError):
+            manifest = None
+    now = utcnow()
+    cid = str(capture.get("capture_id") or capture.get("event_id") or "")
+    facts = _capture_facts(capture, cid)
+    try:
+        label_review = SmokeReview(
+            event_id=SmokeReview.make_id(cid, reviewer.strip(), now),
+            ts=now,
+            capture_id=cid,
+            camera_id=str(capture.get("camera_id") or ""),
+            jurisdiction=str(capture.get("jurisdiction") or ""),
+            plate=str(capture.get("plate") or ""),
+            reviewer=reviewer.strip(),
+            decision=decision,
+            reason=reason if decision == "dismissed" else "",
+            confirmed_grade=float(grade) if decision == "confirmed" and grade is not None else None,
+            note="",
+        )
+    except ValidationError as exc:
+        if exc.field == "reason":
+            raise ActionError(N_("Pick a reason to dismiss.")) from None
+        raise ActionError(N_("Not recorded: {problem}"), {"problem": str(exc)}) from None
+    note = ""
+    if manifest is None:
+        note = N_(
+            "Decision recorded; no training label: the evidence images are not on this machine."
+        )
+    else:
+        try:
+            label_from_review(
+                {**facts, **{k: v for k, v in manifest.items() if v is not None}},
+                label_review,
+                size[0],
+                size[1],
+                plume_box=plume_box,
+                vehicle_class=vehicle_class,
+            )
+        except ValidationError as exc:
+            if exc.field == "plume_box":  # the reviewer's box: refused, nothing written
+                raise ActionError(
+                    N_(
+                        "The plume box must lie inside the picture ({w} × {h} px), left < right "
+                        "and top < bottom; nothing was saved."
+                    ),
+                    {"w": size[0], "h": size[1]},
+                ) from None
+            note = (  # the evidence lacks something: the decision goes on without a label
+                N_(
+                    "Decision recorded; no training label: the evidence has no plume box of the "
+                    "model (enter one before confirming to keep this frame)."
+                )
+                if exc.field == "model plume_box"
+                else N_("Decision recorded; the training label could not be stored.")
+            )
+    review = record_smoke_review(
+        cid,
+        reviewer=reviewer,
+        decision=decision,
+        reason=reason,
+        confirmed_grade=float(grade) if decision == "confirmed" and grade is not None else None,
+        corrected_plate=corrected_plate,
+    )
+    if note or folder is None:
+        return review, None, note
+    from dashboards.widgets import data_dir
+
+    try:
+        label = record_review(
+            LabelStore.under(data_dir()),
+            label_review,
+            folder,
+            plume_box=plume_box,
+            vehicle_class=vehicle_class,
+            capture=facts,
+        )
+    except (ValidationError, OSError):
+        return review, None, N_("Decision recorded; the training label could not be stored.")
+    return review, label, ""
+
+
+def _capture_facts(capture: Mapping[str, Any], cid: str) -> dict[str, Any]:
+    """What the capture's row says that a label needs (a partial manifest is filled from it)."""
+    from datetime import UTC
+
+    import pandas as pd
+
+    first = capture.get("first_ts")
+    if first is None or (isinstance(first, float) and first != first):
+        first = capture.get("ts")
+    if first is not None and not isinstance(first, str):
+        first = pd.Timestamp(first).to_pydatetime()
+        if first.tzinfo is None:
+            first = first.replace(tzinfo=UTC)
+    facts = {
+        "capture_id": cid,
+        "camera_id": capture.get("camera_id"),
+        "first_ts": first,
+        "model_version": capture.get("model_version"),
+        "detector_confidence": capture.get("detector_confidence"),
+        "grade": capture.get("grade"),
+    }
+    return {k: v for k, v in facts.items() if v is not None and v == v}
 
 
 DISMISS_LABELS = {

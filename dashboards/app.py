@@ -34,6 +34,8 @@ GROUPS = {
     "admin": N_("Administration"),
 }
 
+LEADS = {"triage_queue": 0, "vapor_station": 0}  # a group starts with these (else file-name order)
+
 
 def _title(path: Path) -> str:
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or path.stem
@@ -48,7 +50,12 @@ def page_specs() -> list[tuple[str, Path, str]]:
             continue
         specs.append((GROUPS.get(path.stem.split("_")[0], "Other"), path, _title(path)))
     order = list(dict.fromkeys(GROUPS.values()))
-    specs.sort(key=lambda s: order.index(s[0]) if s[0] in order else len(order))
+    specs.sort(
+        key=lambda s: (
+            order.index(s[0]) if s[0] in order else len(order),
+            LEADS.get(s[1].stem, 1),
+        )
+    )
     return specs
 
 

@@ -17,9 +17,19 @@ from typing import Any
 
 import streamlit as st
 
-from core.access import ROLE_LABELS, AccessError, scope_for
+from core.access import AccessError, scope_for
 from core.jurisdictions import JURISDICTIONS
 from core.scope import Scope
+from dashboards.i18n import N_, _, is_english
+
+ROLE_NAMES = {  # the roles of core.access as people read them
+    "officer": N_("Enforcement officer"),
+    "joint_team": N_("Joint enforcement team"),
+    "station_operator": N_("Station operator"),
+    "analyst": N_("Analyst"),
+    "admin": N_("Administrator"),
+    "lead": N_("Enforcement lead"),
+}
 
 TOKEN_KEY = "emw_token"
 
@@ -130,16 +140,16 @@ def _runner_routes() -> bool:
 
 def login_form() -> None:
     st.title("YRD Emissions Watch 长三角示范区排放监管平台")
-    st.subheader("请登录")
+    st.subheader(_("Please log in"))
     if _settings().auth == "oidc":
-        st.caption("使用统一身份认证（OIDC）登录")
-        if st.button("登录", type="primary"):
+        st.caption(_("Log in with the single sign-on (OIDC)"))
+        if st.button(_("Log in"), type="primary"):
             st.login()
         return
     with st.form("emw_login", clear_on_submit=True):
-        name = st.text_input("用户名")
-        password = st.text_input("密码", type="password")
-        submitted = st.form_submit_button("登录", type="primary")
+        name = st.text_input(_("User name"))
+        password = st.text_input(_("Password"), type="password")
+        submitted = st.form_submit_button(_("Log in"), type="primary")
     if submitted:
         svc = auth_service()
         res = svc.login(name, password, client=_client_label())
@@ -155,10 +165,15 @@ def login_form() -> None:
                 st.stop()
             st.rerun()
         elif res.reason == "rate_limited":
-            st.error("尝试次数过多，请 5 分钟后再试。")
+            st.error(_("Too many attempts; try again in 5 minutes."))
         else:
-            st.error("用户名或密码错误。")
-    st.caption("首次使用：管理员账号见 `make run` 启动时的提示，或用 `emwatch users add` 创建。")
+            st.error(_("Wrong user name or password."))
+    st.caption(
+        _(
+            "First time: the administrator account is printed when `make run` starts, or create "
+            "one with `emwatch users add`."
+        )
+    )
 
 
 def gate() -> Scope:
@@ -169,12 +184,16 @@ def gate() -> Scope:
         st.stop()
     assert scope is not None
     with st.sidebar:
-        role = next((ROLE_LABELS[r] for r in scope.roles if r in ROLE_LABELS), scope.roles[0])
-        where = "、".join(
-            JURISDICTIONS[j].name_zh for j in scope.jurisdictions if j in JURISDICTIONS
+        from dashboards.widgets import jurisdiction_name
+
+        role = next((_(ROLE_NAMES[r]) for r in scope.roles if r in ROLE_NAMES), scope.roles[0])
+        where = ("、" if not is_english() else ", ").join(
+            jurisdiction_name(j) for j in scope.jurisdictions if j in JURISDICTIONS
         )
-        st.caption(f"用户 {scope.user} · {role} · {where}")
-        if st.button("退出登录", key="emw_logout"):
+        st.caption(
+            _("User {user} · {role} · {where}").format(user=scope.user, role=role, where=where)
+        )
+        if st.button(_("Log out"), key="emw_logout"):
             auth_service().logout(scope, client=_client_label())
             st.session_state.pop(TOKEN_KEY, None)
             if _runner_routes():  # the cookie is HttpOnly: the server clears it

@@ -122,3 +122,61 @@ def _action_form(row: pd.Series, allowed: list[str], sug: dict[str, Any], key: s
         st.error(exc.text())
         return
     st.success(_("Recorded: the case is now {status}.").format(status=_(after)))
+
+
+def unit_cases(unit: str, empty: str, days: int = 90) -> None:
+    """The cases of a station (its nozzles and sensors), a depot or a sensor: every open one and
+    those closed or dismissed in the last ``days`` days, as a table with status; officers open one
+    with its log and next steps, a station operator reads the list (``desk.station_cases`` keeps
+    them to their own stations)."""
+    from datetime import timedelta
+
+    from core.access import domains
+    from dashboards.auth import current_scope
+    from dashboards.widgets import no_data, now_utc, rule_name
+
+    cases = run_query("desk.station_cases", unit, now_utc() - timedelta(days=days))
+    if not has_rows(cases):
+        no_data(empty)
+        return
+    n_open = int(cases["is_open"].astype(bool).sum())
+    st.caption(
+        _("{open} open; closed and dismissed cases of the last {days} days below them.").format(
+            open=n_open, days=days
+        )
+    )
+    table(
+        cases.assign(
+            rule_list=cases["rules"].map(lambda ids: "、".join(rule_name(r) for r in ids))
+        ),
+        [
+            Col("case_id", "Case"),
+            Col("status", "Status", "value"),
+            Col("opened_at", "Opened", "time"),
+            Col("subject_id", "Nozzle or device"),
+            Col("rule_list", "Rules"),
+            Col("severity", "Severity", "value"),
+            Col("findings", "Findings", "int"),
+            Col("measure", "Measure", "value"),
+        ],
+    )
+    caller = current_scope()
+    if caller is None or "enforcement" not in domains(caller):
+        st.caption(
+            _(
+                "Cases are handled by the enforcement officers of your jurisdiction; contact "
+                "them about a case."
+            )
+        )
+        return
+    ids = list(cases["case_id"])
+    wanted = st.session_state.pop("unit_case", None)  # opened from the triage queue
+    status = dict(zip(cases["case_id"], cases["status"], strict=True))
+    pick = st.selectbox(
+        _("Open a case (its log and next steps)"),
+        ids,
+        index=ids.index(wanted) if wanted in ids else 0,
+        format_func=lambda c: f"{c} · {_(str(status[c]))}",
+        key=f"unit_case_{unit}",
+    )
+    show_case(cases[cases["case_id"] == pick].iloc[0], f"u_{pick}")

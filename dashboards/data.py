@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core.scope import Scope
+from dashboards.i18n import _
 from streams.warehouse import shared
 from streams.warehouse.scope import OutOfScope, ScopeRequired
 
@@ -73,7 +74,7 @@ def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
             )
         if not st.session_state.get("_emw_denied_shown"):
             st.session_state["_emw_denied_shown"] = True
-            st.warning("部分数据超出您的权限范围，未显示。")
+            st.warning(_("Some data are outside your scope and are not shown."))
         return pd.DataFrame()
 
 

@@ -68,6 +68,49 @@ def subject_name(subject: Any) -> str:
     return f"{number} ({_(colour)})" if is_english() else f"{number}（{_(colour)}）"
 
 
+SENSOR_KINDS = {
+    "ambient": N_("{station} ambient sensor"),
+    "groundwater": N_("{station} groundwater well"),
+}
+
+
+@functools.cache
+def _registry_names() -> dict[str, tuple[str, ...]]:
+    """Registry id -> (kind, name as officers write it, English name[, more]) of sites, cameras,
+    fleets, stations, depots and sensors."""
+    from core.registry import default_registry
+
+    reg = default_registry()
+    out: dict[str, tuple[str, ...]] = {}
+    for site in reg.rsd_sites:
+        out[site.id] = ("named", site.name_zh or site.name, site.name)
+    for f in reg.fleets:
+        out[f.id] = ("named", f.name_zh, f.id)
+    for unit in (*reg.stations, *reg.depots):
+        out[unit.id] = ("named", unit.name, unit.name)
+    for cam in reg.cameras:
+        out[cam.id] = ("camera", cam.site, str(cam.lane))
+    for sn in reg.sensors:
+        out[sn.id] = ("sensor", sn.station, sn.kind)
+    return out
+
+
+def registry_name(code: Any) -> str:
+    """A site, camera, fleet, station, depot or sensor id by the name officers use (the English
+    name when English is chosen); an id the registry does not hold stays as it is."""
+    if _isna(code) or code == "":
+        return "–"
+    entry = _registry_names().get(str(code))
+    if entry is None:
+        return str(code)
+    if entry[0] == "camera":
+        return _("{site}, lane {lane} camera").format(site=registry_name(entry[1]), lane=entry[2])
+    if entry[0] == "sensor":
+        label = SENSOR_KINDS.get(entry[2])
+        return _(label).format(station=registry_name(entry[1])) if label else str(code)
+    return entry[2] if is_english() else entry[1]
+
+
 def beijing_suffix() -> str:
     return _(" (Beijing time)")
 
@@ -111,6 +154,42 @@ def evidence_file(uri: Any, name: str) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def evidence_folder(uri: Any) -> Path | None:
+    """The folder of a capture's evidence bundle on this machine (it holds ``manifest.json``)."""
+    found = evidence_file(uri, "manifest.json")
+    return found.parent if found is not None else None
+
+
+def evidence_manifest(folder: Path | None) -> dict[str, Any]:
+    """A bundle's ``manifest.json`` as a dict ({} when it is missing or unreadable)."""
+    import json
+
+    if folder is None:
+        return {}
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def boxed_image(path: Path, boxes: Sequence[tuple[Sequence[float], str]], width: int = 3) -> Any:
+    """The picture at ``path`` with rectangles drawn on it: ``boxes`` are ((x1, y1, x2, y2), colour)
+    in the picture's pixels (a box partly outside is clipped, so a wrong entry still shows)."""
+    from PIL import Image, ImageDraw
+
+    with Image.open(path) as src:
+        img = src.convert("RGB")
+    draw = ImageDraw.Draw(img)
+    w, h = img.size
+    for box, colour in boxes:
+        x1, y1, x2, y2 = (float(v) for v in box)
+        x1, x2 = sorted((max(0.0, min(w - 1.0, x1)), max(0.0, min(w - 1.0, x2))))
+        y1, y2 = sorted((max(0.0, min(h - 1.0, y1)), max(0.0, min(h - 1.0, y2))))
+        draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
+    return img
 
 
 @functools.cache
@@ -221,7 +300,8 @@ class Col:
     kinds: ``text``, ``value`` (a code translated through the catalogue, e.g. warning → 预警),
     ``time`` (UTC → Beijing, label suffixed), ``day`` (a Beijing calendar day), ``int``, ``num``,
     ``rate`` (0..1 shown as %), ``jur`` (jurisdiction name), ``rule`` (rule name + id), ``subject``
-    (plate|colour keys as 沪A12345（黄牌）), ``source``
+    (plate|colour keys as 沪A12345（黄牌）), ``name`` (a site, camera, fleet, station, depot or
+    sensor id by its name), ``source``
     (data source name), ``event`` (event kind name), ``bool``
     (是/否), ``list`` (joined with 、).
     """
@@ -297,6 +377,8 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
                 config[head] = st.column_config.NumberColumn(head, format=fmt)
         elif c.kind == "jur":
             out[head] = s.map(jurisdiction_name)
+        elif c.kind == "name":
+            out[head] = s.map(registry_name)
         elif c.kind == "rule":
             out[head] = s.map(rule_name)
         elif c.kind == "subject":

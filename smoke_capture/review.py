@@ -259,11 +259,13 @@ def record_review(
     grade: float | None = None,
     vehicle_class: str | None = None,
     vehicle_box: Sequence[float] | None = None,
+    capture: Mapping[str, Any] | None = None,
 ) -> LabelledFrame:
     """The one call for the desk and the case code: the capture's evidence bundle (its
     ``manifest.json`` and untouched ``best_frame_raw.jpg``) plus the review and the officer's
-    corrections → a stored labelled frame. Raises ``ValidationError`` naming what is wrong (a
-    missing or unreadable bundle, a box outside the frame) and then stores nothing."""
+    corrections → a stored labelled frame. ``capture`` (the capture's row) fills what an older
+    or partial manifest lacks (the manifest wins). Raises ``ValidationError`` naming what is
+    wrong (a missing or unreadable bundle, a box outside the frame) and then stores nothing."""
     from smoke_capture.evidence import MANIFEST
     from smoke_capture.sources import read_image
 
@@ -282,7 +284,7 @@ def record_review(
             "best_frame_raw.jpg", str(frame), f"a readable image ({exc})"
         ) from None
     label = label_from_review(
-        manifest,
+        {**(capture or {}), **{k: v for k, v in manifest.items() if v is not None}},
         review,
         w,
         h,

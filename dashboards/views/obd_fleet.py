@@ -48,7 +48,7 @@ if has_rows(rate):
         rate,
         [
             Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("fleet", "Fleet"),
+            Col("fleet", "Fleet", "name"),
             Col("vehicle_class", "Vehicle class", "value"),
             Col("registered", "Registered", "int"),
             Col("online", "Online", "int"),

@@ -22,6 +22,7 @@ from dashboards.widgets import (
     no_data,
     now_utc,
     page_setup,
+    registry_name,
     table,
 )
 
@@ -51,6 +52,12 @@ if not has_rows(devices):
     st.stop()
 if jur:
     devices = devices[devices["jurisdiction"] == jur]
+devices = devices.assign(  # sites, cameras, stations by the names officers use; OBD by plate
+    name=[
+        registry_name(d) if registry_name(d) != d else n
+        for d, n in zip(devices["device_id"], devices["name"], strict=True)
+    ]
+)
 
 silent = devices[devices["days_with_data"] == 0]
 cal_bad = devices[devices["calibration_status"].isin(["expired", "missing"])]

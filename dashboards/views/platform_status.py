@@ -115,7 +115,7 @@ with right:
     if has_rows(fleet_rate):
         table(
             fleet_rate,
-            [Col("jurisdiction", "Jurisdiction", "jur"), Col("fleet", "Fleet"), *rate_cols],
+            [Col("jurisdiction", "Jurisdiction", "jur"), Col("fleet", "Fleet", "name"), *rate_cols],
         )
     else:
         no_data("No fleet data yet.")
@@ -126,7 +126,7 @@ if has_rows(site_q):
     table(
         site_q,
         [
-            Col("site_id", "Site"),
+            Col("site_id", "Site", "name"),
             Col("day", "Day", "day"),
             Col("jurisdiction", "Jurisdiction", "jur"),
             Col("passes", "Passes", "int"),

@@ -59,7 +59,7 @@ if has_rows(sq):
     table(
         sq,
         [
-            Col("site_id", "Site"),
+            Col("site_id", "Site", "name"),
             Col("day", "Day", "day"),
             Col("jurisdiction", "Jurisdiction", "jur"),
             Col("passes", "Passes", "int"),
@@ -89,7 +89,7 @@ if has_rows(ex):
             Col("severity", "Severity", "value"),
             Col("subject_id", "Plate", "subject"),
             Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("site_id", "Site"),
+            Col("site_id", "Site", "name"),
             Col("measured", "Measured", "num", digits=2),
             Col("limit", "Limit", "num", digits=2),
             Col("unit", "Unit"),
@@ -108,7 +108,7 @@ if plate:
             hist,
             [
                 Col("ts", "Time", "time"),
-                Col("site_id", "Site"),
+                Col("site_id", "Site", "name"),
                 Col("jurisdiction", "Jurisdiction", "jur"),
                 Col("fuel", "Fuel", "value"),
                 Col("speed_kmh", "Speed", "num", "km/h", 0),

@@ -1,11 +1,16 @@
 """Black-smoke review.
 
-Officer page for the review queue (BS-SCREEN fired, no decision yet), highest grade first, NEV
-suspects last: the capture as images (best frame, plume crop, plate crop, the clip), its facts,
-and the decision — confirm with the reviewer's own grade or dismiss with a reason, correcting the
-plate where ANPR misread it. Keyboard first: Y confirms, 1–6 dismiss with a reason, J skips; the
-next capture is preselected, so a reviewer clears the queue without the mouse. Decisions go
-through ``dashboards.actions`` (checked against fresh data); layout only here.
+Officer page for the review queue (BS-SCREEN fired, no decision yet) plus a sample of the captures
+the rules did not queue (graded at or below the limit, marked as such, so the model's misses are
+found), most uncertain first (the detector near a coin toss, the grade near the limit) or highest
+grade first: the capture as images (the untouched frame with the model's plume box and the
+reviewer's corrected box, plume and plate crops, the clip), its facts, and the decision — confirm
+with the reviewer's own Ringelmann grade or dismiss with a reason, correcting the plate where ANPR
+misread it and the plume box where the model drew it wrong, with the vehicle class. Every decision
+also stores a training label (``smoke_capture.review.record_review``) next to the evidence.
+Keyboard first: Y confirms, 1–6 dismiss with a reason, J skips; the next capture is preselected,
+so a reviewer clears the queue without the mouse. Decisions go through ``dashboards.actions``
+(checked against fresh data, nothing written on bad input); layout only here.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from datetime import timedelta
 
 import streamlit as st
 
-from dashboards.actions import ActionError, record_smoke_review
+from dashboards.actions import ActionError, review_smoke_capture
 from dashboards.data import has_rows, refresh, run_query
 from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
+    boxed_image,
     current_user,
     evidence_file,
+    evidence_folder,
+    evidence_manifest,
     fmt_time,
     jurisdiction_name,
     jurisdiction_picker,
@@ -28,9 +36,11 @@ from dashboards.widgets import (
     no_data,
     now_utc,
     page_setup,
+    registry_name,
     table,
     window_picker,
 )
+from smoke_capture.review import VEHICLE_CLASSES
 
 DISMISS = [  # (reason code, label, key)
     ("shadow", N_("Shadow"), "1"),
@@ -40,6 +50,25 @@ DISMISS = [  # (reason code, label, key)
     ("not_smoke", N_("Not smoke"), "5"),
     ("other", N_("Other"), "6"),
 ]
+VEHICLE_CLASS_NAMES = {
+    "car": N_("Car"),
+    "suv": N_("SUV"),
+    "van": N_("Van"),
+    "pickup": N_("Pickup"),
+    "bus": N_("Bus"),
+    "truck": N_("Truck"),
+    "tractor": N_("Tractor unit"),
+    "other": N_("Other vehicle"),
+    "vehicle": N_("Vehicle (class not read)"),
+}
+ORDERS = {"uncertain": N_("Most uncertain first"), "grade": N_("Highest grade first")}
+SAMPLE_RATES = (0.0, 0.05, 0.1, 0.25)
+
+
+def plate_text(plate: object) -> str:
+    """The plate as read; an unread one says so (ANPR writes ``unknown``)."""
+    return _("Plate unread") if str(plate or "unknown") == "unknown" else str(plate)
+
 
 page_setup(
     "Black-smoke review",
@@ -52,18 +81,36 @@ hours = window_picker("smoke_window", "7 days")
 reviewer = st.sidebar.text_input(
     _("Reviewer (your name)"), value=current_user(), key="smoke_reviewer"
 )
+order_by = st.sidebar.radio(
+    _("Order"), list(ORDERS), format_func=lambda o: _(ORDERS[o]), key="smoke_order"
+)
+rate = st.sidebar.selectbox(
+    _("Sample of captures below the limit"),
+    SAMPLE_RATES,
+    index=2,
+    format_func=lambda r: _("none") if r == 0 else f"{r:.0%}",
+    key="smoke_sample_rate",
+    help=_("A share of the captures the rules did not queue, so the model's misses are found."),
+)
 until = now_utc()
 since = until - timedelta(hours=hours)
 
 flash = st.session_state.pop("smoke_flash", None)
 if flash:
     st.success(flash, icon="✅")
+note = st.session_state.pop("smoke_note", None)
+if note:
+    st.warning(note)
 
-queue = run_query("smoke.review_queue", jur)
+queue = run_query("desk.smoke_review_candidates", since, until, jur, below_rate=float(rate))
 st.subheader(_("Review queue"))
 if not has_rows(queue):
     no_data("No data yet: no capture is waiting for review.")
 else:
+    if order_by == "grade":
+        queue = queue.sort_values(
+            ["below_threshold", "nev_suspect", "grade", "ts"], ascending=[True, True, False, True]
+        )
     skipped: list[str] = st.session_state.setdefault("smoke_skipped", [])
     ids = list(queue["capture_id"])
     order = [i for i in ids if i not in skipped] + [i for i in skipped if i in ids]
@@ -71,89 +118,118 @@ else:
     if current not in ids:
         current = order[0]
     row = queue.set_index("capture_id").loc[current]
+    below = bool(row["below_threshold"])
 
     c1, c2, c3, c4 = st.columns(4)
-    metric(c1, "Waiting for review", str(len(queue)))
-    metric(c2, "NEV suspects", str(int(queue["nev_suspect"].astype(bool).sum())))
-    metric(c3, "Calibration not valid", str(int((queue["calibration_status"] != "valid").sum())))
+    metric(c1, "Waiting for review", str(int((~queue["below_threshold"].astype(bool)).sum())))
+    metric(c2, "Below the limit (sample)", str(int(queue["below_threshold"].astype(bool).sum())))
+    metric(c3, "NEV suspects", str(int(queue["nev_suspect"].astype(bool).sum())))
     metric(c4, "Position in queue", f"{order.index(current) + 1} / {len(order)}")
 
+    folder = evidence_folder(row["evidence_uri"])
+    manifest = evidence_manifest(folder)
+    raw = evidence_file(row["evidence_uri"], "best_frame_raw.jpg")
+    model_box = manifest.get("plume_box") if raw is not None else None
+
     pics, facts = st.columns([3, 2])
-    with pics:
-        best = evidence_file(row["evidence_uri"], "best_frame.jpg")
-        if best is not None:
-            st.image(
-                str(best), caption=_("Best frame (plume and vehicle boxes drawn)"), width="stretch"
-            )
-        else:
-            st.warning(
-                _("Evidence images are not on this machine (looked for {uri}).").format(
-                    uri=row["evidence_uri"] or "–"
-                )
-            )
-        crops = st.columns(2)
-        for where, name, caption in (
-            (crops[0], "plume_crop.jpg", N_("Plume crop")),
-            (crops[1], "plate_crop.jpg", N_("Plate crop")),
-        ):
-            path = evidence_file(row["evidence_uri"], name)
-            if path is not None:
-                where.image(str(path), caption=_(caption), width="stretch")
-        clip = evidence_file(row["evidence_uri"], "clip.mp4") or evidence_file(
-            row["evidence_uri"], "clip.avi"
-        )
-        if clip is not None:
-            with st.expander(_("Clip ({s} s)").format(s=f"{row['clip_seconds']:.1f}")):
-                st.video(str(clip))
     with facts:
         grade = float(row["grade"])
         metric(
             st, "Model grade", f"{grade:.1f}", help="Ringelmann 0–5 from the detector and grader"
         )
+        if below:
+            st.info(
+                _(
+                    "Below the screening limit: a sample of the captures the rules did not queue. "
+                    "Confirm if you see smoke the model missed."
+                ),
+                icon="🔎",
+            )
         if bool(row["nev_suspect"]):
             st.warning(_("New-energy plate: probably not diesel smoke."), icon="⚠️")
         flags = list(row["quality_flags"]) if row["quality_flags"] is not None else []
         lines = [
             (_("Time") + _(" (Beijing time)"), fmt_time(row["ts"])),
-            (_("Plate"), f"{row['plate']}（{_(str(row['plate_colour']))}）"),
+            (_("Plate"), f"{plate_text(row['plate'])}（{_(str(row['plate_colour']))}）"),
             (_("Jurisdiction"), jurisdiction_name(row["jurisdiction"])),
-            (_("Camera"), f"{row['camera_id']} · {_('lane')} {row['lane']}"),
-            (_("Confidence"), f"{float(row['grade_confidence']):.0%}"),
+            (_("Camera"), f"{registry_name(row['camera_id'])} · {_('lane')} {row['lane']}"),
+            (_("Detector confidence"), f"{float(row['detector_confidence']):.0%}"),
+            (_("Grade confidence"), f"{float(row['grade_confidence']):.0%}"),
+            (_("Model uncertainty"), f"{float(row['uncertainty']):.0%}"),
             (_("Quality flags"), "、".join(_(f) for f in flags) or "–"),
             (_("Calibration"), _(str(row["calibration_status"]))),
             (_("Model"), str(row["model_version"])),
         ]
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in lines))
 
-        own_grade = st.number_input(
-            _("Your grade (Ringelmann)"),
-            min_value=0.0,
-            max_value=5.0,
+        st.number_input(
+            _("Your grade (Ringelmann 0–5, read by eye)"),
             step=0.5,
             value=min(5.0, round(grade * 2) / 2),
             key=f"grade_{current}",
         )
-        plate_fix = st.text_input(
-            _("Correct the plate (leave empty if right)"), key=f"plate_{current}"
+        v_default = str(manifest.get("vehicle_class") or "vehicle")
+        st.selectbox(
+            _("Vehicle class"),
+            VEHICLE_CLASSES,
+            index=VEHICLE_CLASSES.index(v_default) if v_default in VEHICLE_CLASSES else 8,
+            format_func=lambda c: _(VEHICLE_CLASS_NAMES[c]),
+            key=f"vclass_{current}",
         )
+        st.text_input(_("Correct the plate (leave empty if right)"), key=f"plate_{current}")
+        if raw is not None and manifest:
+            st.caption(
+                _(
+                    "Plume box in pixels (left, top, right, bottom): correct it if the red box is wrong."
+                )
+                if model_box is not None
+                else _("The evidence has no plume box of the model: enter one (pixels).")
+            )
+            bcols = st.columns(4)
+            for i, name in enumerate((N_("Left"), N_("Top"), N_("Right"), N_("Bottom"))):
+                bcols[i].number_input(
+                    _(name),
+                    value=None if model_box is None else float(round(float(model_box[i]))),
+                    step=1.0,
+                    key=f"box_{current}_{i}",
+                )
 
         def _decide(decision: str, reason: str = "") -> None:
+            ss = st.session_state
+            box = None
+            entered = [ss.get(f"box_{current}_{i}") for i in range(4)]
+            if any(v is not None for v in entered):  # a half-entered box is refused, not ignored
+                box = tuple(float("nan") if v is None else float(v) for v in entered)
             try:
-                rev = record_smoke_review(
-                    current,
+                rev, label, why = review_smoke_capture(
+                    {**row.to_dict(), "capture_id": current},
+                    folder if manifest else None,
                     reviewer=reviewer,
                     decision=decision,
                     reason=reason,
-                    confirmed_grade=own_grade if decision == "confirmed" else None,
-                    corrected_plate=plate_fix,
+                    grade=float(ss[f"grade_{current}"]) if decision == "confirmed" else None,
+                    corrected_plate=str(ss.get(f"plate_{current}") or ""),
+                    plume_box=box,  # type: ignore[arg-type]
+                    vehicle_class=str(ss.get(f"vclass_{current}") or "vehicle"),
                 )
             except ActionError as exc:
-                st.session_state["smoke_error"] = exc.text()
+                ss["smoke_error"] = exc.text()
                 return
             done = _("Confirmed") if decision == "confirmed" else _("Dismissed")
+            plate_fix = str(ss.get(f"plate_{current}") or "")
             shown_plate = (rev.corrected_plate or rev.plate) if rev else (plate_fix or row["plate"])
-            st.session_state["smoke_flash"] = f"{done}: {shown_plate} · {fmt_time(now_utc())}"
-            st.session_state.pop("smoke_current", None)
+            kept = (
+                _("training label saved")
+                + ("（" + _("box corrected") + "）" if label.box_corrected else "")
+                if label is not None
+                else ""
+            )
+            ss["smoke_flash"] = " · ".join(
+                x for x in (f"{done}: {shown_plate}", fmt_time(now_utc()), kept) if x
+            )
+            if why:
+                ss["smoke_note"] = _(why)
+            ss.pop("smoke_current", None)
             refresh()
 
         st.button(
@@ -187,17 +263,63 @@ else:
         if error:
             st.error(error)
 
+    with pics:
+        if raw is not None and manifest:
+            edited = [st.session_state.get(f"box_{current}_{i}") for i in range(4)]
+            boxes = [(model_box, "#e03030")] if model_box is not None else []
+            if None not in edited and (
+                model_box is None
+                or [round(float(v)) for v in edited] != [round(float(v)) for v in model_box]
+            ):
+                boxes.append((edited, "#ffd400"))
+            st.image(
+                boxed_image(raw, boxes),
+                caption=_("Untouched frame: red the model's plume box, yellow your correction"),
+                width="stretch",
+            )
+        else:
+            best = evidence_file(row["evidence_uri"], "best_frame.jpg")
+            if best is not None:
+                st.image(
+                    str(best),
+                    caption=_("Best frame (plume and vehicle boxes drawn)"),
+                    width="stretch",
+                )
+            else:
+                st.warning(
+                    _("Evidence images are not on this machine (looked for {uri}).").format(
+                        uri=row["evidence_uri"] or "–"
+                    )
+                )
+        crops = st.columns(2)
+        for where, name, caption in (
+            (crops[0], "plume_crop.jpg", N_("Plume crop")),
+            (crops[1], "plate_crop.jpg", N_("Plate crop")),
+        ):
+            path = evidence_file(row["evidence_uri"], name)
+            if path is not None:
+                where.image(str(path), caption=_(caption), width="stretch")
+        clip = evidence_file(row["evidence_uri"], "clip.mp4") or evidence_file(
+            row["evidence_uri"], "clip.avi"
+        )
+        if clip is not None:
+            with st.expander(_("Clip ({s} s)").format(s=f"{row['clip_seconds']:.1f}")):
+                st.video(str(clip))
+
     st.markdown("**" + _("Queue (select a row to review it)") + "**")
     shown = queue.set_index("capture_id").loc[order].reset_index()
+    shown["plate"] = shown["plate"].map(plate_text)
     picked = table(
         shown,
         [
             Col("ts", "Time", "time"),
             Col("plate", "Plate"),
             Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("camera_id", "Camera"),
+            Col("camera_id", "Camera", "name"),
             Col("grade", "Model grade", "num", digits=1),
-            Col("grade_confidence", "Confidence", "rate"),
+            Col("detector_confidence", "Detector confidence", "rate"),
+            Col("uncertainty", "Model uncertainty", "rate"),
+            Col("below_threshold", "Below the limit (sample)", "bool"),
             Col("quality_flags", "Quality flags", "list"),
             Col("nev_suspect", "NEV suspect", "bool"),
             Col("calibration_status", "Calibration", "value"),
@@ -220,7 +342,7 @@ else:
     table(
         daily,
         [
-            Col("camera_id", "Camera"),
+            Col("camera_id", "Camera", "name"),
             Col("day", "Day", "day"),
             Col("jurisdiction", "Jurisdiction", "jur"),
             Col("captures", "Captures", "int"),

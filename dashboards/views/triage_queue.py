@@ -29,6 +29,7 @@ from dashboards.widgets import (
     no_data,
     now_utc,
     page_setup,
+    registry_name,
     source_name,
     table,
 )
@@ -105,7 +106,7 @@ def _subject(row: pd.Series) -> str:
     sid = str(row["subject_id"])
     if not (row["plate"] or row["vin"]) and sid.startswith("unread:"):
         camera = sid.split(":")[1] if sid.count(":") >= 2 else ""
-        return f"{_('Plate unread')}（{camera}）" if camera else _("Plate unread")
+        return f"{_('Plate unread')}（{registry_name(camera)}）" if camera else _("Plate unread")
     return row["plate"] or row["vin"] or sid
 
 
@@ -154,7 +155,11 @@ also = st.multiselect(
 )
 ids = list(dict.fromkeys([*view.iloc[rows]["case_id"], *also]))
 chosen = view.set_index("case_id").loc[ids].reset_index() if ids else pd.DataFrame()
-
+UNIT_PAGES = {  # subject kind -> (button label, page)
+    "station": (N_("Open station {label}"), "views/vapor_station.py"),
+    "depot": (N_("Open depot {label}"), "views/vapor_depots.py"),
+    "sensor": (N_("Open sensor {label}"), "views/vapor_sensors.py"),
+}
 if len(chosen) == 1:
     one = chosen.iloc[0]
     if one["subject_kind"] == "vehicle":
@@ -163,9 +168,12 @@ if len(chosen) == 1:
             st.switch_page(VEHICLE_PAGE)
     else:
         station = str(one["subject_id"]).split(":")[0]
-        if st.button(_("Open station {label}").format(label=station), type="primary"):
-            st.session_state["station"] = station
-            st.switch_page("views/vapor_station.py")
+        kind = str(one["subject_kind"]) if one["subject_kind"] in UNIT_PAGES else "station"
+        label, page = UNIT_PAGES[kind]
+        if st.button(_(label).format(label=station), type="primary"):
+            st.session_state[kind] = station
+            st.session_state["unit_case"] = str(one["case_id"])
+            st.switch_page(page)
 
 if len(chosen):
     with st.form("bulk_dismiss"):

@@ -23,6 +23,7 @@ import streamlit as st
 from core.registry import default_registry
 from core.ruleset import default_ruleset
 from core.timeutil import BEIJING
+from dashboards.case_panel import unit_cases
 from dashboards.data import has_rows, run_query
 from dashboards.i18n import _
 from dashboards.widgets import (
@@ -190,6 +191,10 @@ if has_rows(alarms):
     )
 else:
     no_data("No warnings or alarms in this period.")
+
+# ---- cases ------------------------------------------------------------------------------------
+st.subheader(_("Cases of this station"))
+unit_cases(station, "No cases of this station in the last 90 days.")
 
 # ---- history ---------------------------------------------------------------------------------
 st.subheader(_("A/L per nozzle over time"))

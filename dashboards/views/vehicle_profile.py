@@ -31,6 +31,7 @@ from dashboards.widgets import (
     no_data,
     now_utc,
     page_setup,
+    registry_name,
     source_name,
     table,
     time_chart,
@@ -77,7 +78,7 @@ reg = default_registry().vehicle(vin) if vin else None
 st.subheader(" / ".join(p for p in (plate, vin) if p))
 if reg is not None and scope is not None and scope.sees(reg.jurisdiction):
     st.caption(
-        f"{jurisdiction_name(reg.jurisdiction)} · {_('Fleet')} {reg.fleet} · "
+        f"{jurisdiction_name(reg.jurisdiction)} · {_('Fleet')} {registry_name(reg.fleet)} · "
         f"{_(reg.vehicle_class)} · {_(reg.fuel)} · {reg.emission_stage}"
     )
 
@@ -134,7 +135,7 @@ if has_rows(ex):
             Col("rule_id", "Rule", "rule"),
             Col("severity", "Severity", "value"),
             Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("device_id", "Device or site"),
+            Col("device_id", "Device or site", "name"),
             Col("measured", "Measured", "num", digits=2),
             Col("limit", "Limit", "num", digits=2),
             Col("unit", "Unit"),
@@ -233,7 +234,7 @@ if plate:
             passes,
             [
                 Col("ts", "Time", "time"),
-                Col("site_id", "Site"),
+                Col("site_id", "Site", "name"),
                 Col("jurisdiction", "Jurisdiction", "jur"),
                 Col("speed_kmh", "Speed", "num", "km/h", 0),
                 Col("vsp_kw_t", "VSP", "num", "kW/t", 1),

@@ -1,4 +1,4 @@
-"""周报
+"""Weekly report
 
 Enforcement lead's page: produce the weekly exceedance report of a jurisdiction or the zone for an
 ISO week (Beijing time) in HTML, PDF and XLSX, with a progress bar, download the files, and find the
@@ -19,7 +19,8 @@ from core.registry import default_registry
 from core.timeutil import BEIJING, utcnow
 from dashboards.auth import current_scope
 from dashboards.data import client
-from dashboards.widgets import page_setup
+from dashboards.i18n import N_, _, is_english
+from dashboards.widgets import jurisdiction_name, page_setup
 from streams.report.charts import render_png
 from streams.report.generate import FORMATS, generate, list_reports
 from streams.report.labels import level_zh
@@ -30,7 +31,20 @@ MIME = {
     "pdf": "application/pdf",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-FORMAT_ZH = {"html": "网页 HTML", "pdf": "PDF", "xlsx": "Excel 表格"}
+FORMAT_NAMES = {"html": N_("Web page (HTML)"), "pdf": N_("PDF"), "xlsx": N_("Excel workbook")}
+
+
+def level_name(code: str) -> str:
+    """The report's level as officers write it (the zone as a whole, or a jurisdiction)."""
+    if code == ZONE:
+        return _("Whole demonstration zone")
+    return jurisdiction_name(code) if is_english() else level_zh(code)
+
+
+def week_name(w: IsoWeek) -> str:
+    if is_english():
+        return f"{w} · {w.monday:%d %b} – {w.sunday:%d %b %Y}"
+    return f"{w} · {w.label_zh()}"
 
 
 def _audit_download(path: Path) -> None:
@@ -48,7 +62,7 @@ def _downloads(files: dict[str, Path], key: str) -> None:
         path = files.get(fmt)
         if path is not None and path.is_file():
             col.download_button(
-                f"下载 {FORMAT_ZH[fmt]}",
+                _("Download {format}").format(format=_(FORMAT_NAMES[fmt])),
                 data=path.read_bytes(),
                 file_name=path.name,
                 mime=MIME[fmt],
@@ -58,11 +72,14 @@ def _downloads(files: dict[str, Path], key: str) -> None:
             )
 
 
-page_setup("周报")  # language switch and plate / VIN search, as on every page
-st.caption("超标事件周报：按辖区与示范区统计，并与上周比较。时间均为北京时间。")
+page_setup(
+    "Weekly report",
+    "Weekly exceedance report per jurisdiction and for the zone, compared with the week before. "
+    "All times are Beijing time.",
+)  # language switch and plate / VIN search, as on every page
 scope = current_scope()
 if scope is None:
-    st.warning("请先登录。")
+    st.warning(_("Please log in first."))
     st.stop()
 
 reports_dir = load_settings().data_dir / "reports"
@@ -74,14 +91,14 @@ if len(levels) == len(JURISDICTIONS):
     levels.insert(0, ZONE)
 
 c1, c2 = st.columns(2)
-week = c1.selectbox("周次", weeks, format_func=lambda w: f"{w} · {w.label_zh()}")
-level = c2.selectbox("辖区", levels, format_func=level_zh)
+week = c1.selectbox(_("Week"), weeks, format_func=week_name)
+level = c2.selectbox(_("Jurisdiction"), levels, format_func=level_name)
 formats = st.multiselect(
-    "格式", list(FORMATS), default=list(FORMATS), format_func=lambda f: FORMAT_ZH[f]
+    _("Formats"), list(FORMATS), default=list(FORMATS), format_func=lambda f: _(FORMAT_NAMES[f])
 )
 
-if st.button("生成周报", type="primary", disabled=not formats):
-    bar = st.progress(0.0, text="开始")
+if st.button(_("Produce the report"), type="primary", disabled=not formats):
+    bar = st.progress(0.0, text=_("Starting"))
 
     def progress(frac: float, msg: str) -> None:
         bar.progress(min(max(frac, 0.0), 1.0), text=msg)
@@ -103,9 +120,15 @@ if st.button("生成周报", type="primary", disabled=not formats):
     else:
         st.session_state["weekly_report_last"] = {p.suffix.lstrip("."): p for p in paths}
         if not report.has_data:
-            st.warning(f"{week.label_zh()}，{level_zh(level)}没有任何数据：报告已注明。")
+            st.warning(
+                _("No data at all for {level} in {week}: the report says so.").format(
+                    level=level_name(level), week=week_name(week)
+                )
+            )
         else:
-            st.success(f"已生成：{report.title}（{week.label_zh()}）")
+            st.success(
+                _("Produced: {title} ({week})").format(title=report.title, week=week_name(week))
+            )
         summary = report.sections[1 if not report.has_data else 0].tables[0]
         st.dataframe(
             pd.DataFrame(list(summary.rows), columns=list(summary.columns)),
@@ -118,19 +141,27 @@ if st.button("生成周报", type="primary", disabled=not formats):
 if "weekly_report_last" in st.session_state:
     _downloads(st.session_state["weekly_report_last"], "last")
 
-st.subheader("往期周报")
+st.subheader(_("Past reports"))
 past = list_reports(reports_dir)
 if not past:
-    st.info("暂无往期周报：运行中的平台每周一上午（北京时间）自动生成上一周的周报。", icon="ℹ️")
+    st.info(
+        _(
+            "No past reports yet: the running platform produces the previous week's report every "
+            "Monday morning (Beijing time)."
+        ),
+        icon="ℹ️",
+    )
 else:
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "周次": e["week"],
-                    "辖区": level_zh(e["level"]),
-                    "格式": "、".join(sorted(e["files"])),
-                    "生成时间（北京时间）": pd.Timestamp(e["mtime"], unit="s", tz="UTC")
+                    _("Week"): e["week"],
+                    _("Jurisdiction"): level_name(e["level"]),
+                    _("Formats"): ("、" if not is_english() else ", ").join(sorted(e["files"])),
+                    _("Produced") + _(" (Beijing time)"): pd.Timestamp(
+                        e["mtime"], unit="s", tz="UTC"
+                    )
                     .tz_convert(BEIJING)
                     .strftime("%Y-%m-%d %H:%M"),
                 }
@@ -140,6 +171,8 @@ else:
         hide_index=True,
         width="stretch",
     )
-    labels = [f"{e['week']} · {level_zh(e['level'])}" for e in past]
-    pick = st.selectbox("下载往期周报", range(len(past)), format_func=lambda i: labels[i])
+    labels = [f"{e['week']} · {level_name(e['level'])}" for e in past]
+    pick = st.selectbox(
+        _("Download a past report"), range(len(past)), format_func=lambda i: labels[i]
+    )
     _downloads(past[pick]["files"], f"past-{pick}")

@@ -85,3 +85,44 @@ def test_every_page_searches_plates_and_says_what_does_not_parse(
     assert not at.exception, [e.value for e in at.exception]
     assert any("不是有效车牌" in e.value for e in at.sidebar.error)
     assert "vehicle" not in at.session_state
+
+
+def _registry_names() -> list[str]:
+    """Proper names from the registry (stations, depots, operators): data, shown as written."""
+    from core.registry import default_registry
+
+    reg = default_registry()
+    names = [s.name for s in reg.stations] + [d.name for d in reg.depots]
+    names += [s.operator for s in reg.stations] + [d.operator for d in reg.depots]
+    return sorted(set(names), key=len, reverse=True)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_every_page_reads_in_english_when_english_is_chosen(accounts, reader, page: Path) -> None:
+    """Titles, headings, notes, widget labels, metric labels and table headers: no Chinese left
+    once English is chosen (the language switch itself and registry names aside)."""
+    import re
+
+    at = accounts.app(str(page))
+    at.session_state["lang"] = "en"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    texts: list[str] = []
+    for kind in ("title", "subheader", "header", "caption", "info", "warning", "error", "success"):
+        texts += [str(e.value) for e in getattr(at, kind)]
+    texts += [m.label for m in at.metric]
+    for kind in ("selectbox", "multiselect", "text_input", "number_input", "button", "checkbox"):
+        texts += [str(w.label) for w in getattr(at, kind)]
+    texts += [str(r.label) for r in at.radio if r.key != "_lang_widget"]
+    texts += [e.label for e in at.expander]
+    for df in at.dataframe:
+        texts += [str(c) for c in df.value.columns]
+    plate = re.compile(r"[\u4e00-\u9fff][A-Z][0-9A-Z]{5,6}")
+    names = _registry_names()
+    left = []
+    for t in texts:
+        for n in names:
+            t = t.replace(n, "")
+        if re.search(r"[\u4e00-\u9fff]", plate.sub("", t)):
+            left.append(t)
+    assert not left, left

@@ -1,4 +1,4 @@
-"""The 周报 page: renders with no report, produces the report with the shared code, lists it."""
+"""The weekly report (周报) page: renders with no report, produces the report with the shared code, lists it."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_without_login_the_page_asks_for_one(reader) -> None:
 
 def test_page_is_registered_under_enforcement() -> None:
     assert any(
-        p.name == "weekly_report.py" and g == "Enforcement" and t == "周报"
+        p.name == "weekly_report.py" and g == "Enforcement" and t == "Weekly report"
         for g, p, t in page_specs()
     )
 

@@ -4,6 +4,7 @@ catalogue compiles, English is the message ids, and names are as officers write 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,18 @@ LABEL_ARGS: dict[str, tuple[int | str, ...]] = {
     "Col": (1,),
     "time_chart": (3, "series"),
     "day_chart": (4, "color_title"),
+    "unit_cases": (1,),
 }
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# a plate written as an example in an English message (沪A12345), not a label in Chinese
+PLATE_EXAMPLE = re.compile(r"[\u4e00-\u9fff][A-Z][0-9A-Z]{5,6}")
+# the only Chinese literals outside the catalogue: shown the same in both languages
+BILINGUAL = {"语言 / Language", "简体中文", "YRD Emissions Watch 长三角示范区排放监管平台"}
+
+
+def chinese(text: str) -> bool:
+    """True when ``text`` holds Chinese words (a plate example does not count)."""
+    return bool(CJK.search(PLATE_EXAMPLE.sub("", text)))
 
 
 def _name(func: ast.expr) -> str:
@@ -87,3 +99,58 @@ def test_every_what_to_check_hint_is_translated() -> None:
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(FileNotFoundError):
         i18n.translations("xx")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    kinds = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, kinds)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def test_no_chinese_label_is_written_outside_the_catalogue() -> None:
+    """A Chinese string literal in a page would stay Chinese when English is chosen: every label
+    goes through the catalogue with an English message id (docstrings and the few bilingual
+    strings aside)."""
+    found = []
+    for path in sorted(DASHBOARDS.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docs
+                and node.value not in BILINGUAL
+                and chinese(node.value)
+            ):
+                found.append(f"{path.name}:{node.lineno} {node.value[:40]!r}")
+    assert not found, found
+
+
+def test_every_message_id_has_both_languages() -> None:
+    """zh_CN: a translation in the .po file; en: the message id itself, so it must be English."""
+    zh = i18n.translations("zh_CN")
+    en = i18n.translations("en")
+    catalog = zh._catalog  # type: ignore[attr-defined]
+    marked = marked_messages()
+    not_english = {m: f for m, f in marked.items() if chinese(m)}
+    assert not not_english, not_english
+    assert not [m for m in marked if m not in catalog]
+    assert all(en.gettext(m) == m for m in marked)
+    untranslated = [m for m in marked if chinese(m) == chinese(zh.gettext(m)) and m.isascii()]
+    assert not [m for m in untranslated if any(c.isalpha() for c in m) and len(m) > 3], untranslated
+
+
+def test_page_titles_are_catalogue_ids() -> None:
+    from dashboards.app import page_specs
+
+    catalog = i18n.translations("zh_CN")._catalog  # type: ignore[attr-defined]
+    for _g, path, title in page_specs():
+        assert not chinese(title), f"{path.name}: the title is the English message id"
+        assert title in catalog, f"{path.name}: {title!r} has no Chinese translation"

@@ -1,0 +1,68 @@
+"""Vapour warnings and alarms on a page (layout): each with its rule's name, the time in Beijing
+time, what to check (``fuel_vapor.rules.HINTS``, through the catalogue) and its facts, then a table
+of all of them. Used by the depot and sensor pages; rows come from ``vapor.alarms``."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from dashboards.data import has_rows
+from dashboards.i18n import N_, _
+from dashboards.widgets import Col, fmt_time, no_data, rule_name, table
+from fuel_vapor.rules import HINTS
+
+QUANTITIES = {  # sensor quantity -> (catalogue label, unit as people write it)
+    "nmhc_mg_m3": (N_("Non-methane hydrocarbons (NMHC)"), "mg/m³"),
+    "thc_mg_m3": (N_("Total hydrocarbons (THC)"), "mg/m³"),
+    "voc_mg_m3": (N_("Volatile organic compounds (VOC)"), "mg/m³"),
+    "nox_ug_m3": (N_("Nitrogen oxides (NOx)"), "µg/m³"),
+    "no2_ug_m3": (N_("Nitrogen dioxide (NO₂)"), "µg/m³"),
+    "petroleum_mg_l": (N_("Petroleum hydrocarbons"), "mg/L"),
+    "benzene_ug_l": (N_("Benzene"), "µg/L"),
+}
+UNITS = {"mg/m3": "mg/m³", "ug/m3": "µg/m³", "ug/L": "µg/L", "g/m3": "g/m³"}
+
+
+def quantity_name(q: str) -> str:
+    label = QUANTITIES.get(q)
+    return _(label[0]) if label else q
+
+
+def unit_name(u: object) -> str:
+    return UNITS.get(str(u), str(u))
+
+
+def vapour_alarms(alarms: pd.DataFrame, limit: int = 30) -> None:
+    if not has_rows(alarms):
+        no_data("No warnings or alarms in this period.")
+        return
+    shown = alarms[alarms["severity"] != "info"] if (alarms["severity"] != "info").any() else alarms
+    for _i, row in shown.head(limit).iterrows():
+        detail = json.loads(row["detail_json"] or "{}")
+        what = quantity_name(detail["quantity"]) if "quantity" in detail else row["subject_id"]
+        label = (
+            f"{rule_name(row['rule_id'])} · {what} · {fmt_time(row['ts'])}"
+            f"{_(' (Beijing time)')} · {_(str(row['severity']))}"
+        )
+        with st.expander(label):
+            hint = HINTS.get(row["rule_id"]) or detail.get("hint") or ""
+            st.markdown(f"**{_('What to check:')}** {_(hint)}")
+            facts = {k: v for k, v in detail.items() if k != "hint"}
+            if facts:
+                st.json(facts, expanded=False)
+    table(
+        shown.assign(unit_shown=shown["unit"].map(unit_name)),
+        [
+            Col("ts", "Time", "time"),
+            Col("rule_id", "Rule", "rule"),
+            Col("severity", "Severity", "value"),
+            Col("subject_id", "Nozzle or device"),
+            Col("measured", "Measured", "num", digits=2),
+            Col("limit", "Limit", "num", digits=2),
+            Col("unit_shown", "Unit"),
+            Col("provisional", "Provisional rule", "bool"),
+        ],
+    )
