@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.errors import ValidationError
 from core.events import deterministic_id
 from core.exceedance import Exceedance
 from core.processing import Context, Processor
@@ -57,8 +58,10 @@ from enforcement.identity import (
     links_in,
     parse_plate,
     registry_links,
+    same_colour,
     subject_of,
     vehicle_class,
+    vehicle_subject,
 )
 from remote_sensing.events import RsdPass
 from smoke_capture.events import UNKNOWN_PLATE, SmokeCapture, SmokeReview
@@ -109,28 +112,35 @@ def finding_of(ex: Exceedance, ctx: Context) -> CaseFinding:
 
 
 def sighting(
-    ts: datetime, plate: str, source: str, eid: str, jur: str, device: str, ctx: Context
+    ts: datetime,
+    plate: str,
+    colour: str,
+    source: str,
+    eid: str,
+    jur: str,
+    device: str,
+    ctx: Context,
 ) -> list[CaseFinding]:
     """A roadside unit or camera saw an OBD-registered vehicle (for ENF-X-OBD-SEEN)."""
     links = registry_links(ctx.registry)
     try:
         number = parse_plate(plate).number
-    except Exception:
+    except ValidationError:
         return []
     vins = links.vins_of(number)
-    if len(vins) != 1:
+    if len(vins) != 1 or not same_colour(colour, links.colour_of(number)):
         return []
-    key = f"vehicle:{number}"
+    s = vehicle_subject(number, vins[0], links, colour)
     return [
         CaseFinding(
-            event_id=CaseFinding.make_id("sighting", eid, key),
+            event_id=CaseFinding.make_id("sighting", eid, s.key),
             ts=ts,
             finding="sighting",
             subject_kind="vehicle",
-            subject_id=number,
-            plate=number,
-            plate_colour="",
-            vin=vins[0],
+            subject_id=s.id,
+            plate=s.plate,
+            plate_colour=s.plate_colour,
+            vin=s.vin,
             vehicle_class="heavy_diesel",
             source=source,
             source_event_id=eid,
@@ -173,6 +183,7 @@ def handle_identity(event: Any, state: MutableMapping[str, Any], ctx: Context) -
         return sighting(
             event.ts,
             event.plate,
+            event.plate_colour,
             "remote_sensing",
             event.event_id,
             event.jurisdiction,
@@ -185,6 +196,7 @@ def handle_identity(event: Any, state: MutableMapping[str, Any], ctx: Context) -
         return sighting(
             event.ts,
             event.plate,
+            event.plate_colour,
             "smoke_capture",
             event.event_id,
             event.jurisdiction,

@@ -154,11 +154,13 @@ class RsdPass:
 
     @property
     def key(self) -> str:
-        """Partition key ``vehicle:<plate>|<colour>``, the same as ``Exceedance.key`` of that
-        vehicle, so confirmed smoke captures (BS-CONFIRM) meet the RSD state of the vehicle.
+        """Partition key ``vehicle:<plate number>``: the vehicle key of every cross-source subject
+        (``enforcement.identity``), so the case processor, which consumes passes to see
+        "consecutive" broken by a clean pass, owns the same key as the vehicle's findings. The
+        RSD vehicle (number + colour, rules.md §2.1) is kept apart inside the state of that key.
         Unread plates are keyed per site."""
         if self.plate:
-            return f"vehicle:{plate_key(self.plate, self.plate_colour)}"
+            return f"vehicle:{self.plate}"
         return f"site:{self.site_id}:unread"
 
     @property

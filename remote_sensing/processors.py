@@ -4,7 +4,8 @@ Responsible for turning ``rsd.pass`` events into ``core.exceedance.Exceedance`` 
 contract of docs/CONTRACTS.md): one per limit rule that fires (RS-G-CO, RS-D-NO, …), plus RS-FIRST
 (owner reminder) or RS-REPEAT (case candidate) for rules that feed the repeat rule. Each exceedance
 carries the pass id, the raw payload reference and the image/video references as evidence, the rule
-id and the rule-set version. State per vehicle key (plate|colour) holds the open repeat windows.
+id and the rule-set version. State per vehicle key (``vehicle:<plate number>``, the partition key of
+the pass) holds the open repeat windows per plate colour: the RSD vehicle is number + colour.
 
 Passes that are invalid, new-energy, of an unjudged fuel or without a plate are not judged (the
 warehouse keeps them with their reasons for site quality). No clock reads: ``event.ts`` is now.
@@ -79,8 +80,9 @@ def handle_pass(
     findings = judge(measures, event.fuel, _table(ctx))
     if not findings:
         return []
-    key = event.key
-    vstate = dict(state.get(key) or {})
+    key = event.key  # vehicle:<number>; the RSD vehicle is number + colour (rules.md §2.1)
+    by_colour = dict(state.get(key) or {})
+    vstate = dict(by_colour.get(event.plate_colour) or {})
     vstate["open"] = dict(vstate.get("open") or {})
     evidence = evidence_of(event)
     flags = tuple(event.quality_flags)
@@ -148,7 +150,8 @@ def handle_pass(
                 window=f"{lr.pollutant}:{event.record_id}",
             )
         )
-    state[key] = vstate
+    by_colour[event.plate_colour] = vstate
+    state[key] = by_colour
     return out
 
 

@@ -269,8 +269,12 @@ def test_obd_offline_while_seen_on_the_road(d: Driver, registry: Any) -> None:
 
     v = registry.obd_vehicles[0]
     seen_at = beijing(2026, 11, 20, 9)
-    p = dataclasses.replace(rsd_examples()[0], plate=v.plate, ts=seen_at, event_id="pass-1")
+    p = dataclasses.replace(
+        rsd_examples()[0], plate=v.plate, plate_colour="yellow", ts=seen_at, event_id="pass-1"
+    )
     d.send(p)
+    other = dataclasses.replace(p, plate_colour="blue", event_id="pass-2")  # another vehicle
+    assert not [e for e in d.send(other) if getattr(e, "finding", "") == "sighting"]
     off = fire(
         d.rs.rule("OBD-OFFLINE"),
         seen_at + timedelta(days=2),
