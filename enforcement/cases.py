@@ -121,6 +121,7 @@ class Case:
     plate: str = ""
     vin: str = ""
     vehicle_class: str = "unknown"
+    plate_colour: str = ""
     severity: str = "info"
     head_hash: str = GENESIS
     rules: list[str] = field(default_factory=list)
@@ -280,6 +281,7 @@ def new_case(case_id: str, f: CaseFinding) -> Case:
         plate=f.plate,
         vin=f.vin,
         vehicle_class=f.vehicle_class,
+        plate_colour=f.plate_colour,
     )
 
 

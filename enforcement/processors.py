@@ -64,9 +64,11 @@ from enforcement.identity import (
     vehicle_subject,
 )
 from remote_sensing.events import RsdPass
+from remote_sensing.processors import clean_pollutants
 from smoke_capture.events import UNKNOWN_PLATE, SmokeCapture, SmokeReview
 
 PREFIX = {"qingpu": "QP", "wujiang": "WJ", "jiashan": "JS"}
+CHECK_POLLUTANT = {"k": "opacity", "ringelmann": "ringelmann"}  # field check → repeat pollutant
 KEEP_CLOSED = 20
 
 
@@ -409,13 +411,15 @@ def on_command(st: SubjectState, cmd: CaseCommand, ctx: Context) -> list[Any]:
             out.append(fleet_mark(case, v.fleet, cmd, ctx))
     if case.issue == "smoke" and cmd.action in ("confirm", "dismiss"):
         out.extend(_smoke_reviews(case, cmd, payload))
-    if cmd.action == "check" and payload.get("result") == "failed":
-        pol = {"k": "opacity", "ringelmann": "ringelmann"}.get(payload.get("method", ""), "")
+    if cmd.action == "check" and payload.get("result") in ("failed", "passed"):
+        pol = CHECK_POLLUTANT.get(payload.get("method", ""), "")
         if pol and case.subject_kind == "vehicle":
             mem = rules.Memory.from_dict(st.memory)
-            out.extend(
-                rules.repeat_proof(mem, ctx.ruleset, check_finding(case, cmd, pol, ctx), pol)
-            )
+            if payload["result"] == "failed":
+                f = check_finding(case, cmd, pol, ctx)
+                out.extend(rules.repeat_proof(mem, ctx.ruleset, f, pol))
+            else:  # a passing reading of the pollutant: the run of exceedances is not consecutive
+                rules.on_clean(mem, pol, cmd.ts, case.plate_colour, rules.FIELD_CHECK)
             st.memory = mem.to_dict()
     _store(st, case)
     return [entry_of(case, res), state_of(case), *out]
@@ -430,10 +434,10 @@ def check_finding(case: Case, cmd: CaseCommand, pollutant: str, ctx: Context) ->
         subject_kind=case.subject_kind,
         subject_id=case.subject_id,
         plate=case.plate,
-        plate_colour="",
+        plate_colour=case.plate_colour,
         vin=case.vin,
         vehicle_class=case.vehicle_class,
-        source="field_check",
+        source=rules.FIELD_CHECK,
         source_event_id=cmd.event_id,
         rule_id="ENF-FIELD",
         ruleset_version=ctx.ruleset.version,
@@ -483,8 +487,30 @@ def fleet_mark(case: Case, fleet: str, cmd: CaseCommand, ctx: Context) -> CaseFi
     )
 
 
+def on_pass(raw: dict[str, Any] | None, p: RsdPass, ctx: Context) -> dict[str, Any] | None:
+    """A judged RSD pass of a vehicle the processor remembers: the pollutants it proves clean
+    break "consecutive" (``rules.on_clean``). Returns the new state, None when nothing changed
+    (the common case: no memory for this vehicle, or nothing clean)."""
+    if not raw or not raw.get("memory"):
+        return None
+    clean = clean_pollutants(p, ctx)
+    if not clean:
+        return None
+    st = SubjectState.from_dict(raw)
+    mem = rules.Memory.from_dict(st.memory)
+    for pol in clean:
+        rules.on_clean(mem, pol, p.ts, p.plate_colour, "remote_sensing")
+    st.memory = mem.to_dict()
+    return st.to_dict()
+
+
 def handle_cases(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Any]:
     key = event.key
+    if isinstance(event, RsdPass):
+        new = on_pass(state.get(key), event, ctx)
+        if new is not None:
+            state[key] = new
+        return []
     st = SubjectState.from_dict(state.get(key))
     if isinstance(event, CaseFinding):
         out = on_finding(st, event, ctx)
@@ -520,5 +546,7 @@ PROCESSORS: list[Processor] = [
         (Exceedance.KIND, RsdPass.KIND, SmokeCapture.KIND),
         handle_identity,
     ),
-    Processor("enforcement.cases", (CaseFinding.KIND, CaseCommand.KIND), handle_cases),
+    Processor(
+        "enforcement.cases", (CaseFinding.KIND, CaseCommand.KIND, RsdPass.KIND), handle_cases
+    ),
 ]

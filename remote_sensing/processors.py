@@ -65,19 +65,34 @@ def judgeable(p: RsdPass) -> bool:
     return p.valid and bool(p.plate) and not p.is_new_energy and p.fuel in JUDGED_FUELS
 
 
-def handle_pass(
-    event: RsdPass, state: MutableMapping[str, Any], ctx: Context
-) -> Iterable[Exceedance]:
-    if not judgeable(event):
-        return []
-    measures = {
+def _measures(event: RsdPass) -> dict[str, float | None]:
+    return {
         "co_pct": event.co_pct,
         "hc_ppm": event.hc_ppm,
         "no_ppm": event.no_ppm,
         "opacity_pct": event.opacity_pct,
         "ringelmann": event.ringelmann,
     }
-    findings = judge(measures, event.fuel, _table(ctx))
+
+
+def clean_pollutants(event: RsdPass, ctx: Context) -> list[str]:
+    """The pollutants this pass proves within the limit, for the rules that feed the repeat rule
+    (what breaks "consecutive" for the cross-source repeat rule, ``enforcement.rules``)."""
+    if not judgeable(event):
+        return []
+    return [
+        f.lr.pollutant
+        for f in judge(_measures(event), event.fuel, _table(ctx))
+        if not f.exceeded and f.lr.feeds_repeat
+    ]
+
+
+def handle_pass(
+    event: RsdPass, state: MutableMapping[str, Any], ctx: Context
+) -> Iterable[Exceedance]:
+    if not judgeable(event):
+        return []
+    findings = judge(_measures(event), event.fuel, _table(ctx))
     if not findings:
         return []
     key = event.key  # vehicle:<number>; the RSD vehicle is number + colour (rules.md §2.1)
