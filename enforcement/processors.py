@@ -540,6 +540,93 @@ def restore(
     return {k: v.to_dict() for k, v in out.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """A field check read back from the case log (for :func:`restore_memory`)."""
+
+    ts: datetime
+    subject_key: str
+    case_id: str
+    seq: int
+    request_id: str
+    jurisdiction: str
+    payload: dict[str, Any]
+
+
+def _check_proof(c: CheckResult, st: SubjectState, pol: str, ctx: Context) -> CaseFinding:
+    """The proof a failed field check was (as ``check_finding`` built it when it was entered)."""
+    kind, _, sid = c.subject_key.partition(":")
+    case = st.cases.get(c.case_id) or {}
+    return CaseFinding(
+        event_id=CaseFinding.make_id("exceedance", c.request_id, c.subject_key),
+        ts=c.ts,
+        finding="exceedance",
+        subject_kind=kind,
+        subject_id=sid,
+        plate=str(case.get("plate", "")),
+        plate_colour=str(case.get("plate_colour", "")),
+        vin=str(case.get("vin", "")),
+        vehicle_class=str(case.get("vehicle_class", "unknown")),
+        source=rules.FIELD_CHECK,
+        source_event_id=c.request_id,
+        rule_id="ENF-FIELD",
+        ruleset_version=ctx.ruleset.version,
+        severity="case",
+        jurisdiction=c.jurisdiction,
+        device_id=str(c.payload.get("instrument") or "field"),
+        measured=float(c.payload.get("value", 0.0) or 0.0),
+        limit=None,
+        unit="",
+        pollutant=pol,
+        provisional=False,
+        evidence=(f"case.entry:{c.case_id}#{c.seq}",),
+        quality_flags=(),
+        detail_json="",
+    )
+
+
+def restore_memory(
+    states: MutableMapping[str, Any],
+    items: Iterable[CaseFinding | RsdPass | CheckResult],
+    ctx: Context,
+) -> int:
+    """Rebuild the cross-source memory (repeat windows, recent proofs, clean observations,
+    sightings, fleet marks) by replaying stored inputs, in time order, through the same rule
+    functions the processor runs; what they fire now is dropped (it was fired and stored the first
+    time). ``states``: the processor's state per subject key, open cases already restored
+    (:func:`restore`); updated in place. Returns the number of items replayed."""
+    n = 0
+    for it in sorted(items, key=lambda x: x.ts):
+        n += 1
+        if isinstance(it, RsdPass):
+            new = on_pass(states.get(it.key), it, ctx)
+            if new is not None:
+                states[it.key] = new
+            continue
+        key = it.subject_key if isinstance(it, CheckResult) else it.key
+        st = SubjectState.from_dict(states.get(key))
+        mem = rules.Memory.from_dict(st.memory)
+        if isinstance(it, CheckResult):
+            pol = CHECK_POLLUTANT.get(str(it.payload.get("method", "")), "")
+            result = it.payload.get("result")
+            if not pol or result not in ("failed", "passed"):
+                continue
+            if result == "failed":
+                rules.repeat_proof(mem, ctx.ruleset, _check_proof(it, st, pol, ctx), pol)
+            else:
+                case = st.cases.get(it.case_id) or {}
+                rules.on_clean(
+                    mem, pol, it.ts, str(case.get("plate_colour", "")), rules.FIELD_CHECK
+                )
+        elif it.finding == "fleet_mark":
+            rules.on_fleet_mark(mem, ctx.ruleset, it, ctx.registry)
+        else:
+            rules.on_finding(mem, ctx.ruleset, it)
+        st.memory = mem.to_dict()
+        states[key] = st.to_dict()
+    return n
+
+
 PROCESSORS: list[Processor] = [
     Processor(
         "enforcement.identity",

@@ -461,3 +461,31 @@ def test_field_checks_prove_or_break_the_repeat(d: Driver) -> None:
     (rep,) = repeats(d)
     assert rep.detail["trigger"]["source"] == "field_check"
     assert rep.detail["with"][0]["source"] == "smoke_capture"
+
+
+def test_restore_memory_replays_proofs_clean_checks_and_failed_checks(d: Driver) -> None:
+    from enforcement.processors import CheckResult, finding_of, restore_memory
+
+    t0 = beijing(2026, 5, 1, 9)
+    proof = finding_of(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"), d.ctx)
+    passed = CheckResult(
+        ts=t0 + timedelta(days=1),
+        subject_key=f"vehicle:{PLATE}",
+        case_id="QP-20260501-ABCDEF",
+        seq=3,
+        request_id="req-1",
+        jurisdiction="qingpu",
+        payload={"method": "ringelmann", "result": "passed", "value": 0.0},
+    )
+    assert restore_memory(d.states["enforcement.cases"], [passed, proof], d.ctx) == 2
+    d.send(confirmed_smoke(d.rs, t0 + timedelta(days=3)))
+    assert repeats(d) == []  # the replayed passed check (after the proof by time) broke the run
+
+    d2 = Driver(d.rs, d.ctx.registry)
+    failed = dataclasses.replace(
+        passed, payload={"method": "ringelmann", "result": "failed", "value": 3.0}
+    )
+    restore_memory(d2.states["enforcement.cases"], [failed], d2.ctx)
+    d2.send(confirmed_smoke(d2.rs, t0 + timedelta(days=3)))
+    (rep,) = repeats(d2)
+    assert rep.detail["with"][0]["source"] == "field_check"
