@@ -267,6 +267,7 @@ def finding_summary(f: CaseFinding) -> dict[str, Any]:
         "capture_id": d.get("capture_id", ""),
         "camera_id": f.device_id if f.source == "smoke_capture" else "",
         "proposal": d.get("proposal", ""),
+        **{k: d[k] for k in ("latitude", "longitude") if d.get(k) is not None},  # a mobile unit
     }
 
 

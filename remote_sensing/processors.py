@@ -111,6 +111,10 @@ def handle_pass(
         "vsp_kw_t": event.vsp_kw_t,
         "speed_kmh": event.speed_kmh,
     }
+    if (
+        event.latitude is not None
+    ):  # a mobile unit: where it stood (its jurisdiction is the event's)
+        base["latitude"], base["longitude"] = event.latitude, event.longitude
     out: list[Exceedance] = []
     repeat_window = int(ctx.ruleset.rule("RS-REPEAT").param("window_months"))
     for f in findings:
