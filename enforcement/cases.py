@@ -121,6 +121,7 @@ class Case:
     plate: str = ""
     vin: str = ""
     vehicle_class: str = "unknown"
+    plate_colour: str = ""
     severity: str = "info"
     head_hash: str = GENESIS
     rules: list[str] = field(default_factory=list)
@@ -266,6 +267,7 @@ def finding_summary(f: CaseFinding) -> dict[str, Any]:
         "capture_id": d.get("capture_id", ""),
         "camera_id": f.device_id if f.source == "smoke_capture" else "",
         "proposal": d.get("proposal", ""),
+        **{k: d[k] for k in ("latitude", "longitude") if d.get(k) is not None},  # a mobile unit
     }
 
 
@@ -280,6 +282,7 @@ def new_case(case_id: str, f: CaseFinding) -> Case:
         plate=f.plate,
         vin=f.vin,
         vehicle_class=f.vehicle_class,
+        plate_colour=f.plate_colour,
     )
 
 

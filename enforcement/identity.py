@@ -13,14 +13,22 @@ Builds on ``core.ids`` (``Plate.parse``: province character + issuing letter + 5
   OBD terminal registered in Jiashan, an RSD pass in Qingpu and a camera in Wujiang are one vehicle.
 * **Unread plates** (``unread:CAM:track``) stay their own subject: nothing can be joined to them.
 
-Known limits: two plates that differ only by colour (a blue and a yellow ``沪A12345``) share one
-vehicle id; the colour is kept as an attribute. A plate↔VIN link that a source learns at run time is
+* **One key everywhere**: ``vehicle:<plate number>`` (:func:`vehicle_key`) is the partition key of
+  RSD passes, of every vehicle finding and of its cases; the cross-source rules and the case
+  processor use nothing else. The plate colour is part of the identity where a source knows it
+  (:func:`same_colour`): two findings whose known colours differ are two vehicles for the
+  cross-source rules (a blue and a yellow ``沪A12345``), an unknown colour matches either. A VIN
+  linked through the registry takes the registered plate's colour.
+
+Known limits: a blue and a yellow ``沪A12345`` share one case key (and so one open case per issue);
+the cross-source rules keep them apart. A plate↔VIN link that a source learns at run time is
 stored (``vehicle.link``) and used by the history queries; the stream processors resolve through the
 registry's links only, which every partition can read without shared state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,15 +95,33 @@ def parse_identifier(text: str) -> Identifier:
     return Identifier("plate", p.number, p.colour.value)
 
 
+UNKNOWN_COLOURS = frozenset({"", "unknown"})
+
+
+def vehicle_key(number: str) -> str:
+    """The one key of a vehicle across sources, cases and partitions: ``vehicle:<plate number>``
+    (or ``vehicle:<VIN>`` for a VIN no plate is linked to)."""
+    return f"vehicle:{number}"
+
+
+def same_colour(a: str, b: str) -> bool:
+    """Two plate colours that can belong to one vehicle: equal, or at least one unknown."""
+    return a in UNKNOWN_COLOURS or b in UNKNOWN_COLOURS or a == b
+
+
 @dataclass(frozen=True, slots=True)
 class Links:
-    """Plate↔VIN links: the registry's OBD registrations plus any pairs a source supplied."""
+    """Plate↔VIN links: the registry's OBD registrations plus any pairs a source supplied, and the
+    registered colour of a linked plate."""
 
     vin_to_plate: Mapping[str, str]
     plate_to_vins: Mapping[str, tuple[str, ...]]
+    plate_colour: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def build(cls, pairs: Iterable[tuple[str, str]]) -> Links:
+    def build(
+        cls, pairs: Iterable[tuple[str, str]], colours: Mapping[str, str] | None = None
+    ) -> Links:
         v2p: dict[str, str] = {}
         p2v: dict[str, list[str]] = {}
         for plate, vin in pairs:
@@ -103,13 +129,16 @@ class Links:
             lst = p2v.setdefault(plate, [])
             if vin not in lst:
                 lst.append(vin)
-        return cls(v2p, {k: tuple(v) for k, v in p2v.items()})
+        return cls(v2p, {k: tuple(v) for k, v in p2v.items()}, dict(colours or {}))
 
     def plate_of(self, vin: str) -> str | None:
         return self.vin_to_plate.get(vin)
 
     def vins_of(self, plate: str) -> tuple[str, ...]:
         return self.plate_to_vins.get(plate, ())
+
+    def colour_of(self, plate: str) -> str:
+        return self.plate_colour.get(plate, "")
 
 
 _LINKS: dict[int, Links] = {}
@@ -120,12 +149,15 @@ def registry_links(registry: Registry) -> Links:
     got = _LINKS.get(id(registry))
     if got is None:
         pairs = []
+        colours: dict[str, str] = {}
         for v in registry.obd_vehicles:
             try:
-                pairs.append((parse_plate(v.plate).number, v.vin))
+                p = parse_plate(v.plate, v.plate_colour)
             except ValidationError:
                 continue
-        got = _LINKS[id(registry)] = Links.build(pairs)
+            pairs.append((p.number, v.vin))
+            colours[p.number] = p.colour.value
+        got = _LINKS[id(registry)] = Links.build(pairs, colours)
     return got
 
 
@@ -146,7 +178,7 @@ class Subject:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.id}"
+        return vehicle_key(self.id) if self.kind == "vehicle" else f"{self.kind}:{self.id}"
 
 
 def vehicle_subject(
@@ -160,13 +192,15 @@ def vehicle_subject(
     if p is None and v:
         linked = links.plate_of(v)
         if linked:
-            p = parse_plate(linked)
+            p = parse_plate(linked, links.colour_of(linked))
     if p is None and not v:
         raise ValidationError("vehicle", (plate, vin), "a plate or a VIN")
     if p is not None and not v:
         vins = links.vins_of(p.number)
         v = vins[0] if len(vins) == 1 else ""
     col = p.colour.value if p is not None else ""
+    if p is not None and col in UNKNOWN_COLOURS and v and links.plate_of(v) == p.number:
+        col = links.colour_of(p.number)  # the registered colour of the linked plate
     return Subject("vehicle", p.number if p is not None else v, p.number if p else "", col, v)
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.errors import ValidationError
 from core.events import deterministic_id
 from core.exceedance import Exceedance
 from core.processing import Context, Processor
@@ -57,13 +58,17 @@ from enforcement.identity import (
     links_in,
     parse_plate,
     registry_links,
+    same_colour,
     subject_of,
     vehicle_class,
+    vehicle_subject,
 )
 from remote_sensing.events import RsdPass
+from remote_sensing.processors import clean_pollutants
 from smoke_capture.events import UNKNOWN_PLATE, SmokeCapture, SmokeReview
 
 PREFIX = {"qingpu": "QP", "wujiang": "WJ", "jiashan": "JS"}
+CHECK_POLLUTANT = {"k": "opacity", "ringelmann": "ringelmann"}  # field check → repeat pollutant
 KEEP_CLOSED = 20
 
 
@@ -109,28 +114,35 @@ def finding_of(ex: Exceedance, ctx: Context) -> CaseFinding:
 
 
 def sighting(
-    ts: datetime, plate: str, source: str, eid: str, jur: str, device: str, ctx: Context
+    ts: datetime,
+    plate: str,
+    colour: str,
+    source: str,
+    eid: str,
+    jur: str,
+    device: str,
+    ctx: Context,
 ) -> list[CaseFinding]:
     """A roadside unit or camera saw an OBD-registered vehicle (for ENF-X-OBD-SEEN)."""
     links = registry_links(ctx.registry)
     try:
         number = parse_plate(plate).number
-    except Exception:
+    except ValidationError:
         return []
     vins = links.vins_of(number)
-    if len(vins) != 1:
+    if len(vins) != 1 or not same_colour(colour, links.colour_of(number)):
         return []
-    key = f"vehicle:{number}"
+    s = vehicle_subject(number, vins[0], links, colour)
     return [
         CaseFinding(
-            event_id=CaseFinding.make_id("sighting", eid, key),
+            event_id=CaseFinding.make_id("sighting", eid, s.key),
             ts=ts,
             finding="sighting",
             subject_kind="vehicle",
-            subject_id=number,
-            plate=number,
-            plate_colour="",
-            vin=vins[0],
+            subject_id=s.id,
+            plate=s.plate,
+            plate_colour=s.plate_colour,
+            vin=s.vin,
             vehicle_class="heavy_diesel",
             source=source,
             source_event_id=eid,
@@ -173,6 +185,7 @@ def handle_identity(event: Any, state: MutableMapping[str, Any], ctx: Context) -
         return sighting(
             event.ts,
             event.plate,
+            event.plate_colour,
             "remote_sensing",
             event.event_id,
             event.jurisdiction,
@@ -185,6 +198,7 @@ def handle_identity(event: Any, state: MutableMapping[str, Any], ctx: Context) -
         return sighting(
             event.ts,
             event.plate,
+            event.plate_colour,
             "smoke_capture",
             event.event_id,
             event.jurisdiction,
@@ -397,13 +411,15 @@ def on_command(st: SubjectState, cmd: CaseCommand, ctx: Context) -> list[Any]:
             out.append(fleet_mark(case, v.fleet, cmd, ctx))
     if case.issue == "smoke" and cmd.action in ("confirm", "dismiss"):
         out.extend(_smoke_reviews(case, cmd, payload))
-    if cmd.action == "check" and payload.get("result") == "failed":
-        pol = {"k": "opacity", "ringelmann": "ringelmann"}.get(payload.get("method", ""), "")
+    if cmd.action == "check" and payload.get("result") in ("failed", "passed"):
+        pol = CHECK_POLLUTANT.get(payload.get("method", ""), "")
         if pol and case.subject_kind == "vehicle":
             mem = rules.Memory.from_dict(st.memory)
-            out.extend(
-                rules.repeat_proof(mem, ctx.ruleset, check_finding(case, cmd, pol, ctx), pol)
-            )
+            if payload["result"] == "failed":
+                f = check_finding(case, cmd, pol, ctx)
+                out.extend(rules.repeat_proof(mem, ctx.ruleset, f, pol))
+            else:  # a passing reading of the pollutant: the run of exceedances is not consecutive
+                rules.on_clean(mem, pol, cmd.ts, case.plate_colour, rules.FIELD_CHECK)
             st.memory = mem.to_dict()
     _store(st, case)
     return [entry_of(case, res), state_of(case), *out]
@@ -418,10 +434,10 @@ def check_finding(case: Case, cmd: CaseCommand, pollutant: str, ctx: Context) ->
         subject_kind=case.subject_kind,
         subject_id=case.subject_id,
         plate=case.plate,
-        plate_colour="",
+        plate_colour=case.plate_colour,
         vin=case.vin,
         vehicle_class=case.vehicle_class,
-        source="field_check",
+        source=rules.FIELD_CHECK,
         source_event_id=cmd.event_id,
         rule_id="ENF-FIELD",
         ruleset_version=ctx.ruleset.version,
@@ -471,8 +487,30 @@ def fleet_mark(case: Case, fleet: str, cmd: CaseCommand, ctx: Context) -> CaseFi
     )
 
 
+def on_pass(raw: dict[str, Any] | None, p: RsdPass, ctx: Context) -> dict[str, Any] | None:
+    """A judged RSD pass of a vehicle the processor remembers: the pollutants it proves clean
+    break "consecutive" (``rules.on_clean``). Returns the new state, None when nothing changed
+    (the common case: no memory for this vehicle, or nothing clean)."""
+    if not raw or not raw.get("memory"):
+        return None
+    clean = clean_pollutants(p, ctx)
+    if not clean:
+        return None
+    st = SubjectState.from_dict(raw)
+    mem = rules.Memory.from_dict(st.memory)
+    for pol in clean:
+        rules.on_clean(mem, pol, p.ts, p.plate_colour, "remote_sensing")
+    st.memory = mem.to_dict()
+    return st.to_dict()
+
+
 def handle_cases(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Any]:
     key = event.key
+    if isinstance(event, RsdPass):
+        new = on_pass(state.get(key), event, ctx)
+        if new is not None:
+            state[key] = new
+        return []
     st = SubjectState.from_dict(state.get(key))
     if isinstance(event, CaseFinding):
         out = on_finding(st, event, ctx)
@@ -502,11 +540,100 @@ def restore(
     return {k: v.to_dict() for k, v in out.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """A field check read back from the case log (for :func:`restore_memory`)."""
+
+    ts: datetime
+    subject_key: str
+    case_id: str
+    seq: int
+    request_id: str
+    jurisdiction: str
+    payload: dict[str, Any]
+
+
+def _check_proof(c: CheckResult, st: SubjectState, pol: str, ctx: Context) -> CaseFinding:
+    """The proof a failed field check was (as ``check_finding`` built it when it was entered)."""
+    kind, _, sid = c.subject_key.partition(":")
+    case = st.cases.get(c.case_id) or {}
+    return CaseFinding(
+        event_id=CaseFinding.make_id("exceedance", c.request_id, c.subject_key),
+        ts=c.ts,
+        finding="exceedance",
+        subject_kind=kind,
+        subject_id=sid,
+        plate=str(case.get("plate", "")),
+        plate_colour=str(case.get("plate_colour", "")),
+        vin=str(case.get("vin", "")),
+        vehicle_class=str(case.get("vehicle_class", "unknown")),
+        source=rules.FIELD_CHECK,
+        source_event_id=c.request_id,
+        rule_id="ENF-FIELD",
+        ruleset_version=ctx.ruleset.version,
+        severity="case",
+        jurisdiction=c.jurisdiction,
+        device_id=str(c.payload.get("instrument") or "field"),
+        measured=float(c.payload.get("value", 0.0) or 0.0),
+        limit=None,
+        unit="",
+        pollutant=pol,
+        provisional=False,
+        evidence=(f"case.entry:{c.case_id}#{c.seq}",),
+        quality_flags=(),
+        detail_json="",
+    )
+
+
+def restore_memory(
+    states: MutableMapping[str, Any],
+    items: Iterable[CaseFinding | RsdPass | CheckResult],
+    ctx: Context,
+) -> int:
+    """Rebuild the cross-source memory (repeat windows, recent proofs, clean observations,
+    sightings, fleet marks) by replaying stored inputs, in time order, through the same rule
+    functions the processor runs; what they fire now is dropped (it was fired and stored the first
+    time). ``states``: the processor's state per subject key, open cases already restored
+    (:func:`restore`); updated in place. Returns the number of items replayed."""
+    n = 0
+    for it in sorted(items, key=lambda x: x.ts):
+        n += 1
+        if isinstance(it, RsdPass):
+            new = on_pass(states.get(it.key), it, ctx)
+            if new is not None:
+                states[it.key] = new
+            continue
+        key = it.subject_key if isinstance(it, CheckResult) else it.key
+        st = SubjectState.from_dict(states.get(key))
+        mem = rules.Memory.from_dict(st.memory)
+        if isinstance(it, CheckResult):
+            pol = CHECK_POLLUTANT.get(str(it.payload.get("method", "")), "")
+            result = it.payload.get("result")
+            if not pol or result not in ("failed", "passed"):
+                continue
+            if result == "failed":
+                rules.repeat_proof(mem, ctx.ruleset, _check_proof(it, st, pol, ctx), pol)
+            else:
+                case = st.cases.get(it.case_id) or {}
+                rules.on_clean(
+                    mem, pol, it.ts, str(case.get("plate_colour", "")), rules.FIELD_CHECK
+                )
+        elif it.finding == "fleet_mark":
+            rules.on_fleet_mark(mem, ctx.ruleset, it, ctx.registry)
+        else:
+            rules.on_finding(mem, ctx.ruleset, it)
+        st.memory = mem.to_dict()
+        states[key] = st.to_dict()
+    return n
+
+
 PROCESSORS: list[Processor] = [
     Processor(
         "enforcement.identity",
         (Exceedance.KIND, RsdPass.KIND, SmokeCapture.KIND),
         handle_identity,
     ),
-    Processor("enforcement.cases", (CaseFinding.KIND, CaseCommand.KIND), handle_cases),
+    Processor(
+        "enforcement.cases", (CaseFinding.KIND, CaseCommand.KIND, RsdPass.KIND), handle_cases
+    ),
 ]

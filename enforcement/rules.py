@@ -2,9 +2,14 @@
 
 * ``ENF-REPEAT`` — the repeat rule fed by every source that proves a same-pollutant exceedance:
   RSD limit rules (RS-G-*, RS-D-*, not provisional), a reviewer-confirmed black-smoke capture
-  (BS-CONFIRM, pollutant "ringelmann"), a failed field check (k → opacity, Ringelmann). Two proofs of
-  one pollutant within ``window_months`` fire it when at least one is not RSD (RSD-only pairs are
-  RSD's own RS-REPEAT). The window restarts after a pair.
+  (BS-CONFIRM, pollutant "ringelmann"), a failed field check (GB 3847 k → "opacity", a visual
+  Ringelmann reading → "ringelmann"). Counted as the rule text says (rules.md §2.1, RS-REPEAT):
+  two *consecutive* proofs of one pollutant, the second dated no later than the first + 6 calendar
+  months (Beijing dates), at least one of them not RSD (RSD-only pairs are RSD's own RS-REPEAT).
+  "Consecutive": no valid clean observation of that pollutant in between — a judged RSD pass within
+  the limit (the case processor consumes ``rsd.pass`` on the same vehicle key) or a passed field
+  check. A proof that arrives late (a capture confirmed days after it was taken) pairs by its
+  offence time, in either order. After a pair the window closes; the next proof opens a new one.
 * ``ENF-X-SMOKE-RSD`` — an RSD limit exceedance and a BS-CONFIRM of the vehicle within ``window_days``.
 * ``ENF-X-NOX`` — OBD-SCR / OBD-NOX-WIN and an RSD NO exceedance within ``window_days``.
 * ``ENF-X-OBD-SEEN`` — OBD-OFFLINE while an RSD unit or a smoke camera saw the vehicle inside the
@@ -12,10 +17,18 @@
 * ``ENF-FLEET`` — more than ``share_max`` of a fleet's registered vehicles with a confirmed case
   within ``window_months`` (fed by ``fleet_mark`` findings the case processor emits on confirm).
 
-Every rule fires through ``core.exceedance.fire`` with source ``enforcement``; findings from
-``enforcement`` itself never feed these rules (no loops). No clock: the finding's ``ts`` is now.
-Known limit: "consecutive" is not checked across sources (enforcement sees exceedances, not the
-passes in between); embedded, this memory starts empty after a restart (as the sources' windows do).
+One vehicle, one memory: the subject key is ``enforcement.identity``'s; proofs, clean observations
+and sightings whose known plate colours differ are two vehicles and never pair
+(``identity.same_colour``). Every rule fires through ``core.exceedance.fire`` with source
+``enforcement``; findings from ``enforcement`` itself never feed these rules (no loops). No clock:
+the finding's ``ts`` is now. The memory is JSON at the store boundary; embedded, ``streams``
+rebuilds it at start by replaying the stored findings and passes through these same functions
+(``enforcement.processors.restore_memory``).
+
+Known limits: OBD proves no pollutant the repeat rule counts (its NOx is a tailpipe sensor reading,
+not an RSD plume ratio: ENF-X-NOX pairs them instead); a clean RSD pass is remembered only for a
+vehicle the case processor already holds state for, so a proof arriving after it, older than it,
+does not see it.
 """
 
 from __future__ import annotations
@@ -27,13 +40,18 @@ from typing import Any
 from core.exceedance import Exceedance, fire
 from core.registry import Registry
 from core.ruleset import RuleSet
+from core.timeutil import BEIJING
 from enforcement.cases import months_before
 from enforcement.events import CaseFinding
+from enforcement.identity import same_colour
+from remote_sensing.rules import add_months
 
 SOURCE = "enforcement"
 SMOKE_CONFIRM = "BS-CONFIRM"
+FIELD_CHECK = "field_check"
 OBD_NOX = ("OBD-SCR", "OBD-NOX-WIN")
 MAX_RECENT = 100
+MAX_CLEAN = 10  # clean observations remembered per pollutant (late proofs look between them)
 
 
 def is_rsd_limit(rule_id: str) -> bool:
@@ -48,6 +66,8 @@ def proof_pollutant(f: CaseFinding) -> str:
         return "" if f.provisional else f.pollutant
     if f.rule_id == SMOKE_CONFIRM:  # the named reviewer's confirmation is the decision
         return "ringelmann"
+    if f.source == FIELD_CHECK:  # a failed roadside / in-company check (enforcement.processors)
+        return f.pollutant
     return ""
 
 
@@ -60,10 +80,12 @@ class Memory:
     sightings: list[dict[str, Any]] = field(default_factory=list)
     fleet: dict[str, str] = field(default_factory=dict)
     fleet_fired: list[str] = field(default_factory=list)
+    clean: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            k: getattr(self, k) for k in ("repeat", "recent", "sightings", "fleet", "fleet_fired")
+            k: getattr(self, k)
+            for k in ("repeat", "recent", "sightings", "fleet", "fleet_fired", "clean")
         }
 
     @classmethod
@@ -113,23 +135,61 @@ def _ref(f: CaseFinding, pollutant: str = "") -> dict[str, Any]:
         "jurisdiction": f.jurisdiction,
         "device_id": f.device_id,
         "pollutant": pollutant or f.pollutant,
+        "colour": f.plate_colour,
     }
 
 
+def _ts(r: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(r["ts"])
+
+
+def _same(r: dict[str, Any], colour: str) -> bool:
+    return same_colour(str(r.get("colour") or ""), colour)
+
+
+def in_window(first: datetime, second: datetime, months: int) -> bool:
+    """The second proof dated no later than the first + ``months`` calendar months (Beijing dates)."""
+    return second.astimezone(BEIJING).date() <= add_months(first.astimezone(BEIJING).date(), months)
+
+
+def broken(mem: Memory, pollutant: str, a: datetime, b: datetime, colour: str) -> bool:
+    """A clean observation of ``pollutant`` strictly between ``a`` and ``b``: not consecutive."""
+    return any(a < _ts(c) < b and _same(c, colour) for c in mem.clean.get(pollutant, ()))
+
+
+def on_clean(mem: Memory, pollutant: str, ts: datetime, colour: str, source: str) -> None:
+    """A valid observation of ``pollutant`` within the limit (a judged RSD pass, a passed field
+    check): it ends a run of consecutive exceedances, so an open repeat window older than it closes."""
+    kept = [
+        *mem.clean.get(pollutant, ()),
+        {"ts": ts.isoformat(), "colour": colour, "source": source},
+    ]
+    kept.sort(key=_ts)
+    mem.clean[pollutant] = kept[-MAX_CLEAN:]
+    first = mem.repeat.get(pollutant)
+    if first is not None and _ts(first) < ts and _same(first, colour):
+        del mem.repeat[pollutant]
+
+
 def repeat_proof(mem: Memory, rs: RuleSet, f: CaseFinding, pollutant: str) -> list[Exceedance]:
-    """Feed one proof of ``pollutant`` into the cross-source repeat window."""
+    """Feed one proof of ``pollutant`` into the cross-source repeat window (either order)."""
     months = int(rs.rule("ENF-REPEAT").param("window_months"))
     ref = _ref(f, pollutant)
     first = mem.repeat.get(pollutant)
-    if first is None or datetime.fromisoformat(first["ts"]) < months_before(f.ts, months):
-        mem.repeat[pollutant] = ref
+    if first is not None and first["id"] == f.source_event_id:
+        return []  # the same proof again (a replay)
+    if first is None or not _same(first, f.plate_colour):
+        mem.repeat[pollutant] = ref  # nothing open for this vehicle: the window opens here
         return []
-    if datetime.fromisoformat(first["ts"]) > f.ts:  # an older proof arriving late: keep the older
-        mem.repeat[pollutant] = ref
+    a, b = sorted((first, ref), key=_ts)
+    if not in_window(_ts(a), _ts(b), months) or broken(
+        mem, pollutant, _ts(a), _ts(b), f.plate_colour
+    ):
+        mem.repeat[pollutant] = b  # not a repeat: the window restarts at the later proof
         return []
-    mem.repeat.pop(pollutant, None)
-    if first["source"] == "remote_sensing" and f.source == "remote_sensing":
-        mem.repeat[pollutant] = ref  # RSD-only pairs are RS-REPEAT's; the window goes on from here
+    del mem.repeat[pollutant]
+    if a["source"] == "remote_sensing" and b["source"] == "remote_sensing":
+        mem.repeat[pollutant] = b  # RSD-only pairs are RS-REPEAT's; the window goes on from here
         return []
     return [
         _fire(rs, "ENF-REPEAT", f, [first], {"pollutant": pollutant}, f"{pollutant}:{first['id']}")
@@ -141,7 +201,10 @@ def _pair(mem: Memory, f: CaseFinding, days: float, match: Any) -> list[dict[str
     return [
         r
         for r in mem.recent
-        if match(r) and lo <= datetime.fromisoformat(r["ts"]) <= hi and r["id"] != f.source_event_id
+        if match(r)
+        and lo <= _ts(r) <= hi
+        and r["id"] != f.source_event_id
+        and _same(r, f.plate_colour)
     ]
 
 
@@ -182,7 +245,9 @@ def on_finding(mem: Memory, rs: RuleSet, f: CaseFinding) -> list[Exceedance]:
         since_s = f.detail.get("since")
         if isinstance(since_s, str):
             since = datetime.fromisoformat(since_s)
-            seen = [s for s in mem.sightings if since <= datetime.fromisoformat(s["ts"]) <= f.ts]
+            seen = [
+                s for s in mem.sightings if since <= _ts(s) <= f.ts and _same(s, f.plate_colour)
+            ]
             if seen:
                 out.append(
                     _fire(

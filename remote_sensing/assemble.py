@@ -10,7 +10,12 @@ field, its value and what was expected; one bad record never affects the others.
 Input is what ``Profile.canonical_batch`` returns (columns aligned to the records' input positions);
 ``canonical_columns`` builds the same from single canonical records (tests, one-off callers).
 
-Known limits: calibration validity is by local (Beijing) calendar day.
+A mobile unit's records carry its position (``latitude``/``longitude``) and jurisdiction, which win
+over the site registry: a position outside the zone (``outside_zone``) or a jurisdiction that names
+none of the three (``unknown_jurisdiction``) rejects that record only.
+
+Known limits: calibration validity is by local (Beijing) calendar day; "in the zone" is judged on
+approximate boxes around the three jurisdictions (``core.jurisdictions.BOUNDS``), not boundaries.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ValidationError
+from core.jurisdictions import JURISDICTIONS, locate, parse_jurisdiction
 from core.registry import Registry, RsdSite
 from core.timeutil import BEIJING
 from remote_sensing.evaluate import Evaluator
@@ -44,7 +50,7 @@ def registry_calibration(site: RsdSite, day: date) -> bool:
 class RecordError:
     index: int
     record_id: str
-    code: str  # "malformed" | "unknown_site" | "bad_token" | "out_of_range" | "future"
+    code: str  # malformed | unknown_site | bad_token | out_of_range | future | outside_zone | unknown_jurisdiction
     message: str
 
 
@@ -86,6 +92,33 @@ def canonical_columns(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return cols
 
 
+def _where(site: RsdSite, lat: float | None, lon: float | None, jur: str) -> str | tuple[str, str]:
+    """The jurisdiction of one record, or (error code, message). A mobile unit's record carries its
+    position and/or jurisdiction, which win over the registry: the position must lie in the zone,
+    the jurisdiction must be one of the three; without one, the position decides, else the site."""
+    has_lat, has_lon = lat is not None and lat == lat, lon is not None and lon == lon
+    if has_lat != has_lon:
+        return "malformed", (
+            f"latitude={lat}, longitude={lon}: expected both (a mobile unit's position) or neither"
+        )
+    code = parse_jurisdiction(jur) if jur.strip() else None
+    if jur.strip() and code is None:
+        return "unknown_jurisdiction", (
+            f"jurisdiction={jur!r}: expected one of {', '.join(JURISDICTIONS)} "
+            f"({', '.join(j.name_zh for j in JURISDICTIONS.values())}) or a GB/T 2260 code"
+        )
+    if has_lat and has_lon:
+        assert lat is not None and lon is not None
+        at = locate(lat, lon)
+        if at is None:
+            return "outside_zone", (
+                f"position latitude={lat}, longitude={lon} lies outside the demonstration zone "
+                "(青浦区, 吴江区, 嘉善县); record not stored"
+            )
+        return code or at
+    return code or site.jurisdiction
+
+
 def _floats(a: Any) -> list[float | None]:
     return [None if x != x else x for x in np.asarray(a, dtype=np.float64).tolist()]
 
@@ -119,6 +152,10 @@ def build_passes(
     ts_col = cols["ts"]
     keep = np.zeros(n, dtype=bool)
     sites: list[RsdSite | None] = [None] * n
+    jurs: list[str] = [""] * n  # per record: its own jurisdiction, where the unit stood, the site's
+    lat_col = np.asarray(cols["latitude"], dtype=np.float64) if "latitude" in cols else None
+    lon_col = np.asarray(cols["longitude"], dtype=np.float64) if "longitude" in cols else None
+    jur_col = cols.get("jurisdiction")
     cal = np.empty(n, dtype=object)
     cal_cache: dict[tuple[str, date], bool] = {}
     latest = now + FUTURE_TOLERANCE
@@ -145,6 +182,16 @@ def build_passes(
                 f"{now.isoformat()}",
             )
             continue
+        where = _where(
+            site,
+            None if lat_col is None else float(lat_col[j]),
+            None if lon_col is None else float(lon_col[j]),
+            "" if jur_col is None else str(jur_col[j] or ""),
+        )
+        if isinstance(where, tuple):
+            errors[rows[j]] = RecordError(rows[j], rid[j], *where)
+            continue
+        jurs[j] = where
         day = ts.astimezone(BEIJING).date()
         k = (site.id, day)
         if k not in cal_cache:
@@ -217,7 +264,7 @@ def build_passes(
         "event_id": [RsdPass.make_id(s, r) for s, r in zip(site_list, rids, strict=True)],
         "ts": col("ts"),
         "site_id": site_list,
-        "jurisdiction": [s.jurisdiction for s in kept_sites],  # type: ignore[union-attr]
+        "jurisdiction": [jurs[j] for j in idx.tolist()],
         "record_id": rids,
         "unit_id": [x or "" for x in col("unit_id", "")],
         "lane": [None if x is None else int(x) for x in lanes],

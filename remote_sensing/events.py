@@ -5,6 +5,10 @@ Responsible for the contract between the RSD intake, the processors and the ware
 (negative speed, ratios outside any physical plume, out-of-scale Ringelmann) never enter the bus:
 the intake turns the ``ValidationError`` into a per-record error.
 
+A mobile unit's position (``latitude`` / ``longitude``) and jurisdiction come with each record and win
+over the site registry (the intake checks that the position lies in the zone and the jurisdiction is
+one of the three); a fixed unit's records leave the position empty.
+
 Ratios are molar pollutant/CO2 ratios (mol/mol) whatever the vendor sent (profiles convert ppm/% and
 %/% forms). Computed quantities (g/kg, VSP, concentrations) and the validity verdict are stored with
 the pass so that the warehouse keeps what the rules saw, with the rule-set version.
@@ -129,11 +133,21 @@ class RsdPass:
     raw_ref: str
     profile: str
     ruleset_version: str
+    # where the unit stood, when the record says (a mobile unit); None: the site registry's position
+    latitude: float | None = None
+    longitude: float | None = None
 
     def __post_init__(self) -> None:
         require_aware("ts", self.ts)
         if not self.site_id:
             raise ValidationError("site_id", self.site_id, "a non-empty site id")
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValidationError(
+                "latitude/longitude", (self.latitude, self.longitude), "both or neither"
+            )
+        if self.latitude is not None and self.longitude is not None:
+            require_range("latitude", self.latitude, -90.0, 90.0, "°")
+            require_range("longitude", self.longitude, -180.0, 180.0, "°")
         if not self.record_id:
             raise ValidationError("record_id", self.record_id, "a non-empty record id")
         if self.fuel not in FUELS:
@@ -154,11 +168,13 @@ class RsdPass:
 
     @property
     def key(self) -> str:
-        """Partition key ``vehicle:<plate>|<colour>``, the same as ``Exceedance.key`` of that
-        vehicle, so confirmed smoke captures (BS-CONFIRM) meet the RSD state of the vehicle.
+        """Partition key ``vehicle:<plate number>``: the vehicle key of every cross-source subject
+        (``enforcement.identity``), so the case processor, which consumes passes to see
+        "consecutive" broken by a clean pass, owns the same key as the vehicle's findings. The
+        RSD vehicle (number + colour, rules.md §2.1) is kept apart inside the state of that key.
         Unread plates are keyed per site."""
         if self.plate:
-            return f"vehicle:{plate_key(self.plate, self.plate_colour)}"
+            return f"vehicle:{self.plate}"
         return f"site:{self.site_id}:unread"
 
     @property

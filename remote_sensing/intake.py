@@ -9,8 +9,10 @@ Responsible for the only IO of the remote-sensing package:
   record's site. A token of no site is answered 401 before anything is stored. The vendor
   profile is ``?profile=NAME``, else the ``vendor_profile`` of the site the token belongs to.
   Answer: per-record ``accepted`` / ``duplicate`` / ``rejected`` with the error (field, value, what
-  was expected); the rest of the batch is accepted. HTTP 200 whenever the body could be read (even
-  if every record was rejected), 400 unreadable body, 401 no or unknown token, 413 too large.
+  was expected); the rest of the batch is accepted. HTTP 200 when at least one record was taken
+  (accepted or duplicate), 422 with the same per-record answer when every record was rejected (a
+  mobile unit's record outside the zone or naming an unknown jurisdiction, a bad value …), 400
+  unreadable body, 401 no or unknown token, 413 too large.
 * ``POST /api/rsd/v1/calibrations`` and ``POST /api/rsd/v1/downtime`` — operators enter the daily
   calibration/audit result and downtime periods; a failed or expired calibration makes the site's
   passes not judgeable (``calibration_expired``).
@@ -530,6 +532,12 @@ def create_app(intake: Intake) -> Starlette:
                     "error": "internal error; re-send the batch (records already stored are answered as duplicates)"
                 },
                 500,
+            )
+        if res.rejected and not res.accepted and not res.duplicates:
+            # nothing of the body was taken: a client error, with every record's reason
+            reasons = sorted({str(x.get("error", "")) for x in res.results})
+            return JSONResponse(
+                {"error": f"every record rejected ({', '.join(reasons)})", **res.as_json()}, 422
             )
         return JSONResponse(res.as_json())
 

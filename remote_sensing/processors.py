@@ -4,7 +4,8 @@ Responsible for turning ``rsd.pass`` events into ``core.exceedance.Exceedance`` 
 contract of docs/CONTRACTS.md): one per limit rule that fires (RS-G-CO, RS-D-NO, …), plus RS-FIRST
 (owner reminder) or RS-REPEAT (case candidate) for rules that feed the repeat rule. Each exceedance
 carries the pass id, the raw payload reference and the image/video references as evidence, the rule
-id and the rule-set version. State per vehicle key (plate|colour) holds the open repeat windows.
+id and the rule-set version. State per vehicle key (``vehicle:<plate number>``, the partition key of
+the pass) holds the open repeat windows per plate colour: the RSD vehicle is number + colour.
 
 Passes that are invalid, new-energy, of an unjudged fuel or without a plate are not judged (the
 warehouse keeps them with their reasons for site quality). No clock reads: ``event.ts`` is now.
@@ -64,23 +65,39 @@ def judgeable(p: RsdPass) -> bool:
     return p.valid and bool(p.plate) and not p.is_new_energy and p.fuel in JUDGED_FUELS
 
 
-def handle_pass(
-    event: RsdPass, state: MutableMapping[str, Any], ctx: Context
-) -> Iterable[Exceedance]:
-    if not judgeable(event):
-        return []
-    measures = {
+def _measures(event: RsdPass) -> dict[str, float | None]:
+    return {
         "co_pct": event.co_pct,
         "hc_ppm": event.hc_ppm,
         "no_ppm": event.no_ppm,
         "opacity_pct": event.opacity_pct,
         "ringelmann": event.ringelmann,
     }
-    findings = judge(measures, event.fuel, _table(ctx))
+
+
+def clean_pollutants(event: RsdPass, ctx: Context) -> list[str]:
+    """The pollutants this pass proves within the limit, for the rules that feed the repeat rule
+    (what breaks "consecutive" for the cross-source repeat rule, ``enforcement.rules``)."""
+    if not judgeable(event):
+        return []
+    return [
+        f.lr.pollutant
+        for f in judge(_measures(event), event.fuel, _table(ctx))
+        if not f.exceeded and f.lr.feeds_repeat
+    ]
+
+
+def handle_pass(
+    event: RsdPass, state: MutableMapping[str, Any], ctx: Context
+) -> Iterable[Exceedance]:
+    if not judgeable(event):
+        return []
+    findings = judge(_measures(event), event.fuel, _table(ctx))
     if not findings:
         return []
-    key = event.key
-    vstate = dict(state.get(key) or {})
+    key = event.key  # vehicle:<number>; the RSD vehicle is number + colour (rules.md §2.1)
+    by_colour = dict(state.get(key) or {})
+    vstate = dict(by_colour.get(event.plate_colour) or {})
     vstate["open"] = dict(vstate.get("open") or {})
     evidence = evidence_of(event)
     flags = tuple(event.quality_flags)
@@ -94,6 +111,10 @@ def handle_pass(
         "vsp_kw_t": event.vsp_kw_t,
         "speed_kmh": event.speed_kmh,
     }
+    if (
+        event.latitude is not None
+    ):  # a mobile unit: where it stood (its jurisdiction is the event's)
+        base["latitude"], base["longitude"] = event.latitude, event.longitude
     out: list[Exceedance] = []
     repeat_window = int(ctx.ruleset.rule("RS-REPEAT").param("window_months"))
     for f in findings:
@@ -148,7 +169,8 @@ def handle_pass(
                 window=f"{lr.pollutant}:{event.record_id}",
             )
         )
-    state[key] = vstate
+    by_colour[event.plate_colour] = vstate
+    state[key] = by_colour
     return out
 
 

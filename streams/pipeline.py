@@ -43,6 +43,21 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _records(df: Any) -> list[dict[str, Any]]:
+    """DataFrame rows with missing values (NaN, NA, NaT) as None, as events expect them."""
+    return [
+        {k: (None if not isinstance(v, list | tuple) and _missing(v) else v) for k, v in r.items()}
+        for r in df.to_dict("records")
+    ]
+
+
+def _missing(v: Any) -> bool:
+    try:
+        return bool(v is None or v != v)  # NaN and NaT are not equal to themselves
+    except (TypeError, ValueError):  # pd.NA and arrays refuse a truth value
+        return v is not None and not hasattr(v, "__len__")
+
+
 @dataclass
 class Pipeline:
     client: Any  # writer client
@@ -121,6 +136,11 @@ class Pipeline:
             log.warning("case states not restored: %s", exc)
             return
         target.update(restore([json.loads(s) for s in states], counts))
+        try:
+            n = self.restore_memory(target)
+            log.info("cross-source memory restored from %d stored inputs", n)
+        except Exception as exc:
+            log.warning("cross-source memory not restored: %s", exc)
         smoke = self.bus.states.get("smoke.rules")
         if smoke is not None:
             from smoke_capture.events import SmokeCapture
@@ -134,6 +154,39 @@ class Pipeline:
                 smoke.update(restore_smoke([from_dict(SmokeCapture, _plain(r)) for r in rows]))
             except Exception as exc:
                 log.warning("smoke review queue not restored: %s", exc)
+
+    def restore_memory(self, target: Any) -> int:
+        """Embedded: the case processor's cross-source memory (repeat windows, recent proofs,
+        clean passes, sightings, fleet marks), rebuilt by replaying what the warehouse holds of
+        its inputs (``enforcement.processors.restore_memory``). Production: Faust tables."""
+        from core.access import system_scope
+        from enforcement.events import CaseFinding
+        from enforcement.processors import CheckResult, restore_memory
+        from remote_sensing.events import RsdPass
+        from streams.serde import from_dict
+        from streams.warehouse.queries.enforcement import memory_replay
+
+        got = memory_replay(self.client, system_scope("restore"))
+        items: list[Any] = []
+        for cls, name in ((CaseFinding, "findings"), (RsdPass, "passes")):
+            df = got[name]
+            if not df.empty:
+                items += [from_dict(cls, _plain(r)) for r in _records(df)]
+        df = got["checks"]
+        for r in [] if df.empty else _records(df):
+            row = _plain(r)
+            items.append(
+                CheckResult(
+                    ts=datetime.fromisoformat(row["ts"]),
+                    subject_key=f"{row['subject_kind']}:{row['subject_id']}",
+                    case_id=row["case_id"],
+                    seq=int(row["seq"]),
+                    request_id=row["request_id"],
+                    jurisdiction=row["actor_jurisdiction"] or row["jurisdiction"],
+                    payload=json.loads(row["payload_json"] or "{}"),
+                )
+            )
+        return restore_memory(target, items, Context(self.ruleset, self.registry))
 
     @property
     def service_context(self) -> ServiceContext:

@@ -19,7 +19,8 @@ How it stays fast and faithful:
   ``fuel_vapor.simulator.Simulation`` decoded by ``fuel_vapor.intake.from_hj212``; RSD passes are the
   simulator's canonical passes through ``remote_sensing.assemble.build_passes`` (the intake's
   validation and g/kg computation); smoke captures are synthesised capture events with their
-  evidence metadata (a few get real evidence bundles rendered by ``smoke_capture.synth``).
+  evidence files (drawn small with numpy + Pillow under the data directory; a few rendered by
+  ``smoke_capture.synth`` when OpenCV is installed).
 * OBD data streams are kept at one record per 10 s (the HJ 1239 packet interval) instead of 1 Hz,
   to bound the volume (1,200 vehicles at 10 s would already be 300 M records a month).
 
@@ -851,15 +852,122 @@ class RsdSource:
 # ------------------------------------------------------------------------------------- smoke
 
 EVIDENCE_FILES = ("best_frame.jpg", "best_frame_raw.jpg", "plume_crop.jpg", "plate_crop.jpg")
+CLIP_FRAMES, CLIP_FRAME_MS = 6, 2000  # the drawn clip: 6 frames of 2 s (BS-EVIDENCE wants ≥ 10 s)
+_YY, _XX = np.mgrid[0:180, 0:320].astype(np.float32)
+PLATE_RGB = {"yellow": (236, 190, 24), "blue": (24, 70, 170), "green": (120, 200, 120)}
+
+
+def _scene(rng: np.random.Generator, grade: float, shift: int = 0) -> tuple[Any, tuple[int, ...]]:
+    """A small roadside frame drawn with numpy (320×180 RGB): sky, road, lane marks, a truck and a
+    plume whose blackness follows the Ringelmann grade (20 % per grade). Returns (image, plume box)."""
+    h, w = 180, 320
+    img = np.empty((h, w, 3), dtype=np.float32)
+    img[:70] = np.linspace(200, 170, 70, dtype=np.float32)[:, None, None]  # sky
+    img[70:] = np.linspace(95, 70, h - 70, dtype=np.float32)[:, None, None]  # asphalt
+    img[:, :, 2] += 12
+    img[120:124, [*range(10, 60), *range(110, 160), *range(210, 260)]] = 230  # lane marks
+    x0 = 150 + shift
+    body = tuple(int(c) for c in rng.integers(40, 200, 3))
+    img[80:130, x0 : x0 + 110] = body  # box
+    img[95:130, x0 + 110 : x0 + 140] = (60, 60, 70)  # cab
+    for wx in (x0 + 10, x0 + 80, x0 + 120):
+        img[128:140, wx : wx + 16] = 25  # wheels
+    cx, cy = x0 - 35, 115
+    blob = np.exp(-(((_XX - cx) / 38.0) ** 2 + ((_YY - cy) / 22.0) ** 2))
+    blob *= 1.0 + 0.15 * rng.standard_normal((h, w), dtype=np.float32)
+    a = np.clip(min(1.0, grade * 0.2) * blob, 0.0, 1.0)[..., None]
+    img = img * (1.0 - a) + 15.0 * a
+    box = (max(0, cx - 60), cy - 35, min(w, cx + 60), cy + 35)
+    return np.clip(img, 0, 255).astype(np.uint8), box
+
+
+def _plate_image(plate: str, colour: str) -> Any:
+    """The plate crop: the plate's colour with its letters and digits (the province character needs
+    a CJK font, which is not shipped: it is left out of the drawing, not of the record)."""
+    from PIL import Image, ImageDraw
+
+    bg = PLATE_RGB.get(colour, (200, 200, 200))
+    im = Image.new("RGB", (132, 40), bg)
+    d = ImageDraw.Draw(im)
+    d.rectangle((2, 2, 129, 37), outline=(20, 20, 20) if colour == "yellow" else (240, 240, 240))
+    text = plate[1:] if plate and not plate[0].isascii() else (plate or "?")
+    ink = (15, 15, 15) if colour in ("yellow", "green") else (245, 245, 245)
+    d.text((12, 13), text[:1] + " " + text[1:], fill=ink)
+    return im
+
+
+def write_drawn_evidence(
+    folder: Path, *, seed: int, grade: float, plate: str, colour: str, meta: dict[str, Any]
+) -> tuple[tuple[str, ...], tuple[str, ...], float]:
+    """Small real evidence for a seeded capture, drawn with numpy and written with Pillow (nothing
+    downloaded): best frame (plume boxed), the untouched frame, plume and plate crops, a 12-second
+    grey GIF clip and the bundle's ``manifest.json`` (smoke_capture.evidence's format). Returns (file
+    names, SHA-256 of each, clip seconds)."""
+    from PIL import Image
+
+    from smoke_capture.evidence import MANIFEST
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame, box = _scene(rng, grade)
+    boxed = frame.copy()
+    x0, y0, x1, y1 = box
+    boxed[y0 : y0 + 2, x0:x1] = boxed[y1 - 2 : y1, x0:x1] = (230, 30, 30)
+    boxed[y0:y1, x0 : x0 + 2] = boxed[y0:y1, x1 - 2 : x1] = (230, 30, 30)
+    images = {
+        "best_frame.jpg": Image.fromarray(boxed),
+        "best_frame_raw.jpg": Image.fromarray(frame),
+        "plume_crop.jpg": Image.fromarray(frame[y0:y1, x0:x1]),
+        "plate_crop.jpg": _plate_image(plate, colour),
+    }
+    for name, im in images.items():
+        im.save(folder / name, format="JPEG", quality=80)
+    grey = frame[::2, ::2].mean(axis=2).astype(np.uint8)  # 160×90 grey: no palette to compute
+    frames = [  # the scene passing by, 6 px a second
+        Image.fromarray(np.roll(grey, 12 * i - 30, axis=1), mode="L") for i in range(CLIP_FRAMES)
+    ]
+    frames[0].save(
+        folder / "clip.gif",
+        save_all=True,
+        append_images=frames[1:],
+        duration=CLIP_FRAME_MS,
+        loop=0,
+    )
+    names = (*images, "clip.gif")
+    hashes = tuple(hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in names)
+    roles = ("best_frame", "best_frame_raw", "plume_crop", "plate_crop", "clip")
+    clip_s = CLIP_FRAMES * CLIP_FRAME_MS / 1000.0
+    manifest = {
+        **meta,
+        "plume_box": list(box),
+        "vehicle_box": None,
+        "clip_seconds": clip_s,
+        "clip_fps": 1000.0 / CLIP_FRAME_MS,
+        "plate_crop": "drawn",
+        "synthetic": True,
+        "files": [
+            {"name": n, "role": r, "sha256": h, "size": (folder / n).stat().st_size}
+            for n, r, h in zip(names, roles, hashes, strict=True)
+        ],
+    }
+    (folder / MANIFEST).write_text(
+        json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1), encoding="utf-8"
+    )
+    return names, hashes, clip_s
+
+
 REVIEWERS = {"qingpu": "officer.wang", "wujiang": "officer.shen", "jiashan": "officer.zhu"}
 
 
 class SmokeSource:
     """Synthesised black-smoke captures with their evidence metadata, and reviews of older ones.
 
-    A few captures (``real_bundles``) get real evidence bundles rendered from the synthetic scene
-    generator (so the desk shows pictures); the others name their files and hashes under a
-    ``seed://`` URI (no files behind them)."""
+    Every capture gets real evidence files under ``<data dir>/smoke_capture/evidence/<camera>/<day>/
+    <capture>/``, referenced by that path relative to the data directory (so an evidence export
+    and ``evidence verify`` find and hash them, and the pages show them): a few (``real_bundles``)
+    rendered by the synthetic scene generator when OpenCV is installed, the others drawn small
+    (:func:`write_drawn_evidence`, numpy + Pillow). Without an evidence root (a bare test source)
+    the files are named under a ``seed://`` URI with nothing behind them."""
 
     def __init__(
         self,
@@ -879,6 +987,7 @@ class SmokeSource:
         self.evidence_root = evidence_root
         self.real_left = real_bundles if evidence_root is not None else 0
         self.bundles = 0
+        self.drawn = 0
         self.pending: list[tuple[datetime, int, Any]] = []  # reviews due later
         self._n = 0
         self.track = 0
@@ -912,11 +1021,24 @@ class SmokeSource:
         files: tuple[str, ...] = (*EVIDENCE_FILES, "clip.mp4")
         hashes = tuple(hashlib.sha256(f"{eid}/{n}".encode()).hexdigest() for n in files)
         uri = f"seed://smoke_capture/{cam.id}/{first:%Y%m%d}/{eid}"
+        real = None
         if self.real_left > 0 and (offender or self.bundles == 0 or rng.random() < 0.02):
             real = self._bundle(cam, eid, first, ts, grade, plate)
             if real is not None:
                 uri, files, hashes, clip = real
                 self.real_left -= 1
+        if real is None and self.evidence_root is not None:
+            folder = self.evidence_root / cam.id / first.strftime("%Y%m%d") / eid
+            files, hashes, clip = write_drawn_evidence(
+                folder,
+                seed=int(eid[:8], 16),
+                grade=grade,
+                plate="" if plate == "unknown" else plate,
+                colour=colour,
+                meta={"capture_id": eid, "camera_id": cam.id, "ts": ts.isoformat()},
+            )
+            uri = self._uri(folder)
+            self.drawn += 1
         return SmokeCapture(
             event_id=eid,
             ts=ts.astimezone(UTC),
@@ -994,7 +1116,15 @@ class SmokeSource:
             },
         )
         self.bundles += 1
-        return str(folder), bundle.names, bundle.hashes, bundle.clip_seconds
+        return self._uri(folder), bundle.names, bundle.hashes, bundle.clip_seconds
+
+    def _uri(self, folder: Path) -> str:
+        """The evidence folder relative to the data directory (``smoke_capture/evidence/…``): the
+        warehouse stays valid when the directory moves; the API and pages resolve it there."""
+        assert self.evidence_root is not None
+        return (
+            Path("smoke_capture") / "evidence" / folder.relative_to(self.evidence_root)
+        ).as_posix()
 
     def _review(self, cap: Any) -> Any | None:
         from smoke_capture.events import SmokeReview
@@ -1159,7 +1289,7 @@ class Seeder:
             state = sink.close(timeout=120)
         report.seconds = time.perf_counter() - t0
         report.processor_errors = bus.processor_errors
-        report.evidence_bundles = sources[3].bundles
+        report.evidence_bundles = sources[3].bundles + sources[3].drawn
         if state.buffered:
             raise SeedError(
                 f"{state.buffered} events could not be written to the warehouse: {state.last_error}"

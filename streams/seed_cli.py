@@ -47,6 +47,10 @@ def cmd_seed(args: Any) -> int:
             "to a server; unset it)"
         )
     data_dir = Path(s.data_dir)
+    # the seeder starts from the shipped registry (or one named in EMW_REGISTRY_DIR), never from
+    # the fleet a previous seed wrote into this directory (which --replace removes)
+    own = s.registry_dir is not None and Path(s.registry_dir) == data_dir / "registry"
+    registry = load_registry(None if own else s.registry_dir)
     prepare_dir(data_dir, args.replace)
     try:
         client = connect(s.resolved_dsn, s.warehouse_database)
@@ -63,7 +67,7 @@ def cmd_seed(args: Any) -> int:
         client,
         plan,
         ruleset=load_ruleset(s.ruleset_dir),
-        registry=load_registry(s.registry_dir),
+        registry=registry,
         data_dir=data_dir,
     )
     n_obd = len(seeder.cast.vehicles)
@@ -97,8 +101,8 @@ def cmd_seed(args: Any) -> int:
             )
         if report.registry_dir:
             print(
-                f"the seeded fleet is in {report.registry_dir}: run the platform on this data with "
-                f"EMW_DATA_DIR={data_dir} EMW_REGISTRY_DIR={report.registry_dir}"
+                f"the seeded fleet is in {report.registry_dir}: the platform run on this data "
+                f"(EMW_DATA_DIR={data_dir}) uses it by default"
             )
     return 0
 

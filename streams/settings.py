@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,7 +46,11 @@ class Settings(BaseSettings):
     simulate: bool = Field(True, description="run the bundled device simulators (demo traffic)")
     sim_scale: float = Field(1.0, gt=0, le=100)
     ruleset_dir: Path | None = None
-    registry_dir: Path | None = None
+    registry_dir: Path | None = Field(
+        None,
+        description="sites and devices; empty = data_dir/registry when it holds *.yaml (what "
+        "`emwatch seed` writes), else the shipped registry",
+    )
     sink_batch_size: int = Field(50_000, ge=1)
     sink_max_delay_s: float = Field(0.5, gt=0, le=60)
     sink_max_buffered: int = Field(500_000, ge=1)
@@ -74,6 +78,15 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(
         None, description="first administrator's password (else a random one, printed once)"
     )
+
+    @model_validator(mode="after")
+    def _registry_in_data_dir(self) -> Settings:
+        """A data directory that carries its registry (a seeded one) is run with it by default."""
+        if self.registry_dir is None:
+            d = self.data_dir / "registry"
+            if d.is_dir() and any(d.glob("*.yaml")):
+                object.__setattr__(self, "registry_dir", d)  # frozen: set once, while validating
+        return self
 
     @property
     def resolved_dsn(self) -> str:

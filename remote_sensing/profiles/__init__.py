@@ -63,6 +63,8 @@ FLOAT_FIELDS = (
     "temperature_c",
     "humidity_pct",
     "headway_s",
+    "latitude",  # a mobile unit's position, WGS-84 degrees (wins over the site registry)
+    "longitude",
 )
 TEXT_FIELDS = (
     "record_id",
@@ -72,6 +74,7 @@ TEXT_FIELDS = (
     "plate_type",
     "emission_stage",
     "device_invalid_reason",
+    "jurisdiction",  # a mobile unit's jurisdiction as written (qingpu / 青浦区 / 310118)
 )
 CODED_FIELDS = ("plate_colour", "fuel", "device_result", "precipitation", "device_valid")
 _UNREAD = frozenset({"未识别", "无牌", "无", "-", "UNKNOWN", "车牌"})

@@ -58,15 +58,33 @@ def test_small_seed_stores_what_it_reports_and_judges_it(
     plates = {v.plate for v in seeder.cast.vehicles}
     seen = {r[0] for r in warehouse.query("SELECT DISTINCT plate FROM rsd_pass").result_rows}
     assert plates & seen
-    # one real evidence bundle whose files match the hashes the capture carries
+    # every capture has real evidence files under the data directory, matching its hashes
+    import hashlib
+
     from smoke_capture.evidence import verify_bundle
 
     caps = warehouse.query(
-        "SELECT evidence_uri FROM smoke_capture FINAL WHERE evidence_uri NOT LIKE 'seed://%'"
+        "SELECT evidence_uri, evidence_files, evidence_sha256, clip_seconds FROM smoke_capture FINAL"
     ).result_rows
-    if report.rows["smoke.capture"]:
-        assert len(caps) == report.evidence_bundles == 1
-        assert verify_bundle(Path(caps[0][0])) == []
+    assert len(caps) == report.rows["smoke.capture"] == report.evidence_bundles > 0
+    for uri, files, hashes, clip in caps:
+        folder = tmp_path / uri
+        assert not uri.startswith(("seed://", "/")) and verify_bundle(folder) == []
+        assert [hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in files] == list(
+            hashes
+        )
+        assert {f.rsplit(".", 1)[0] for f in files} >= {"best_frame", "plate_crop", "clip"}
+        assert clip >= 10.0
+    # the evidence export reads them through the reference a BS-CONFIRM carries (path#sha256=…)
+    from enforcement.evidence import split_ref
+    from streams.api import EnforcementService
+
+    svc = EnforcementService(warehouse, lambda cmd: None, ruleset, registry, tmp_path)
+    uri, files, hashes, _ = caps[0]
+    for name, h in zip(files, hashes, strict=True):
+        path, declared = split_ref(f"{uri}/{name}#sha256={h}")
+        data = svc._read_file(path)
+        assert data is not None and hashlib.sha256(data).hexdigest() == declared
 
 
 def test_a_larger_fleet_is_registered_where_the_platform_finds_it(

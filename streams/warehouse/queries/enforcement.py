@@ -285,3 +285,60 @@ def captures_awaiting_review(client: Client, scope: Scope, limit: int = 20000) -
         "(SELECT capture_id FROM smoke_review_queue) ORDER BY ts DESC LIMIT {n:UInt32}",
         parameters={"n": limit},
     )
+
+
+# Findings the cross-source rules remember (enforcement.rules): proofs and pairs, sightings, fleet
+# marks. ENF-* findings are the rules' own output and feed nothing.
+_MEMORY_RULES = (
+    "(startsWith(rule_id, 'RS-G-') OR startsWith(rule_id, 'RS-D-') "
+    "OR rule_id IN ('BS-CONFIRM', 'OBD-SCR', 'OBD-NOX-WIN'))"
+)
+
+
+def memory_replay(
+    client: Client,
+    scope: Scope,
+    months: int = 13,
+    per_subject: int = 200,
+    sightings: int = 50,
+    passes: int = 100,
+) -> dict[str, pd.DataFrame]:
+    """What the case processor's cross-source memory is rebuilt from at start (embedded): the
+    last ``months`` before the newest finding (no clock), newest rows per subject only.
+
+    * ``findings``: ``case_finding`` rows (full) of the rules' inputs, ``per_subject`` per subject,
+      the last ``sightings`` sightings per subject and every fleet mark;
+    * ``passes``: valid RSD passes (full rows) of the plates among those findings since their
+      first, ``passes`` per plate (a judged clean pass breaks "consecutive");
+    * ``checks``: field-check log entries (``case_entry``) of vehicle cases in the same period.
+
+    Zone-wide scopes (the system)."""
+    require_zone(scope, "enforcement.memory_replay")
+    since = f"(SELECT max(ts) FROM case_finding) - INTERVAL {int(months)} MONTH"  # literal: a bound
+    p = {"n": per_subject, "s": sightings, "np": passes}
+    findings = client.query_df(
+        "SELECT * EXCEPT ingested_at FROM ("
+        "SELECT * FROM case_finding FINAL WHERE finding = 'exceedance' AND source != 'enforcement' "
+        f"AND {_MEMORY_RULES} AND ts >= {since} ORDER BY ts DESC LIMIT {{n:UInt32}} BY subject_id "
+        "UNION ALL SELECT * FROM case_finding FINAL WHERE finding = 'sighting' "
+        f"AND ts >= {since} ORDER BY ts DESC LIMIT {{s:UInt32}} BY subject_id "
+        "UNION ALL SELECT * FROM case_finding FINAL WHERE finding = 'fleet_mark' "
+        f"AND ts >= {since}) ORDER BY ts, event_id",
+        parameters=p,
+    )
+    passes_df = client.query_df(
+        "SELECT * EXCEPT ingested_at FROM rsd_pass WHERE valid AND (plate, ts) IN ("
+        "SELECT r.plate, r.ts FROM rsd_pass AS r INNER JOIN ("
+        "SELECT plate, min(ts) AS first FROM case_finding FINAL WHERE finding = 'exceedance' "
+        f"AND source != 'enforcement' AND {_MEMORY_RULES} AND plate != '' AND ts >= {since} "
+        "GROUP BY plate) AS f ON r.plate = f.plate WHERE r.valid AND r.ts >= f.first "
+        "ORDER BY r.ts DESC LIMIT {np:UInt32} BY r.plate) "
+        "ORDER BY ts LIMIT 1 BY event_id",
+        parameters=p,
+    )
+    checks = client.query_df(
+        "SELECT ts, case_id, seq, subject_kind, subject_id, jurisdiction, actor_jurisdiction, "
+        "request_id, payload_json FROM case_entry FINAL WHERE entry = 'action' AND action = 'check' "
+        f"AND subject_kind = 'vehicle' AND ts >= {since} ORDER BY ts",
+    )
+    return {"findings": findings, "passes": passes_df, "checks": checks}

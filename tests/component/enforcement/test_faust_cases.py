@@ -24,7 +24,7 @@ pytestmark = pytest.mark.component
 async def test_first_of_two_commands_wins_in_faust(ruleset: Any, registry: Any) -> None:
     ctx = Context(ruleset, registry)
     cases = next(p for p in PROCESSORS if p.name == "enforcement.cases")
-    ets = {k: et for k, et in catalog.event_types().items() if k.startswith("case.")}
+    ets = {k: et for k, et in catalog.event_types().items() if k in cases.inputs}
     w = build(
         load_settings(
             kafka_bootstrap="127.0.0.1:9",

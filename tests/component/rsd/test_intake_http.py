@@ -312,3 +312,57 @@ def test_gb18030_csv_body(setup: Any, registry: Any) -> None:
     )
     assert r.json()["accepted"] == 1
     assert pub.events[0].plate == "沪C54321"
+
+
+MOB = "RSD-MOB-01"  # a mobile unit registered in Qingpu
+
+
+def test_mobile_unit_position_and_jurisdiction_come_with_each_record(
+    setup: Any, registry: Any
+) -> None:
+    client, pub, _ = setup
+    batch = [
+        rec("M1", dwbh=MOB, wd="31.0327", jd="120.8034", xzqh="吴江区"),  # parked in Wujiang
+        rec("M2", dwbh=MOB, wd="30.9000", jd="120.9000"),  # position only: Jiashan
+        rec("M3", dwbh=MOB, xzqh="310118"),  # jurisdiction only (GB/T 2260): Qingpu
+        rec("M4", dwbh=MOB),  # neither: the registry's jurisdiction
+        rec("OUT", dwbh=MOB, wd="31.2304", jd="121.4737"),  # central Shanghai: outside the zone
+        rec("JUR", dwbh=MOB, wd="31.0327", jd="120.8034", xzqh="浦东新区"),
+        rec("HALF", dwbh=MOB, wd="31.0327"),  # latitude without longitude
+    ]
+    r = client.post("/api/rsd/v1/records", json=batch, headers=auth(MOB, registry))
+    assert r.status_code == 200  # some records were taken: the others are answered one by one
+    body = r.json()
+    assert body["accepted"] == 4 and body["rejected"] == 3
+    res = {x["record_id"]: x for x in body["results"]}
+    assert res["OUT"]["error"] == "outside_zone" and "121.4737" in res["OUT"]["message"]
+    assert res["JUR"]["error"] == "unknown_jurisdiction" and "浦东新区" in res["JUR"]["message"]
+    assert res["HALF"]["error"] == "malformed" and "both" in res["HALF"]["message"]
+    got = {e.record_id: e for e in pub.events}
+    assert set(got) == {"M1", "M2", "M3", "M4"}  # nothing else lost, nothing rejected stored
+    assert (got["M1"].jurisdiction, got["M1"].latitude, got["M1"].longitude) == (
+        "wujiang",
+        31.0327,
+        120.8034,
+    )
+    assert got["M2"].jurisdiction == "jiashan"
+    assert (got["M3"].jurisdiction, got["M3"].latitude) == ("qingpu", None)
+    assert got["M4"].jurisdiction == registry.rsd_site(MOB).jurisdiction
+
+
+def test_a_body_whose_every_record_is_rejected_is_a_422_with_the_reasons(
+    setup: Any, registry: Any
+) -> None:
+    client, pub, _ = setup
+    out = rec("OUT", dwbh=MOB, wd="31.2304", jd="121.4737")
+    r = client.post("/api/rsd/v1/records", json=out, headers=auth(MOB, registry))
+    assert r.status_code == 422
+    body = r.json()
+    assert "outside_zone" in body["error"] and body["rejected"] == 1 and body["accepted"] == 0
+    assert "outside the demonstration zone" in body["results"][0]["message"]
+    assert pub.events == []
+    r = client.post(
+        "/api/rsd/v1/records", json=rec("J", dwbh=MOB, xzqh="上海"), headers=auth(MOB, registry)
+    )
+    assert r.status_code == 422 and "unknown_jurisdiction" in r.json()["error"]
+    assert pub.events == []

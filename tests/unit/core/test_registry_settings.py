@@ -74,3 +74,18 @@ def test_registry_refuses_a_plain_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_registry(tmp_path)
     assert "rsd_sites.0.token" in str(err.value) and "dev-123" not in str(err.value)
+
+
+def test_registry_dir_defaults_to_the_data_dirs_own_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EMW_REGISTRY_DIR", raising=False)
+    monkeypatch.setenv("EMW_DATA_DIR", str(tmp_path))
+    assert load_settings().registry_dir is None  # nothing there: the shipped registry
+    (tmp_path / "registry").mkdir()
+    assert load_settings().registry_dir is None  # an empty folder is not a registry
+    (tmp_path / "registry" / "rsd.yaml").write_text("{}", encoding="utf-8")
+    assert load_settings().registry_dir == tmp_path / "registry"  # e.g. what `emwatch seed` wrote
+    assert load_settings(data_dir=tmp_path / "other").registry_dir is None
+    monkeypatch.setenv("EMW_REGISTRY_DIR", str(tmp_path / "mine"))
+    assert load_settings().registry_dir == tmp_path / "mine"  # an explicit one wins

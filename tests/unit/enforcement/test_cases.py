@@ -269,8 +269,12 @@ def test_obd_offline_while_seen_on_the_road(d: Driver, registry: Any) -> None:
 
     v = registry.obd_vehicles[0]
     seen_at = beijing(2026, 11, 20, 9)
-    p = dataclasses.replace(rsd_examples()[0], plate=v.plate, ts=seen_at, event_id="pass-1")
+    p = dataclasses.replace(
+        rsd_examples()[0], plate=v.plate, plate_colour="yellow", ts=seen_at, event_id="pass-1"
+    )
     d.send(p)
+    other = dataclasses.replace(p, plate_colour="blue", event_id="pass-2")  # another vehicle
+    assert not [e for e in d.send(other) if getattr(e, "finding", "") == "sighting"]
     off = fire(
         d.rs.rule("OBD-OFFLINE"),
         seen_at + timedelta(days=2),
@@ -334,3 +338,154 @@ def test_fleet_share_of_confirmed_vehicles(d: Driver, registry: Any) -> None:
     assert f.subject_kind == "fleet" and f.subject_id == "qingpu-bus"
     assert f.measured == pytest.approx(1 / len(fleet))
     assert any(d.state(c).subject_kind == "fleet" for c in d.cases())  # a fleet case for the desk
+
+
+# ---------------------------------------------------------------- the repeat rule across sources
+
+
+def confirmed_smoke(rs: Any, ts: datetime, colour: str = "yellow", cap: str = "c1") -> Exceedance:
+    """BS-CONFIRM as smoke_capture fires it (offence time = capture time)."""
+    return fire(
+        rs.rule("BS-CONFIRM"),
+        ts,
+        source="smoke_capture",
+        subject_kind="vehicle",
+        subject_id=PLATE,
+        jurisdiction="wujiang",
+        device_id="CAM-WJ-01",
+        measured=3.0,
+        limit=1.0,
+        unit="grade",
+        detail={"capture_id": cap, "pollutant": "ringelmann", "plate_colour": colour},
+        window=cap,
+    )
+
+
+def clean_pass(ts: datetime, rid: str, colour: str = "yellow") -> Any:
+    from remote_sensing.events import RsdPass
+    from remote_sensing.events import examples as rsd_examples
+
+    return dataclasses.replace(
+        rsd_examples()[0],
+        event_id=RsdPass.make_id("RSD-QP-01", rid),
+        record_id=rid,
+        ts=ts,
+        plate=PLATE,
+        plate_colour=colour,
+        fuel="diesel",
+        no_ppm=600.0,
+        ringelmann=0.0,
+        opacity_pct=None,
+    )
+
+
+def repeats(d: Driver) -> list[Exceedance]:
+    return [e for e in d.seen if isinstance(e, Exceedance) and e.rule_id == "ENF-REPEAT"]
+
+
+def test_repeat_counts_consecutive_proofs_across_sources(d: Driver) -> None:
+    t0 = beijing(2026, 5, 1, 9)
+    d.send(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"))
+    d.send(confirmed_smoke(d.rs, t0 + timedelta(days=10)))
+    (rep,) = repeats(d)
+    assert rep.detail["pollutant"] == "ringelmann"
+    assert {rep.detail["trigger"]["source"], rep.detail["with"][0]["source"]} == {
+        "smoke_capture",
+        "remote_sensing",
+    }
+
+
+def test_a_clean_rsd_pass_in_between_is_not_consecutive(d: Driver) -> None:
+    t0 = beijing(2026, 5, 1, 9)
+    d.send(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"))
+    d.send(clean_pass(t0 + timedelta(days=2), "clean1"))  # valid, Ringelmann 0: run ends
+    d.send(confirmed_smoke(d.rs, t0 + timedelta(days=10)))
+    assert repeats(d) == []
+    # the smoke capture opened a new window: the next proof pairs with it
+    d.send(rsd(d.rs, "RS-D-RING", t0 + timedelta(days=20), 2.0, rid="ring2"))
+    (rep,) = repeats(d)
+    assert rep.detail["with"][0]["source"] == "smoke_capture"
+
+
+def test_a_clean_pass_of_another_colour_or_pollutant_does_not_break_the_run(d: Driver) -> None:
+    t0 = beijing(2026, 5, 1, 9)
+    d.send(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"))
+    d.send(clean_pass(t0 + timedelta(days=2), "blue1", colour="blue"))  # another vehicle
+    d.send(confirmed_smoke(d.rs, t0 + timedelta(days=10)))
+    assert len(repeats(d)) == 1
+
+
+def test_a_late_confirmation_pairs_by_offence_time(d: Driver) -> None:
+    """A capture taken on day 3 and confirmed after the RSD proof of day 5 still pairs with it;
+    a clean pass between the two offences breaks it even though it arrived before."""
+    t0 = beijing(2026, 5, 1, 9)
+    d.send(rsd(d.rs, "RS-D-RING", t0 + timedelta(days=5), 2.0, rid="ring5"))
+    d.send(confirmed_smoke(d.rs, t0 + timedelta(days=3), cap="c3"))
+    assert len(repeats(d)) == 1
+
+    d2 = Driver(d.rs, d.ctx.registry)
+    d2.send(rsd(d2.rs, "RS-D-RING", t0 + timedelta(days=5), 2.0, rid="ring5"))
+    d2.send(clean_pass(t0 + timedelta(days=4), "clean4"))  # between the two offences
+    d2.send(confirmed_smoke(d2.rs, t0 + timedelta(days=3), cap="c3"))
+    assert repeats(d2) == []
+
+
+def test_repeat_window_is_six_calendar_months(d: Driver) -> None:
+    t0 = beijing(2026, 2, 28, 9)
+    d.send(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"))
+    d.send(confirmed_smoke(d.rs, beijing(2026, 8, 29, 9)))  # 28 Feb + 6 months = 28 Aug
+    assert repeats(d) == []
+    d.send(rsd(d.rs, "RS-D-RING", beijing(2027, 2, 28, 9), 2.0, rid="ring2"))  # ≤ 29 Feb → 28 Feb
+    assert len(repeats(d)) == 1
+
+
+def test_smoke_of_another_plate_colour_is_another_vehicle(d: Driver) -> None:
+    t0 = beijing(2026, 5, 1, 9)
+    d.send(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"))
+    d.send(confirmed_smoke(d.rs, t0 + timedelta(days=1), colour="blue"))
+    assert repeats(d) == []
+
+
+def test_field_checks_prove_or_break_the_repeat(d: Driver) -> None:
+    t0 = beijing(2026, 5, 1, 9)
+    d.send(rsd(d.rs, "RS-REPEAT", t0, 1600.0, rid="no1"))  # opens an emission case
+    (cid,) = d.cases()
+    d.send(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"))
+    d.act(cid, "check", t0 + timedelta(days=1), method="ringelmann", value=0.0)  # passed
+    d.send(confirmed_smoke(d.rs, t0 + timedelta(days=3)))
+    assert repeats(d) == []  # the passed reading broke the run; the smoke opened a window
+
+    d.send(rsd(d.rs, "RS-REPEAT", t0 + timedelta(days=4), 1600.0, rid="no2"))  # a new case
+    cid2 = next(c for c in d.cases() if d.state(c).status != "closed")
+    d.act(cid2, "check", t0 + timedelta(days=5), method="ringelmann", value=3.0)  # failed
+    (rep,) = repeats(d)
+    assert rep.detail["trigger"]["source"] == "field_check"
+    assert rep.detail["with"][0]["source"] == "smoke_capture"
+
+
+def test_restore_memory_replays_proofs_clean_checks_and_failed_checks(d: Driver) -> None:
+    from enforcement.processors import CheckResult, finding_of, restore_memory
+
+    t0 = beijing(2026, 5, 1, 9)
+    proof = finding_of(rsd(d.rs, "RS-D-RING", t0, 2.0, rid="ring1"), d.ctx)
+    passed = CheckResult(
+        ts=t0 + timedelta(days=1),
+        subject_key=f"vehicle:{PLATE}",
+        case_id="QP-20260501-ABCDEF",
+        seq=3,
+        request_id="req-1",
+        jurisdiction="qingpu",
+        payload={"method": "ringelmann", "result": "passed", "value": 0.0},
+    )
+    assert restore_memory(d.states["enforcement.cases"], [passed, proof], d.ctx) == 2
+    d.send(confirmed_smoke(d.rs, t0 + timedelta(days=3)))
+    assert repeats(d) == []  # the replayed passed check (after the proof by time) broke the run
+
+    d2 = Driver(d.rs, d.ctx.registry)
+    failed = dataclasses.replace(
+        passed, payload={"method": "ringelmann", "result": "failed", "value": 3.0}
+    )
+    restore_memory(d2.states["enforcement.cases"], [failed], d2.ctx)
+    d2.send(confirmed_smoke(d2.rs, t0 + timedelta(days=3)))
+    (rep,) = repeats(d2)
+    assert rep.detail["with"][0]["source"] == "field_check"

@@ -46,7 +46,7 @@ def test_valid_pass_has_no_reasons() -> None:
 def test_ids_and_keys() -> None:
     assert RsdPass.make_id("RSD-QP-01", "A") == RsdPass.make_id("RSD-QP-01", "A")
     assert RsdPass.make_id("RSD-QP-01", "A") != RsdPass.make_id("RSD-JS-01", "A")
-    assert PASS.key == "vehicle:沪A12345|blue"
+    assert PASS.key == "vehicle:沪A12345"
     assert dataclasses.replace(PASS, plate="").key == "site:RSD-QP-01:unread"
     assert not PASS.is_new_energy
     assert dataclasses.replace(PASS, plate_type="52").is_new_energy

@@ -53,6 +53,21 @@ def test_exceedances_are_not_an_input(ctx: Context) -> None:
     assert state == before
 
 
+def test_a_blue_and_a_yellow_plate_of_one_number_are_two_rsd_vehicles(ctx: Context) -> None:
+    """The pass partitions by plate number (the cross-source vehicle key); the RSD vehicle is
+    number + colour, so a yellow 沪A12345 does not complete a blue 沪A12345's repeat window."""
+    state: dict[str, Any] = {}
+    blue = make(beijing(2026, 3, 1, 9), rid="a", no_ppm=1600.0)
+    yellow = make(beijing(2026, 3, 2, 9), rid="b", no_ppm=1600.0, plate_colour="yellow")
+    assert blue.key == yellow.key == "vehicle:沪A12345"
+    assert "RS-FIRST" in rules_of(list(handle_pass(blue, state, ctx)))
+    out = list(handle_pass(yellow, state, ctx))
+    assert "RS-FIRST" in rules_of(out) and "RS-REPEAT" not in rules_of(out)
+    assert {e.subject_id for e in out} == {"沪A12345|yellow"}
+    again = make(beijing(2026, 3, 3, 9), rid="c", no_ppm=1600.0)
+    assert "RS-REPEAT" in rules_of(list(handle_pass(again, state, ctx)))
+
+
 def test_first_then_repeat_at_another_site(ctx: Context) -> None:
     state: dict[str, Any] = {}
     p1 = make(beijing(2026, 3, 1, 9), rid="a", no_ppm=1600.0)
