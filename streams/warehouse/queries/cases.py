@@ -60,7 +60,6 @@ def _latest(conds: str, order: str = "", limit: str = "", state_cond: str = "") 
     )
 
 
-
 def queue(
     client: Client,
     scope: Scope,
