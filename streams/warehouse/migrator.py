@@ -6,6 +6,8 @@ separated by ``;`` on its own line end. Engine clauses are templates so the same
 a single server and a cluster:
 
 - ``{replacing}`` → ``ReplacingMergeTree`` (local) or ``ReplicatedReplacingMergeTree(...)``
+- ``{replacing:COL}`` → the same with version column ``COL`` (the row with the highest ``COL``
+  of a key is kept)
 - ``{merge}``     → ``MergeTree`` or ``ReplicatedMergeTree(...)``
 - ``{on_cluster}`` → empty or ``ON CLUSTER <name>``
 """
@@ -48,7 +50,20 @@ def load_migrations(directory: Path = DDL_DIR) -> list[Migration]:
     return out
 
 
+_VERSIONED_RE = re.compile(r"\{replacing:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def render(sql: str, cluster: str | None = None) -> str:
+    if cluster:
+        sql = _VERSIONED_RE.sub(
+            lambda m: (
+                "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', "
+                f"'{{replica}}', {m.group(1)})"
+            ),
+            sql,
+        )
+    else:
+        sql = _VERSIONED_RE.sub(lambda m: f"ReplacingMergeTree({m.group(1)})", sql)
     if cluster:
         zk = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
         subs = {

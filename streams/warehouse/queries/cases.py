@@ -1,9 +1,13 @@
 """Case queries for the officer's desk: the triage queue (latest state of each case), one case,
 a subject's cases, the action log, and the outcome of a command by its request id.
 
-``case_state`` holds one row per case version; the case is its highest version (``LIMIT 1 BY``).
-``case_entry`` is the hash-chained log (``entry = 'rejected'`` rows answer commands that were not
-applied: stale version, action not allowed, bad input). Tables are read with ``FINAL``.
+``case_state`` holds one row per case version; the case is its highest version. Lists filter and
+sort on ``case_latest`` (the highest version of each case, one light row per case, kept by a
+materialized view: ``0901_case_latest.sql``) and then read only the chosen versions' full rows
+(``state_json`` included, a few kB each) from ``case_state`` by its key, instead of sorting every
+version of every case with its state (``_latest``; the result is the same rows). ``case_entry`` is
+the hash-chained log (``entry = 'rejected'`` rows answer commands that were not applied: stale
+version, action not allowed, bad input). Tables are read with ``FINAL``.
 """
 
 from __future__ import annotations
@@ -35,9 +39,25 @@ _STATE_COLS = (
     "issue, status, opened_at, severity, rules, sources, jurisdictions, findings, score, "
     "score_terms_json, suggested_measure, measure, state_json"
 )
-_LATEST = (
-    f"SELECT {_STATE_COLS} FROM case_state FINAL ORDER BY case_id, version DESC LIMIT 1 BY case_id"
-)
+
+
+def _latest(conds: str, order: str = "", limit: str = "", state_cond: str = "") -> str:
+    """The latest version of each case whose latest version matches ``conds`` (columns of
+    ``case_latest``) and ``state_cond`` (any column, e.g. ``state_json``), full rows, ordered by
+    ``order`` and cut at ``limit`` (SQL fragments).
+
+    Equal to ``SELECT * FROM (<highest version of each case in case_state>) WHERE conds ORDER BY
+    order LIMIT limit``: conditions, order and limit apply to the light rows of ``case_latest``
+    (FINAL: the highest version of each case), then ``(case_id, version)`` picks those rows in ``case_state`` (its
+    primary key); ``LIMIT 1 BY case_id`` drops a replayed duplicate of a version."""
+    head = f"ORDER BY {order} " if order else ""
+    cut = f"LIMIT {limit}" if limit else ""
+    inner_cut = "" if state_cond else cut  # a condition on the full row comes before the limit
+    return (
+        f"SELECT {_STATE_COLS} FROM case_state WHERE (case_id, version) IN ("
+        f"SELECT case_id, version FROM case_latest FINAL WHERE {conds} {head}{inner_cut}) "
+        f"{'AND ' + state_cond + ' ' if state_cond else ''}{head}LIMIT 1 BY case_id {cut}"
+    )
 
 
 def queue(
@@ -69,8 +89,7 @@ def queue(
     if vehicle_classes:
         conds.append("vehicle_class IN {vc:Array(String)}")
     return client.query_df(
-        f"SELECT * FROM ({_LATEST}) WHERE {' AND '.join(conds)} "
-        "ORDER BY score DESC, ts DESC LIMIT {lim:UInt32}",
+        _latest(" AND ".join(conds), "score DESC, ts DESC, case_id", "{lim:UInt32}"),
         parameters={
             "st": list(statuses),
             "since": since,
@@ -100,10 +119,12 @@ def for_subject(
     """Every case of a vehicle (by plate or VIN) or a station (its nozzles too), newest first."""
     sc = _sc(scope, "cases of a subject")
     return client.query_df(
-        f"SELECT * FROM ({_LATEST}) WHERE {_VISIBLE} AND ((plate != '' AND plate = {{plate:String}}) "
-        "OR (vin != '' AND vin = {vin:String}) OR subject_id IN {subj:Array(String)} "
-        "OR ({station:String} != '' AND startsWith(subject_id, concat({station:String}, ':')))) "
-        "ORDER BY ts DESC",
+        _latest(
+            f"{_VISIBLE} AND ((plate != '' AND plate = {{plate:String}}) "
+            "OR (vin != '' AND vin = {vin:String}) OR subject_id IN {subj:Array(String)} "
+            "OR ({station:String} != '' AND startsWith(subject_id, concat({station:String}, ':'))))",
+            "ts DESC, case_id",
+        ),
         parameters={
             "plate": plate,
             "vin": vin,
@@ -118,8 +139,12 @@ def for_capture(client: Client, scope: Scope, capture_id: str) -> pd.DataFrame:
     """The open case holding a smoke capture (its findings name the capture id)."""
     sc = _sc(scope, "case of a capture")
     return client.query_df(
-        f"SELECT * FROM ({_LATEST}) WHERE {_VISIBLE} AND issue = 'smoke' "
-        "AND position(state_json, {cap:String}) > 0 ORDER BY ts DESC LIMIT 1",
+        _latest(
+            f"{_VISIBLE} AND issue = 'smoke'",
+            "ts DESC, case_id",
+            "1",
+            state_cond="position(state_json, {cap:String}) > 0",
+        ),
         parameters={"cap": capture_id, **sc},
     )
 

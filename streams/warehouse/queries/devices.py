@@ -38,17 +38,21 @@ COLUMNS = [
 
 
 def seen(client: Client, scope: Scope, since: datetime, until: datetime) -> pd.DataFrame:
-    """Per device kind and id: last time heard and distinct Beijing days with data."""
+    """Per device kind and id: last time heard and distinct Beijing days with data.
+
+    Read without ``FINAL``: a replayed row repeats its event's time and jurisdiction, so the
+    maximum time and the set of days are the same with or without it, and the window is read
+    in key order instead of merged first (a month of OBD samples)."""
     sw, sp = scope_where(scope, domain="platform", detail=False, what="device health")
     return client.query_df(
         f"SELECT 'rsd_site' AS kind, toString(site_id) AS device_id, max(ts) AS last_seen, uniqExact({_DAY}) AS days "
-        f"FROM rsd_pass FINAL WHERE {_TS} AND {sw} GROUP BY site_id "
+        f"FROM rsd_pass WHERE {_TS} AND {sw} GROUP BY site_id "
         f"UNION ALL SELECT 'camera', toString(camera_id), max(ts), uniqExact({_DAY}) "
-        f"FROM smoke_capture FINAL WHERE {_TS} AND {sw} GROUP BY camera_id "
+        f"FROM smoke_capture WHERE {_TS} AND {sw} GROUP BY camera_id "
         f"UNION ALL SELECT 'obd_terminal', vin, max(ts), uniqExact({_DAY}) "
-        f"FROM obd_sample FINAL WHERE {_TS} AND {sw} GROUP BY vin "
+        f"FROM obd_sample WHERE {_TS} AND {sw} GROUP BY vin "
         f"UNION ALL SELECT 'data_logger', unit_id, max(ts), uniqExact({_DAY}) "
-        f"FROM vapor_packet FINAL WHERE {_TS} AND {sw} GROUP BY unit_id",
+        f"FROM vapor_packet WHERE {_TS} AND {sw} GROUP BY unit_id",
         parameters={"since": since, "until": until, **sp},
     )
 

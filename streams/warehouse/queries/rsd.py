@@ -93,15 +93,19 @@ def vehicle_history(
     client: Client, scope: Scope, plate: str, plate_colour: str | None = None, limit: int = 500
 ) -> pd.DataFrame:
     """Every pass of a plate at any zone site, newest first, with the computed values, validity
-    reasons, evidence references and the rule-set version used."""
+    reasons, evidence references and the rule-set version used.
+
+    Read from the plate-ordered projection (``0900_rsd_pass_by_plate.sql``), which FINAL cannot
+    use: a re-sent pass is dropped with ``LIMIT 1 BY`` the table's key instead (FINAL's result,
+    since a re-sent record carries the same values)."""
     sw, sp = scope_where(scope, domain="rsd")
     where_col = ("AND plate_colour = {colour:String} " if plate_colour else "") + f"AND {sw}"
     return client.query_df(
         "SELECT ts, site_id, jurisdiction, record_id, plate, plate_colour, fuel, emission_stage, "
         "speed_kmh, vsp_kw_t, co_pct, hc_ppm, no_ppm, opacity_pct, ringelmann, co_gpkg, hc_gpkg, "
         "no_gpkg, valid, invalid_reasons, quality_flags, images, raw_ref, ruleset_version, event_id "
-        "FROM rsd_pass FINAL WHERE plate = {plate:String} "
-        f"{where_col} ORDER BY ts DESC LIMIT {{limit:UInt32}}",
+        "FROM rsd_pass WHERE plate = {plate:String} "
+        f"{where_col} ORDER BY ts DESC LIMIT 1 BY site_id, ts, event_id LIMIT {{limit:UInt32}}",
         parameters={"plate": plate, "colour": plate_colour or "", "limit": limit, **sp},
     )
 

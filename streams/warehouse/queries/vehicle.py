@@ -1,7 +1,10 @@
 """One vehicle across every source and jurisdiction: readings and events on one time line, its
 exceedances, smoke captures with evidence. A vehicle is named by its plate and/or VIN (the
 registry links the two for OBD vehicles; pages resolve that before asking). Event tables are read
-with ``FINAL`` so replays count once.
+with ``FINAL`` so replays count once, except RSD passes by plate: they come from the table's
+plate-ordered projection (``0900_rsd_pass_by_plate.sql``), which FINAL cannot use, and a re-sent
+pass is dropped with ``LIMIT 1 BY`` the table's key (the same rows: a re-sent record carries the
+same values).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ def timeline(
         parts.append(
             "SELECT ts, 'remote_sensing' AS source, 'reading' AS what, site_id AS label, "
             "toFloat64(ifNull(no_gpkg, nan)) AS value, 'g/kg NO' AS unit, toString(jurisdiction) AS jurisdiction "
-            f"FROM rsd_pass FINAL WHERE plate = {{plate:String}} AND {_TS}"
+            f"FROM rsd_pass WHERE plate = {{plate:String}} AND {_TS} "
+            "LIMIT 1 BY rsd_pass.site_id, rsd_pass.ts, rsd_pass.event_id"
         )
         parts.append(
             "SELECT ts, 'smoke_capture' AS source, 'capture' AS what, camera_id AS label, grade AS value, "

@@ -1,0 +1,241 @@
+"""The fast forms of the named queries return what their plain forms return, on seeded data with
+replayed rows: the case lists read from ``case_current`` + ``case_state`` by key (not every version
+of every case), RSD passes by plate from the plate-ordered projection with ``LIMIT 1 BY`` the key
+(not ``FINAL``), device health without ``FINAL``. The plain forms are written out here as the
+queries read before (the reference)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from core.access import scope_for
+from core.scope import Scope
+from streams.warehouse.queries import cases, devices, rsd, vehicle
+
+pytestmark = [pytest.mark.component]
+
+END = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
+OPEN = ("new", "in_review", "confirmed", "notified", "referred", "reinspected")
+STATE_COLS = cases._STATE_COLS
+PLAIN_LATEST = (
+    f"SELECT {STATE_COLS} FROM case_state FINAL ORDER BY case_id, version DESC LIMIT 1 BY case_id"
+)
+VISIBLE = cases._VISIBLE
+RSD_COLS = (
+    "ts, site_id, jurisdiction, record_id, plate, plate_colour, fuel, emission_stage, speed_kmh, "
+    "vsp_kw_t, co_pct, hc_ppm, no_ppm, opacity_pct, ringelmann, co_gpkg, hc_gpkg, no_gpkg, valid, "
+    "invalid_reasons, quality_flags, images, raw_ref, ruleset_version, event_id"
+)
+
+
+@pytest.fixture(scope="module")
+def seeded(chdb_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Two seeded days, then every RSD pass, OBD sample and case version of the first vehicles
+    stored a second time (a replay before the merge)."""
+    from core.registry import default_registry
+    from core.ruleset import default_ruleset
+    from streams.seed import Seeder, SeedPlan
+    from streams.warehouse.client import connect
+    from streams.warehouse.migrator import migrate
+
+    db = f"t_{uuid.uuid4().hex[:12]}"
+    client = connect(chdb_dsn, db)
+    migrate(client)
+    tmp = Path(tmp_path_factory.mktemp("seeded"))
+    plan = SeedPlan(days=2, end=END, scale=0.03, seed=5)
+    Seeder(
+        client,
+        plan,
+        ruleset=default_ruleset(),
+        registry=default_registry(),
+        data_dir=tmp,
+        real_bundles=0,
+    ).run(progress=False)
+    plates = [r[0] for r in client.query(
+        "SELECT plate FROM rsd_pass WHERE plate != '' GROUP BY plate ORDER BY count() DESC, plate "
+        "LIMIT 3").result_rows]  # fmt: skip
+    client.command(
+        "INSERT INTO rsd_pass SELECT * FROM rsd_pass WHERE plate IN {p:Array(String)}",
+        parameters={"p": plates},
+    )
+    client.command("INSERT INTO obd_sample SELECT * FROM obd_sample WHERE ts > {t:DateTime64(3)}",
+                   parameters={"t": END - timedelta(hours=6)})  # fmt: skip
+    client.command(
+        "INSERT INTO case_state SELECT * FROM case_state WHERE case_id IN "
+        "(SELECT case_id FROM case_state ORDER BY case_id LIMIT 5)"
+    )
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS `{db}`")
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame, ordered: bool = False) -> None:
+    if a.empty and b.empty:
+        return  # an empty result may come without columns
+    assert list(a.columns) == list(b.columns)
+    x, y = a.astype(str), b.astype(str)
+    if not ordered:
+        x = x.sort_values(list(x.columns)).reset_index(drop=True)
+        y = y.sort_values(list(y.columns)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(x.reset_index(drop=True), y.reset_index(drop=True))
+
+
+def _scopes() -> list[Scope]:
+    return [
+        Scope.zone(),
+        scope_for("o", "officer", ["qingpu"]),
+        scope_for("w", "officer", ["wujiang"]),
+    ]
+
+
+def test_seeded_data_has_what_the_forms_are_checked_on(seeded: Any) -> None:
+    n_cases = seeded.query("SELECT uniqExact(case_id) FROM case_state").result_rows[0][0]
+    versions = seeded.query("SELECT count() FROM case_state").result_rows[0][0]
+    assert n_cases > 5 and versions > n_cases  # cases with several versions, some stored twice
+    dup = seeded.query(
+        "SELECT count() - uniqExact(site_id, ts, event_id) FROM rsd_pass"
+    ).result_rows[0][0]
+    assert dup > 0  # replayed passes not merged yet
+
+
+def test_case_queue_is_the_latest_version_of_each_case(seeded: Any) -> None:
+    since, until = END - timedelta(days=30), END + timedelta(days=1)
+    for scope in _scopes():
+        for lim in (500, 3):
+            plain = seeded.query_df(
+                f"SELECT * FROM ({PLAIN_LATEST}) WHERE {VISIBLE} AND status IN {{st:Array(String)}} "
+                "AND opened_at >= {since:DateTime64(3)} AND opened_at < {until:DateTime64(3)} "
+                "ORDER BY score DESC, ts DESC, case_id LIMIT {lim:UInt32}",
+                parameters={"st": list(OPEN), "since": since, "until": until, "lim": lim,
+                            "scope_j": list(scope.all_jurisdictions)},
+            )  # fmt: skip
+            fast = cases.queue(seeded, scope, OPEN, since, until, limit=lim)
+            assert len(plain) > 0 or scope.jurisdictions != Scope.zone().jurisdictions
+            _same(plain, fast, ordered=True)
+        filtered = cases.queue(
+            seeded, scope, OPEN, since, until, jurisdictions=("qingpu",), sources=("obd_gateway",)
+        )
+        assert all("obd_gateway" in s for s in filtered["sources"]) if len(filtered) else True
+
+
+def test_cases_of_a_subject_and_of_a_capture(seeded: Any) -> None:
+    subjects = seeded.query(
+        "SELECT DISTINCT plate, vin, subject_id FROM case_current WHERE subject_kind = 'vehicle' "
+        "ORDER BY subject_id LIMIT 6"
+    ).result_rows
+    stations = [r[0] for r in seeded.query(
+        "SELECT DISTINCT splitByChar(':', subject_id)[1] FROM case_current "
+        "WHERE subject_kind != 'vehicle' LIMIT 2").result_rows]  # fmt: skip
+    assert subjects
+    for scope in _scopes():
+        sj = list(scope.all_jurisdictions)
+        for plate, vin, sid in [*subjects, *(("", "", s) for s in stations)]:
+            station = sid if not plate and not vin else ""
+            plain = seeded.query_df(
+                f"SELECT * FROM ({PLAIN_LATEST}) WHERE {VISIBLE} AND ((plate != '' AND plate = "
+                "{plate:String}) OR (vin != '' AND vin = {vin:String}) OR subject_id IN "
+                "{subj:Array(String)} OR ({station:String} != '' AND startsWith(subject_id, "
+                "concat({station:String}, ':')))) ORDER BY ts DESC, case_id",
+                parameters={"plate": plate, "vin": vin, "station": station, "scope_j": sj,
+                            "subj": [s for s in (plate, vin, station) if s]},
+            )  # fmt: skip
+            _same(plain, cases.for_subject(seeded, scope, plate, vin, station), ordered=True)
+        caps = [
+            r[0] for r in seeded.query("SELECT event_id FROM smoke_capture LIMIT 4").result_rows
+        ]
+        for cap in caps:
+            plain = seeded.query_df(
+                f"SELECT * FROM ({PLAIN_LATEST}) WHERE {VISIBLE} AND issue = 'smoke' AND "
+                "position(state_json, {cap:String}) > 0 ORDER BY ts DESC, case_id LIMIT 1",
+                parameters={"cap": cap, "scope_j": sj},
+            )
+            _same(plain, cases.for_capture(seeded, scope, cap))
+
+
+def test_rsd_passes_by_plate_drop_replays_like_final(seeded: Any) -> None:
+    plates = [r[0] for r in seeded.query(
+        "SELECT plate FROM rsd_pass WHERE plate != '' GROUP BY plate ORDER BY count() DESC, plate "
+        "LIMIT 4").result_rows]  # fmt: skip
+    since, until = END - timedelta(days=3), END + timedelta(days=1)
+    for scope in _scopes():
+        sj = list(scope.all_jurisdictions)
+        for plate in plates:
+            fast = rsd.vehicle_history(seeded, scope, plate)
+            plain = seeded.query_df(
+                f"SELECT {RSD_COLS} FROM rsd_pass FINAL WHERE plate = {{plate:String}} "
+                "AND jurisdiction IN {sj:Array(String)} ORDER BY ts DESC LIMIT 500",
+                parameters={"plate": plate, "sj": sj},
+            )
+            _same(plain, fast)
+            tl = vehicle.timeline(seeded, scope, plate, "", since, until)
+            tl_plain = seeded.query_df(
+                "SELECT ts, site_id AS label, toFloat64(ifNull(no_gpkg, nan)) AS value FROM rsd_pass "
+                "FINAL WHERE plate = {plate:String} AND ts >= {a:DateTime64(3)} AND ts < "
+                "{b:DateTime64(3)} AND jurisdiction IN {sj:Array(String)} ORDER BY ts",
+                parameters={"plate": plate, "a": since, "b": until, "sj": sj},
+            )
+            got = (
+                tl[tl["source"] == "remote_sensing"][["ts", "label", "value"]]
+                if len(tl.columns)
+                else tl
+            )
+            _same(tl_plain, got)
+
+
+def test_every_part_of_rsd_pass_has_the_plate_projection(seeded: Any) -> None:
+    parts = seeded.query(
+        "SELECT name FROM system.parts WHERE active AND database = currentDatabase() "
+        "AND table = 'rsd_pass'"
+    ).result_rows
+    with_projection = seeded.query(
+        "SELECT parent_name FROM system.projection_parts WHERE active AND "
+        "database = currentDatabase() AND table = 'rsd_pass' AND name = 'rsd_pass_by_plate'"
+    ).result_rows
+    assert parts and {p[0] for p in parts} == {p[0] for p in with_projection}
+
+
+def test_device_health_without_final_is_the_same(seeded: Any) -> None:
+    since, until = END - timedelta(days=3), END + timedelta(hours=1)
+    for scope in _scopes():
+        fast = devices.seen(seeded, scope, since, until)
+        day = "toDate(ts, 'Asia/Shanghai')"
+        ts = "ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
+        sj = "jurisdiction IN {scope_j:Array(String)}"
+        plain = seeded.query_df(
+            f"SELECT 'rsd_site' AS kind, toString(site_id) AS device_id, max(ts) AS last_seen, "
+            f"uniqExact({day}) AS days FROM rsd_pass FINAL WHERE {ts} AND {sj} GROUP BY site_id "
+            f"UNION ALL SELECT 'camera', toString(camera_id), max(ts), uniqExact({day}) "
+            f"FROM smoke_capture FINAL WHERE {ts} AND {sj} GROUP BY camera_id "
+            f"UNION ALL SELECT 'obd_terminal', vin, max(ts), uniqExact({day}) "
+            f"FROM obd_sample FINAL WHERE {ts} AND {sj} GROUP BY vin "
+            f"UNION ALL SELECT 'data_logger', unit_id, max(ts), uniqExact({day}) "
+            f"FROM vapor_packet FINAL WHERE {ts} AND {sj} GROUP BY unit_id",
+            parameters={"since": since, "until": until, "scope_j": list(scope.all_jurisdictions)},
+        )
+        assert len(plain) > 0
+        _same(plain, fast)
+
+
+def test_case_latest_holds_the_highest_version_of_every_case(seeded: Any) -> None:
+    # the replayed versions above were stored out of order: the last one inserted is not the latest
+    plain = seeded.query_df(
+        "SELECT case_id, max(version) AS version FROM case_state GROUP BY case_id ORDER BY case_id"
+    )
+    latest = seeded.query_df("SELECT case_id, version FROM case_latest FINAL ORDER BY case_id")
+    _same(plain, latest, ordered=True)
+
+
+def test_versioned_replacing_engine_renders_for_one_server_and_a_cluster() -> None:
+    from streams.warehouse.migrator import render
+
+    assert render("ENGINE = {replacing:version}") == "ENGINE = ReplacingMergeTree(version)"
+    on_cluster = render("ENGINE = {replacing:version}", cluster="c1")
+    assert on_cluster.startswith("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/")
+    assert on_cluster.endswith("'{replica}', version)")
+    assert render("ENGINE = {replacing}") == "ENGINE = ReplacingMergeTree"
