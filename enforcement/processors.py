@@ -6,7 +6,9 @@ resolves the subject across sources (``enforcement.identity``) and re-publishes 
 ``case.finding`` keyed by the one subject key (``vehicle:<plate or VIN>``, ``station:<id>`` …). It
 keeps no state; a plate↔VIN pair a source supplied becomes a ``vehicle.link``.
 
-``enforcement.cases`` consumes ``case.finding`` and ``case.command`` on that subject key: one
+``enforcement.cases`` consumes ``case.finding`` and ``case.command`` on that subject key, and
+``rsd.pass`` (partitioned by the same ``vehicle:<plate number>``) only to see a clean judged pass
+break a run of exceedances for the repeat rule (a vehicle it holds no memory of costs one lookup): one
 processor owns every case of a subject, so commands on one case are applied in one order, the first
 of two based on the same version wins and the second is rejected (``case.entry`` with
 ``entry="rejected"``, which the caller reads back). Per finding: the cross-source rules
@@ -15,9 +17,10 @@ per subject and issue). Per command: ``enforcement.cases.apply``; a smoke case's
 dismissal becomes a ``smoke.review`` (smoke_capture's own rules then fire BS-CONFIRM, which feeds the
 repeat rules); a confirmed case of a fleet vehicle marks the fleet (ENF-FLEET).
 
-State per subject key (JSON; Faust table in production, a dict embedded, restored from
-``case.state`` at start by ``streams``): open and recent cases, the number of cases opened, the times
-of confirmed cases (repetition for discretion) and the cross-source memory.
+State per subject key (JSON; Faust table in production, a dict embedded): open and recent cases,
+the number of cases opened, the times of confirmed cases (repetition for discretion) and the
+cross-source memory. Embedded, ``streams`` restores it at start: cases from ``case.state``
+(:func:`restore`), the memory by replaying the stored inputs (:func:`restore_memory`).
 """
 
 from __future__ import annotations

@@ -570,3 +570,36 @@ async def test_concurrent_publishes_after_a_fault_build_one_producer(
     finally:
         bus._producer = None
         await bus.stop()
+
+
+async def test_recovery_stops_the_flow_before_stream_partitions_are_resumed_and_seeked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The worker's table recovery hands over to Faust's ``on_recovery_completed`` (which resumes
+    the stream partitions, seeks them, then resumes the flow) only with the flow stopped, so no
+    stream record is processed and committed while the seek runs (the restarted-worker stall)."""
+    from faust.tables.recovery import Recovery
+
+    from streams.faust_app import SeekFirstRecovery
+
+    wiring = build(load_settings(data_dir=tmp_path), web_enabled=False)
+    assert isinstance(wiring.app.tables.recovery, SeekFirstRecovery)  # what the worker runs
+
+    calls: list[str] = []
+
+    class Consumer:
+        def stop_flow(self) -> None:
+            calls.append("stop_flow")
+
+    class FlowControl:
+        def suspend(self) -> None:
+            calls.append("suspend")
+
+    async def faust_completed(self: Any, generation_id: int = 0) -> None:
+        calls.append(f"faust on_recovery_completed({generation_id})")
+
+    monkeypatch.setattr(Recovery, "on_recovery_completed", faust_completed)
+    recovery = object.__new__(SeekFirstRecovery)  # no service machinery: only the hand-over
+    recovery.app = type("App", (), {"consumer": Consumer(), "flow_control": FlowControl()})()
+    await recovery.on_recovery_completed(7)
+    assert calls == ["stop_flow", "suspend", "faust on_recovery_completed(7)"]
