@@ -422,7 +422,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             if args.model == "shipped"
             else _resolve_model(reg, args.model)
         )
-        if src.suffix != ".onnx":
+        if src.suffix != ".onnx" or variants.precision_of(src) != "fp32":
             raise ValidationError("model", str(src), "an fp32 ONNX model")
         src_version, src_scores = _figures(
             src, data_dir, args.val_fraction, args.heldout, args.conf, args.threads

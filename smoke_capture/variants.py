@@ -106,6 +106,11 @@ def _load(src: Path) -> object:
         raise ModelError(src, f"not a loadable ONNX model ({exc.__class__.__name__})") from None
 
 
+def precision_of(path: Path) -> str:
+    """``fp32``, ``fp16`` or ``int8`` as stamped in an ONNX model's metadata (unstamped: fp32)."""
+    return _metadata(_load(path)).get("precision", "fp32")
+
+
 def _stamp(model: object, src: Path, precision: str) -> None:
     meta = _metadata(model)
     if "names" not in meta:
@@ -121,6 +126,8 @@ def make_fp16(src: Path, dst: Path) -> Path:
 
     model = _load(src)
     meta = _metadata(model)
+    if meta.get("precision", "fp32") != "fp32":
+        raise ModelError(src, f"already {meta['precision']}: make copies of the fp32 model")
     half = convert_float_to_float16(model, keep_io_types=True)
     _set_metadata(half, meta)
     _stamp(half, src, "fp16")
@@ -192,6 +199,8 @@ def make_int8(
 
     model = _load(src)
     meta = _metadata(model)
+    if meta.get("precision", "fp32") != "fp32":
+        raise ModelError(src, f"already {meta['precision']}: make copies of the fp32 model")
     size = int(imgsz or _size_from(meta.get("imgsz")) or FALLBACK_IMGSZ)
     stride = _size_from(meta.get("stride")) or 32
     input_name = model.graph.input[0].name  # type: ignore[attr-defined]

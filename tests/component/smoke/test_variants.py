@@ -99,3 +99,9 @@ def test_quantize_registers_a_copy_that_keeps_its_scores_with_its_card(tmp_path,
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "fp32 ONNX" in err
     assert reg.versions() == [version]
+    # nor is an int8 copy (no copies of copies)
+    rc = main(["smoke", "quantize", str(INT8), "--data-dir", str(data)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "fp32 ONNX" in err and reg.versions() == [version]
+    with pytest.raises(D.ModelError, match="already int8"):
+        variants.make_int8(INT8, data / "x.onnx")
