@@ -57,9 +57,10 @@ def _server(
     async def gateway_only_main() -> None:
         from collections import Counter
 
+        from core.gateway import GatewaySettings
         from core.metrics import Metrics
         from core.registry import Registry, default_registry
-        from obd_gateway.server import GatewayLimits, ObdGateway
+        from obd_gateway.server import ObdGateway
         from obd_gateway.simulator import synthetic_vehicles
 
         reg = default_registry().merged(Registry(obd_vehicles=synthetic_vehicles(n)))
@@ -70,7 +71,7 @@ def _server(
                 kinds[e.KIND] += 1
 
         metrics = Metrics()
-        gw = ObdGateway(publish, reg, metrics, limits=GatewayLimits(max_connections=n + 100))
+        gw = ObdGateway(publish, reg, metrics, GatewaySettings(max_connections=n + 100))
         await gw.start()
         port_q.put((gw.port, os.getpid()))
         await asyncio.to_thread(cmd_q.get)
@@ -90,9 +91,10 @@ def _server(
         )
 
     async def main() -> None:
+        from core.gateway import GatewaySettings
         from core.registry import Registry, default_registry
         from core.ruleset import default_ruleset
-        from obd_gateway.server import GatewayLimits, ObdGateway
+        from obd_gateway.server import ObdGateway
         from obd_gateway.simulator import synthetic_vehicles
         from streams.pipeline import Pipeline
         from streams.warehouse.client import connect
@@ -111,7 +113,7 @@ def _server(
             processors=None if processors else (),
         )
         await p.start(with_services=False)
-        gw = ObdGateway(p.publish, reg, p.metrics, limits=GatewayLimits(max_connections=n + 100))
+        gw = ObdGateway(p.publish, reg, p.metrics, GatewaySettings(max_connections=n + 100))
         await gw.start()
         port_q.put((gw.port, os.getpid()))
         await asyncio.to_thread(cmd_q.get)

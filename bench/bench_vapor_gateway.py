@@ -27,12 +27,13 @@ import time
 from datetime import datetime, timedelta
 
 from core.credentials import DeviceCredentials
+from core.gateway import GatewaySettings
 from core.metrics import Metrics
 from core.registry import Registry
 from core.timeutil import BEIJING
 from fuel_vapor.codemaps import default_codemaps
 from fuel_vapor.events import VaporPacket
-from fuel_vapor.server import GatewaySettings, VaporGateway
+from fuel_vapor.server import VaporGateway
 
 
 def bench_registry(units: int) -> Registry:
