@@ -127,7 +127,9 @@ class Hj212Units:
 class Hj212Session:
     """One HJ 212 connection (``core.gateway.Session``)."""
 
-    close_on_publish_failure: ClassVar[bool] = False  # devices re-send on the same connection after OverTime
+    close_on_publish_failure: ClassVar[bool] = (
+        False  # devices re-send on the same connection after OverTime
+    )
 
     __slots__ = ("cid", "decoder", "mns", "peer", "units")
 

@@ -267,7 +267,9 @@ def info_from_body(
 class Session:
     """State of one terminal connection (login → data → logout)."""
 
-    close_on_publish_failure: ClassVar[bool] = True  # the terminal reconnects and re-sends (core.gateway)
+    close_on_publish_failure: ClassVar[bool] = (
+        True  # the terminal reconnects and re-sends (core.gateway)
+    )
 
     __slots__ = (
         "authenticated",
