@@ -277,7 +277,7 @@ def main() -> None:
         "--loop",
         choices=("asyncio", "uvloop"),
         default="asyncio",
-        help="event loop of the gateway process (uvloop: the `gateway` extra)",
+        help="event loop of the gateway process",
     )
     args = ap.parse_args()
     load0 = Path("/proc/loadavg").read_text().split()[0]

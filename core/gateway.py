@@ -136,8 +136,8 @@ class GatewaySettings:
 
 
 def new_event_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
-    """The event loop for a gateway process: uvloop's (libuv, the ``gateway`` extra) when asked for
-    and installed, else asyncio's. The shell behaves the same on both; uvloop only costs less CPU
+    """The event loop for a gateway process: uvloop's (libuv, a dependency on Linux and macOS) when asked
+    for and installed, else asyncio's. The shell behaves the same on both; uvloop only costs less CPU
     per read and write. Use as ``asyncio.Runner(loop_factory=new_event_loop)``."""
     if use_uvloop:
         try:

@@ -237,7 +237,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         await svc.stop()
         await bus.stop()
 
-    from core.gateway import new_event_loop  # uvloop when the `gateway` extra is installed
+    from core.gateway import new_event_loop  # uvloop where installed
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(main())

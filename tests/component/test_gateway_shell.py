@@ -27,7 +27,7 @@ LOOPS = [
         "uvloop",
         marks=pytest.mark.skipif(
             importlib.util.find_spec("uvloop") is None,
-            reason="uvloop is not installed (the `gateway` extra)",
+            reason="uvloop is not installed (not available on this platform)",
         ),
     ),
 ]
