@@ -244,29 +244,26 @@ class _Conn(asyncio.Protocol):
                 w.set_result(None)
 
     # ---- the connection's task --------------------------------------------------------------
-    async def next_read(self, partial_timeout: float | None) -> bytes | None:
-        """The bytes received since the last call (``b""`` after a partial timeout), ``None`` at
-        the end of the stream."""
+    async def wait(self, partial_timeout: float | None) -> bool:
+        """Wait for bytes or the end of the stream; False when ``partial_timeout`` ran out."""
+        w = self.waiter = asyncio.get_running_loop().create_future()
+        self.waiting_since = time.perf_counter()
+        try:
+            if partial_timeout is None:
+                await w
+            else:
+                try:
+                    await asyncio.wait_for(w, partial_timeout)
+                except TimeoutError:
+                    return False
+        finally:
+            self.waiting_since = None
+            self.waiter = None
+        return True
+
+    def take(self) -> bytes:
+        """Everything received since the last call (the caller checked there is something)."""
         chunks = self.chunks
-        if not chunks:
-            if self.eof:
-                return None
-            loop = asyncio.get_running_loop()
-            w = self.waiter = loop.create_future()
-            self.waiting_since = time.perf_counter()
-            try:
-                if partial_timeout is None:
-                    await w
-                else:
-                    try:
-                        await asyncio.wait_for(w, partial_timeout)
-                    except TimeoutError:
-                        return b""
-            finally:
-                self.waiting_since = None
-                self.waiter = None
-            if not chunks:
-                return None
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         if self.reading_paused and self.transport is not None:
@@ -447,19 +444,22 @@ class Gateway:
         clock = self.clock
         perf = time.perf_counter
         partial = self.settings.partial_timeout_s
-        next_read = conn.next_read
+        chunks = conn.chunks
         deliver = self._deliver
         try:
             while True:
-                data = await next_read(partial if session.buffered else None)
-                if data is None:
-                    break
-                t_read = perf()
-                if data:
+                if not chunks:
+                    if conn.eof:
+                        break
+                    if await conn.wait(partial if session.buffered else None):
+                        continue
+                    t_read = perf()
+                    out = session.expire(clock())  # a partial frame stalled
+                else:
+                    t_read = perf()
+                    data = conn.take()
                     self._bytes_in += len(data)
                     out = session.receive(data, clock())
-                else:  # a partial frame stalled
-                    out = session.expire(clock())
                 if not await deliver(conn, session, out, t_read):
                     break
         except (ConnectionError, TimeoutError):
@@ -495,7 +495,10 @@ class Gateway:
             pending[k] = pending.get(k, 0) + n
 
     async def _deliver(self, conn: _Conn, session: Session, out: Outcome, t_read: float) -> bool:
-        """Publish the outcome's events, then write its answers. False: close the connection."""
+        """Publish the outcome's events, then write its answers. False: close the connection.
+
+        The publish runs under ``publish_timeout_s``, enforced by the sweep, which cancels the
+        connection's task; the cancellation is taken back here, as ``asyncio.timeout`` does."""
         if out.counters:
             pending = self._pending
             for k, n in out.counters.items():
@@ -504,12 +507,33 @@ class Gateway:
         keep = True
         events = out.events
         if events:
-            if await self._publish(conn, events):
-                self._events_published += len(events)
-            else:
+            t = time.perf_counter()
+            conn.publish_deadline = t + self.settings.publish_timeout_s
+            failure = ""
+            try:
+                await self.publish(events)
+            except asyncio.CancelledError:
+                if not conn.publish_expired:  # the gateway is stopping
+                    conn.publish_deadline = None
+                    raise
+                failure = "timeout"
+                log.warning("%s: publish for %s timed out", self.component, conn.peer)
+            except Exception as exc:  # the bus refused: do not acknowledge, the device re-sends
+                failure = type(exc).__name__
+                log.warning("%s: publish for %s failed: %s", self.component, conn.peer, exc)
+            conn.publish_deadline = None
+            if conn.publish_expired:  # timed out, or returned just as the sweep cancelled it
+                conn.publish_expired = False
+                if conn.task is not None:
+                    conn.task.uncancel()
+            if failure:
+                self._count("publish_failures", "reason", failure)
                 refusals = out.refusals
                 answers = [answers[i] for i in refusals] if refusals else []
                 keep = not session.close_on_publish_failure
+            else:
+                self._events_published += len(events)
+                self._publish_lat.append(time.perf_counter() - t)
         transport = conn.transport
         if answers and transport is not None and not transport.is_closing():
             transport.write(answers[0] if len(answers) == 1 else b"".join(answers))
@@ -522,37 +546,6 @@ class Gateway:
                     return False
             self._ack_lat.append(time.perf_counter() - t_read)
         return keep
-
-    async def _publish(self, conn: _Conn, events: list[Any]) -> bool:
-        """``await publish(events)`` under ``publish_timeout_s`` (enforced by the sweep, which
-        cancels the connection's task; the cancellation is taken back here, as asyncio.timeout
-        does). True when the bus confirmed the events."""
-        t = time.perf_counter()
-        conn.publish_deadline = t + self.settings.publish_timeout_s
-        try:
-            await self.publish(events)
-        except asyncio.CancelledError:
-            conn.publish_deadline = None
-            if not conn.publish_expired:  # the gateway is stopping
-                raise
-            conn.publish_expired = False
-            if conn.task is not None:
-                conn.task.uncancel()
-            self._count("publish_failures", "reason", "timeout")
-            log.warning("%s: publish for %s timed out; not acknowledged", self.component, conn.peer)
-            return False
-        except Exception as exc:  # the bus refused: do not acknowledge, the device re-sends
-            conn.publish_deadline = None
-            log.warning("%s: publish for %s failed: %s", self.component, conn.peer, exc)
-            self._count("publish_failures", "reason", type(exc).__name__)
-            return False
-        conn.publish_deadline = None
-        if conn.publish_expired:  # publish swallowed the cancellation and returned: it counts
-            conn.publish_expired = False
-            if conn.task is not None:
-                conn.task.uncancel()
-        self._publish_lat.append(time.perf_counter() - t)
-        return True
 
 
 __all__ = [
