@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (all its threads: loop, sink, chDB)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of process ``pid`` (all its threads: loop, sink, chDB)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck
 
 
 def rss_kib(pid: int) -> int:
@@ -52,14 +53,28 @@ def rss_kib(pid: int) -> int:
 
 
 def _server(
-    n: int, tmpdir: str, port_q: Any, cmd_q: Any, res_q: Any, processors: bool, gateway_only: bool
+    n: int,
+    tmpdir: str,
+    port_q: Any,
+    cmd_q: Any,
+    res_q: Any,
+    processors: bool,
+    gateway_only: bool,
+    use_uvloop: bool = False,
 ) -> None:
+    from core.gateway import loop_name, new_event_loop
+
+    def run(coro: Any) -> None:
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(use_uvloop)) as runner:
+            runner.run(coro)
+
     async def gateway_only_main() -> None:
         from collections import Counter
 
+        from core.gateway import GatewaySettings
         from core.metrics import Metrics
         from core.registry import Registry, default_registry
-        from obd_gateway.server import GatewayLimits, ObdGateway
+        from obd_gateway.server import ObdGateway
         from obd_gateway.simulator import synthetic_vehicles
 
         reg = default_registry().merged(Registry(obd_vehicles=synthetic_vehicles(n)))
@@ -70,9 +85,9 @@ def _server(
                 kinds[e.KIND] += 1
 
         metrics = Metrics()
-        gw = ObdGateway(publish, reg, metrics, limits=GatewayLimits(max_connections=n + 100))
+        gw = ObdGateway(publish, reg, metrics, GatewaySettings(max_connections=n + 100))
         await gw.start()
-        port_q.put((gw.port, os.getpid()))
+        port_q.put((gw.port, os.getpid(), loop_name(asyncio.get_running_loop())))
         await asyncio.to_thread(cmd_q.get)
         await gw.stop()
         snap = {
@@ -90,9 +105,10 @@ def _server(
         )
 
     async def main() -> None:
+        from core.gateway import GatewaySettings
         from core.registry import Registry, default_registry
         from core.ruleset import default_ruleset
-        from obd_gateway.server import GatewayLimits, ObdGateway
+        from obd_gateway.server import ObdGateway
         from obd_gateway.simulator import synthetic_vehicles
         from streams.pipeline import Pipeline
         from streams.warehouse.client import connect
@@ -111,9 +127,9 @@ def _server(
             processors=None if processors else (),
         )
         await p.start(with_services=False)
-        gw = ObdGateway(p.publish, reg, p.metrics, limits=GatewayLimits(max_connections=n + 100))
+        gw = ObdGateway(p.publish, reg, p.metrics, GatewaySettings(max_connections=n + 100))
         await gw.start()
-        port_q.put((gw.port, os.getpid()))
+        port_q.put((gw.port, os.getpid(), loop_name(asyncio.get_running_loop())))
         await asyncio.to_thread(cmd_q.get)
         await gw.stop()
         t = time.perf_counter()
@@ -134,11 +150,9 @@ def _server(
         import cProfile
 
         entry = gateway_only_main if gateway_only else main
-        cProfile.runctx(
-            "asyncio.run(entry())", globals(), {"asyncio": asyncio, "entry": entry}, prof_path
-        )
+        cProfile.runctx("run(entry())", globals(), {"run": run, "entry": entry}, prof_path)
     else:
-        asyncio.run(gateway_only_main() if gateway_only else main())
+        run(gateway_only_main() if gateway_only else main())
 
 
 async def _client(
@@ -218,12 +232,13 @@ async def _client(
                     got += 1
 
     t = time.perf_counter()
-    gw_cpu0, me_cpu0 = cpu_s(pid), time.process_time()
+    (gw_u0, gw_s0), me_cpu0 = cpu_split(pid), time.process_time()
     await asyncio.gather(
         *(drive(r, w, d, pk) for (r, w, d), (_lg, pk) in zip(conns, plans, strict=True))
     )
     wall = time.perf_counter() - t
-    gw_cpu, me_cpu = cpu_s(pid) - gw_cpu0, time.process_time() - me_cpu0
+    gw_u1, gw_s1 = cpu_split(pid)
+    gw_cpu, me_cpu = (gw_u1 - gw_u0) + (gw_s1 - gw_s0), time.process_time() - me_cpu0
     for _r, w, _d in conns:
         w.close()
     lat.sort()
@@ -235,6 +250,8 @@ async def _client(
         "per_conn_kib": per_conn_kib,
         "rss_base_kib": base,
         "gw_cpu_s": gw_cpu,
+        "gw_user_s": gw_u1 - gw_u0,
+        "gw_sys_s": gw_s1 - gw_s0,
         "client_cpu_s": me_cpu,
     }
 
@@ -256,6 +273,12 @@ def main() -> None:
         action="store_true",
         help="publish only counts the events: no bus, sink, chDB or processors",
     )
+    ap.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="event loop of the gateway process",
+    )
     args = ap.parse_args()
     load0 = Path("/proc/loadavg").read_text().split()[0]
     ctx = mp.get_context("spawn")
@@ -271,10 +294,11 @@ def main() -> None:
                 res_q,
                 not args.no_processors,
                 args.gateway_only,
+                args.loop == "uvloop",
             ),
         )
         proc.start()
-        port, pid = port_q.get(timeout=120)
+        port, pid, loop = port_q.get(timeout=120)
         try:
             out = asyncio.run(
                 _client(args.terminals, args.packets, args.window, port, pid, args.interval)
@@ -291,7 +315,7 @@ def main() -> None:
         f"terminals={args.terminals} packets/terminal={args.packets} window={args.window} interval={args.interval} s "
         f"processors={'off' if args.no_processors or args.gateway_only else 'on'} "
         f"{'gateway only (no bus) ' if args.gateway_only else ''}(cpu cores: {os.cpu_count()}, shared by "
-        f"gateway and terminals; load average before: {load0})"
+        f"gateway and terminals; load average before: {load0}; gateway event loop: {loop})"
     )
     print(f"frames sent and answered      {n_frames:,} ({n_frames * 10:,} records)")
     print(f"phase 2 wall                  {out['wall_s']:.2f} s")
@@ -301,6 +325,7 @@ def main() -> None:
     )
     print(f"ack latency (client)          p50 {p50:.1f} ms   p99 {p99:.1f} ms")
     gw_us = out["gw_cpu_s"] / n_frames * 1e6
+    gu, gs = out["gw_user_s"], out["gw_sys_s"]
     what = "bus+sink" + ("" if args.no_processors else "+processors")
     if args.gateway_only:
         what = "no bus"
@@ -309,6 +334,10 @@ def main() -> None:
         f"CPU in phase 2                gateway process {out['gw_cpu_s']:.2f} s "
         f"({gw_us:.0f} µs/frame{cap}; {what} and idle background threads included); "
         f"terminals {out['client_cpu_s']:.2f} s"
+    )
+    print(
+        f"gateway CPU split             user {gu / n_frames * 1e6:.0f} µs/frame, "
+        f"system (kernel: recv, send, epoll) {gs / n_frames * 1e6:.0f} µs/frame"
     )
     m = res["metrics"]
     if "obd_gateway.ack_latency_s.p50" in m:

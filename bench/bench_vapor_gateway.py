@@ -25,14 +25,16 @@ import pstats
 import statistics
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from core.credentials import DeviceCredentials
+from core.gateway import GatewaySettings, loop_name, new_event_loop
 from core.metrics import Metrics
 from core.registry import Registry
 from core.timeutil import BEIJING
 from fuel_vapor.codemaps import default_codemaps
 from fuel_vapor.events import VaporPacket
-from fuel_vapor.server import GatewaySettings, VaporGateway
+from fuel_vapor.server import VaporGateway
 
 
 def bench_registry(units: int) -> Registry:
@@ -188,6 +190,7 @@ def _client_process(
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    load0 = Path("/proc/loadavg").read_text().split()[0]
     reg = bench_registry(args.units)
     received = [0]
 
@@ -250,7 +253,11 @@ async def main_async(args: argparse.Namespace) -> None:
     pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
     mode = f"one packet per {args.interval:g} s per unit" if args.interval else "closed loop"
     where = "same process" if args.same_process else "child process"
-    print(f"units={args.units} seconds={args.seconds} {mode}, clients in {where}")
+    print(
+        f"units={args.units} seconds={args.seconds} {mode}, clients in {where}; "
+        f"gateway event loop: {loop_name(asyncio.get_running_loop())}; cpu cores: {os.cpu_count()}; "
+        f"load average before: {load0}"
+    )
     print(f"answered packets   : {res['sent']:,} ({res['sent'] / args.seconds:,.0f} packets/s)")
     print(
         f"answer latency ms  : p50 {pct(0.5):.1f}  p90 {pct(0.9):.1f}  p99 {pct(0.99):.1f}  max {lat[-1] * 1000:.1f}  mean {statistics.mean(lat) * 1000:.1f}"
@@ -263,6 +270,7 @@ async def main_async(args: argparse.Namespace) -> None:
         f"{(user + system) * per:.1f} us/packet (user {user * per:.1f}, system {system * per:.1f}; "
         f"{'all in one process' if args.same_process else 'server process only'})"
     )
+    print(f"server per CPU-s   : {n / max(user + system, 1e-9):,.0f} packets per CPU-second")
     if not args.same_process:
         print(
             f"client CPU         : {res['cpu']:.2f} s = "
@@ -292,8 +300,15 @@ def main() -> None:
     )
     ap.add_argument("--same-process", action="store_true", help="run clients in the server's loop")
     ap.add_argument("--profile", action="store_true", help="cProfile the server over the window")
+    ap.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="event loop of the gateway; clients always use asyncio",
+    )
     args = ap.parse_args()
-    asyncio.run(main_async(args))
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(args.loop == "uvloop")) as runner:
+        runner.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -127,9 +127,10 @@ def _embedded_server(
     import dataclasses
 
     async def main() -> None:
+        from core.gateway import GatewaySettings
         from core.registry import Registry, default_registry
         from core.ruleset import default_ruleset
-        from obd_gateway.server import GatewayLimits, ObdGateway
+        from obd_gateway.server import ObdGateway
         from obd_gateway.simulator import synthetic_vehicles
         from streams.pipeline import Pipeline
         from streams.warehouse.client import connect
@@ -159,7 +160,9 @@ def _embedded_server(
                 events = out
             await p.publish(events)
 
-        gw = ObdGateway(publish, reg, p.metrics, port=port, limits=GatewayLimits(n + 100))
+        gw = ObdGateway(
+            publish, reg, p.metrics, GatewaySettings(port=port, max_connections=n + 100)
+        )
         await gw.start()
         assert p.wal is not None
         ready_q.put({"replayed": p.wal.stats.replayed, "replay_s": replay_s})
@@ -256,16 +259,19 @@ def run_embedded(args: argparse.Namespace, plans: list[Any], kill: bool) -> dict
 
 def _kafka_gateway(bootstrap: str, port: int, n: int, ready_q: Any, cmd_q: Any, res_q: Any) -> None:
     async def main() -> None:
+        from core.gateway import GatewaySettings
         from core.metrics import Metrics
         from core.registry import Registry, default_registry
-        from obd_gateway.server import GatewayLimits, ObdGateway
+        from obd_gateway.server import ObdGateway
         from obd_gateway.simulator import synthetic_vehicles
         from streams.bus.kafka import KafkaBus
 
         reg = default_registry().merged(Registry(obd_vehicles=synthetic_vehicles(n)))
         bus = KafkaBus(bootstrap, confirm_timeout_s=5)
         await bus.start()
-        gw = ObdGateway(bus.publish, reg, Metrics(), port=port, limits=GatewayLimits(n + 100))
+        gw = ObdGateway(
+            bus.publish, reg, Metrics(), GatewaySettings(port=port, max_connections=n + 100)
+        )
         await gw.start()
         ready_q.put("ready")
         await asyncio.to_thread(cmd_q.get)

@@ -136,6 +136,24 @@ def vapor_gateway(out: str) -> list[Row]:
     ]  # fmt: skip
 
 
+def obd_gateway_alone(out: str) -> list[Row]:
+    per_cpu = _find(r"→ ([\d,]+) frames/s per busy core", out)
+    return [
+        Row("OBD gateway alone, 2,000 connections, wall", _find(r"gateway throughput\s+([\d,]+) frames/s", out),
+            "frames/s", 20_000, "goal"),
+        Row("OBD gateway alone, 2,000 connections, per CPU-s", per_cpu, "frames/CPU-s", 20_000, "goal"),
+    ]  # fmt: skip
+
+
+def vapor_gateway_2000(out: str) -> list[Row]:
+    return [
+        Row("HJ 212 gateway, 2,000 units, wall", _find(r"answered packets\s*:.*\(([\d,]+) packets/s\)", out),
+            "packets/s", 10_000, "goal"),
+        Row("HJ 212 gateway, 2,000 units, per CPU-s", _find(r"server per CPU-s\s*:\s*([\d,]+)", out),
+            "packets/CPU-s", 10_000, "goal"),
+    ]  # fmt: skip
+
+
 def platform_bench(out: str) -> list[Row]:
     sink = _find(r"sink → chDB \(events in, batched\): [\d,]+ rows, ([\d,]+) rows/s", out)
     raw = _find(r"Arrow insert ([\d,]+) rows/s", out)
@@ -165,6 +183,17 @@ BENCHES: dict[str, tuple[str, list[str], Extract]] = {
     "platform": ("bench_platform.py", [], platform_bench),
     "obd_gateway": ("bench_obd_gateway.py", [], obd_gateway),
     "vapor_gateway": ("bench_vapor_gateway.py", [], vapor_gateway),
+    # the gateway shell alone (issue 16): no bus, uvloop, 2,000 connections / units
+    "obd_gateway_alone": (
+        "bench_obd_gateway.py",
+        ["--terminals", "2000", "--packets", "5", "--gateway-only", "--loop", "uvloop"],
+        obd_gateway_alone,
+    ),
+    "vapor_gateway_2000": (
+        "bench_vapor_gateway.py",
+        ["--units", "2000", "--seconds", "15", "--loop", "uvloop"],
+        vapor_gateway_2000,
+    ),
     "smoke_detect": ("bench_smoke_detect.py", [], as_printed("smoke detection")),
     "enforcement": ("bench_enforcement.py", [], as_printed("enforcement")),
     "report": ("bench_report.py", [], as_printed("weekly report")),

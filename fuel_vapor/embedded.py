@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.credentials import random_digits
+from core.gateway import GatewaySettings
 from core.service import ServiceContext
 from core.timeutil import utcnow
-from fuel_vapor.server import GatewaySettings, VaporGateway
+from fuel_vapor.server import VaporGateway
 from fuel_vapor.simulator import Fault, Feeder, Simulation
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from core.gateway import GatewaySettings
 from core.service import ServiceContext
 from core.timeutil import utcnow
 from obd_gateway.server import ObdGateway
@@ -70,8 +71,7 @@ async def start(ctx: ServiceContext, session_packets: int = 360) -> ObdService:
         ctx.publish,
         ctx.registry,
         ctx.metrics,
-        host=ctx.host,
-        port=port,
+        GatewaySettings(host=ctx.host, port=port, idle_timeout_s=180.0),
         credentials=ctx.device_credentials(),
     )
     await gw.start()

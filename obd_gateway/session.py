@@ -31,6 +31,15 @@ into events by :func:`samples_from_block` (precompiled physical values, one BLAK
 trusted constructors); anything else takes the typed path. Both give identical events, answers
 and counters (``tests/unit/obd/test_fast_path.py``).
 
+Connection interface (``core.gateway.Session``): :meth:`Session.receive` feeds one read's bytes to
+the connection's :class:`~obd_gateway.protocol.FrameDecoder` and returns one
+``core.gateway.Outcome`` for all the frames it completed (events, answers in frame order,
+counters); :meth:`Session.expire` gives up a stalled partial frame and :meth:`Session.close` the
+rest of the stream (plus the ``disconnected`` status). A BCC failure or a lying length whose
+header is readable is answered with an error result (GB/T 32960 convention); other bad input
+cannot be answered. After a failed publish the shell closes the connection
+(``close_on_publish_failure``): HJ 1239 terminals re-send after reconnecting.
+
 SM2: a unit-level signature is verified when the vehicle has a registered ``sm2_public_key``
 (``obd_gateway.signature``); a bad one is refused like a bad credential (``bad_signature``, error
 answer, nothing stored). Known limits: without a key (see that module for why keys are not
@@ -40,23 +49,30 @@ data is ``unverified``; the layout seen first is kept as the connection's hint.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from core.credentials import DeviceCredentials
+from core.gateway import INTERNAL_ERROR, Count
+from core.gateway import Outcome as ReadOutcome
 from core.registry import ObdVehicle, Registry
 from core.timeutil import to_utc
 from obd_gateway.events import ObdFrame, ObdInfoSnapshot, ObdQuarantine, ObdSample, ObdStatus
 from obd_gateway.protocol import (
     AntiTamper,
+    BadInput,
     Command,
     DataStream,
     DataUnitError,
     Frame,
+    FrameDecoder,
+    FrameError,
     HeaderVariant,
     Layout,
     Login,
@@ -68,15 +84,18 @@ from obd_gateway.protocol import (
     make_answer,
 )
 from obd_gateway.protocol.bodies import STREAM_LEN, ObdInfo, physical_row
-from obd_gateway.protocol.frame import ENC_SM2, RESP_ERROR, RESP_SUCCESS
+from obd_gateway.protocol.frame import ENC_SM2, RESP_ERROR, RESP_SUCCESS, parse_header
 from obd_gateway.protocol.units import StreamBlock, answer_for_block, decode_streams
 
+log = logging.getLogger(__name__)
 COUNTER_FRAMES = "frames"
 COUNTER_BAD = "bad_frames"
 TIME_UNSET = "time_unset"  # quality flag: the terminal sent six zero bytes as the time
 _COMMAND_LABELS = tuple(f"0x{c:02X}" for c in range(256))
 _STEPS = tuple(timedelta(seconds=s) for s in range(64))
 _SAMPLE_ID_PREFIX = ObdSample.KIND.encode() + b"\x1f"
+DEFAULT_MAX_DATA_LEN = 16384  # bytes of one data unit accepted by default (protocol: 65531)
+_LABEL_KEYS = {COUNTER_BAD: "reason", COUNTER_FRAMES: "command"}
 
 
 @dataclass(slots=True)
@@ -248,9 +267,14 @@ def info_from_body(
 class Session:
     """State of one terminal connection (login → data → logout)."""
 
+    close_on_publish_failure: ClassVar[bool] = (
+        True  # the terminal reconnects and re-sends (core.gateway)
+    )
+
     __slots__ = (
         "authenticated",
         "credentials",
+        "decoder",
         "layout",
         "logged_in",
         "peer",
@@ -265,7 +289,11 @@ class Session:
         peer: str = "",
         layout: Layout | None = None,
         credentials: DeviceCredentials | None = None,
+        max_data_len: int = DEFAULT_MAX_DATA_LEN,
     ) -> None:
+        self.decoder = FrameDecoder(
+            max_data_len, max(1 << 17, 2 * (max_data_len + 25)), validate=self.plausible
+        )
         self.registry = registry
         self.peer = peer
         self.layout = layout
@@ -301,6 +329,56 @@ class Session:
         out.counters.append((COUNTER_BAD, reason))
         out.answer = make_answer(frame, RESP_ERROR, received_at, None)
         return out
+
+    # ------------------------------------------------------------ connection (core.gateway.Session)
+
+    @property
+    def buffered(self) -> int:
+        return self.decoder.buffered
+
+    def receive(self, data: bytes, now: datetime) -> ReadOutcome:
+        """One read's bytes: every frame they complete, interpreted at ``now`` (aware, UTC)."""
+        return self._interpret(self.decoder.feed(data), now)
+
+    def expire(self, now: datetime) -> ReadOutcome:
+        """The partial-frame timeout fired: give up the stalled candidate, keep what follows."""
+        return self._interpret(self.decoder.give_up_partial(), now)
+
+    def close(self, now: datetime) -> ReadOutcome:
+        """End of the connection: what is left in the decoder, then the ``disconnected`` status."""
+        out = self._interpret(self.decoder.close(), now)
+        out.events += self.disconnected(now)
+        return out
+
+    def _interpret(self, items: list[tuple[Frame, bytes] | BadInput], now: datetime) -> ReadOutcome:
+        res = ReadOutcome()
+        events, answers, count = res.events, res.answers, res.count
+        for it in items:
+            if it.__class__ is BadInput:
+                assert isinstance(it, BadInput)
+                count(_count(COUNTER_BAD, it.reason))
+                ans = _answer_bad(it, now)
+                if ans is not None:
+                    res.refuse(ans)
+                if it.vin:
+                    log.debug("obd gateway: %s from %s (%s)", it.reason, it.vin, self.peer)
+                continue
+            frame, raw = it  # type: ignore[misc]
+            try:
+                out = self.handle(frame, raw, now)
+            except Exception:  # a bug of ours on one frame: count it, keep the connection
+                log.exception("obd gateway: frame from %s (%s) not handled", frame.vin, self.peer)
+                count(INTERNAL_ERROR)
+                continue
+            events += out.events
+            for name, label in out.counters:
+                count(_count(name, label))
+            if out.answer is not None:
+                if out.events:
+                    answers.append(out.answer.encode())
+                else:  # a refusal (unauthenticated, bad signature): nothing to publish first
+                    res.refuse(out.answer.encode())
+        return res
 
     def plausible(self, frame: Frame) -> bool:
         """Data-unit check used by the decoder on suspicious candidates (see FrameDecoder)."""
@@ -653,3 +731,24 @@ class Session:
             return []
         self.logged_in = False
         return [self._status(vehicle, "disconnected", received_at, received_at, None, offset=False)]
+
+
+@functools.cache
+def _count(name: str, label: str) -> Count:
+    """The ``core.gateway`` counter of a session counter (a handful of distinct pairs)."""
+    return (name, _LABEL_KEYS.get(name, "kind") if label else "", label)
+
+
+def _answer_bad(bad: BadInput, now: datetime) -> bytes | None:
+    """An error result for a BCC failure or a lying length whose header is readable."""
+    if bad.reason not in ("bcc", "bad_length") or len(bad.raw) < 24:
+        return None
+    hdr = parse_header(bad.raw, 0)
+    if isinstance(hdr, str):
+        return None
+    variant, cmd, vin, flag, _enc = hdr
+    try:
+        f = Frame(variant, cmd, vin, flag, 0x01, b"")
+        return make_answer(f, RESP_ERROR, now, None).encode()
+    except FrameError:
+        return None

@@ -237,7 +237,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         await svc.stop()
         await bus.stop()
 
-    asyncio.run(main())
+    from core.gateway import new_event_loop  # uvloop where installed
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())
     return 0
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.events import Event
+from core.gateway import new_event_loop
 from core.registry import load_registry
 from core.ruleset import load_ruleset
 from streams.api import EnforcementService, routes
@@ -52,7 +53,7 @@ class PipelineThread:
     def __init__(self, pipeline: Pipeline, metrics_interval_s: float) -> None:
         self.pipeline = pipeline
         self.metrics_interval_s = metrics_interval_s
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()  # uvloop where installed: the gateways' reads and writes
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="emw-pipeline", daemon=True
         )

@@ -304,7 +304,8 @@ class BadInput:
 
 
 class FrameDecoder:
-    """Sans-IO stream decoder for one connection: ``feed(bytes) -> [Frame | BadInput, ...]``.
+    """Sans-IO stream decoder for one connection: ``feed(bytes) -> [(Frame, raw) | BadInput, ...]``
+    and ``close() -> [...]`` at the end of the stream; bad input is returned, never raised.
 
     After each ``feed`` at most one partial candidate frame (≤ 25 + ``max_data_len`` bytes) stays
     buffered; ``max_buffer`` is a hard cap behind that (exceeding it drops the buffer with reason
@@ -375,6 +376,14 @@ class FrameDecoder:
         del self._buf[:1]
         self._la_pos = -1
         self._scan(out)
+        return out
+
+    def close(self) -> list[tuple[Frame, bytes] | BadInput]:
+        """End of stream: give up partial candidates until the buffer is empty, keeping every
+        frame found behind them (the same ``feed``/``close`` interface as the HJ 212 decoder)."""
+        out: list[tuple[Frame, bytes] | BadInput] = []
+        while self._buf:
+            out += self.give_up_partial()
         return out
 
     def _scan(self, out: list[tuple[Frame, bytes] | BadInput]) -> None:

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from core.credentials import DeviceCredentials, check, digest
+from core.gateway import GatewaySettings
 from core.metrics import Metrics
 from core.timeutil import BEIJING
 from fuel_vapor.codemaps import default_codemaps
 from fuel_vapor.protocol import Frame, FrameDecoder, parse_segment
-from fuel_vapor.server import GatewaySettings, VaporGateway
+from fuel_vapor.server import VaporGateway
 from obd_gateway.protocol.frame import RESP_ERROR, RESP_SUCCESS
 from obd_gateway.session import Session
 from obd_gateway.simulator import VehicleModel, build_packet, login_frame, terminal_iccid

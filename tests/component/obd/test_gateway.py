@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from core.gateway import GatewaySettings
 from core.metrics import Metrics
 from core.registry import Registry, default_registry
 from core.scope import Scope
@@ -17,7 +18,7 @@ from core.timeutil import BEIJING
 from obd_gateway.events import ObdQuarantine, ObdSample
 from obd_gateway.protocol import Command, Frame, FrameDecoder, HeaderVariant, bcc
 from obd_gateway.protocol.frame import RESP_ERROR, RESP_SUCCESS
-from obd_gateway.server import GatewayLimits, ObdGateway
+from obd_gateway.server import ObdGateway
 from obd_gateway.simulator import Terminal, VehicleModel, build_packet, login_frame, terminal_iccid
 
 ZONE = Scope.zone()  # named queries take the caller's scope
@@ -110,9 +111,7 @@ async def test_10000_malformed_frames_interleaved_every_valid_sample_stored_once
         await pipeline.publish(events)
 
     metrics = Metrics()
-    gw = ObdGateway(
-        publish, reg, metrics, limits=GatewayLimits(max_data_len=4096, partial_timeout_s=2.0)
-    )
+    gw = ObdGateway(publish, reg, metrics, GatewaySettings(max_frame=4096, partial_timeout_s=2.0))
     await gw.start()
     rng = random.Random(1239)
     expected: set[str] = set()
@@ -227,7 +226,8 @@ async def test_failed_publish_closes_without_answer() -> None:
         assert await asyncio.wait_for(r.read(4096), 5) == b""
     finally:
         await gw.stop()
-    assert metrics.counter("obd_gateway", "publish_failures") == 1
+    # the login's events, then the ``disconnected`` status of the closed connection
+    assert metrics.counters("obd_gateway", "publish_failures") == {"reason=ConnectionError": 2}
 
 
 async def test_idle_timeout_and_connection_limit() -> None:
@@ -236,7 +236,7 @@ async def test_idle_timeout_and_connection_limit() -> None:
         Collect(),
         default_registry(),
         metrics,
-        limits=GatewayLimits(max_connections=2, idle_timeout_s=0.5),
+        GatewaySettings(max_connections=2, idle_timeout_s=0.5),
     )
     await gw.start()
     try:
@@ -394,7 +394,7 @@ async def test_a_length_that_lies_costs_one_frame_not_the_partial_timeout() -> N
     v = reg.obd_vehicles[0]
     metrics = Metrics()
     pub = Collect()
-    gw = ObdGateway(pub, reg, metrics, limits=GatewayLimits(partial_timeout_s=600.0))
+    gw = ObdGateway(pub, reg, metrics, GatewaySettings(partial_timeout_s=600.0))
     await gw.start()
     try:
         r, w = await asyncio.open_connection("127.0.0.1", gw.port)

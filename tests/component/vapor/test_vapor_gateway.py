@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from core.credentials import DeviceCredentials
+from core.gateway import GatewaySettings
 from core.metrics import Metrics
 from core.registry import default_registry
 from core.timeutil import BEIJING
@@ -16,7 +17,7 @@ from fuel_vapor.codemaps import default_codemaps
 from fuel_vapor.events import Fuelling
 from fuel_vapor.protocol import Frame, FrameDecoder, encode_frame, modbus_crc, parse_segment
 from fuel_vapor.protocol.packet import Packet
-from fuel_vapor.server import GatewaySettings, VaporGateway
+from fuel_vapor.server import VaporGateway
 from fuel_vapor.simulator import Simulation
 
 pytestmark = pytest.mark.component
@@ -90,8 +91,7 @@ async def gateway(collector, registry):
     gw = VaporGateway(
         collector, registry, metrics, settings=GatewaySettings(idle_timeout_s=5), credentials=CREDS
     )
-    _, port = await gw.start()
-    gw.port = port
+    await gw.start()
     yield gw
     await gw.stop()
 
@@ -197,7 +197,7 @@ async def test_ack_only_after_publish_returns_and_not_on_failure(registry):
     gw.publish = failing
     await c.send(upload(st, "chongqing", qn="20261123080000009", ts=T0 + timedelta(minutes=1)))
     assert len(await c.read_answers(2, timeout=0.5)) == 1  # no answer: the device will resend
-    assert gw.metrics.counter("fuel_vapor", "publish_failed", {"reason": "RuntimeError"}) == 1
+    assert gw.metrics.counter("fuel_vapor", "publish_failures", {"reason": "RuntimeError"}) == 1
     gw.publish = slow_publish
     await c.send(upload(st, "chongqing", qn="20261123080000010", ts=T0 + timedelta(minutes=2)))
     assert len(await c.read_answers(2)) == 2  # same connection still served
@@ -388,7 +388,7 @@ async def test_10000_malformed_interleaved_every_valid_fuelling_stored_once(pipe
 async def test_a_bug_on_one_packet_does_not_drop_the_connection(
     gateway, collector, registry, monkeypatch
 ):
-    import fuel_vapor.server as server
+    import fuel_vapor.session as server
 
     real = server.from_hj212
     calls = {"n": 0}
@@ -406,6 +406,7 @@ async def test_a_bug_on_one_packet_does_not_drop_the_connection(
     await c.send(upload(st, "chongqing", qn="20261123080000002", ts=T0 + timedelta(seconds=9)))
     answers = await c.read_answers(1)
     assert [a.qn for a in answers] == ["20261123080000002"]
+    gateway.flush_metrics()
     assert gateway.metrics.counter("fuel_vapor", "internal_errors") == 1
     c.close()
 
@@ -431,7 +432,7 @@ async def test_publish_timeout_drops_the_answer_and_keeps_the_connection(registr
     c = await Client.open(port)
     await c.send(upload(st, "chongqing"))
     assert await c.read_answers(1, timeout=0.8) == []  # timed out: not acknowledged
-    assert gw.metrics.counter("fuel_vapor", "publish_failed", {"reason": "timeout"}) == 1
+    assert gw.metrics.counter("fuel_vapor", "publish_failures", {"reason": "timeout"}) == 1
     await c.send(upload(st, "chongqing", qn="20261123080000011", ts=T0 + timedelta(minutes=3)))
     (ans,) = await c.read_answers(1)
     assert ans.qn == "20261123080000011"  # same connection, next packet answered
@@ -478,8 +479,8 @@ async def test_packets_of_one_read_share_one_publish_and_one_write_in_order(regi
     got = await c.read_answers(5, timeout=1.0)
     assert [(a.cn, a.qn) for a in got[4:]] == [("9011", "20261123080000031")]
     gw.flush_metrics()
-    assert gw.metrics.counter("fuel_vapor", "packets_ok") == 3
-    assert gw.metrics.counter("fuel_vapor", "answers_sent", {"cn": "9014"}) == 3
-    assert gw.metrics.counter("fuel_vapor", "answers_sent", {"cn": "9011"}) == 2
+    assert gw.metrics.counter("fuel_vapor", "packets_ok") == 4  # decoded and accepted
+    assert gw.metrics.counter("fuel_vapor", "events_published") == 6  # the failed batch not
+    assert gw.metrics.counter("fuel_vapor", "answers_sent") == 5  # three 9014, two 9011
     c.close()
     await gw.stop()

@@ -1,0 +1,199 @@
+"""The one gateway shell (core.gateway) over real sockets, on asyncio's loop and on uvloop's:
+publish-then-ack, refusals after a failed publish, partial-frame timeout, limits and the metric
+names both protocol gateways share."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pytest
+
+from core.credentials import DeviceCredentials
+from core.gateway import Gateway, GatewaySettings, Outcome, loop_name, new_event_loop
+from core.metrics import Metrics
+from core.registry import default_registry
+from fuel_vapor.server import VaporGateway
+from obd_gateway.server import ObdGateway
+
+pytestmark = pytest.mark.component
+
+LOOPS = [
+    "asyncio",
+    pytest.param(
+        "uvloop",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("uvloop") is None,
+            reason="uvloop is not installed (not available on this platform)",
+        ),
+    ),
+]
+
+
+class LineSession:
+    """A toy protocol: lines ending in LF; ``ok`` is an event acknowledged ``A``, ``no`` is
+    refused ``R`` (nothing to publish); the rest of a line is buffered until the partial timeout."""
+
+    close_on_publish_failure: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.closed = False
+
+    @property
+    def buffered(self) -> int:
+        return len(self.buf)
+
+    def receive(self, data: bytes, now: datetime) -> Outcome:
+        out = Outcome()
+        *lines, self.buf = (self.buf + data).split(b"\n")
+        for line in lines:
+            out.count(("lines", "kind", line.decode()))
+            if line == b"ok":
+                out.events.append(line)
+                out.answers.append(b"A\n")
+            else:
+                out.refuse(b"R\n")
+        return out
+
+    def expire(self, now: datetime) -> Outcome:
+        out = Outcome()
+        out.count(("stalled", "", ""))
+        out.refuse(b"T\n")
+        self.buf = b""
+        return out
+
+    def close(self, now: datetime) -> Outcome:
+        self.closed = True
+        return Outcome()
+
+
+def run(loop: str, body: Callable[[], Awaitable[None]]) -> None:
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(loop == "uvloop")) as r:
+        assert loop_name(r.get_loop()) == loop
+        r.run(body())
+
+
+async def read_until(r: asyncio.StreamReader, n: int, timeout: float = 5.0) -> bytes:
+    got = b""
+    while got.count(b"\n") < n:
+        data = await asyncio.wait_for(r.read(4096), timeout)
+        if not data:
+            break
+        got += data
+    return got
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_answers_only_after_publish_and_refusals_survive_a_failed_publish(loop: str) -> None:
+    async def body() -> None:
+        gate = asyncio.Event()
+        published: list[Any] = []
+        fail = [False]
+
+        async def publish(events: Any) -> None:
+            await gate.wait()
+            if fail[0]:
+                raise RuntimeError("bus down")
+            published.extend(events)
+
+        metrics = Metrics()
+        gw = Gateway(publish, metrics, "toy", lambda peer: LineSession())
+        await gw.start()
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", gw.port)
+            w.write(b"ok\nno\nok\n")
+            with pytest.raises(TimeoutError):  # the publish has not returned: nothing written
+                await asyncio.wait_for(r.read(10), 0.3)
+            gate.set()
+            assert await read_until(r, 3) == b"A\nR\nA\n"  # one read, one write, frame order
+            assert published == [b"ok", b"ok"]
+            fail[0] = True
+            w.write(b"ok\nno\n")
+            assert await read_until(r, 1) == b"R\n"  # the acknowledgement is dropped
+            fail[0] = False
+            w.write(b"ok\n")
+            assert await read_until(r, 1) == b"A\n"  # the connection stays (protocol's choice)
+            w.close()
+        finally:
+            await gw.stop()
+        assert metrics.counter("toy", "answers_sent") == 5
+        assert metrics.counter("toy", "events_published") == 3
+        assert metrics.counter("toy", "publish_failures", {"reason": "RuntimeError"}) == 1
+        assert metrics.counter("toy", "lines", {"kind": "ok"}) == 4
+        assert metrics.counter("toy", "bytes_in") == len(b"ok\nno\nok\nok\nno\nok\n")
+
+    run(loop, body)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_partial_timeout_idle_sweep_and_close(loop: str) -> None:
+    async def body() -> None:
+        sessions: list[LineSession] = []
+
+        def new(peer: str) -> LineSession:
+            sessions.append(LineSession())
+            return sessions[-1]
+
+        async def publish(events: Any) -> None:
+            return None
+
+        metrics = Metrics()
+        settings = GatewaySettings(partial_timeout_s=0.2, idle_timeout_s=0.6)
+        gw = Gateway(publish, metrics, "toy", new, settings)
+        await gw.start()
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", gw.port)
+            w.write(b"o")  # a partial line: handed back to the session after 0.2 s
+            assert await read_until(r, 1) == b"T\n"
+            assert await asyncio.wait_for(r.read(10), 5) == b""  # then idle: closed by the sweep
+        finally:
+            await gw.stop()
+        assert sessions and sessions[0].closed
+        assert metrics.counter("toy", "stalled") == 1
+        assert metrics.counter("toy", "idle_timeouts") == 1
+        assert gw.active_connections == 0
+
+    run(loop, body)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda pub, m, s: ObdGateway(pub, default_registry(), m, s),
+        lambda pub, m, s: VaporGateway(
+            pub,
+            default_registry(),
+            m,
+            s,
+            credentials=DeviceCredentials.ephemeral(default_registry())[0],
+        ),
+    ],
+    ids=["obd_gateway", "fuel_vapor"],
+)
+def test_both_protocols_share_the_shell_metric_names(make: Any) -> None:
+    async def body() -> None:
+        async def publish(events: Any) -> None:
+            return None
+
+        metrics = Metrics()
+        gw = make(publish, metrics, GatewaySettings(max_connections=1))
+        await gw.start()
+        try:
+            _r1, w1 = await asyncio.open_connection("127.0.0.1", gw.port)
+            await asyncio.sleep(0.05)
+            r2, _w2 = await asyncio.open_connection("127.0.0.1", gw.port)
+            assert await asyncio.wait_for(r2.read(10), 5) == b""  # over the limit
+            metrics_now = {n for _c, n, _l, _v in metrics.snapshot()}
+            assert "connections" in metrics_now
+            w1.close()
+        finally:
+            await gw.stop()
+        comp = gw.component
+        assert metrics.counter(comp, "connections_rejected") == 1
+        assert metrics.counter(comp, "connections_total") == 1
+
+    run("asyncio", body)
