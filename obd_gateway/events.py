@@ -313,6 +313,7 @@ class ObdSamples:
     KIND: ClassVar[str] = "obd.sample"
     ROW: ClassVar[type] = ObdSample
     __slots__ = (
+        "_values",
         "backfilled",
         "digests",
         "event_ids",
@@ -327,7 +328,6 @@ class ObdSamples:
         "record_flags",
         "signature",
         "ts_ms",
-        "values",
         "vehicle_class",
         "vin",
     )
@@ -368,12 +368,12 @@ class ObdSamples:
         self.raw = bytes(raw)
         prefix = _SAMPLE_PREFIX + vin.encode() + b"\x1f"
         blake2b = hashlib.blake2b
-        rows: list[list[float | None]] = []
+        flat: list[float | None] = []
         fix: list[bool] = []
         flags: list[tuple[str, ...]] = []
         for rf, r in zip(self.record_flags, _STREAM.iter_unpack(raw), strict=True):
             vals, fl = physical_row(r)
-            rows.append(vals)
+            flat += vals
             if r[POS_STATUS_INDEX] & 0x01:
                 fix.append(False)
                 fl.append("position:invalid_fix")
@@ -382,8 +382,8 @@ class ObdSamples:
             if rf & RECORD_TIME_UNSET:
                 fl.append(TIME_UNSET)
             flags.append(tuple(fl) if fl else ())
-        self.values: tuple[tuple[float | None, ...], ...] = tuple(zip(*rows, strict=True))
-        self.flat = tuple(itertools.chain.from_iterable(rows))  # row-major, for the warehouse
+        self.flat = flat  # row-major physical values (read-only), for the warehouse
+        self._values: tuple[tuple[float | None, ...], ...] | None = None
         # the bytes of ObdSample.make_id (``_part`` of a time is "{seconds}.{microseconds:06d}")
         self.digests = b"".join(
             [
@@ -418,6 +418,15 @@ class ObdSamples:
     @property
     def inferred(self) -> tuple[bool, ...]:
         return tuple(bool(f & RECORD_INFERRED) for f in self.record_flags)
+
+    @property
+    def values(self) -> tuple[tuple[float | None, ...], ...]:
+        """The physical columns in :data:`~obd_gateway.protocol.bodies.NUMERIC_FIELDS` order."""
+        v = self._values
+        if v is None:
+            w, flat = len(NUMERIC_FIELDS), self.flat
+            v = self._values = tuple([tuple(flat[j::w]) for j in range(w)])
+        return v
 
     def value(self, name: str) -> tuple[float | None, ...]:
         """One physical column (:data:`~obd_gateway.protocol.bodies.NUMERIC_FIELDS`)."""
@@ -519,7 +528,7 @@ class ObdSamples:
         out.ts_ms = self.ts_ms[start:stop]
         out.record_flags = self.record_flags[start:stop]
         out.raw = self.raw[start * STREAM_LEN : stop * STREAM_LEN]
-        out.values = tuple(col[start:stop] for col in self.values)
+        out._values = None
         w = len(NUMERIC_FIELDS)
         out.flat = self.flat[w * start : w * stop]
         out.event_ids = self.event_ids[start:stop]
