@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -368,11 +369,14 @@ class ObdSamples:
         self.raw = bytes(raw)
         prefix = _SAMPLE_PREFIX + vin.encode() + b"\x1f"
         blake2b = hashlib.blake2b
-        flat: list[float | None] = []
+        flat: list[float] = []
+        nan = math.nan
         fix: list[bool] = []
         flags: list[tuple[str, ...]] = []
         for rf, r in zip(self.record_flags, _STREAM.iter_unpack(raw), strict=True):
             vals, fl = physical_row(r)
+            if fl:  # a marker or a bad value (rare): None travels as NaN (the values are finite)
+                vals = [nan if v is None else v for v in vals]
             flat += vals
             if r[POS_STATUS_INDEX] & 0x01:
                 fix.append(False)
@@ -382,7 +386,7 @@ class ObdSamples:
             if rf & RECORD_TIME_UNSET:
                 fl.append(TIME_UNSET)
             flags.append(tuple(fl) if fl else ())
-        self.flat = flat  # row-major physical values (read-only), for the warehouse
+        self.flat = flat  # row-major physical values, NaN for None (read-only): for the warehouse
         self._values: tuple[tuple[float | None, ...], ...] | None = None
         # the bytes of ObdSample.make_id (``_part`` of a time is "{seconds}.{microseconds:06d}")
         self.digests = b"".join(
@@ -425,6 +429,8 @@ class ObdSamples:
         v = self._values
         if v is None:
             w, flat = len(NUMERIC_FIELDS), self.flat
+            if any(self.flags):
+                flat = [None if x != x else x for x in flat]  # NaN (no value) → None
             v = self._values = tuple([tuple(flat[j::w]) for j in range(w)])
         return v
 
@@ -465,7 +471,7 @@ class ObdSamples:
         """The ``obd_sample`` columns of many batches, for one insert (``streams.serde``): per
         column ``("rows", values)``, ``("batch", one value per batch)``, ``("ms", epoch ms)``,
         ``("batch_ms", one epoch ms per batch)``, ``("hex", (bytes, bytes per row))`` or
-        ``("float_matrix", ((width, row-major floats or None), column index))``."""
+        ``("float_matrix", ((width, row-major floats, NaN for none), column index))``."""
         import numpy as np
 
         chain = itertools.chain.from_iterable
@@ -488,7 +494,7 @@ class ObdSamples:
         }
         for name in _CONSTANTS:
             out[name] = ("batch", [getattr(b, name) for b in batches])
-        matrix = (len(NUMERIC_FIELDS), list(chain([b.flat for b in batches])))
+        matrix = (len(NUMERIC_FIELDS), np.fromiter(chain([b.flat for b in batches]), np.float64))
         for j, name in enumerate(NUMERIC_FIELDS):
             out[name] = ("float_matrix", (matrix, j))
         return out

@@ -279,7 +279,7 @@ def _batches_to_arrow(batches: list[Any], specs: tuple[FieldSpec, ...]) -> Any:
             (width, flat), j = data
             m = matrices.get(id(flat))
             if m is None:  # None becomes NaN (the values are finite), then a null
-                m = matrices[id(flat)] = np.array(flat, dtype=np.float64).reshape(-1, width)
+                m = matrices[id(flat)] = np.asarray(flat, dtype=np.float64).reshape(-1, width)
             col = np.ascontiguousarray(m[:, j])
             arrays.append(pa.array(col, mask=np.isnan(col)))
         else:
