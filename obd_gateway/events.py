@@ -364,7 +364,7 @@ class ObdSamples:
         self.backfilled = backfilled
         self.signature = signature
         self.frame_id = frame_id
-        self.ts_ms = tuple(ts_ms)
+        self.ts_ms = ts_ms if isinstance(ts_ms, tuple) else tuple(ts_ms)
         self.record_flags = bytes(record_flags)
         self.raw = bytes(raw)
         prefix = _SAMPLE_PREFIX + vin.encode() + b"\x1f"
@@ -377,7 +377,7 @@ class ObdSamples:
             vals, fl = physical_row(r)
             if fl:  # a marker or a bad value (rare): None travels as NaN (the values are finite)
                 vals = [nan if v is None else v for v in vals]
-            flat += vals
+            flat += vals  # type: ignore[arg-type]  # no None left (NaN instead)
             if r[POS_STATUS_INDEX] & 0x01:
                 fix.append(False)
                 fl.append("position:invalid_fix")
@@ -428,9 +428,10 @@ class ObdSamples:
         """The physical columns in :data:`~obd_gateway.protocol.bodies.NUMERIC_FIELDS` order."""
         v = self._values
         if v is None:
-            w, flat = len(NUMERIC_FIELDS), self.flat
+            w = len(NUMERIC_FIELDS)
+            flat: Sequence[float | None] = self.flat
             if any(self.flags):
-                flat = [None if x != x else x for x in flat]  # NaN (no value) → None
+                flat = [None if x != x else x for x in self.flat]  # NaN (no value) → None
             v = self._values = tuple([tuple(flat[j::w]) for j in range(w)])
         return v
 

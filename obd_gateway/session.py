@@ -469,24 +469,23 @@ class Session:
     ) -> None:
         """A real-time / re-issue unit: ``obd.frame``, one ``obd.sample`` batch, ``obd.info``."""
         backfilled = frame.command == Command.REISSUE
-        frame_id = ObdFrame.make_id(frame.vin, sha)
         n = len(records.ts_ms)
-        out.events.append(
-            self._frame_event(
-                frame,
-                vehicle,
-                sha,
-                unit_time,
-                received_at,
-                "ok",
-                layout=layout.value,
-                signature=signature,
-                n_samples=n,
-                n_infos=len(infos),
-                detail="; ".join(notes),
-                backfilled=backfilled,
-            )
+        fr = self._frame_event(
+            frame,
+            vehicle,
+            sha,
+            unit_time,
+            received_at,
+            "ok",
+            layout=layout.value,
+            signature=signature,
+            n_samples=n,
+            n_infos=len(infos),
+            detail="; ".join(notes),
+            backfilled=backfilled,
         )
+        frame_id = fr.event_id
+        out.events.append(fr)
         if n:
             out.events.append(
                 samples_of(

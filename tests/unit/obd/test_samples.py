@@ -217,6 +217,7 @@ def test_arrow_columns_are_the_rows() -> None:
 # ------------------------------------------------------------------------------ codec: bulk decode
 
 
+@settings(deadline=None)
 @given(st.binary(min_size=6, max_size=6))
 def test_time_epoch_agrees_with_decode_time(b: bytes) -> None:
     try:
@@ -237,7 +238,7 @@ def unit_bytes(layout: Layout, t0: datetime, raws: list[tuple[int, ...]], step: 
     return RealTime(layout, t0, None, tuple(items)).encode()
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(
     st.sampled_from([Layout.HJ1239, Layout.GB17691]),
     times_st,
