@@ -64,7 +64,7 @@ def readings(
 ) -> Any:
     """RSD passes (45 %), OBD samples (45 %), smoke captures (10 %) over DAYS days."""
     rsd_p = rsd_events.examples()[0]
-    obd_s = next(e for e in obd_events.examples() if type(e).__name__ == "ObdSample")
+    obd_s = next(e for e in obd_events.examples() if type(e).__name__ == "ObdSamples").rows()[0]
     cap = smoke_events.examples()[0]
     reg = default_registry()
     sites = [(s.id, s.jurisdiction) for s in reg.rsd_sites]

@@ -284,12 +284,12 @@ def _kafka_gateway(bootstrap: str, port: int, n: int, ready_q: Any, cmd_q: Any, 
 
 def _read_samples(bootstrap: str) -> tuple[set[tuple[str, int]], int]:
     """Every obd.sample record in the broker's log: (vin, ts ms) set and the number of messages."""
-    import json
 
     from kafka import KafkaConsumer, TopicPartition
 
-    from streams import catalog
+    from streams import catalog, serde
 
+    classes = catalog.classes_by_kind()
     et = catalog.event_types()["obd.sample"]
     tps = [TopicPartition(et.topic, p) for p in range(et.partitions)]
     c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -302,10 +302,9 @@ def _read_samples(bootstrap: str) -> tuple[set[tuple[str, int]], int]:
     while time.monotonic() < deadline and any(c.position(tp) < ends[tp] for tp in tps):
         for batch in c.poll(timeout_ms=500, max_records=5000).values():
             for msg in batch:
-                d = json.loads(msg.value)
-                ts = datetime.fromisoformat(d["ts"])
-                seen.add((d["vin"], int(ts.timestamp() * 1000)))
-                n += 1
+                batch_ = serde.decode(msg.value, classes)  # one frame's records, as columns
+                seen.update((batch_.vin, t) for t in batch_.ts_ms)
+                n += len(batch_)
     c.close()
     return seen, n
 

@@ -162,6 +162,12 @@ def platform_bench(out: str) -> list[Row]:
             "0.8 × raw Arrow insert, same run"),
         Row("in-process bus + processor + sink", _find(r"sink: [\d,]+ events, ([\d,]+) events/s", out),
             "events/s", 100_000, "goal"),
+        Row("OBD sample batches → sink, per CPU-s",
+            _find(r"sink \(batches in\)\s+([\d,]+) rows/CPU-s", out), "rows/CPU-s",
+            (r := _find(r"raw Arrow insert\s+([\d,]+) rows/CPU-s", out)) and r * 0.8,
+            "0.8 × raw Arrow insert of the same rows, same run"),
+        Row("OBD rules, CPU per sample", _find(r"OBD rules \(obd.analytics\): ([\d.]+) µs", out),
+            "µs", None, "printed (no goal)"),
     ]  # fmt: skip
 
 

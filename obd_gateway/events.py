@@ -14,12 +14,26 @@ Times are the device's collection times (Beijing time converted to aware datetim
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from datetime import datetime
+import hashlib
+import itertools
+import json
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from core.errors import ValidationError
 from core.events import deterministic_id, require_aware, require_range
+from obd_gateway.protocol.bodies import (
+    NUMERIC_FIELDS,
+    POS_STATUS_INDEX,
+    STREAM_FORMAT,
+    STREAM_LEN,
+    DataStream,
+    physical_row,
+)
 
 SIGNATURE_STATES = ("absent", "unverified", "valid", "invalid")
 DECODE_STATUSES = ("ok", "partial", "raw", "bad_data_unit")
@@ -100,12 +114,6 @@ class ObdFrame:
     def make_id(vin: str, frame_sha256: str) -> str:
         return deterministic_id(ObdFrame.KIND, vin, frame_sha256)
 
-    @classmethod
-    def trusted(cls, *values: Any) -> ObdFrame:
-        """Build from all field values in field order without ``__post_init__``: for the gateway,
-        whose values come from a checked frame (see :func:`_trusted_builder`)."""
-        return _build_frame(values)
-
     @property
     def key(self) -> str:
         return self.vin
@@ -164,15 +172,6 @@ class ObdSample:
     @staticmethod
     def make_id(vin: str, ts: datetime) -> str:
         return deterministic_id(ObdSample.KIND, vin, ts, 0x02)
-
-    @classmethod
-    def trusted(cls, *values: Any) -> ObdSample:
-        """Build from all field values in field order without ``__post_init__``: for the gateway,
-        whose values come from :func:`obd_gateway.protocol.bodies.physical_row` and are within
-        :data:`SAMPLE_RANGES` by construction (checked in the unit tests)."""
-        obj = _SampleSlots(*values)
-        obj.__class__ = cls  # type: ignore[assignment]  # same slots: an ordinary ObdSample
-        return obj  # type: ignore[return-value]
 
     @property
     def key(self) -> str:
@@ -287,119 +286,359 @@ class ObdQuarantine:
         return self.vin
 
 
-EVENT_TYPES = (ObdFrame, ObdSample, ObdInfoSnapshot, ObdStatus, ObdQuarantine)
+# ---------------------------------------------------------------------------- samples as columns
+
+RECORD_INFERRED = 0x01  # record flag bit: the record's time was inferred (GB 17691 layout)
+RECORD_TIME_UNSET = 0x02  # record flag bit: the terminal sent six zero bytes as the time
+TIME_UNSET = "time_unset"  # quality flag of such a record
+_SAMPLE_PREFIX = b"obd.sample\x1f"
+_CONSTANTS = ("vin", "jurisdiction", "fleet", "vehicle_class", "signature", "frame_id")
+_HEADER = struct.Struct(">HI")  # length of the JSON header, number of records
 
 
-# ---------------------------------------------------------------------------- trusted builders
-#
-# A frozen dataclass sets each field through ``object.__setattr__`` and then validates: about
-# 6 µs for the 32 fields of a sample, i.e. most of the cost of a record. The gateway's values are
-# valid by construction, so it fills a plain class with the very same slots (plain attribute
-# stores) and then retypes the object; the result is an ordinary, immutable instance of the event
-# class (same type, equality, hash, pickling), built in well under 1 µs.
+class ObdSamples:
+    """The data-stream records of one frame (one VIN) as columns: the ``obd.sample`` event.
 
+    High-rate telemetry travels in this shape from the gateway to the rules, the write-ahead log /
+    Kafka and the warehouse; each record is one row of table ``obd_sample`` (columns: the fields of
+    :class:`ObdSample`, which stays the row's contract and what :meth:`rows` gives). Built in one
+    place (this constructor) from the records' times and their 37-byte bodies exactly as received:
+    physical values by :func:`~obd_gateway.protocol.bodies.physical_row`, flags, ids. The binary form
+    (:meth:`to_bytes`) is those inputs; decoding it runs the same constructor.
 
-class _SampleSlots:
-    __slots__ = ObdSample.__slots__
+    Columns are tuples in row order; ``ts_ms`` holds the collection times as UTC epoch
+    milliseconds; the vehicle's facts, the receive time and the frame's provenance are one value
+    per batch. Treat an instance as immutable.
+    """
+
+    KIND: ClassVar[str] = "obd.sample"
+    ROW: ClassVar[type] = ObdSample
+    __slots__ = (
+        "_values",
+        "backfilled",
+        "digests",
+        "event_ids",
+        "fix_valid",
+        "flags",
+        "flat",
+        "fleet",
+        "frame_id",
+        "jurisdiction",
+        "raw",
+        "received_at",
+        "record_flags",
+        "signature",
+        "ts_ms",
+        "vehicle_class",
+        "vin",
+    )
 
     def __init__(
         self,
-        event_id: str,
-        ts: datetime,
+        *,
         vin: str,
         jurisdiction: str,
         fleet: str,
         vehicle_class: str,
         received_at: datetime,
         backfilled: bool,
-        time_inferred: bool,
         signature: str,
         frame_id: str,
-        speed_kmh: float | None,
-        baro_kpa: float | None,
-        torque_pct: float | None,
-        friction_pct: float | None,
-        rpm: float | None,
-        fuel_lph: float | None,
-        nox_up_ppm: float | None,
-        nox_down_ppm: float | None,
-        reagent_pct: float | None,
-        air_kgh: float | None,
-        scr_in_c: float | None,
-        scr_out_c: float | None,
-        dpf_dp_kpa: float | None,
-        coolant_c: float | None,
-        fuel_level_pct: float | None,
-        fix_valid: bool,
-        lon: float | None,
-        lat: float | None,
-        odometer_km: float | None,
-        quality_flags: tuple[str, ...],
-        raw_hex: str,
+        ts_ms: Sequence[int],
+        record_flags: bytes,
+        raw: bytes,
     ) -> None:
-        self.event_id = event_id
-        self.ts = ts
+        k = len(ts_ms)
+        if k == 0 or len(record_flags) != k or len(raw) != k * STREAM_LEN:
+            raise ValidationError(
+                "raw", len(raw), f"{k} records: {k} flags and {k} × {STREAM_LEN} bytes"
+            )
+        require_aware("received_at", received_at)
+        _vin(vin)
+        _one_of("signature", signature, SIGNATURE_STATES)
         self.vin = vin
         self.jurisdiction = jurisdiction
         self.fleet = fleet
         self.vehicle_class = vehicle_class
         self.received_at = received_at
         self.backfilled = backfilled
-        self.time_inferred = time_inferred
         self.signature = signature
         self.frame_id = frame_id
-        self.speed_kmh = speed_kmh
-        self.baro_kpa = baro_kpa
-        self.torque_pct = torque_pct
-        self.friction_pct = friction_pct
-        self.rpm = rpm
-        self.fuel_lph = fuel_lph
-        self.nox_up_ppm = nox_up_ppm
-        self.nox_down_ppm = nox_down_ppm
-        self.reagent_pct = reagent_pct
-        self.air_kgh = air_kgh
-        self.scr_in_c = scr_in_c
-        self.scr_out_c = scr_out_c
-        self.dpf_dp_kpa = dpf_dp_kpa
-        self.coolant_c = coolant_c
-        self.fuel_level_pct = fuel_level_pct
-        self.fix_valid = fix_valid
-        self.lon = lon
-        self.lat = lat
-        self.odometer_km = odometer_km
-        self.quality_flags = quality_flags
-        self.raw_hex = raw_hex
+        self.ts_ms = ts_ms if isinstance(ts_ms, tuple) else tuple(ts_ms)
+        self.record_flags = bytes(record_flags)
+        self.raw = bytes(raw)
+        prefix = _SAMPLE_PREFIX + vin.encode() + b"\x1f"
+        blake2b = hashlib.blake2b
+        flat: list[float] = []
+        nan = math.nan
+        fix: list[bool] = []
+        flags: list[tuple[str, ...]] = []
+        for rf, r in zip(self.record_flags, _STREAM.iter_unpack(raw), strict=True):
+            vals, fl = physical_row(r)
+            if fl:  # a marker or a bad value (rare): None travels as NaN (the values are finite)
+                vals = [nan if v is None else v for v in vals]
+            flat += vals  # type: ignore[arg-type]  # no None left (NaN instead)
+            if r[POS_STATUS_INDEX] & 0x01:
+                fix.append(False)
+                fl.append("position:invalid_fix")
+            else:
+                fix.append(True)
+            if rf & RECORD_TIME_UNSET:
+                fl.append(TIME_UNSET)
+            flags.append(tuple(fl) if fl else ())
+        self.flat = flat  # row-major physical values, NaN for None (read-only): for the warehouse
+        self._values: tuple[tuple[float | None, ...], ...] | None = None
+        # the bytes of ObdSample.make_id (``_part`` of a time is "{seconds}.{microseconds:06d}")
+        self.digests = b"".join(
+            [
+                blake2b(
+                    prefix + b"%d.%06d\x1f2" % (t // 1000, t % 1000 * 1000), digest_size=16
+                ).digest()
+                for t in self.ts_ms
+            ]
+        )
+        h = self.digests.hex()
+        self.event_ids = tuple([h[j : j + 32] for j in range(0, len(h), 32)])
+        self.fix_valid = tuple(fix)
+        self.flags = tuple(flags)
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return len(self.ts_ms)
+
+    @property
+    def key(self) -> str:
+        return self.vin
+
+    @property
+    def event_id(self) -> str:
+        """The record's id for a one-record batch, else the frame's (logs, dead letters)."""
+        return self.event_ids[0] if len(self.ts_ms) == 1 else self.frame_id
+
+    @property
+    def ts(self) -> datetime:
+        return datetime.fromtimestamp(self.ts_ms[0] / 1000, UTC)
+
+    @property
+    def inferred(self) -> tuple[bool, ...]:
+        return tuple(bool(f & RECORD_INFERRED) for f in self.record_flags)
+
+    @property
+    def values(self) -> tuple[tuple[float | None, ...], ...]:
+        """The physical columns in :data:`~obd_gateway.protocol.bodies.NUMERIC_FIELDS` order."""
+        v = self._values
+        if v is None:
+            w = len(NUMERIC_FIELDS)
+            flat: Sequence[float | None] = self.flat
+            if any(self.flags):
+                flat = [None if x != x else x for x in self.flat]  # NaN (no value) → None
+            v = self._values = tuple([tuple(flat[j::w]) for j in range(w)])
+        return v
+
+    def value(self, name: str) -> tuple[float | None, ...]:
+        """One physical column (:data:`~obd_gateway.protocol.bodies.NUMERIC_FIELDS`)."""
+        return self.values[_NUMERIC_INDEX[name]]
+
+    def column(self, name: str) -> Sequence[Any]:
+        """Column ``name`` of table ``obd_sample`` as the warehouse takes it (times as UTC epoch
+        milliseconds, ``raw_hex`` as hex)."""
+        k = len(self.ts_ms)
+        i = _NUMERIC_INDEX.get(name)
+        if i is not None:
+            return self.values[i]
+        if name == "ts":
+            return self.ts_ms
+        if name == "event_id":
+            return self.event_ids
+        if name == "quality_flags":
+            return self.flags
+        if name == "fix_valid":
+            return self.fix_valid
+        if name == "time_inferred":
+            return self.inferred
+        if name == "raw_hex":
+            h = self.raw.hex()
+            return [h[j : j + 2 * STREAM_LEN] for j in range(0, len(h), 2 * STREAM_LEN)]
+        if name == "received_at":
+            return [round(self.received_at.timestamp() * 1000)] * k
+        if name == "backfilled":
+            return [self.backfilled] * k
+        if name in _CONSTANTS:
+            return [getattr(self, name)] * k
+        raise KeyError(f"obd_sample has no column {name!r}")
+
+    @staticmethod
+    def concat(batches: Sequence[ObdSamples]) -> dict[str, tuple[str, Any]]:
+        """The ``obd_sample`` columns of many batches, for one insert (``streams.serde``): per
+        column ``("rows", values)``, ``("batch", one value per batch)``, ``("ms", epoch ms)``,
+        ``("batch_ms", one epoch ms per batch)``, ``("hex", (bytes, bytes per row))`` or
+        ``("float_matrix", ((width, row-major floats, NaN for none), column index))``."""
+        import numpy as np
+
+        chain = itertools.chain.from_iterable
+        raw = b"".join([b.raw for b in batches])
+        n = len(raw) // STREAM_LEN
+        status = np.frombuffer(raw, dtype=np.uint8).reshape(n, STREAM_LEN)[:, _POS_STATUS_OFFSET]
+        rflags = np.frombuffer(b"".join([b.record_flags for b in batches]), dtype=np.uint8)
+        out: dict[str, tuple[str, Any]] = {
+            "event_id": ("hex", (b"".join([b.digests for b in batches]), 16)),
+            "ts": ("ms", np.fromiter(chain([b.ts_ms for b in batches]), np.int64, n)),
+            "received_at": (
+                "batch_ms",
+                [round(b.received_at.timestamp() * 1000) for b in batches],
+            ),
+            "backfilled": ("batch", [b.backfilled for b in batches]),
+            "time_inferred": ("rows", (rflags & RECORD_INFERRED) != 0),
+            "fix_valid": ("rows", (status & 0x01) == 0),  # as ``fix_valid`` (bit 0: invalid)
+            "quality_flags": ("rows", list(chain([b.flags for b in batches]))),
+            "raw_hex": ("hex", (raw, STREAM_LEN)),
+        }
+        for name in _CONSTANTS:
+            out[name] = ("batch", [getattr(b, name) for b in batches])
+        matrix = (len(NUMERIC_FIELDS), np.fromiter(chain([b.flat for b in batches]), np.float64))
+        for j, name in enumerate(NUMERIC_FIELDS):
+            out[name] = ("float_matrix", (matrix, j))
+        return out
+
+    def rows(self) -> list[ObdSample]:
+        """Each record as an :class:`ObdSample` (validated: tests, dead letters, JSON)."""
+        out = []
+        for i, t in enumerate(self.ts_ms):
+            out.append(
+                ObdSample(
+                    event_id=self.event_ids[i],
+                    ts=datetime.fromtimestamp(t / 1000, UTC),
+                    vin=self.vin,
+                    jurisdiction=self.jurisdiction,
+                    fleet=self.fleet,
+                    vehicle_class=self.vehicle_class,
+                    received_at=self.received_at,
+                    backfilled=self.backfilled,
+                    time_inferred=bool(self.record_flags[i] & RECORD_INFERRED),
+                    signature=self.signature,
+                    frame_id=self.frame_id,
+                    fix_valid=self.fix_valid[i],
+                    quality_flags=self.flags[i],
+                    raw_hex=self.raw[i * STREAM_LEN : (i + 1) * STREAM_LEN].hex(),
+                    **{n: self.values[j][i] for j, n in enumerate(NUMERIC_FIELDS)},  # type: ignore[arg-type]
+                )
+            )
+        return out
+
+    def slice(self, start: int, stop: int) -> ObdSamples:
+        """Records ``start:stop`` as a batch of their own (isolating one record)."""
+        out = object.__new__(ObdSamples)
+        for name in ("vin", "jurisdiction", "fleet", "vehicle_class", "received_at"):
+            setattr(out, name, getattr(self, name))
+        for name in ("backfilled", "signature", "frame_id"):
+            setattr(out, name, getattr(self, name))
+        out.ts_ms = self.ts_ms[start:stop]
+        out.record_flags = self.record_flags[start:stop]
+        out.raw = self.raw[start * STREAM_LEN : stop * STREAM_LEN]
+        out._values = None
+        w = len(NUMERIC_FIELDS)
+        out.flat = self.flat[w * start : w * stop]
+        out.event_ids = self.event_ids[start:stop]
+        out.digests = self.digests[16 * start : 16 * stop]
+        out.fix_valid = self.fix_valid[start:stop]
+        out.flags = self.flags[start:stop]
+        if not out.ts_ms:
+            raise ValueError(f"empty slice {start}:{stop} of {len(self)} records")
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ObdSamples):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self._header(), self.ts_ms, self.record_flags, self.raw)
+
+    def __repr__(self) -> str:
+        return f"ObdSamples(vin={self.vin!r}, records={len(self)}, frame_id={self.frame_id!r})"
+
+    # ------------------------------------------------------------------ binary form
+    def _header(self) -> tuple[Any, ...]:
+        rx = self.received_at.astimezone(UTC)
+        return (
+            *(getattr(self, n) for n in _CONSTANTS),
+            rx.isoformat(),
+            self.backfilled,
+        )
+
+    def to_bytes(self) -> bytes:
+        """The compact binary form: a JSON header (vehicle, provenance, receive time), the
+        record count, the times (int64 ms), one flag byte per record and the 37-byte bodies as
+        received (≈ 46 B a record)."""
+        head = json.dumps(self._header(), ensure_ascii=False, separators=(",", ":")).encode()
+        k = len(self.ts_ms)
+        return b"".join(
+            (
+                _HEADER.pack(len(head), k),
+                head,
+                struct.pack(f">{k}q", *self.ts_ms),
+                self.record_flags,
+                self.raw,
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ObdSamples:
+        n, k = _HEADER.unpack_from(data, 0)
+        pos = _HEADER.size
+        vin, jur, fleet, vclass, sig, frame_id, rx, backfilled = json.loads(data[pos : pos + n])
+        pos += n
+        ts = struct.unpack_from(f">{k}q", data, pos)
+        pos += 8 * k
+        flags = data[pos : pos + k]
+        raw = data[pos + k :]
+        return cls(
+            vin=vin,
+            jurisdiction=jur,
+            fleet=fleet,
+            vehicle_class=vclass,
+            received_at=datetime.fromisoformat(rx),
+            backfilled=bool(backfilled),
+            signature=sig,
+            frame_id=frame_id,
+            ts_ms=ts,
+            record_flags=flags,
+            raw=raw,
+        )
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ObdSamples:
+        """A one-record batch from a row as JSON carries it (dead-letter replay)."""
+        ts = row["ts"]
+        ts = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+        rx = row["received_at"]
+        rx = datetime.fromisoformat(rx) if isinstance(rx, str) else rx
+        rf = (RECORD_INFERRED if row.get("time_inferred") else 0) | (
+            RECORD_TIME_UNSET if TIME_UNSET in (row.get("quality_flags") or ()) else 0
+        )
+        return cls(
+            vin=row["vin"],
+            jurisdiction=row["jurisdiction"],
+            fleet=row["fleet"],
+            vehicle_class=row["vehicle_class"],
+            received_at=rx,
+            backfilled=bool(row["backfilled"]),
+            signature=row["signature"],
+            frame_id=row["frame_id"],
+            ts_ms=[round(ts.timestamp() * 1000)],
+            record_flags=bytes((rf,)),
+            raw=bytes.fromhex(row["raw_hex"]),
+        )
 
 
-class _FrameSlots:
-    __slots__ = ObdFrame.__slots__
+_NUMERIC_INDEX = {n: i for i, n in enumerate(NUMERIC_FIELDS)}
+_STREAM = struct.Struct(STREAM_FORMAT)
+_POS_STATUS_OFFSET = 24  # byte of the position status in a data-stream body (bodies.py)
 
-
-_FRAME_FIELDS = tuple(f.name for f in fields(ObdFrame))
-
-
-def _build_frame(values: tuple[Any, ...]) -> ObdFrame:
-    if len(values) != len(_FRAME_FIELDS):
-        raise TypeError(f"ObdFrame.trusted: expected {len(_FRAME_FIELDS)} values")
-    obj = _FrameSlots()
-    for name, value in zip(_FRAME_FIELDS, values, strict=True):
-        setattr(obj, name, value)
-    obj.__class__ = ObdFrame  # type: ignore[assignment]
-    return obj  # type: ignore[return-value]
-
-
-def _check_builders() -> None:
-    """The slot twins must mirror the event classes exactly (a new field must be added here)."""
-    sample_fields = tuple(f.name for f in fields(ObdSample))
-    code = _SampleSlots.__init__.__code__
-    init_args = code.co_varnames[1 : code.co_argcount]
-    if _SampleSlots.__slots__ != sample_fields or init_args != sample_fields:
-        raise AssertionError("events._SampleSlots is out of date with ObdSample")
-    if _FrameSlots.__slots__ != _FRAME_FIELDS:
-        raise AssertionError("events._FrameSlots is out of date with ObdFrame")
-
-
-_check_builders()
+EVENT_TYPES = (ObdFrame, ObdSamples, ObdInfoSnapshot, ObdStatus, ObdQuarantine)
 
 
 def examples() -> list[object]:
@@ -434,39 +673,40 @@ def examples() -> list[object]:
             peer="127.0.0.1:50312",
             detail="",
         ),
-        ObdSample(
-            event_id=ObdSample.make_id(vin, ts),
-            ts=ts,
+        ObdSamples(
             vin=vin,
             jurisdiction="qingpu",
             fleet="qingpu-bus",
             vehicle_class="bus",
             received_at=rx,
             backfilled=False,
-            time_inferred=False,
             signature="absent",
             frame_id=frame_id,
-            speed_kmh=32.5,
-            baro_kpa=101.0,
-            torque_pct=38.0,
-            friction_pct=9.0,
-            rpm=1562.5,
-            fuel_lph=18.4,
-            nox_up_ppm=612.3,
-            nox_down_ppm=41.75,
-            reagent_pct=63.2,
-            air_kgh=512.3,
-            scr_in_c=301.25,
-            scr_out_c=293.5,
-            dpf_dp_kpa=3.1,
-            coolant_c=86.0,
-            fuel_level_pct=54.8,
-            fix_valid=True,
-            lon=121.071234,
-            lat=31.118765,
-            odometer_km=84512.3,
-            quality_flags=(),
-            raw_hex="20" * 37,
+            ts_ms=[round(ts.timestamp() * 1000) + 1000 * i for i in range(3)],
+            record_flags=bytes(3),
+            raw=b"".join(
+                DataStream.from_physical(
+                    speed_kmh=32.5 + i,
+                    baro_kpa=101.0,
+                    torque_pct=38.0,
+                    friction_pct=9.0,
+                    rpm=1562.5,
+                    fuel_lph=18.4,
+                    nox_up_ppm=612.3,
+                    nox_down_ppm=41.75,
+                    reagent_pct=63.2,
+                    air_kgh=512.3,
+                    scr_in_c=301.25,
+                    scr_out_c=293.5,
+                    dpf_dp_kpa=3.1,
+                    coolant_c=86.0,
+                    fuel_level_pct=None if i == 2 else 54.8,
+                    lon=121.071234,
+                    lat=31.118765,
+                    odometer_km=84512.3,
+                ).encode()
+                for i in range(3)
+            ),
         ),
         ObdInfoSnapshot(
             event_id=ObdInfoSnapshot.make_id(vin, ts),
@@ -514,3 +754,8 @@ def examples() -> list[object]:
             raw_hex="2323",
         ),
     ]
+
+
+def sample_rows(events: Iterable[object]) -> list[ObdSample]:
+    """The ``obd.sample`` rows of the batches among ``events``, in order (tools, tests)."""
+    return [r for e in events if isinstance(e, ObdSamples) for r in e.rows()]

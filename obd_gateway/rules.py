@@ -32,24 +32,39 @@ Known limits: a day closes only when the vehicle reports again (the last day of 
 stops for good is not judged); back-filled records of an already closed day count only for
 OBD-BACKFILL; work windows are consecutive (tumbling), not moving, to bound state; the
 fleet-median comparison of OBD-NOX-KM and "offline while seen by other sources" need cross-vehicle
-or cross-source data and are left to queries/enforcement; records are assumed 1 s apart (Δt = 1 s).
+or cross-source data and are left to queries/enforcement.
+
+Durations come from the records' timestamps: a record stands for the time since the vehicle's
+previous record (Δt) when that is at most :data:`MAX_STEP_S` (the 10 s maximum transmission
+interval of HJ 1239.1), so a terminal sending every 10 s counts 10 s of running, SCR or window
+time per record. After a longer silence the record counts the vehicle's cadence (the Δt before it)
+and the silence is a gap (OBD-GAP, DQ-COMPLETE's missing time), never an hour of exceeding. The
+first record of a vehicle counts :data:`FIRST_STEP_S`.
+
+Samples come as columns (:class:`~obd_gateway.events.ObdSamples`, one frame's records): the rule
+set's parameters are read once per rule set (:class:`Params`) and the Beijing day once per day
+boundary, not per record.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, MutableMapping
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.exceedance import Exceedance, fire
 from core.registry import ObdVehicle
 from core.ruleset import RuleSet
 from core.timeutil import BEIJING
-from obd_gateway.events import ObdInfoSnapshot, ObdSample, ObdStatus
+from obd_gateway.events import ObdInfoSnapshot, ObdSamples, ObdStatus
+from obd_gateway.protocol.bodies import NUMERIC_FIELDS
 
 SOURCE = "obd_gateway"
 State = MutableMapping[str, Any]
+MAX_STEP_S = 10.0  # the longest Δt a record stands for (HJ 1239.1: ≤ 10 s between sends)
+FIRST_STEP_S = 1.0  # ... and the first record of a vehicle (nothing before it) for this much
 
 
 # ------------------------------------------------------------------------------ pure formulas
@@ -141,7 +156,8 @@ def new_state() -> dict[str, Any]:
 def _new_day() -> dict[str, Any]:
     return {
         "n": 0,
-        "run": 0,
+        "run": 0.0,  # running seconds (Δt of records with the engine running)
+        "run_n": 0,  # running records
         "missing": 0.0,
         "drove": False,
         "info": False,
@@ -168,11 +184,11 @@ def _new_day() -> dict[str, Any]:
 
 
 def _new_window() -> dict[str, Any]:
-    return {"mass_g": 0.0, "work_kwh": 0.0, "n": 0, "first": ""}
+    return {"mass_g": 0.0, "work_kwh": 0.0, "n": 0, "s": 0.0, "first": ""}
 
 
 def _new_flat() -> dict[str, Any]:
-    return {"n": 0, "up": [0, 0.0, 0.0], "down": [0, 0.0, 0.0], "first": ""}
+    return {"n": 0, "s": 0.0, "up": [0, 0.0, 0.0], "down": [0, 0.0, 0.0], "first": ""}
 
 
 class Ctx:
@@ -225,63 +241,261 @@ class Ctx:
             v = _PARAM_CACHE[key] = self.rs.rule(rule_id).param(name)
             return v
 
+    @property
+    def params(self) -> Params:
+        key = (self.rs.version, self.rs.source)
+        p = _PARAMS.get(key)
+        if p is None:
+            p = _PARAMS[key] = Params.of(self)
+        return p
+
 
 _PARAM_CACHE: dict[tuple[str, str, str, str], Any] = {}  # rule sets are immutable once loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """The per-record rules' parameters, read from the rule set once (not once per record)."""
+
+    running_rpm_min: float
+    gap_s: float
+    offline_s: float
+    lost_s: float
+    gps_max_kmh: float
+    scr_inlet_min_c: float
+    scr_up_min_ppm: float
+    scr_eta_min: float
+    scr_need_s: float
+    flat_need_s: float
+    flat_sigma_max: float
+    fuel_density: float
+    u_nox: float
+    window_work_per_rated_kw: float
+    min_power_share: float
+    sig_required: bool
+
+    @classmethod
+    def of(cls, c: Ctx) -> Params:
+        p = c.p
+        return cls(
+            running_rpm_min=float(p("OBD-GAP", "running_rpm_min")),
+            gap_s=float(p("OBD-GAP", "gap_s")),
+            offline_s=float(p("OBD-OFFLINE", "offline_h")) * 3600,
+            lost_s=float(p("OBD-OFFLINE", "lost_window_h")) * 3600,
+            gps_max_kmh=float(p("OBD-GPS", "max_speed_kmh")),
+            scr_inlet_min_c=float(p("OBD-SCR", "inlet_temp_min_c")),
+            scr_up_min_ppm=float(p("OBD-SCR", "upstream_min_ppm")),
+            scr_eta_min=float(p("OBD-SCR", "efficiency_min")),
+            scr_need_s=float(p("OBD-SCR", "min_minutes_per_day")) * 60,
+            flat_need_s=float(p("OBD-EMU", "flat_window_h")) * 3600,
+            flat_sigma_max=float(p("OBD-EMU", "flat_sigma_ppm")),
+            fuel_density=float(p("OBD-NOX-WIN", "fuel_density")),
+            u_nox=float(p("OBD-NOX-WIN", "u_nox")),
+            window_work_per_rated_kw=float(p("OBD-NOX-WIN", "window_work_per_rated_kw")),
+            min_power_share=float(p("OBD-NOX-WIN", "min_power_share")),
+            sig_required=bool(p("OBD-SIG", "required")),
+        )
+
+
+_PARAMS: dict[tuple[str, str], Params] = {}
 
 
 # ------------------------------------------------------------------------------ entry points
 
 
-def on_sample(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
+def _day_bounds(t: float) -> tuple[str, float, float]:
+    """The Beijing day of epoch seconds ``t`` and its [start, end) in epoch seconds."""
+    local = datetime.fromtimestamp(t, BEIJING)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    s0 = start.timestamp()
+    return start.date().isoformat(), s0, s0 + 86400.0
+
+
+def _utc(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+_COL = {name: i for i, name in enumerate(NUMERIC_FIELDS)}
+_KM_PER_RAD = 6371.0088  # the radius of haversine_km
+
+
+def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
+    """Judge one frame's records in time order. Columns, parameters and the vehicle's facts are
+    read once per batch and the Beijing day once per day boundary; the per-record work is one
+    loop over the columns (firing and day closing stay in their own functions)."""
+    if batch.backfilled:
+        return _on_backfilled(state, batch, c)
     out: list[Exceedance] = []
-    ts = ev.ts
-    t = ts.timestamp()
-    day = beijing_day(ts)
-    if ev.backfilled:
-        out += _backfill(state, ev, c, day)
+    P = c.params
+    v = c.vehicle
+    col = batch.values
+    speed_c, rpm_c, torque_c, fric_c = (col[_COL[n]] for n in _PER_RECORD[:4])
+    fuel_c, up_c, down_c, reag_c, air_c, scr_in_c, lon_c, lat_c = (
+        col[_COL[n]] for n in _PER_RECORD[4:]
+    )
+    fix_c, flags_c, ids = batch.fix_valid, batch.flags, batch.event_ids
+    rpm_min, gap_s, gps_max = P.running_rpm_min, P.gap_s, P.gps_max_kmh
+    scr_on = v.has_scr and v.fuel == "diesel"
+    scr_t_min, scr_up_min, eta_min = P.scr_inlet_min_c, P.scr_up_min_ppm, P.scr_eta_min
+    u_nox, rho, ref_nm = P.u_nox, P.fuel_density, v.engine_ref_torque_nm
+    win_need = v.rated_power_kw * P.window_work_per_rated_kw
+    last = state["last_ts"]
+    last_dt = state.get("last_dt", FIRST_STEP_S)
+    last_rpm = state["last_rpm"]
+    last_pos = state["last_pos"]
+    d = state["d"]
+    day, d0, d1 = "", 0.0, -1.0
+    for i, t_ms in enumerate(batch.ts_ms):
+        t = t_ms / 1000
+        if last is not None and t <= last:
+            continue  # a re-sent live record (already seen): stored once, judged once
+        if not d0 <= t < d1:
+            day, d0, d1 = _day_bounds(t)
+        if day != state["day"]:
+            if state["day"]:
+                out += close_day(state, c)
+            state["day"] = day
+            d = state["d"] = _new_day()
+        eid = ids[i]
+        if last is None:
+            dt = FIRST_STEP_S
+        else:
+            gap = t - last
+            # a longer silence is not this record's time: it counts the vehicle's cadence
+            dt = gap if gap <= MAX_STEP_S else last_dt
+            if gap > gap_s:
+                out += _gap(state, c, t, eid, gap, last, dt, (last_rpm or 0) > rpm_min)
+        rpm = rpm_c[i]
+        running = (rpm or 0) > rpm_min
+        speed = speed_c[i]
+        d["n"] += 1
+        if not d["first_id"]:
+            d["first_id"] = eid
+        d["last_id"] = eid
+        d["last_ts"] = t
+        if running:
+            d["run"] += dt
+            d["run_n"] = d.get("run_n", 0) + 1
+            fl = flags_c[i]
+            if fl and any(f.startswith(("nox_up_ppm:", "nox_down_ppm:")) for f in fl):
+                d["nox_bad"] += dt
+            reagent = reag_c[i]
+            if reagent is not None:
+                lo, hi = d["reag_min"], d["reag_max"]
+                d["reag_min"] = reagent if lo is None else min(lo, reagent)
+                d["reag_max"] = reagent if hi is None else max(hi, reagent)
+        if running or (speed or 0) > 0:
+            d["drove"] = True
+        # OBD-GPS: invalid fixes and jumps (haversine only when a cheap bound could exceed)
+        lon, lat = lon_c[i], lat_c[i]
+        if not fix_c[i] or lon is None or lat is None:
+            d["gps_bad"] += 1
+        else:
+            if last_pos is not None and 0 < t - last_pos[2] <= 60:
+                el = t - last_pos[2]
+                bound = _KM_PER_RAD * math.radians(abs(lat - last_pos[1]) + abs(lon - last_pos[0]))
+                if bound / el * 3600 * 1.000001 > gps_max:
+                    kmh = haversine_km(last_pos[0], last_pos[1], lon, lat) / el * 3600
+                    if kmh > gps_max:
+                        d["gps_jumps"] += 1
+            last_pos = [lon, lat, t]
+        up, down = up_c[i], down_c[i]
+        # OBD-SCR: low efficiency while hot
+        if scr_on:
+            t_in = scr_in_c[i]
+            if (
+                t_in is not None
+                and up is not None
+                and down is not None
+                and t_in >= scr_t_min
+                and up >= scr_up_min
+            ):
+                eta = scr_efficiency(up, down)
+                if eta is not None and eta < eta_min:
+                    d["scr_low_s"] += dt
+                    d["scr_eta_sum"] += eta * dt
+                    if not d["scr_first"]:
+                        d["scr_first"] = eid
+                    if not d["scr_fired"] and d["scr_low_s"] >= P.scr_need_s:
+                        out += _scr_fire(state, c, t, eid)
+        # OBD-EMU: a flat NOx sensor while driving
+        if speed is not None and speed > 0:
+            f = state["flat"]
+            f["n"] += 1
+            f["s"] = f.get("s", 0.0) + dt
+            if not f["first"]:
+                f["first"] = eid
+            if up is not None:
+                _welford(f["up"], up)
+            if down is not None:
+                _welford(f["down"], down)
+            if f["s"] >= P.flat_need_s:
+                out += _flat_fire(state, c, t, eid)
+        # NOx mass (g in this record's Δt), distance and work windows
+        air, fuel = air_c[i], fuel_c[i]
+        if down is not None and air is not None and fuel is not None:
+            m = nox_mass_g_s(down, air, fuel, u_nox, rho) * dt
+            if speed is not None and speed > 0.1:
+                d["mass_g"] += m
+                d["dist_km"] += speed * dt / 3600
+            torque, friction = torque_c[i], fric_c[i]
+            if torque is not None and friction is not None and rpm is not None:
+                p_kw = engine_power_kw(torque, friction, ref_nm, rpm)
+                w = state["win"]
+                w["mass_g"] += m
+                w["work_kwh"] += p_kw * dt / 3600
+                w["n"] += 1
+                w["s"] = w.get("s", 0.0) + dt
+                if not w["first"]:
+                    w["first"] = eid
+                if w["work_kwh"] >= win_need:
+                    _window_close(state, c)
+        if P.sig_required:
+            out += _sig(state, batch, c, t, eid)
+        last, last_dt, last_rpm = t, dt, rpm
+    state["last_ts"] = last
+    state["last_dt"] = last_dt
+    state["last_rpm"] = last_rpm
+    state["last_pos"] = last_pos
+    return out
+
+
+_PER_RECORD = (
+    "speed_kmh",
+    "rpm",
+    "torque_pct",
+    "friction_pct",
+    "fuel_lph",
+    "nox_up_ppm",
+    "nox_down_ppm",
+    "reagent_pct",
+    "air_kgh",
+    "scr_in_c",
+    "lon",
+    "lat",
+)
+
+
+def _on_backfilled(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
+    """Re-issued records: OBD-BACKFILL, and they fill the open day's running time."""
+    out: list[Exceedance] = []
+    rpm_min = c.params.running_rpm_min
+    rpm_c = batch.value("rpm")
+    day, d0, d1 = "", 0.0, -1.0
+    prev_t: float | None = None
+    for i, t_ms in enumerate(batch.ts_ms):
+        t = t_ms / 1000
+        if not d0 <= t < d1:
+            day, d0, d1 = _day_bounds(t)
+        out += _backfill(state, batch, c, t, batch.event_ids[i], day)
+        dt = min(max(t - prev_t, 0.0), MAX_STEP_S) if prev_t is not None else FIRST_STEP_S
+        prev_t = t
         if day == state["day"]:
             d = state["d"]
             d["n"] += 1
-            if (ev.rpm or 0) > c.p("OBD-GAP", "running_rpm_min"):
-                d["run"] += 1
-                d["missing"] = max(0.0, d["missing"] - 1.0)
-        return out
-    if state["last_ts"] is not None and t <= state["last_ts"]:
-        return out  # a re-sent live record (already seen): stored once, judged once
-    if day != state["day"]:
-        if state["day"]:
-            out += close_day(state, c)
-        state["day"] = day
-        state["d"] = _new_day()
-    d = state["d"]
-    out += _gap(state, ev, c, t)
-    running = (ev.rpm or 0) > c.p("OBD-GAP", "running_rpm_min")
-    d["n"] += 1
-    d["first_id"] = d["first_id"] or ev.event_id
-    d["last_id"] = ev.event_id
-    d["last_ts"] = t
-    if running:
-        d["run"] += 1
-        if "nox_up_ppm:" in "|".join(ev.quality_flags) or "nox_down_ppm:" in "|".join(
-            ev.quality_flags
-        ):
-            d["nox_bad"] += 1
-    if (ev.speed_kmh or 0) > 0 or running:
-        d["drove"] = True
-    if ev.reagent_pct is not None and running:
-        d["reag_min"] = (
-            ev.reagent_pct if d["reag_min"] is None else min(d["reag_min"], ev.reagent_pct)
-        )
-        d["reag_max"] = (
-            ev.reagent_pct if d["reag_max"] is None else max(d["reag_max"], ev.reagent_pct)
-        )
-    _gps(state, ev, t, c)
-    out += _scr(state, ev, c)
-    out += _flat(state, ev, c)
-    _nox(state, ev, c)
-    out += _sig(state, ev, c)
-    state["last_ts"] = t
-    state["last_rpm"] = ev.rpm
+            if (rpm_c[i] or 0) > rpm_min:
+                d["run"] += dt
+                d["missing"] = max(0.0, d["missing"] - dt)
     return out
 
 
@@ -332,40 +546,43 @@ def on_status(state: State, ev: ObdStatus, c: Ctx) -> list[Exceedance]:
 # ------------------------------------------------------------------------------ per-record rules
 
 
-def _gap(state: State, ev: ObdSample, c: Ctx, t: float) -> list[Exceedance]:
-    last = state["last_ts"]
-    if last is None:
-        return []
-    gap = t - last
+def _gap(
+    state: State,
+    c: Ctx,
+    t: float,
+    eid: str,
+    gap: float,
+    last: float,
+    dt: float,
+    was_running: bool,
+) -> list[Exceedance]:
+    """A gap longer than OBD-GAP's ``gap_s`` before the record at ``t``."""
+    P = c.params
     out: list[Exceedance] = []
-    gap_s = float(c.p("OBD-GAP", "gap_s"))
-    was_running = (state["last_rpm"] or 0) > c.p("OBD-GAP", "running_rpm_min")
-    since = datetime.fromtimestamp(last, ev.ts.tzinfo)
-    if gap > gap_s and was_running:
-        state["d"]["missing"] += gap - 1.0
+    since = _utc(last)
+    if was_running:
+        state["d"]["missing"] += gap - dt
         out.append(
             c.fire(
                 "OBD-GAP",
-                ev.ts,
+                _utc(t),
                 measured=gap,
-                limit=gap_s,
+                limit=P.gap_s,
                 unit="s",
-                evidence=[ev.event_id],
+                evidence=[eid],
                 detail={"since": since.isoformat()},
             )
         )
-    offline_s = float(c.p("OBD-OFFLINE", "offline_h")) * 3600
-    lost_s = float(c.p("OBD-OFFLINE", "lost_window_h")) * 3600
-    if gap > lost_s or (gap > offline_s and was_running):
-        sev = "alarm" if gap > lost_s else "warning"
+    if gap > P.lost_s or (gap > P.offline_s and was_running):
+        sev = "alarm" if gap > P.lost_s else "warning"
         out.append(
             c.fire(
                 "OBD-OFFLINE",
-                ev.ts,
+                _utc(t),
                 measured=gap / 3600,
-                limit=(lost_s if sev == "alarm" else offline_s) / 3600,
+                limit=(P.lost_s if sev == "alarm" else P.offline_s) / 3600,
                 unit="h",
-                evidence=[ev.event_id],
+                evidence=[eid],
                 severity=sev,
                 detail={"since": since.isoformat(), "engine_running_at_loss": was_running},
             )
@@ -373,60 +590,31 @@ def _gap(state: State, ev: ObdSample, c: Ctx, t: float) -> list[Exceedance]:
     return out
 
 
-def _backfill(state: State, ev: ObdSample, c: Ctx, day: str) -> list[Exceedance]:
+def _backfill(
+    state: State, batch: ObdSamples, c: Ctx, t: float, eid: str, day: str
+) -> list[Exceedance]:
     window_h = float(c.p("OBD-BACKFILL", "window_h"))
-    late_h = (ev.received_at - ev.ts).total_seconds() / 3600
+    late_h = (batch.received_at.timestamp() - t) / 3600
     if late_h <= window_h or day in state["late_days"]:
         return []
     state["late_days"] = [*state["late_days"][-9:], day]
     return [
         c.fire(
             "OBD-BACKFILL",
-            ev.ts,
+            _utc(t),
             measured=late_h,
             limit=window_h,
             unit="h",
-            evidence=[ev.event_id],
+            evidence=[eid],
             flags=["late_beyond_window"],
             window=day,
         )
     ]
 
 
-def _gps(state: State, ev: ObdSample, t: float, c: Ctx) -> None:
+def _scr_fire(state: State, c: Ctx, t: float, eid: str) -> list[Exceedance]:
+    """OBD-SCR: the day's low-efficiency time reached ``min_minutes_per_day`` (once a day)."""
     d = state["d"]
-    if not ev.fix_valid or ev.lon is None or ev.lat is None:
-        d["gps_bad"] += 1
-        return
-    last = state["last_pos"]
-    if last is not None and 0 < t - last[2] <= 60:
-        kmh = haversine_km(last[0], last[1], ev.lon, ev.lat) / (t - last[2]) * 3600
-        if kmh > float(c.p("OBD-GPS", "max_speed_kmh")):
-            d["gps_jumps"] += 1
-    state["last_pos"] = [ev.lon, ev.lat, t]
-
-
-def _scr(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
-    v = c.vehicle
-    if not v.has_scr or v.fuel != "diesel":
-        return []
-    if ev.scr_in_c is None or ev.nox_up_ppm is None or ev.nox_down_ppm is None:
-        return []
-    if ev.scr_in_c < c.p("OBD-SCR", "inlet_temp_min_c") or ev.nox_up_ppm < c.p(
-        "OBD-SCR", "upstream_min_ppm"
-    ):
-        return []
-    eta = scr_efficiency(ev.nox_up_ppm, ev.nox_down_ppm)
-    eta_min = float(c.p("OBD-SCR", "efficiency_min"))
-    if eta is None or eta >= eta_min:
-        return []
-    d = state["d"]
-    d["scr_low_s"] += 1
-    d["scr_eta_sum"] += eta
-    d["scr_first"] = d["scr_first"] or ev.event_id
-    need_s = float(c.p("OBD-SCR", "min_minutes_per_day")) * 60
-    if d["scr_fired"] or d["scr_low_s"] < need_s:
-        return []
     d["scr_fired"] = True
     day = state["day"]
     win_days = int(c.p("OBD-SCR", "escalate_window_days"))
@@ -437,11 +625,11 @@ def _scr(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
     return [
         c.fire(
             "OBD-SCR",
-            ev.ts,
+            _utc(t),
             measured=round(d["scr_eta_sum"] / d["scr_low_s"], 4),
-            limit=eta_min,
+            limit=c.params.scr_eta_min,
             unit="1",
-            evidence=[d["scr_first"], ev.event_id],
+            evidence=[d["scr_first"], eid],
             severity=sev,
             window=day,
             detail={
@@ -453,37 +641,28 @@ def _scr(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
     ]
 
 
-def _flat(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
-    if (ev.speed_kmh or 0) <= 0:
-        return []
+def _flat_fire(state: State, c: Ctx, t: float, eid: str) -> list[Exceedance]:
+    """OBD-EMU (flat sensor): a window of ``flat_window_h`` of driving is full; judge and reset."""
     f = state["flat"]
-    f["n"] += 1
-    f["first"] = f["first"] or ev.event_id
-    if ev.nox_up_ppm is not None:
-        _welford(f["up"], ev.nox_up_ppm)
-    if ev.nox_down_ppm is not None:
-        _welford(f["down"], ev.nox_down_ppm)
-    need = float(c.p("OBD-EMU", "flat_window_h")) * 3600
-    if f["n"] < need:
-        return []
     out = []
-    sigma_max = float(c.p("OBD-EMU", "flat_sigma_ppm"))
+    sigma_max = c.params.flat_sigma_max
     for sensor in ("down", "up"):
         acc = f[sensor]
         if acc[0] >= 0.9 * f["n"] and _std(acc) < sigma_max:
             out.append(
                 c.fire(
                     "OBD-EMU",
-                    ev.ts,
+                    _utc(t),
                     measured=round(_std(acc), 4),
                     limit=sigma_max,
                     unit="ppm",
-                    evidence=[f["first"], ev.event_id],
+                    evidence=[f["first"], eid],
                     window=f"flat_{sensor}",
                     detail={
                         "pattern": "nox_sensor_flat",
                         "sensor": sensor,
                         "records": f["n"],
+                        "seconds": f["s"],
                         "mean_ppm": round(acc[1], 3),
                     },
                 )
@@ -492,51 +671,30 @@ def _flat(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
     return out
 
 
-def _nox(state: State, ev: ObdSample, c: Ctx) -> None:
-    if ev.nox_down_ppm is None or ev.air_kgh is None or ev.fuel_lph is None:
-        return
-    rho = float(c.p("OBD-NOX-WIN", "fuel_density"))
-    m = nox_mass_g_s(
-        ev.nox_down_ppm, ev.air_kgh, ev.fuel_lph, float(c.p("OBD-NOX-WIN", "u_nox")), rho
-    )
-    d = state["d"]
-    if ev.speed_kmh is not None and ev.speed_kmh > 0.1:
-        d["mass_g"] += m
-        d["dist_km"] += ev.speed_kmh / 3600
-    if ev.torque_pct is None or ev.friction_pct is None or ev.rpm is None:
-        return
-    p_kw = engine_power_kw(ev.torque_pct, ev.friction_pct, c.vehicle.engine_ref_torque_nm, ev.rpm)
+def _window_close(state: State, c: Ctx) -> None:
+    """A work window reached its reference work: keep its g/kWh if it was a valid window."""
     w = state["win"]
-    w["mass_g"] += m
-    w["work_kwh"] += p_kw / 3600
-    w["n"] += 1
-    w["first"] = w["first"] or ev.event_id
     rated = c.vehicle.rated_power_kw
-    if w["work_kwh"] >= rated * float(c.p("OBD-NOX-WIN", "window_work_per_rated_kw")):
-        mean_kw = w["work_kwh"] / (w["n"] / 3600)
-        if mean_kw > float(c.p("OBD-NOX-WIN", "min_power_share")) * rated:
-            d["windows"].append(round(w["mass_g"] * 1000 / w["work_kwh"], 3))
-        state["win"] = _new_window()
+    mean_kw = w["work_kwh"] / (w["s"] / 3600)
+    if mean_kw > c.params.min_power_share * rated:
+        state["d"]["windows"].append(round(w["mass_g"] * 1000 / w["work_kwh"], 3))
+    state["win"] = _new_window()
 
 
-def _sig(state: State, ev: ObdSample, c: Ctx) -> list[Exceedance]:
-    if (
-        not c.p("OBD-SIG", "required")
-        or ev.signature not in ("absent", "invalid")
-        or state["d"]["sig_fired"]
-    ):
+def _sig(state: State, batch: ObdSamples, c: Ctx, t: float, eid: str) -> list[Exceedance]:
+    if batch.signature not in ("absent", "invalid") or state["d"]["sig_fired"]:
         return []
     state["d"]["sig_fired"] = True
     return [
         c.fire(
             "OBD-SIG",
-            ev.ts,
+            _utc(t),
             measured=None,
             limit=None,
             unit="",
-            evidence=[ev.event_id, ev.frame_id],
+            evidence=[eid, batch.frame_id],
             window=state["day"],
-            detail={"signature": ev.signature},
+            detail={"signature": batch.signature},
         )
     ]
 
@@ -655,7 +813,7 @@ def close_day(state: State, c: Ctx) -> list[Exceedance]:
             )
 
     # OBD-EMU: invalid/negative NOx share of running records
-    if d["run"] >= int(c.p("OBD-EMU", "min_records")):
+    if d.get("run_n", d["run"]) >= int(c.p("OBD-EMU", "min_records")):
         share = d["nox_bad"] / d["run"]
         lim = float(c.p("OBD-EMU", "invalid_share"))
         if share > lim:
@@ -778,7 +936,7 @@ def close_day(state: State, c: Ctx) -> list[Exceedance]:
                     window=day,
                     detail={
                         "day": day,
-                        "running_records": d["run"],
+                        "running_s": d["run"],
                         "missing_running_s": d["missing"],
                         "consecutive_days": streak["dq"],
                     },

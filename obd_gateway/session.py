@@ -25,11 +25,11 @@ Policy (hj1239.md §2, §8, §9):
   the connection's frames of that VIN are refused the same way (``not_authenticated``) until a
   login proves it; refused frames are not stored. A rotated identity applies to the next login.
 
-Hot path: a real-time/re-issue unit made only of data streams in the connection's layout (almost
-every frame) is bulk-decoded (:func:`~obd_gateway.protocol.units.decode_streams`) and turned
-into events by :func:`samples_from_block` (precompiled physical values, one BLAKE2b per record,
-trusted constructors); anything else takes the typed path. Both give identical events, answers
-and counters (``tests/unit/obd/test_fast_path.py``).
+Samples travel as columns: a unit's data-stream records become one ``obd.sample`` batch
+(:class:`~obd_gateway.events.ObdSamples`, built by :func:`samples_of` from the records' times and
+bodies). A unit made only of data streams (almost every frame) gets its records from the codec's
+bulk decoder (:func:`~obd_gateway.protocol.units.decode_streams`, no object per record); any other
+unit from the typed decoder; both then take the same path (:meth:`Session._realtime`).
 
 Connection interface (``core.gateway.Session``): :meth:`Session.receive` feeds one read's bytes to
 the connection's :class:`~obd_gateway.protocol.FrameDecoder` and returns one
@@ -55,7 +55,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from core.credentials import DeviceCredentials
@@ -63,7 +63,16 @@ from core.gateway import INTERNAL_ERROR, Count
 from core.gateway import Outcome as ReadOutcome
 from core.registry import ObdVehicle, Registry
 from core.timeutil import to_utc
-from obd_gateway.events import ObdFrame, ObdInfoSnapshot, ObdQuarantine, ObdSample, ObdStatus
+from obd_gateway.events import (
+    RECORD_INFERRED,
+    RECORD_TIME_UNSET,
+    TIME_UNSET,
+    ObdFrame,
+    ObdInfoSnapshot,
+    ObdQuarantine,
+    ObdSamples,
+    ObdStatus,
+)
 from obd_gateway.protocol import (
     AntiTamper,
     BadInput,
@@ -83,17 +92,14 @@ from obd_gateway.protocol import (
     decode_unit,
     make_answer,
 )
-from obd_gateway.protocol.bodies import STREAM_LEN, ObdInfo, physical_row
+from obd_gateway.protocol.bodies import STREAM_LEN, ObdInfo
 from obd_gateway.protocol.frame import ENC_SM2, RESP_ERROR, RESP_SUCCESS, parse_header
 from obd_gateway.protocol.units import StreamBlock, answer_for_block, decode_streams
 
 log = logging.getLogger(__name__)
 COUNTER_FRAMES = "frames"
 COUNTER_BAD = "bad_frames"
-TIME_UNSET = "time_unset"  # quality flag: the terminal sent six zero bytes as the time
 _COMMAND_LABELS = tuple(f"0x{c:02X}" for c in range(256))
-_STEPS = tuple(timedelta(seconds=s) for s in range(64))
-_SAMPLE_ID_PREFIX = ObdSample.KIND.encode() + b"\x1f"
 DEFAULT_MAX_DATA_LEN = 16384  # bytes of one data unit accepted by default (protocol: 65531)
 _LABEL_KEYS = {COUNTER_BAD: "reason", COUNTER_FRAMES: "command"}
 
@@ -117,118 +123,84 @@ def sample_from_stream(
     signature: str,
     frame_id: str,
     time_unset: bool = False,
-) -> ObdSample:
-    """The one place a decoded 37-byte body becomes an ``obd.sample`` event."""
-    values, flags = stream.physical()
-    if not stream.fix_valid:
-        flags.append("position:invalid_fix")
-    if time_unset:
-        flags.append(TIME_UNSET)
-    return ObdSample(
-        event_id=ObdSample.make_id(vin, ts),
-        ts=to_utc(ts),
+) -> ObdSamples:
+    """One decoded 37-byte body as a one-record ``obd.sample`` batch (tools, tests, the seeder)."""
+    return samples_of(
+        vin,
+        vehicle,
+        [_ms(ts)],
+        bytes(
+            ((RECORD_INFERRED if time_inferred else 0) | (RECORD_TIME_UNSET if time_unset else 0),)
+        ),
+        stream.encode(),
+        received_at=received_at,
+        backfilled=backfilled,
+        signature=signature,
+        frame_id=frame_id,
+    )
+
+
+def samples_of(
+    vin: str,
+    vehicle: ObdVehicle,
+    ts_ms: Sequence[int],
+    record_flags: bytes,
+    raw: bytes,
+    *,
+    received_at: datetime,
+    backfilled: bool,
+    signature: str,
+    frame_id: str,
+) -> ObdSamples:
+    """The one place a unit's data-stream records become an ``obd.sample`` batch."""
+    return ObdSamples(
         vin=vin,
         jurisdiction=vehicle.jurisdiction,
         fleet=vehicle.fleet,
         vehicle_class=vehicle.vehicle_class,
         received_at=received_at,
         backfilled=backfilled,
-        time_inferred=time_inferred,
         signature=signature,
         frame_id=frame_id,
-        fix_valid=stream.fix_valid,
-        quality_flags=tuple(flags),
-        raw_hex=stream.encode().hex(),
-        **values,  # type: ignore[arg-type]
+        ts_ms=ts_ms,
+        record_flags=record_flags,
+        raw=raw,
     )
 
 
-def samples_from_block(
-    vin: str,
-    vehicle: ObdVehicle,
-    block: StreamBlock,
-    *,
-    received_at: datetime,
-    backfilled: bool,
-    signature: str,
-    frame_id: str,
-) -> list[ObdSample]:
-    """Every record of a bulk-decoded unit as ``obd.sample`` events: the same events as
-    :func:`sample_from_stream` gives for each (time, stream) of the unit (unit-tested)."""
+def _ms(ts: datetime) -> int:
+    return round(ts.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class _Records:
+    """A real-time unit's data-stream records: times (UTC epoch ms), flag bytes, bodies."""
+
+    ts_ms: Sequence[int]
+    flags: bytes
+    raw: bytes
+
+
+def _records_of_block(block: StreamBlock) -> _Records:
     data = block.data
     k = len(block.raws)
     first = block.body_at(0)
-    stride = block.body_at(1) - first
-    hexes = [data[p : p + STREAM_LEN].hex() for p in range(first, first + stride * k, stride)]
-    inferred = [False] + [block.time_inferred] * (k - 1)
-    return _build_samples(
-        vin,
-        vehicle,
-        block.epochs,
-        block.raws,
-        hexes,
-        inferred,
-        received_at=received_at,
-        backfilled=backfilled,
-        signature=signature,
-        frame_id=frame_id,
+    stride = block.body_at(1) - first if k > 1 else STREAM_LEN
+    raw = b"".join([data[p : p + STREAM_LEN] for p in range(first, first + stride * k, stride)])
+    inferred = RECORD_INFERRED if block.time_inferred else 0
+    return _Records([e * 1000 for e in block.epochs], bytes([0] + [inferred] * (k - 1)), raw)
+
+
+def _records_of_unit(unit: RealTime, received_at: datetime) -> _Records:
+    streams = unit.streams(received_at)
+    return _Records(
+        [_ms(s.ts) for s in streams],
+        bytes(
+            (RECORD_INFERRED if s.inferred else 0) | (RECORD_TIME_UNSET if s.unset else 0)
+            for s in streams
+        ),
+        b"".join([s.stream.encode() for s in streams]),
     )
-
-
-def _build_samples(
-    vin: str,
-    vehicle: ObdVehicle,
-    epochs: Sequence[int],
-    raws: Sequence[tuple[int, ...]],
-    hexes: Sequence[str],
-    inferred: Sequence[bool],
-    *,
-    received_at: datetime,
-    backfilled: bool,
-    signature: str,
-    frame_id: str,
-    unset: Sequence[bool] | None = None,
-) -> list[ObdSample]:
-    """Records at whole Unix seconds → ``obd.sample`` events, without per-field calls: values by
-    :func:`physical_row` (within the event's ranges by construction), ids over the same bytes as
-    :meth:`ObdSample.make_id` (``_part(ts)`` of a whole-second time is ``{seconds}.000000``)."""
-    prefix = _SAMPLE_ID_PREFIX + vin.encode() + b"\x1f"
-    jur, fleet, vclass = vehicle.jurisdiction, vehicle.fleet, vehicle.vehicle_class
-    e0 = epochs[0]
-    t0 = datetime.fromtimestamp(e0, UTC)
-    build = ObdSample.trusted
-    blake2b = hashlib.blake2b
-    out: list[ObdSample] = []
-    unset_flags = unset or [False] * len(epochs)
-    for e, raw, raw_hex, inf, uns in zip(epochs, raws, hexes, inferred, unset_flags, strict=True):
-        d = e - e0
-        ts = t0 + _STEPS[d] if 0 <= d < 64 else datetime.fromtimestamp(e, UTC)
-        values, flags = physical_row(raw)
-        fix_valid = not raw[15] & 0x01
-        if not fix_valid:
-            flags.append("position:invalid_fix")
-        if uns:
-            flags.append(TIME_UNSET)
-        values.insert(15, fix_valid)
-        out.append(
-            build(
-                blake2b(prefix + b"%d.000000\x1f2" % e, digest_size=16).hexdigest(),
-                ts,
-                vin,
-                jur,
-                fleet,
-                vclass,
-                received_at,
-                backfilled,
-                inf,
-                signature,
-                frame_id,
-                *values,
-                tuple(flags),
-                raw_hex,
-            )
-        )
-    return out
 
 
 def info_from_body(
@@ -426,9 +398,25 @@ class Session:
             return self._refuse(frame, received_at, out, "not_authenticated")
         self.vin = frame.vin
         if (cmd == Command.REALTIME or cmd == Command.REISSUE) and frame.encryption != ENC_SM2:
+            # a unit of data streams only (almost every frame): the codec's bulk decoder gives its
+            # records without building an object per record; the rest is the same path
             block = decode_streams(frame.data, self.layout)
-            if block is not None:  # the common case: a unit of data streams only
-                self._stream_block(frame, block, vehicle, sha, received_at, out)
+            if block is not None:
+                if self.layout is None:
+                    self.layout = block.layout
+                self._realtime(
+                    frame,
+                    vehicle,
+                    sha,
+                    received_at,
+                    out,
+                    layout=block.layout,
+                    unit_time=datetime.fromtimestamp(block.epoch, UTC),
+                    records=_records_of_block(block),
+                )
+                if not self.logged_in:
+                    out.counters.append(("data_before_login", ""))
+                out.answer = answer_for_block(frame, RESP_SUCCESS, block)
                 return out
         try:
             unit = decode_unit(frame, self.layout)
@@ -453,7 +441,22 @@ class Session:
             verdict = self._signature(frame, unit, vehicle)
             if verdict == "invalid":  # a registered key and a signature that does not match it
                 return self._refuse(frame, received_at, out, "bad_signature")
-            self._realtime(frame, unit, vehicle, sha, received_at, out, verdict)
+            if self.layout is None:
+                self.layout = unit.layout
+            notes = self._notes(unit, out)
+            self._realtime(
+                frame,
+                vehicle,
+                sha,
+                received_at,
+                out,
+                layout=unit.layout,
+                unit_time=unit.time or received_at,
+                records=_records_of_unit(unit, received_at),
+                infos=unit.obd_infos(received_at),
+                notes=notes,
+                signature=verdict,
+            )
         elif isinstance(unit, Login):
             if creds is not None:
                 if not creds.verify(frame.vin, unit.iccid):
@@ -507,77 +510,9 @@ class Session:
 
     # -------------------------------------------------------------------------------- helpers
 
-    def _stream_block(
-        self,
-        frame: Frame,
-        block: StreamBlock,
-        vehicle: ObdVehicle,
-        sha: str,
-        received_at: datetime,
-        out: Outcome,
-    ) -> None:
-        """What :meth:`_realtime` does for a unit of data streams only, decoded in bulk."""
-        if self.layout is None:
-            self.layout = block.layout
-        backfilled = frame.command == Command.REISSUE
-        frame_id = ObdFrame.make_id(frame.vin, sha)
-        n = len(block.raws)
-        out.events.append(
-            ObdFrame.trusted(
-                frame_id,
-                datetime.fromtimestamp(block.epoch, UTC),
-                frame.vin,
-                received_at,
-                frame.command,
-                frame.variant.value,
-                block.layout.value,
-                frame.flag,
-                frame.encryption,
-                len(frame.data),
-                sha,
-                "ok",
-                "absent",
-                backfilled,
-                n,
-                0,
-                vehicle.jurisdiction,
-                vehicle.fleet,
-                self.peer,
-                "",
-            )
-        )
-        out.events.extend(
-            samples_from_block(
-                frame.vin,
-                vehicle,
-                block,
-                received_at=received_at,
-                backfilled=backfilled,
-                signature="absent",
-                frame_id=frame_id,
-            )
-        )
-        out.counters.append(("samples", "backfilled" if backfilled else "live"))
-        if not self.logged_in:
-            out.counters.append(("data_before_login", ""))
-        out.answer = answer_for_block(frame, RESP_SUCCESS, block)
-
-    def _realtime(
-        self,
-        frame: Frame,
-        unit: RealTime,
-        vehicle: ObdVehicle,
-        sha: str,
-        received_at: datetime,
-        out: Outcome,
-        signature: str = "absent",
-    ) -> None:
-        if self.layout is None:
-            self.layout = unit.layout
-        backfilled = frame.command == Command.REISSUE
-        frame_id = ObdFrame.make_id(frame.vin, sha)
-        streams = unit.streams(received_at)
-        infos = unit.obd_infos(received_at)
+    @staticmethod
+    def _notes(unit: RealTime, out: Outcome) -> list[str]:
+        """What the frame's ``detail`` says about unset times and skipped blocks (counted)."""
         notes = []
         if unit.time is None:
             notes.append("unit time unset (six zero bytes): filed under the receive time")
@@ -593,54 +528,56 @@ class Session:
                 f"info type 0x{it.info_type:02X} skipped, {len(raw_block)} B kept raw: "
                 f"{raw_block.hex()}"
             )
-        out.events.append(
-            self._frame_event(
-                frame,
-                vehicle,
-                sha,
-                unit.time or received_at,
-                received_at,
-                "ok",
-                layout=unit.layout.value,
-                signature=signature,
-                n_samples=len(streams),
-                n_infos=len(infos),
-                detail="; ".join(notes),
-                backfilled=backfilled,
-            )
+        return notes
+
+    def _realtime(
+        self,
+        frame: Frame,
+        vehicle: ObdVehicle,
+        sha: str,
+        received_at: datetime,
+        out: Outcome,
+        *,
+        layout: Layout,
+        unit_time: datetime,
+        records: _Records,
+        infos: Sequence[tuple[datetime, ObdInfo, bool]] = (),
+        notes: Sequence[str] = (),
+        signature: str = "absent",
+    ) -> None:
+        """A real-time / re-issue unit: ``obd.frame``, one ``obd.sample`` batch, ``obd.info``."""
+        backfilled = frame.command == Command.REISSUE
+        n = len(records.ts_ms)
+        fr = self._frame_event(
+            frame,
+            vehicle,
+            sha,
+            unit_time,
+            received_at,
+            "ok",
+            layout=layout.value,
+            signature=signature,
+            n_samples=n,
+            n_infos=len(infos),
+            detail="; ".join(notes),
+            backfilled=backfilled,
         )
-        if streams and all(s.ts.microsecond == 0 for s in streams):  # whole-second times
-            out.events.extend(
-                _build_samples(
+        frame_id = fr.event_id
+        out.events.append(fr)
+        if n:
+            out.events.append(
+                samples_of(
                     frame.vin,
                     vehicle,
-                    [int(s.ts.timestamp()) for s in streams],
-                    [s.stream.raw for s in streams],
-                    [s.stream.encode().hex() for s in streams],
-                    [s.inferred for s in streams],
+                    records.ts_ms,
+                    records.flags,
+                    records.raw,
                     received_at=received_at,
                     backfilled=backfilled,
                     signature=signature,
                     frame_id=frame_id,
-                    unset=[s.unset for s in streams],
                 )
             )
-        else:
-            for s in streams:
-                out.events.append(
-                    sample_from_stream(
-                        frame.vin,
-                        vehicle,
-                        s.ts,
-                        s.stream,
-                        received_at=received_at,
-                        backfilled=backfilled,
-                        time_inferred=s.inferred,
-                        signature=signature,
-                        frame_id=frame_id,
-                        time_unset=s.unset,
-                    )
-                )
         for ts, body, _unset in infos:
             out.events.append(
                 info_from_body(

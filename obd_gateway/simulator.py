@@ -25,10 +25,11 @@ import math
 import random
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
 from core.ids import with_check_digit
 from core.registry import ObdVehicle
@@ -201,7 +202,7 @@ class VehicleModel:
         }
 
     def record(self) -> DataStream:
-        return DataStream.from_physical(**self.step())
+        return DataStream.from_physical(fix_valid=True, **self.step())
 
     def obd_info(self) -> ObdInfo:
         v = self.vehicle
@@ -476,7 +477,7 @@ def synthetic_vehicles(
 ) -> list[ObdVehicle]:
     """``n`` extra registry entries (valid VINs) for load tests and benchmarks."""
     out = []
-    classes = ("bus", "sanitation", "freight")
+    classes: tuple[Literal["bus", "sanitation", "freight"], ...] = ("bus", "sanitation", "freight")
     for i in range(n):
         cls = classes[i % 3]
         jur = jurisdictions[i % len(jurisdictions)]
@@ -492,6 +493,9 @@ def synthetic_vehicles(
                 rated_power_kw=190.0 if cls != "freight" else 338.0,
                 calibration_id="SIMCAL-0001",
                 cvn="0BADC0DE",
+                terminal_id="",
+                sm2_public_key="",
+                sm2_signer_id="",
             )
         )
     return out
@@ -505,7 +509,7 @@ async def run_fleet(
     packets: int,
     *,
     speedup: float = 1.0,
-    faults: dict[str, Iterable[Fault]] | None = None,
+    faults: Mapping[str, Iterable[Fault]] | None = None,
     offline: dict[str, tuple[int, int]] | None = None,
     seed: int = 0,
 ) -> list[Terminal]:

@@ -197,7 +197,6 @@ def evaluate_file(
     """Evaluate a CSV (optionally gzip) of passes and write the result (CSV, CSV.gz or Parquet).
     The input is read whole into Arrow columns (about the size of the uncompressed file), then
     computed and written ``chunk_rows`` at a time. Returns counts."""
-    from core.registry import load_registry
     from core.ruleset import load_ruleset
     from remote_sensing.evaluate import Evaluator
     from remote_sensing.profiles import Profile, load_profile
@@ -211,6 +210,8 @@ def evaluate_file(
     ev = Evaluator.from_ruleset(ruleset or load_ruleset())
     reg = registry
     if reg is None and prof.grade_unit == "site":
+        from core.registry import load_registry  # only then: its models cost ~0.3 s to import
+
         reg = load_registry()
     t0 = time.perf_counter()
     table = read_passes(src)

@@ -26,13 +26,15 @@ import calendar
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from core.ruleset import Limit, Rule, RuleSet
 from core.timeutil import BEIJING
+
+if TYPE_CHECKING:  # pandas only where a frame is built (site_quality): ~1 s of import otherwise
+    import pandas as pd
 
 JUDGED_FUELS = ("gasoline", "diesel")
 NEV_PLATE_TYPES = ("51", "52")
@@ -229,6 +231,8 @@ def site_quality(
     of codes or ``;``-joined text); ``downtime`` needs ``site_id``, ``ts``, ``end``, ``reason``.
     Downtime spanning midnight is split across days.
     """
+    import pandas as pd
+
     rows: dict[tuple[str, date], dict[str, Any]] = {}
 
     def row(site: str, day: date) -> dict[str, Any]:

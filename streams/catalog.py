@@ -128,11 +128,14 @@ def load_all() -> dict[str, dict[str, ModuleType]]:
 def event_types() -> dict[str, EventType]:
     out: dict[str, EventType] = {}
     for mod in modules("events"):
+        # a columnar batch class (``ROW``: its row dataclass) is the event type of its kind
+        rows = {getattr(o, "ROW", None) for o in vars(mod).values() if isinstance(o, type)}
         for obj in vars(mod).values():
             kind = getattr(obj, "KIND", None)
             if (
                 isinstance(obj, type)
-                and dataclasses.is_dataclass(obj)
+                and (dataclasses.is_dataclass(obj) or isinstance(getattr(obj, "ROW", None), type))
+                and obj not in rows
                 and isinstance(kind, str)
                 and obj.__module__ == mod.__name__
             ):

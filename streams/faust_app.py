@@ -4,7 +4,7 @@ runs, plus one storage agent per event topic that writes through the batching si
 Shape (built by ``build``/``make_app`` from the catalogue, or from explicit event types/processors):
 
 - one ``faust.Topic`` per event kind (``emw.<KIND>``, explicit partition count from the catalogue,
-  raw bytes: the value is ``streams.serde.to_json(event)``, the key is ``event.key`` in UTF-8);
+  raw bytes: the value is ``streams.serde.encode(event)`` (JSON, or a columnar batch's binary form), the key is ``event.key`` in UTF-8);
 - per processor, one Faust ``Table`` (its state, JSON values, changelog topic
   ``<app id>-state-<name>-changelog``) and one agent per input kind. The agent decodes the event,
   calls ``processor.handle(event, state, ctx)`` with a ``KeyedState`` view of the table, and sends
@@ -174,7 +174,7 @@ class ProcessorShell:
 
     def run(self, raw: bytes | str, where: str = "") -> list[Any]:
         try:
-            event = serde.from_json(raw, self.classes)
+            event = serde.decode(raw, self.classes)
         except Exception as exc:  # a peer's bad bytes: count, log, skip
             self.stats.bad_input += 1
             log.warning("processor %s: undecodable message %s: %s", self.processor.name, where, exc)
@@ -289,7 +289,7 @@ class FaustWiring:
             topic = self.topics.get(e.KIND)
             if topic is None:
                 raise ValueError(f"processor output kind {e.KIND!r} is not in the catalogue")
-            pending.append(await topic.send(key=e.key.encode("utf-8"), value=serde.to_json(e)))
+            pending.append(await topic.send(key=e.key.encode("utf-8"), value=serde.encode(e)))
         if pending:
             await asyncio.gather(*pending)
 
@@ -510,7 +510,7 @@ def _sink_agent(
             letters = []
             for ev in batch_events:
                 try:
-                    events.append(serde.from_json(ev.value, classes))
+                    events.append(serde.decode(ev.value, classes))
                 except Exception as exc:  # a bad message must not block the topic: dead letter
                     log.warning("sink: undecodable message dead-lettered: %s", exc)
                     letters.append(undecodable(ev.value, exc, stage="decode"))

@@ -14,9 +14,9 @@ How it stays fast and faithful:
   (Arrow inserts, ``ingest_log`` rows). Outputs are fed back to the processors round by round, so
   processors of exceedances (cases, repeat rules) see them in time order.
 * Each source's events are made by that source's own code from the simulators' distributions:
-  OBD records are encoded as real HJ 1239 data-stream bodies and turned into ``obd.sample`` by the
-  gateway's ``sample_from_stream``; vapour packets are real HJ 212 packets from
-  ``fuel_vapor.simulator.Simulation`` decoded by ``fuel_vapor.intake.from_hj212``; RSD passes are the
+  OBD records are encoded as real HJ 1239 data-stream bodies and turned into ``obd.sample``
+  batches (one per packet of up to 10 records) by the gateway's ``samples_of``; vapour packets are
+  real HJ 212 packets from ``fuel_vapor.simulator.Simulation`` decoded by ``fuel_vapor.intake.from_hj212``; RSD passes are the
   simulator's canonical passes through ``remote_sensing.assemble.build_passes`` (the intake's
   validation and g/kg computation); smoke captures are synthesised capture events with their
   evidence files (drawn small with numpy + Pillow under the data directory; a few rendered by
@@ -392,10 +392,9 @@ def _obd_day(
     every ``dt`` s (the simulator's duty cycle and engine model, stepped at ``dt`` and vectorised; the
     last record has the engine off), the day's OBD information body, logout. The records are real
     HJ 1239 bodies decoded as the gateway decodes them. Only events within [lo, hi) are returned."""
-    from obd_gateway.events import ObdSample, ObdStatus
+    from obd_gateway.events import ObdStatus
     from obd_gateway.protocol import ObdInfo
-    from obd_gateway.protocol.bodies import physical_row
-    from obd_gateway.session import info_from_body
+    from obd_gateway.session import info_from_body, samples_of
 
     v, rng = st.v, st.rng
     prof = _DUTY.get(v.vehicle_class, _DUTY["other"])
@@ -470,7 +469,7 @@ def _obd_day(
     if not cut:
         for arr in (speed, rpm, torque, friction, fuel, air):  # last record: engine switched off
             arr[-1] = 0.0
-    raws, body = encode_streams(
+    _raws, body = encode_streams(
         {
             "speed_kmh": speed,
             "baro_kpa": np.full(n, 101.0),
@@ -514,40 +513,27 @@ def _obd_day(
                 **common,
             )
         )
-    # the gateway's bulk path (obd_gateway.session): physical_row per record, trusted build, id
-    # over the same bytes as ObdSample.make_id (``_part`` of a whole second is "{s}.000000")
-    prefix = ObdSample.KIND.encode() + b"\x1f" + v.vin.encode() + b"\x1f"
-    blake2b = hashlib.blake2b
-    build = ObdSample.trusted
-    jur, fleet, vclass, vin = v.jurisdiction, v.fleet, v.vehicle_class, v.vin
-    lag = timedelta(seconds=1.5)
+    # the gateway's shape: one obd.sample batch per HJ 1239 packet (up to 10 records), built by
+    # the same constructor from the records' times and bodies
+    lag_s = 1.5
+    lag = timedelta(seconds=lag_s)
     first = max(0, math.ceil((lo_s - t0) / dt))
     last = min(n, math.ceil((hi_s - t0) / dt))
-    for i in range(first, last):
-        e = t0 + i * dt
-        ts = datetime.fromtimestamp(e, UTC)
-        raw = raws[i]
-        values, flags = physical_row(raw)
-        fix = not raw[15] & 0x01
-        if not fix:
-            flags.append("position:invalid_fix")
-        values.insert(15, fix)
+    vin = v.vin
+    for j in range(first, last, 10):
+        k = min(10, last - j)
+        ts_ms = [(t0 + (j + i) * dt) * 1000 for i in range(k)]
         out.append(
-            build(
-                blake2b(prefix + b"%d.000000\x1f2" % e, digest_size=16).hexdigest(),
-                ts,
+            samples_of(
                 vin,
-                jur,
-                fleet,
-                vclass,
-                ts + lag,
-                False,
-                False,
-                "absent",
-                "",
-                *values,
-                tuple(flags),
-                body[i * 37 : i * 37 + 37].hex(),
+                v,
+                ts_ms,
+                bytes(k),
+                body[j * 37 : (j + k) * 37],
+                received_at=datetime.fromtimestamp(ts_ms[-1] / 1000 + lag_s, UTC),
+                backfilled=False,
+                signature="absent",
+                frame_id="",
             )
         )
     info_e = t0 + 120
@@ -1279,7 +1265,7 @@ class Seeder:
                 for src in sources:
                     events += src.day(index, day0, lo, hi)
                 events.sort(key=_event_ts)
-                report.readings += len(events)
+                report.readings += sum(_records(e) for e in events)
                 bar.set_postfix_str(f"day {index + 1}/{len(slices)} {day0:%Y-%m-%d}")
                 self._judge_and_store(bus, sink, events, report, bar.update)
                 if on_day is not None:
@@ -1317,21 +1303,26 @@ class Seeder:
                 chunk = pending[i : i + step]
                 sink.put(chunk)  # blocks while the sink is full: backpressure, as on the bus
                 for e in chunk:
-                    eid = e.event_id
-                    if eid in seen:  # same id, stored once (ReplacingMergeTree): count it apart
-                        report.repeated[e.KIND] += 1
-                    else:
-                        seen.add(eid)
-                        report.rows[e.KIND] += 1
+                    for eid in getattr(e, "event_ids", None) or (e.event_id,):
+                        if eid in seen:  # same id, stored once (ReplacingMergeTree): apart
+                            report.repeated[e.KIND] += 1
+                        else:
+                            seen.add(eid)
+                            report.rows[e.KIND] += 1
                 for e in chunk:
                     outputs += process(e)
                 if rounds == 0:
-                    progress(len(chunk))
+                    progress(sum(_records(e) for e in chunk))
             outputs.sort(key=_event_ts)
             pending = outputs
             rounds += 1
             if rounds > 20:
                 raise SeedError("processors keep producing events after 20 rounds (a loop?)")
+
+
+def _records(e: Any) -> int:
+    """Readings in an event: a columnar batch's records, else 1."""
+    return len(e) if hasattr(e, "event_ids") else 1
 
 
 def _progress(enabled: bool) -> Any:

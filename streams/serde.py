@@ -1,7 +1,17 @@
-"""Serialisation of event dataclasses: JSON for the bus, column dicts for the warehouse.
+"""Serialisation of events: the bus form (JSON or a columnar batch's binary form), Arrow for the
+warehouse.
 
-One generic codec for every event type (docs/CONTRACTS.md lists the allowed field types), so a new
-event needs no serialiser of its own. Times travel as ISO-8601 with offset and are stored as UTC.
+One generic codec for every event dataclass (docs/CONTRACTS.md lists the allowed field types), so a
+new event needs no serialiser of its own. Times travel as ISO-8601 with offset and are stored as UTC.
+
+High-rate telemetry travels as **columnar batches** (e.g. ``obd_gateway.events.ObdSamples``: one
+frame's records): a class with ``KIND``, ``ROW`` (the row dataclass: its fields are the table's
+columns), ``column(name)`` (values as the warehouse takes them, times as UTC epoch ms),
+``__len__``, ``slice(start, stop)``, ``rows()``, ``to_bytes()`` / ``from_bytes()``,
+``from_row(dict)`` and ``concat(batches)`` (the columns of many batches, see
+:func:`_batches_to_arrow`). On the bus (:func:`encode`; Kafka value, WAL payload) a batch is
+``NUL + KIND + NUL + to_bytes()``; JSON never starts with NUL, so :func:`decode` tells them apart.
+:func:`to_arrow` turns many batches into one table with one conversion per column.
 """
 
 from __future__ import annotations
@@ -61,9 +71,16 @@ def _analyse(name: str, tp: Any) -> FieldSpec:
     return FieldSpec(name, tp, optional, False)
 
 
+def is_columnar(cls: type) -> bool:
+    """A columnar batch class (see the module docstring), not an event dataclass."""
+    return isinstance(getattr(cls, "ROW", None), type)
+
+
 @functools.cache
-def fields_of(cls: type[Any]) -> tuple[FieldSpec, ...]:
-    """The column specs of an event class, in declaration order."""
+def fields_of(cls: type) -> tuple[FieldSpec, ...]:
+    """The column specs of an event class (a batch's: its row's), in declaration order."""
+    if is_columnar(cls):
+        return fields_of(cls.ROW)  # type: ignore[attr-defined]
     hints = typing.get_type_hints(cls)
     return tuple(_analyse(f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
@@ -95,7 +112,11 @@ def _scalar_in(base: type, v: Any) -> Any:
 
 
 def to_dict(event: Event) -> dict[str, Any]:
+    """JSON-able dict of an event (a batch of one record: that row; of more: ``rows``)."""
     cls = type(event)
+    if is_columnar(cls):
+        rows = [to_dict(r) | {"kind": cls.KIND} for r in event.rows()]
+        return rows[0] if len(rows) == 1 else {"kind": cls.KIND, "rows": rows}
     out: dict[str, Any] = {"kind": cls.KIND}
     for spec in fields_of(cls):
         out[spec.name] = _to_jsonable(spec, getattr(event, spec.name))
@@ -107,6 +128,10 @@ def to_json(event: Event) -> bytes:
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    if is_columnar(cls):
+        if "rows" in data:
+            raise ValueError(f"{cls.KIND}: a JSON batch of several records is not decoded")  # type: ignore[attr-defined]
+        return cls.from_row(data)  # type: ignore[attr-defined]
     kwargs: dict[str, Any] = {}
     for spec in fields_of(cls):
         v = data.get(spec.name)
@@ -117,6 +142,29 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
         else:
             kwargs[spec.name] = _scalar_in(spec.base, v)
     return cls(**kwargs)
+
+
+_BATCH = b"\x00"  # first byte of a batch's bus form (JSON never starts with it)
+
+
+def encode(event: Any) -> bytes:
+    """The bus form of an event: JSON, or a columnar batch's binary form."""
+    if is_columnar(type(event)):
+        return b"".join((_BATCH, event.KIND.encode(), _BATCH, event.to_bytes()))
+    return to_json(event)
+
+
+def decode(raw: bytes | str, classes: dict[str, type]) -> Any:
+    """The event of :func:`encode`'s bytes (``classes``: kind → class)."""
+    if isinstance(raw, bytes | bytearray | memoryview) and raw[:1] == _BATCH:
+        data = bytes(raw)
+        end = data.index(_BATCH, 1)
+        kind = data[1:end].decode()
+        cls = classes.get(kind)
+        if cls is None or not is_columnar(cls):
+            raise ValueError(f"unknown columnar event kind {kind!r}")
+        return cls.from_bytes(data[end + 1 :])  # type: ignore[attr-defined]
+    return from_json(raw, classes)
 
 
 def from_json(raw: bytes | str, classes: dict[str, type]) -> Any:
@@ -167,12 +215,15 @@ def _arrow_type(spec: FieldSpec) -> Any:
 def to_arrow(events: list[Event]) -> Any:
     """A pyarrow Table of same-type events (the fast insert path: C-level conversion).
 
-    Aware datetimes in any zone are converted to UTC instants by pyarrow.
+    Aware datetimes in any zone are converted to UTC instants by pyarrow. Columnar batches are
+    joined column by column (one conversion per column for all of them).
     """
     import pyarrow as pa
 
     cls = type(events[0])
     specs = fields_of(cls)
+    if is_columnar(cls):
+        return _batches_to_arrow(events, specs)
     names = [s.name for s in specs]
     if len(names) == 1:
         columns: list[Any] = [[getattr(e, names[0]) for e in events]]
@@ -182,3 +233,57 @@ def to_arrow(events: list[Event]) -> Any:
         pa.array(col, type=_arrow_type(spec)) for spec, col in zip(specs, columns, strict=True)
     ]
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def _repeated(values: list[Any], counts: Any, t: Any, n: int) -> Any:
+    """``values[i]`` repeated ``counts[i]`` times, built from buffers (no object per row)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if t == pa.string():
+        enc = [v.encode() for v in values]
+        data = b"".join([e * c for e, c in zip(enc, counts.tolist(), strict=True)])
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        lens = np.fromiter(map(len, enc), dtype=np.int32, count=len(enc))
+        np.cumsum(np.repeat(lens, counts), out=offsets[1:])
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pa.array(np.repeat(np.array(values), counts), type=t)
+
+
+def _batches_to_arrow(batches: list[Any], specs: tuple[FieldSpec, ...]) -> Any:
+    """One table of many columnar batches: ``cls.concat(batches)`` gives each column as flat
+    values, one value per batch (repeated in C), epoch milliseconds, fixed-width bytes shown
+    as hex (one ``bytes.hex`` for the column, no string per row in Python) or float columns
+    given row-major (one NumPy conversion for all of them; their values must be finite)."""
+    import numpy as np
+    import pyarrow as pa
+
+    cols = type(batches[0]).concat(batches)
+    counts = np.fromiter((len(b) for b in batches), dtype=np.int64, count=len(batches))
+    n = int(counts.sum())
+    matrices: dict[int, Any] = {}
+    arrays = []
+    for spec in specs:
+        how, data = cols[spec.name]
+        t = _arrow_type(spec)
+        if how == "batch_ms":
+            arrays.append(pa.array(np.repeat(np.array(data, np.int64), counts)).cast(t))
+        elif how == "batch":
+            arrays.append(_repeated(data, counts, t, n))
+        elif how == "ms":
+            arrays.append(pa.array(data, type=pa.int64()).cast(t))
+        elif how == "hex":
+            buf, width = data
+            text = buf.hex().encode()
+            offsets = np.arange(0, 2 * width * (n + 1), 2 * width, dtype=np.int32)
+            arrays.append(pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text)))
+        elif how == "float_matrix":  # float columns given row-major: one conversion for all
+            (width, flat), j = data
+            m = matrices.get(id(flat))
+            if m is None:  # None becomes NaN (the values are finite), then a null
+                m = matrices[id(flat)] = np.asarray(flat, dtype=np.float64).reshape(-1, width)
+            col = np.ascontiguousarray(m[:, j])
+            arrays.append(pa.array(col, mask=np.isnan(col)))
+        else:
+            arrays.append(pa.array(data, type=t))
+    return pa.Table.from_arrays(arrays, names=[s.name for s in specs])

@@ -10,8 +10,8 @@ the processors before any gateway listens. Replays are harmless: every event has
 
 Record format: segment files ``wal-<n:016d>.log``, each starting with the 8-byte magic
 ``EMWWAL1\\n``, then records framed as ``u32 length | u32 CRC-32 of the payload | payload``
-(little-endian). The payload is the event's bus JSON (``serde.to_json``: the same bytes the Kafka
-path carries, self-describing through its ``kind``), or a dead letter (``kind`` ``__dead_letter__``)
+(little-endian). The payload is the event's bus form (``serde.encode``: JSON, or a columnar
+batch's binary form; the same bytes the Kafka path carries, self-describing through its ``kind``), or a dead letter (``kind`` ``__dead_letter__``)
 for a record that could not be serialised. Why this format:
 
 - **Length + CRC framing** makes the only damage a crash can do, a torn record at the tail of the
@@ -24,8 +24,8 @@ for a record that could not be serialised. Why this format:
   of the segment being written is never touched by cleanup. Segments rotate at
   ``segment_bytes`` and after ``rotate_s`` seconds, so at steady state the log holds only the last
   few seconds of traffic and a restart replays about that much.
-- **JSON payloads**: one serialiser for the bus, the WAL and dead letters; a dead letter's raw bytes
-  are exactly what was in the log.
+- **Bus-form payloads** (JSON, or a columnar batch's compact binary form): one serialiser for the
+  bus, the WAL and dead letters; a dead letter's raw bytes are exactly what was in the log.
 
 Group commit: ``write`` queues the framed bytes and waits on a future; one committer thread writes
 everything queued, calls ``fdatasync`` once, then resolves every waiting future. While one fsync

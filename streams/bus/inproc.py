@@ -108,7 +108,7 @@ class InProcessBus:
         letters: list[DeadLetter] = []
         for e in events:
             try:
-                payloads.append(serde.to_json(e))
+                payloads.append(serde.encode(e))
             except Exception as exc:  # cannot be serialised: isolate this one record
                 letters.append(deadletter.of_event(e, "serialise", f"{type(exc).__name__}: {exc}"))
                 continue
@@ -154,11 +154,12 @@ class InProcessBus:
             letters: list[DeadLetter] = []
             for raw in rec.payloads:
                 try:
-                    data = json.loads(raw)
-                    if data.get("kind") == DEAD_LETTER_KIND:
-                        letters.append(DeadLetter.from_json(data))
-                        continue
-                    good.append(serde.from_json(raw, classes))
+                    if raw[:1] == b"{":
+                        data = json.loads(raw)
+                        if data.get("kind") == DEAD_LETTER_KIND:
+                            letters.append(DeadLetter.from_json(data))
+                            continue
+                    good.append(serde.decode(raw, classes))
                 except Exception as exc:  # written by another version? keep it, do not block
                     letters.append(deadletter.undecodable(raw, exc))
             routed = [e for e in good if e.KIND in self._routes]

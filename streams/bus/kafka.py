@@ -275,7 +275,7 @@ class KafkaBus:
         self.published += len(records)
 
     def _encode(self, events: Sequence[Any]) -> list[tuple[str, bytes, bytes]]:
-        return [(self.topic_for(e.KIND), e.key.encode("utf-8"), serde.to_json(e)) for e in events]
+        return [(self.topic_for(e.KIND), e.key.encode("utf-8"), serde.encode(e)) for e in events]
 
     def _send_all(self, records: list[tuple[str, bytes, bytes]], confirmed: _Confirmation) -> None:
         """Runs on the send thread: enqueue every record, count its confirmation."""

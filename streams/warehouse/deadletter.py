@@ -146,6 +146,8 @@ def insert(client: Any, letters: Sequence[DeadLetter]) -> None:
 
 def decode_raw(raw: bytes, classes: dict[str, type]) -> Any:
     """The event a dead letter's raw bytes describe (raises when they no longer decode)."""
+    if raw[:1] != b"{":  # a columnar batch's binary form
+        return serde.decode(raw, classes)
     return serde.from_json(raw.decode("utf-8", "surrogateescape"), classes)
 
 

@@ -3,12 +3,16 @@
 - ``put``/``put_nowait`` add events to per-table buffers. When ``max_buffered`` events are waiting
   (e.g. the warehouse refuses writes), ``put`` blocks (async: awaits) instead of dropping: that is the
   backpressure the bus and gateways feel, and the runner reports it (``state()``).
-- A flusher thread writes when a buffer reaches ``batch_size`` or its oldest event is ``max_delay_s``
-  old: one insert per table per flush, plus one ``ingest_log`` row per (kind, jurisdiction)
-  (best effort: a failed ``ingest_log`` insert is logged, never retried into a duplicate).
+- A flusher thread writes when a buffer reaches ``batch_size`` rows or its oldest event is
+  ``max_delay_s`` old: one insert per table per flush. Columnar batches (``serde.is_columnar``, e.g.
+  one OBD frame's records) count as their rows and go into the insert column by column, with
+  no object per row. Rows stored are counted per (kind, jurisdiction) in memory and written to
+  ``ingest_log`` at most every ``ingest_log_every_s`` and at ``close()`` (one insert for all
+  kinds; best effort: a failed ``ingest_log`` insert is logged, never retried into a duplicate):
+  a one-row insert after every flush cost nearly as much as the data.
 - **Poison is isolated at the row.** A batch that cannot be converted (``serde.to_arrow``) or that
   the warehouse refuses while it answers (``EXISTS TABLE`` succeeds) is split in halves, again and
-  again, down to the single record; every part that stores is stored, and each record that still
+  again, down to the single record (a columnar batch down to its single row); every part that stores is stored, and each record that still
   fails becomes a dead letter (``streams.warehouse.deadletter``: raw bytes, stage, kind, device,
   reason, time) in the ``dead_letter`` table, counted in ``state().dead_lettered``. A record with
   one poison row among 50,000 costs about 2·log2(50,000) ≈ 32 extra inserts, once.
@@ -44,7 +48,24 @@ from streams.warehouse.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
 
-Tag = int | None
+
+class _Split:
+    """The tag of an event split into parts (a columnar batch bisected down to a poison row):
+    the event counts as stored when every part is stored or dead-lettered."""
+
+    __slots__ = ("left", "tag")
+
+    def __init__(self, tag: Tag, parts: int) -> None:
+        self.tag = tag
+        self.left = parts
+
+
+Tag = int | _Split | None
+
+
+def _rows(e: Any) -> int:
+    """Rows an event stands for: a columnar batch's records, else 1."""
+    return len(e) if serde.is_columnar(type(e)) else 1
 
 
 @dataclass
@@ -76,6 +97,7 @@ class BatchingSink:
         write_ingest_log: bool = True,
         on_stored: Callable[[Mapping[int, int]], None] | None = None,
         on_dead_letter: Callable[[DeadLetter], None] | None = None,
+        ingest_log_every_s: float = 5.0,
     ) -> None:
         self._client = client
         self.batch_size = batch_size
@@ -85,6 +107,10 @@ class BatchingSink:
         self._on_stored = on_stored
         self._on_dead_letter = on_dead_letter
         self._write_ingest_log = write_ingest_log
+        self.ingest_log_every_s = ingest_log_every_s
+        self._ingest: Counter[tuple[str, str]] = Counter()  # (kind, jurisdiction) -> rows
+        self._ingest_at = -float("inf")  # the first flush writes at once, later ones at most
+        self._ingest_lock = threading.Lock()  # every ``ingest_log_every_s``
         self._buffers: dict[type, list[Any]] = {}
         self._tags: dict[type, list[Tag]] = {}
         self._first_at: dict[type, float] = {}
@@ -105,10 +131,11 @@ class BatchingSink:
         evs = list(events)
         if not evs:
             return True
+        n = sum(map(_rows, evs))
         with self._cond:
             if self._closing:
                 raise RuntimeError("sink is closed")
-            if self._buffered + len(evs) > self.max_buffered and self._buffered > 0:
+            if self._buffered + n > self.max_buffered and self._buffered > 0:
                 return False
             self._add_locked(evs, tag)
             return True
@@ -116,9 +143,10 @@ class BatchingSink:
     def put(self, events: Iterable[Any], timeout: float | None = None, tag: Tag = None) -> None:
         """Add events, blocking while the buffer is full (backpressure)."""
         evs = list(events)
+        n = sum(map(_rows, evs))
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._buffered + len(evs) > self.max_buffered and self._buffered > 0:
+            while self._buffered + n > self.max_buffered and self._buffered > 0:
                 if self._closing:
                     raise RuntimeError("sink is closed")
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -147,7 +175,9 @@ class BatchingSink:
 
     def _add_locked(self, evs: list[Any], tag: Tag) -> None:
         now = time.monotonic()
+        n = 0
         for e in evs:
+            n += _rows(e)
             cls = type(e)
             buf = self._buffers.get(cls)
             if buf is None:
@@ -157,7 +187,7 @@ class BatchingSink:
                 self._first_at[cls] = now
             buf.append(e)
             self._tags[cls].append(tag)
-        self._buffered += len(evs)
+        self._buffered += n
         if self._buffered >= self.batch_size:
             self._cond.notify_all()
 
@@ -213,6 +243,7 @@ class BatchingSink:
                 ok = False
             if ok:
                 self._last_error = ""
+            self._log_ingest(force=False)
             return ok
 
     def _write_isolating(
@@ -238,6 +269,12 @@ class BatchingSink:
                         left_e += e
                         left_t += t
                     return left_e, left_t
+                if len(part) == 1 and _rows(part[0]) > 1:  # a columnar batch: down to its rows
+                    ev, split = part[0], _Split(ptags[0], 2)
+                    mid = len(ev) // 2
+                    stack.append(([ev.slice(mid, len(ev))], [split]))
+                    stack.append(([ev.slice(0, mid)], [split]))
+                    continue
                 if len(part) == 1:
                     letter = deadletter.of_event(part[0], stage, f"{type(exc).__name__}: {exc}")
                     log.warning(
@@ -266,23 +303,40 @@ class BatchingSink:
             return False
 
     def _after_insert(self, cls: type[Event], evs: list[Any], tags: list[Tag]) -> None:
+        n = sum(map(_rows, evs))
         if self._write_ingest_log:
-            counts = Counter(getattr(e, "jurisdiction", "") or "unknown" for e in evs)
-            now = datetime.now(UTC)
-            rows = [[now, cls.KIND, j, n] for j, n in counts.items()]
-            try:
-                self._client.insert(
-                    "ingest_log", rows, column_names=["ts", "kind", "jurisdiction", "rows"]
-                )
-            except Exception as exc:  # a counter, not data: never re-insert the rows for it
-                log.warning("sink: ingest_log row for %s not written: %s", cls.KIND, exc)
+            counts: Counter[tuple[str, str]] = Counter()
+            for e in evs:
+                counts[(cls.KIND, getattr(e, "jurisdiction", "") or "unknown")] += _rows(e)
+            with self._ingest_lock:
+                self._ingest.update(counts)
         with self._cond:
-            self._buffered -= len(evs)
-            self._written += len(evs)
+            self._buffered -= n
+            self._written += n
             self._cond.notify_all()
         self._stored(tags)
         if self._on_written:
-            self._on_written(cls.KIND, len(evs))
+            self._on_written(cls.KIND, n)
+
+    def _log_ingest(self, force: bool) -> None:
+        """Write the rows counted since the last write to ``ingest_log`` (one insert)."""
+        if not self._write_ingest_log:
+            return
+        with self._ingest_lock:
+            if not self._ingest or (
+                not force and time.monotonic() - self._ingest_at < self.ingest_log_every_s
+            ):
+                return
+            counts, self._ingest = self._ingest, Counter()
+            self._ingest_at = time.monotonic()
+        now = datetime.now(UTC)
+        rows = [[now, kind, j, n] for (kind, j), n in sorted(counts.items())]
+        try:
+            self._client.insert(
+                "ingest_log", rows, column_names=["ts", "kind", "jurisdiction", "rows"]
+            )
+        except Exception as exc:  # a counter, not data: never re-insert the rows for it
+            log.warning("sink: %d ingest_log rows not written: %s", len(rows), exc)
 
     def _write_letters(self) -> bool:
         with self._cond:
@@ -311,7 +365,15 @@ class BatchingSink:
     def _stored(self, tags: Iterable[Tag]) -> None:
         if self._on_stored is None:
             return
-        counts = Counter(t for t in tags if t is not None)
+        counts: Counter[int] = Counter()
+        for t in tags:
+            while isinstance(t, _Split):  # a part of a split event: the last part counts it
+                t.left -= 1
+                if t.left:
+                    break
+                t = t.tag
+            if isinstance(t, int):
+                counts[t] += 1
         if counts:
             self._on_stored(counts)
 
@@ -323,11 +385,9 @@ class BatchingSink:
         """
         self._client.insert_arrow(table_of(kind), table)
         if self._write_ingest_log:
-            self._client.insert(
-                "ingest_log",
-                [[datetime.now(UTC), kind, jurisdiction, table.num_rows]],
-                column_names=["ts", "kind", "jurisdiction", "rows"],
-            )
+            with self._ingest_lock:
+                self._ingest[(kind, jurisdiction)] += table.num_rows
+            self._log_ingest(force=False)
         with self._cond:
             self._written += table.num_rows
         if self._on_written:
@@ -343,6 +403,7 @@ class BatchingSink:
         deadline = time.monotonic() + timeout
         while self._buffered and not self.flush() and time.monotonic() < deadline:
             time.sleep(0.2)
+        self._log_ingest(force=True)
         state = self.state()
         if state.buffered:
             log.error("sink closed with %d events unwritten: %s", state.buffered, state.last_error)

@@ -69,10 +69,13 @@ def test_event_round_trips_bus_and_warehouse(warehouse, kind: str) -> None:
     assert examples, f"{kind}: its events module must provide examples() covering it"
     classes = catalog.classes_by_kind()
     for ev in examples:
-        assert serde.from_json(serde.to_json(ev), classes) == ev
+        assert serde.decode(serde.encode(ev), classes) == ev  # the bus / WAL form
+        if not serde.is_columnar(type(ev)):
+            assert serde.from_json(serde.to_json(ev), classes) == ev
     sink = BatchingSink(warehouse, write_ingest_log=False)
     sink.put(examples + examples)  # a replay is stored once
     assert sink.flush()
     table = catalog.event_types()[kind].table
     n = warehouse.query(f"SELECT count() FROM `{table}` FINAL").result_rows[0][0]
-    assert n == len({e.event_id for e in examples})
+    ids = {i for e in examples for i in (getattr(e, "event_ids", None) or (e.event_id,))}
+    assert n == len(ids)

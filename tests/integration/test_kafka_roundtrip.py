@@ -480,7 +480,7 @@ def test_emwatch_gateway_publishes_keyed_catalogue_events_to_kafka(
         assert len(messages) >= 50, f"gateway published {len(messages)} events in 60 s: {tail}"
         classes = catalog.classes_by_kind()
         for msg in messages:
-            event = serde.from_json(msg.value, classes)
+            event = serde.decode(msg.value, classes)
             assert by_topic[msg.topic].kind == event.KIND
             assert msg.key == event.key.encode("utf-8")
         proc.send_signal(signal.SIGINT)

@@ -15,7 +15,7 @@ from core.metrics import Metrics
 from core.registry import Registry, default_registry
 from core.scope import Scope
 from core.timeutil import BEIJING
-from obd_gateway.events import ObdQuarantine, ObdSample
+from obd_gateway.events import ObdQuarantine, ObdSample, sample_rows
 from obd_gateway.protocol import Command, Frame, FrameDecoder, HeaderVariant, bcc
 from obd_gateway.protocol.frame import RESP_ERROR, RESP_SUCCESS
 from obd_gateway.server import ObdGateway
@@ -35,7 +35,7 @@ class Collect:
         self.events.extend(events)
 
     def samples(self) -> list[ObdSample]:
-        return [e for e in self.events if isinstance(e, ObdSample)]
+        return sample_rows(self.events)
 
 
 def valid_packets(vin: str, model: VehicleModel, start: datetime, n: int) -> list[bytes]:
@@ -141,7 +141,7 @@ async def test_10000_malformed_frames_interleaved_every_valid_sample_stored_once
         await gw.stop()
     await pipeline.settle()
     # no sample invented from malformed bytes, none lost
-    assert {e.event_id for e in seen if isinstance(e, ObdSample)} == expected
+    assert {e.event_id for e in sample_rows(seen)} == expected
     c = pipeline.client
     stored = c.query("SELECT event_id FROM obd_sample FINAL").result_rows
     assert len(stored) == 6000 and {r[0] for r in stored} == expected

@@ -132,6 +132,73 @@ def test_tags_are_reported_once_stored_or_dead_lettered(warehouse: Any, ruleset:
     assert datetime.now(UTC) - dq.open_letters(warehouse, ZONE)[0].ts < timedelta(minutes=5)
 
 
+def _obd_batches(n_frames: int, poison_at: set[int]) -> list[Any]:
+    """``n_frames`` OBD frames of 10 records; the records numbered in ``poison_at`` run at
+    8,010 rpm (within the codec's range, refused by the constraint the test adds)."""
+    from core.registry import default_registry
+    from obd_gateway.protocol import DataStream
+    from obd_gateway.session import samples_of
+
+    v = default_registry().obd_vehicles[0]
+    t0 = datetime(2026, 11, 20, 8, 0, tzinfo=BEIJING)
+    out = []
+    for k in range(n_frames):
+        bodies = [
+            DataStream.from_physical(
+                speed_kmh=30.0, rpm=8010.0 if 10 * k + i in poison_at else 1500.0
+            ).encode()
+            for i in range(10)
+        ]
+        rx = t0 + timedelta(seconds=10 * k + 10)
+        out.append(
+            samples_of(
+                v.vin,
+                v,
+                [round((t0 + timedelta(seconds=10 * k + i)).timestamp() * 1000) for i in range(10)],
+                bytes(10),
+                b"".join(bodies),
+                received_at=rx,
+                backfilled=False,
+                signature="absent",
+                frame_id=f"{k:032x}",
+            )
+        )
+    return out
+
+
+def test_poison_row_in_a_columnar_batch_is_isolated_to_the_row(warehouse: Any) -> None:
+    warehouse.command("ALTER TABLE obd_sample ADD CONSTRAINT sane CHECK rpm IS NULL OR rpm < 8000")
+    batches = _obd_batches(20, poison_at={57, 58, 133})
+    stored: list[dict[int, int]] = []
+    sink = BatchingSink(
+        warehouse, batch_size=10_000, max_delay_s=60, on_stored=lambda c: stored.append(dict(c))
+    )
+    for k, b in enumerate(batches):
+        sink.put([b], tag=k % 3)
+    assert sink.flush()
+    poison = {batches[5].event_ids[7], batches[5].event_ids[8], batches[13].event_ids[3]}
+    every = {eid for b in batches for eid in b.event_ids}
+    got = {r[0] for r in warehouse.query("SELECT event_id FROM obd_sample FINAL").result_rows}
+    assert got == every - poison  # the other 197 rows, the poison frames' good rows included
+    st = sink.state()
+    assert st.healthy and st.buffered == 0 and st.written == 197 and st.dead_lettered == 3
+    letters = {d.event_id: d for d in dq.open_letters(warehouse, ZONE)}
+    assert set(letters) == poison
+    for d in letters.values():
+        assert d.stage == "insert" and d.kind == "obd.sample" and d.device_id == batches[0].vin
+        assert b'"rpm":8010.0' in d.raw
+    total: dict[int, int] = {}
+    for c in stored:
+        for t, n in c.items():
+            total[t] = total.get(t, 0) + n
+    assert total == {0: 7, 1: 7, 2: 6}  # each frame reported once, poison frames included
+    warehouse.command("ALTER TABLE obd_sample DROP CONSTRAINT sane")
+    result = deadletter.replay(warehouse)
+    assert len(result.replayed) == 3 and not result.failed
+    got = {r[0] for r in warehouse.query("SELECT event_id FROM obd_sample FINAL").result_rows}
+    assert got == every
+
+
 def test_status_page_shows_open_dead_letters(accounts, warehouse: Any, ruleset: Any) -> None:
 
     from dashboards.app import PAGES_DIR

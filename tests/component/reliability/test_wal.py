@@ -5,7 +5,9 @@ finds its next segment made ahead (no fsync on the acks' path) and leaves no emp
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +137,60 @@ async def test_fast_rotations_never_write_two_headers_into_one_segment(tmp_path:
         p for b in batches for p in b
     )
     again.close()
+
+
+async def test_obd_sample_batches_replay_from_the_log_to_the_warehouse_and_the_rules(
+    tmp_path: Path, warehouse: Any
+) -> None:
+    """A columnar batch is logged in its binary form; after a restart the log's records reach
+    the warehouse row by row and the rules batch by batch, and the segment is released."""
+    from core.processing import Context
+    from core.registry import default_registry
+    from core.ruleset import default_ruleset
+    from obd_gateway.processors import PROCESSORS
+    from obd_gateway.protocol import DataStream
+    from obd_gateway.session import samples_of
+    from streams import catalog, serde
+    from streams.bus.inproc import InProcessBus
+    from streams.warehouse.sink import BatchingSink
+
+    reg = default_registry()
+    v = reg.obd_vehicles[0]
+    base = 1_795_000_000_000
+    batches = [
+        samples_of(
+            v.vin,
+            v,
+            [base + 10_000 * k + 1000 * i for i in range(10)],
+            bytes(10),
+            b"".join(
+                DataStream.from_physical(speed_kmh=20.0 + i, rpm=1200.0).encode() for i in range(10)
+            ),
+            received_at=datetime.fromtimestamp((base + 10_000 * k + 9_500) / 1000, UTC),
+            backfilled=False,
+            signature="absent",
+            frame_id=f"{k:032x}",
+        )
+        for k in range(5)
+    ]
+    wal = WriteAheadLog(tmp_path)
+    wal.open()
+    await wal.write([serde.encode(b) for b in batches])
+    wal.close()  # "killed" before the warehouse had them
+
+    wal = WriteAheadLog(tmp_path)
+    recovered = wal.open()
+    sink = BatchingSink(warehouse, max_delay_s=60, on_stored=wal.release)
+    bus = InProcessBus(sink, PROCESSORS, Context(default_ruleset(), reg), wal=wal)
+    await bus.start()
+    assert await bus.replay(recovered, catalog.classes_by_kind()) == 5
+    await bus.drain()
+    assert sink.flush()
+    stored = {r[0] for r in warehouse.query("SELECT event_id FROM obd_sample FINAL").result_rows}
+    assert stored == {i for b in batches for i in b.event_ids}
+    st = bus.states["obd.analytics"][v.vin]
+    assert st["d"]["n"] == 50 and st["last_ts"] == (base + 40_000 + 9000) / 1000
+    await bus.stop()
+    await asyncio.sleep(0.2)
+    assert wal.pending_records() == 0
+    wal.close()

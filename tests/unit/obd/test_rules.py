@@ -18,7 +18,7 @@ from obd_gateway import rules
 from obd_gateway.events import ObdStatus
 from obd_gateway.processors import PROCESSORS
 from obd_gateway.protocol import DataStream, ObdInfo
-from obd_gateway.session import info_from_body, sample_from_stream
+from obd_gateway.session import info_from_body, sample_from_stream, samples_of
 
 T0 = datetime(2026, 11, 20, 0, 0, 0, tzinfo=UTC)  # 08:00 Beijing
 HOT: dict[str, float] = dict(
@@ -78,7 +78,7 @@ class Rig:
             signature="absent",
             frame_id="frame-x",
         )
-        out = rules.on_sample(self.state, ev, self.ctx)
+        out = rules.on_samples(self.state, ev, self.ctx)
         self.fired += out
         return out
 
@@ -144,6 +144,73 @@ def test_scr_fires_after_30_hot_minutes_of_low_efficiency(rig: Rig, rs: RuleSet)
     assert (
         rig.run(T0 + timedelta(seconds=1800), 600, nox_up_ppm=500.0, nox_down_ppm=400.0) == []
     )  # once a day
+
+
+def test_durations_come_from_the_record_times_at_a_10_s_cadence(rig: Rig) -> None:
+    """A terminal sending a record every 10 s: each record stands for 10 s (the first for 1 s),
+    so 30 minutes of low efficiency are 181 records, not 1,800."""
+    low = dict(nox_up_ppm=500.0, nox_down_ppm=400.0)
+    out = []
+    for i in range(180):  # 1 + 179 × 10 = 1,791 s
+        out += rig.sample(T0 + timedelta(seconds=10 * i), **low)
+    assert "OBD-SCR" not in [e.rule_id for e in out]
+    out = rig.sample(T0 + timedelta(seconds=1800), **low)
+    (scr,) = [e for e in out if e.rule_id == "OBD-SCR"]
+    assert json.loads(scr.detail_json)["low_efficiency_s"] == 1801.0
+
+
+def test_an_offline_hour_counts_the_cadence_not_the_hour(rig: Rig) -> None:
+    low = dict(nox_up_ppm=500.0, nox_down_ppm=400.0)
+    for i in range(170):  # 1 + 169 × 10 = 1,691 s of low efficiency
+        rig.sample(T0 + timedelta(seconds=10 * i), **low)
+    back = T0 + timedelta(seconds=1690 + 3600)
+    out = rig.sample(back, **low)  # an hour later: +10 s (the cadence), not +3,600 s
+    assert "OBD-SCR" not in [e.rule_id for e in out]
+    assert "OBD-GAP" in [e.rule_id for e in out]
+    assert rig.state["d"]["scr_low_s"] == 1701.0
+    assert rig.state["d"]["missing"] == 3590.0  # the silence is missing running time
+    out = []
+    for i in range(1, 11):
+        out += rig.sample(back + timedelta(seconds=10 * i), **low)
+    assert [e.rule_id for e in out].count("OBD-SCR") == 1  # 1,701 + 10 × 10 ≥ 1,800
+
+
+def test_a_frame_of_records_is_judged_like_its_records_one_by_one(
+    rs: RuleSet, reg: Registry
+) -> None:
+    one, many = Rig(rs, reg), Rig(rs, reg)
+    v = one.vehicle
+    low = {**HOT, "nox_up_ppm": 500.0, "nox_down_ppm": 400.0}
+    streams = [DataStream.from_physical(**{**low, "speed_kmh": 30.0 + i % 7}) for i in range(10)]
+    for k in range(200):  # 200 frames of 10 one-second records
+        t0 = T0 + timedelta(seconds=10 * k + (3600 if k >= 150 else 0))
+        for i, st in enumerate(streams):
+            ev = sample_from_stream(
+                v.vin,
+                v,
+                t0 + timedelta(seconds=i),
+                st,
+                received_at=t0,
+                backfilled=False,
+                time_inferred=False,
+                signature="absent",
+                frame_id="frame-x",
+            )
+            one.fired += rules.on_samples(one.state, ev, one.ctx)
+        batch = samples_of(
+            v.vin,
+            v,
+            [round((t0 + timedelta(seconds=i)).timestamp() * 1000) for i in range(10)],
+            bytes(10),
+            b"".join(s.encode() for s in streams),
+            received_at=t0,
+            backfilled=False,
+            signature="absent",
+            frame_id="frame-x",
+        )
+        many.fired += rules.on_samples(many.state, batch, many.ctx)
+    assert one.ids() == many.ids() and "OBD-SCR" in one.ids() and "OBD-GAP" in one.ids()
+    assert one.fired == many.fired and one.state == many.state
 
 
 def test_scr_quiet_when_cold_or_efficient(rig: Rig) -> None:

@@ -10,7 +10,14 @@ import pytest
 
 from core.registry import Registry, default_registry
 from core.timeutil import BEIJING
-from obd_gateway.events import ObdFrame, ObdInfoSnapshot, ObdQuarantine, ObdSample, ObdStatus
+from obd_gateway.events import (
+    ObdFrame,
+    ObdInfoSnapshot,
+    ObdQuarantine,
+    ObdSamples,
+    ObdStatus,
+    sample_rows,
+)
 from obd_gateway.protocol import Command, DataStream, Frame, HeaderVariant, parse_frame
 from obd_gateway.protocol.frame import RESP_ERROR, RESP_SUCCESS
 from obd_gateway.session import Session
@@ -46,10 +53,11 @@ def test_realtime_packet_gives_frame_samples_and_info(reg: Registry) -> None:
     kinds = [type(e) for e in out.events]
     assert (
         kinds.count(ObdFrame) == 1
-        and kinds.count(ObdSample) == 10
+        and kinds.count(ObdSamples) == 1
+        and len(sample_rows(out.events)) == 10
         and kinds.count(ObdInfoSnapshot) == 1
     )
-    samples = [e for e in out.events if isinstance(e, ObdSample)]
+    samples = sample_rows(out.events)
     assert [s.ts for s in samples] == [
         datetime(2026, 11, 20, 1, 0, i, tzinfo=UTC) for i in range(10)
     ]
@@ -61,8 +69,8 @@ def test_realtime_packet_gives_frame_samples_and_info(reg: Registry) -> None:
 def test_reissue_is_flagged_backfilled_and_dedups_with_live(reg: Registry) -> None:
     live = handle(Session(reg), packet(reg))
     again = handle(Session(reg), packet(reg, command=Command.REISSUE))
-    ids_live = {e.event_id for e in live.events if isinstance(e, ObdSample)}
-    re = [e for e in again.events if isinstance(e, ObdSample)]
+    ids_live = {e.event_id for e in sample_rows(live.events)}
+    re = sample_rows(again.events)
     assert all(e.backfilled for e in re)
     assert {e.event_id for e in re} == ids_live  # same (VIN, time): stored once
 
@@ -125,7 +133,7 @@ def test_real_vector_accepted_when_its_vin_is_registered(reg: Registry) -> None:
         }
     )
     out = Session(reg.merged(extra)).handle(f, raw, RX)
-    s = next(e for e in out.events if isinstance(e, ObdSample))
+    s = sample_rows(out.events)[0]
     assert s.speed_kmh == pytest.approx(51.0) and s.nox_down_ppm == pytest.approx(325.75)
     assert out.answer is not None and out.answer.response_flag == RESP_SUCCESS
 
