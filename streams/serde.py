@@ -115,7 +115,7 @@ def to_dict(event: Event) -> dict[str, Any]:
     """JSON-able dict of an event (a batch of one record: that row; of more: ``rows``)."""
     cls = type(event)
     if is_columnar(cls):
-        rows = [to_dict(r) | {"kind": cls.KIND} for r in getattr(event, "rows")()]
+        rows = [to_dict(r) | {"kind": cls.KIND} for r in event.rows()]  # type: ignore[attr-defined]
         return rows[0] if len(rows) == 1 else {"kind": cls.KIND, "rows": rows}
     out: dict[str, Any] = {"kind": cls.KIND}
     for spec in fields_of(cls):
