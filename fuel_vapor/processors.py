@@ -1,8 +1,11 @@
 """Vapour-recovery processors (pure): A/L per nozzle, station pressures, sensors and depots.
 
-Each handler keeps its state under ``state[event.key]`` only (a plain dict, JSON-serialisable) and
-re-assigns it after mutation so a Faust table sees the change. Rules come from ``ctx.ruleset``;
-P/V settings default to the registry's station entry until the device reports its own.
+Each handler is the state-store boundary of its subject: it reads ``state[event.key]`` (a plain
+JSON-ready dict, the stored form) into the subject's typed state class (``NozzleTrack``,
+``StationTrack``, ``SensorTrack``, ``DepotTrack``), runs the rules on it and writes it back as a dict
+(``to_dict``), so the embedded store and a Faust table hold the same form. Rules come from
+``ctx.ruleset``; P/V settings default to the registry's station entry until the device reports its
+own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ from fuel_vapor.events import (
     SensorReading,
     StationReading,
 )
-from fuel_vapor.rules import DepotRules, NozzleRules, SensorRules, StationRules
+from fuel_vapor.rules import (
+    DepotRules,
+    DepotTrack,
+    NozzleRules,
+    NozzleTrack,
+    SensorRules,
+    SensorTrack,
+    StationRules,
+    StationTrack,
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -49,15 +61,18 @@ def handle_nozzle(event: Any, state: MutableMapping[str, Any], ctx: Context) -> 
     if not isinstance(event, Fuelling | DeviceAlarm):
         return []
     rules = _nozzle_rules(ctx.ruleset)
-    st = state.get(event.key)
-    if st is None:
-        st = NozzleRules.new_state(event.station_id, event.nozzle, event.jurisdiction, event.mn)
+    stored = state.get(event.key)
+    st = (
+        NozzleTrack(event.station_id, event.nozzle, event.jurisdiction, event.mn)
+        if stored is None
+        else NozzleTrack.from_dict(stored)
+    )
     out = (
         rules.on_fuelling(st, event)
         if isinstance(event, Fuelling)
         else rules.on_device_alarm(st, event)
     )
-    state[event.key] = st
+    state[event.key] = st.to_dict()
     return out
 
 
@@ -67,19 +82,21 @@ def handle_station(event: Any, state: MutableMapping[str, Any], ctx: Context) ->
     if not isinstance(event, StationReading | DeviceAlarm):
         return []
     rules = _station_rules(ctx.ruleset)
-    st = state.get(event.key)
-    if st is None:
+    stored = state.get(event.key)
+    if stored is None:
         reg = ctx.registry.station(event.station_id)
         pv = rules.r_pv
         pos = reg.pv_positive_pa if reg else float(pv.param("default_pv_positive_pa"))
         neg = reg.pv_negative_pa if reg else float(pv.param("default_pv_negative_pa"))
-        st = StationRules.new_state(event.station_id, event.jurisdiction, event.mn, pos, neg)
+        st = StationTrack(event.station_id, event.jurisdiction, event.mn, (pos, neg))
+    else:
+        st = StationTrack.from_dict(stored)
     out = (
         rules.on_reading(st, event)
         if isinstance(event, StationReading)
         else rules.on_device_alarm(st, event)
     )
-    state[event.key] = st
+    state[event.key] = st.to_dict()
     return out
 
 
@@ -87,11 +104,14 @@ def handle_sensor(event: Any, state: MutableMapping[str, Any], ctx: Context) -> 
     if not isinstance(event, SensorReading):
         return []
     rules = _sensor_rules(ctx.ruleset)
-    st = state.get(event.key) or SensorRules.new_state(
-        event.sensor_id, event.sensor_kind, event.jurisdiction, event.mn
+    stored = state.get(event.key)
+    st = (
+        SensorTrack(event.sensor_id, event.sensor_kind, event.jurisdiction, event.mn)
+        if stored is None
+        else SensorTrack.from_dict(stored)
     )
     out = rules.on_reading(st, event)
-    state[event.key] = st
+    state[event.key] = st.to_dict()
     return out
 
 
@@ -99,9 +119,14 @@ def handle_depot(event: Any, state: MutableMapping[str, Any], ctx: Context) -> I
     if not isinstance(event, DepotReading):
         return []
     rules = _depot_rules(ctx.ruleset)
-    st = state.get(event.key) or DepotRules.new_state(event.depot_id, event.jurisdiction, event.mn)
+    stored = state.get(event.key)
+    st = (
+        DepotTrack(event.depot_id, event.jurisdiction, event.mn)
+        if stored is None
+        else DepotTrack.from_dict(stored)
+    )
     out = rules.on_reading(st, event)
-    state[event.key] = st
+    state[event.key] = st.to_dict()
     return out
 
 
