@@ -294,7 +294,7 @@ def test_processor_matches_batch_recomputation():
     ][: len(inc)]
     import json
 
-    json.dumps(state)  # state stays JSON-serialisable
+    json.dumps({k: v.to_dict() for k, v in state.items()})  # the stored form is plain JSON
 
 
 # ---------------------------------------------------------------- station
