@@ -58,7 +58,7 @@ class DepotRules:
 
     def on_reading(self, st: DepotTrack, r: DepotReading) -> list[Any]:
         out: list[Any] = []
-        ev = [f"vapor_depot_reading:{r.event_id}"]
+        ev = [f"{DepotReading.KIND}:{r.event_id}"]
 
         def check(
             name: str,

@@ -408,7 +408,7 @@ class NozzleRules:
                     f.vapour_flow_lpm,
                     self.p.pump_vapour_lpm,
                     "L/min",
-                    evidence=[f"vapor_fuelling:{f.event_id}"],
+                    evidence=[f"{Fuelling.KIND}:{f.event_id}"],
                     detail={"consecutive": st.pump_run},
                     window=window,
                     severity=severity,
@@ -433,7 +433,7 @@ class NozzleRules:
         if q is None or dp is None or q <= param(r, "min_flow_lpm"):
             return []
         curve = param(r, "slope") * q + param(r, "intercept")
-        ev = [f"vapor_fuelling:{f.event_id}"]
+        ev = [f"{Fuelling.KIND}:{f.event_id}"]
         if dp <= curve:
             st.lr_start = None
             st.lr_alarmed = False
@@ -533,7 +533,7 @@ class NozzleRules:
         streak = st.streak
         st.level = "alarm" if streak >= self.alarm_days else "warning" if streak >= 1 else "normal"
         nd_id = NozzleDay.make_id(st.station_id, st.nozzle, day)
-        ev = [f"vapor_nozzle_day:{nd_id}", *(f"vapor_fuelling:{i}" for i in cur.fail_ids)]
+        ev = [f"{NozzleDay.KIND}:{nd_id}", *(f"{Fuelling.KIND}:{i}" for i in cur.fail_ids)]
         # ISD comparison and the 7-day window
         isd = self.r_isd
         st.week = [w for w in st.week if (day - w.day).days < 7]
@@ -590,7 +590,7 @@ class NozzleRules:
             )
         )
         w = day.isoformat()
-        day_ev = [f"vapor_nozzle_day:{nd_id}"]
+        day_ev = [f"{NozzleDay.KIND}:{nd_id}"]
         detail = {
             "day": w,
             "valid": valid,
@@ -713,7 +713,7 @@ class NozzleRules:
                 float(len(st.mismatch)),
                 float(r.param("min_days")),
                 "days",
-                evidence=[f"vapor_nozzle_day:{nd_id}"],
+                evidence=[f"{NozzleDay.KIND}:{nd_id}"],
                 detail={
                     "days": [m.isoformat() for m in st.mismatch],
                     "recomputed_level": level_before,
@@ -771,7 +771,7 @@ class NozzleRules:
                 float(len(values)),
                 float(r.param("min_valid")),
                 "fuellings",
-                evidence=[f"vapor_nozzle_day:{nd_id}"],
+                evidence=[f"{NozzleDay.KIND}:{nd_id}"],
                 detail={"checks": checks},
                 window=day.isoformat(),
                 flags=["integrity"],

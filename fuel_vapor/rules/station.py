@@ -181,7 +181,7 @@ class StationRules:
         margin = param(rule, "margin_pa")
         pos, neg = st.pv
         hi, lo = pos + margin, neg - margin
-        ev = [f"vapor_station_reading:{r.event_id}"]
+        ev = [f"{StationReading.KIND}:{r.event_id}"]
         if lo <= p <= hi:
             st.pv_start = None
             st.pv_alarmed = False
@@ -245,7 +245,7 @@ class StationRules:
                         v,
                         self.proc_limit,
                         "g/m3",
-                        evidence=[f"vapor_station_reading:{r.event_id}"],
+                        evidence=[f"{StationReading.KIND}:{r.event_id}"],
                         detail={"consecutive_reads": st.proc_run},
                         window="reads",
                     )
@@ -340,7 +340,7 @@ class StationRules:
                     zp_h,
                     param(self.r_zp, "min_hours"),
                     "h",
-                    evidence=[f"vapor_station_state:{zp_id}"],
+                    evidence=[f"{StationState.KIND}:{zp_id}"],
                     detail={"day": w, "streak": st.zp_streak},
                     window=w,
                     severity="alarm" if st.zp_streak >= alarm_days else None,
