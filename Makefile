@@ -38,7 +38,7 @@ lint: $(STAMP) ## ruff lint + format check + import-layering contracts + mypy on
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/lint-imports
-	@$(BIN)/mypy core enforcement streams obd_gateway
+	@$(BIN)/mypy core enforcement streams obd_gateway fuel_vapor remote_sensing smoke_capture dashboards
 
 format: $(STAMP) ## apply ruff formatting and safe fixes
 	@$(BIN)/ruff format .

@@ -107,8 +107,11 @@ async def start(ctx: ServiceContext, backfill_days: float = 2.0) -> VaporService
     svc = VaporService(gw, host, bound)
     if ctx.simulate:
         start_ts = (utcnow() - timedelta(days=backfill_days)).replace(second=0, microsecond=0)
+        reg = ctx.registry
         units = [
-            u.id for u in (*ctx.registry.stations, *ctx.registry.depots, *ctx.registry.sensors)
+            *(s.id for s in reg.stations),
+            *(d.id for d in reg.depots),
+            *(s.id for s in reg.sensors),
         ]
         passwords = gw.credentials.demo_secrets(units, random_digits())
         sim = Simulation(

@@ -226,7 +226,7 @@ def _events(
                             measured=al,
                             limit=hi if al > hi else lo,
                             unit="ratio",
-                            evidence=[f"vapor_packet:{pid}"],
+                            evidence=[f"{VaporPacket.KIND}:{pid}"],
                             quality_flags=["invalid_record"],
                             detail={"source_unit": cm.spec.al_unit, "code_map": cm.name},
                         )

@@ -1,15 +1,19 @@
 """Vapour-recovery processors (pure): A/L per nozzle, station pressures, sensors and depots.
 
-Each handler keeps its state under ``state[event.key]`` only (a plain dict, JSON-serialisable) and
-re-assigns it after mutation so a Faust table sees the change. Rules come from ``ctx.ruleset``;
-P/V settings default to the registry's station entry until the device reports its own.
+Each handler keeps its subject's state under ``state[event.key]`` only, as the subject's typed state
+class (``NozzleTrack``, ``StationTrack``, ``SensorTrack``, ``DepotTrack``), and re-assigns it after
+mutation so a Faust table sees the change. The store decides the stored form: the embedded store
+keeps the object; a Faust table keeps its ``to_dict()`` and hands that dict back, which the handler
+reads with ``from_dict`` (so state written by the first release, always a dict, loads too). Rules
+come from ``ctx.ruleset``; P/V settings default to the registry's station entry until the device
+reports its own.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 from core.processing import Context, Processor
 from core.ruleset import RuleSet
@@ -20,7 +24,26 @@ from fuel_vapor.events import (
     SensorReading,
     StationReading,
 )
-from fuel_vapor.rules import DepotRules, NozzleRules, SensorRules, StationRules
+from fuel_vapor.rules import (
+    DepotRules,
+    DepotTrack,
+    NozzleRules,
+    NozzleTrack,
+    SensorRules,
+    SensorTrack,
+    StationRules,
+    StationTrack,
+)
+
+Track = TypeVar("Track", NozzleTrack, StationTrack, SensorTrack, DepotTrack)
+
+
+def _typed(stored: Any, cls: type[Track]) -> Track | None:
+    """The state-store boundary: the stored value as ``cls`` (a dict from a Faust table or from
+    the first release is read with ``from_dict``; the embedded store's object passes as it is)."""
+    if stored is None or isinstance(stored, cls):
+        return stored
+    return cls.from_dict(stored)
 
 
 @functools.lru_cache(maxsize=8)
@@ -49,9 +72,9 @@ def handle_nozzle(event: Any, state: MutableMapping[str, Any], ctx: Context) -> 
     if not isinstance(event, Fuelling | DeviceAlarm):
         return []
     rules = _nozzle_rules(ctx.ruleset)
-    st = state.get(event.key)
-    if st is None:
-        st = NozzleRules.new_state(event.station_id, event.nozzle, event.jurisdiction, event.mn)
+    st = _typed(state.get(event.key), NozzleTrack) or NozzleTrack(
+        event.station_id, event.nozzle, event.jurisdiction, event.mn
+    )
     out = (
         rules.on_fuelling(st, event)
         if isinstance(event, Fuelling)
@@ -67,13 +90,13 @@ def handle_station(event: Any, state: MutableMapping[str, Any], ctx: Context) ->
     if not isinstance(event, StationReading | DeviceAlarm):
         return []
     rules = _station_rules(ctx.ruleset)
-    st = state.get(event.key)
+    st = _typed(state.get(event.key), StationTrack)
     if st is None:
         reg = ctx.registry.station(event.station_id)
         pv = rules.r_pv
         pos = reg.pv_positive_pa if reg else float(pv.param("default_pv_positive_pa"))
         neg = reg.pv_negative_pa if reg else float(pv.param("default_pv_negative_pa"))
-        st = StationRules.new_state(event.station_id, event.jurisdiction, event.mn, pos, neg)
+        st = StationTrack(event.station_id, event.jurisdiction, event.mn, (pos, neg))
     out = (
         rules.on_reading(st, event)
         if isinstance(event, StationReading)
@@ -87,7 +110,7 @@ def handle_sensor(event: Any, state: MutableMapping[str, Any], ctx: Context) -> 
     if not isinstance(event, SensorReading):
         return []
     rules = _sensor_rules(ctx.ruleset)
-    st = state.get(event.key) or SensorRules.new_state(
+    st = _typed(state.get(event.key), SensorTrack) or SensorTrack(
         event.sensor_id, event.sensor_kind, event.jurisdiction, event.mn
     )
     out = rules.on_reading(st, event)
@@ -99,7 +122,9 @@ def handle_depot(event: Any, state: MutableMapping[str, Any], ctx: Context) -> I
     if not isinstance(event, DepotReading):
         return []
     rules = _depot_rules(ctx.ruleset)
-    st = state.get(event.key) or DepotRules.new_state(event.depot_id, event.jurisdiction, event.mn)
+    st = _typed(state.get(event.key), DepotTrack) or DepotTrack(
+        event.depot_id, event.jurisdiction, event.mn
+    )
     out = rules.on_reading(st, event)
     state[event.key] = st
     return out

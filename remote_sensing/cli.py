@@ -205,7 +205,7 @@ def evaluate_file(
     if not src.is_file():
         raise ConfigError(str(src), "(file)", "an existing CSV or CSV.gz file of passes")
     if chunk_rows < 1:
-        raise ConfigError("--chunk-rows", chunk_rows, "a positive number of rows")
+        raise ConfigError("--chunk-rows", str(chunk_rows), "a positive number of rows")
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     ev = Evaluator.from_ruleset(ruleset or load_ruleset())
     reg = registry

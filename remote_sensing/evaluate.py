@@ -120,7 +120,10 @@ class Evaluator:
 
         # our VSP where speed is known (cols may convert lazily: read only what the gates need)
         screen_cols: Mapping[str, Any] = (
-            ChainMap({"vsp_kw_t": vsp}, cols) if "speed_kmh" in cols else cols
+            # ChainMap writes only to its first map; typeshed asks every map to be mutable
+            ChainMap({"vsp_kw_t": vsp}, cols)  # type: ignore[arg-type]
+            if "speed_kmh" in cols
+            else cols
         )
         valid, reasons = screen(screen_cols, self.gates, n)
         out["valid"], out["invalid_reason"] = valid, reasons

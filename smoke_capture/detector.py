@@ -212,7 +212,8 @@ class UltralyticsDetector:
 
     def detect(self, image: NDArray[np.uint8]) -> tuple[Detection, ...]:
         _validate_image(image)
-        res = self._model.predict(
+        # predict() without stream=True returns a list; its annotation also covers the stream
+        res = self._model.predict(  # type: ignore[index]
             image, imgsz=self.imgsz, conf=self.conf, iou=self.iou, device=self.device, verbose=False
         )[0]
         return from_ultralytics(res, self.names)

@@ -201,19 +201,24 @@ async def start(ctx: ServiceContext) -> SmokeService:
             plates=plates,
             metrics=ctx.metrics,
         )
+        make: Any
         if ctx.simulate:
 
-            def make(cam=cam, pipe=pipe, plates=plates, seed=1000 + i) -> Any:
+            def make_simulated(cam=cam, pipe=pipe, plates=plates, seed=1000 + i) -> Any:
                 return run_camera(
                     ctx, svc, detector, pipe, simulated_frames(cam, plates, seed, fps, svc._stop)
                 )
+
+            make = make_simulated
         else:
             url = next((c.url for c in ctx.registry.cameras if c.id == cam.camera_id), "")
             if not url:
                 continue
 
-            def make(cam=cam, pipe=pipe, url=url) -> Any:
+            def make_live(cam=cam, pipe=pipe, url=url) -> Any:
                 return run_camera(ctx, svc, detector, pipe, _live_frames(ctx, cam, url))
+
+            make = make_live
 
         svc._tasks.append(
             asyncio.create_task(_supervise(ctx, svc, cam, make), name=f"smoke:{cam.camera_id}")

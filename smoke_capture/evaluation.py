@@ -25,7 +25,7 @@ found); grades of stills come from the ring reference beside the box (no backgro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -170,7 +170,7 @@ def score(
     )
 
 
-def no_worse(candidate: dict[str, float | None], live: dict[str, float | None]) -> list[str]:
+def no_worse(candidate: Mapping[str, float | None], live: Mapping[str, float | None]) -> list[str]:
     """The figures on which ``candidate`` is worse than ``live`` (empty list: promotable).
 
     A figure the live model has but the candidate lacks counts as worse; one neither has is

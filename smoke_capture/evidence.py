@@ -105,14 +105,12 @@ def _write_clip(folder: Path, frames: Sequence[NDArray[np.uint8]], fps: float) -
     h, w = frames[0].shape[:2]
     for name, fourcc in (("clip.mp4", "mp4v"), ("clip.avi", "MJPG")):
         path = folder / name
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (w, h))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), float(fps), (w, h))
         if not writer.isOpened():
             writer.release()
             continue
         for f in frames:
-            if f.shape[:2] != (h, w):
-                f = cv2.resize(f, (w, h))
-            writer.write(f)
+            writer.write(f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h)))
         writer.release()
         if path.exists() and path.stat().st_size > 0:
             return path

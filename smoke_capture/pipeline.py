@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -174,9 +174,10 @@ class CameraPipeline:
         import cv2
 
         r = self.clip_width / w
-        return cv2.resize(
+        small = cv2.resize(
             image, (self.clip_width, max(1, round(h * r))), interpolation=cv2.INTER_AREA
         )
+        return cast("NDArray[np.uint8]", small)  # cv2 stubs: MatLike; resize keeps the dtype
 
     def _count(self, name: str, labels: dict[str, str] | None = None) -> None:
         if self.metrics is not None:

@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import SupportsFloat, cast
 
 from core.errors import ValidationError
 from core.events import require_range
@@ -120,7 +121,8 @@ def from_metadata(
         return UNKNOWN
     conf_raw = _first(meta, _CONF_KEYS)
     try:
-        conf = float(conf_raw) if conf_raw is not None else 0.9
+        # whatever float() refuses raises TypeError / ValueError, handled below
+        conf = float(cast("SupportsFloat | str", conf_raw)) if conf_raw is not None else 0.9
     except (TypeError, ValueError):
         conf = 0.5
     if conf > 1.0:  # percent

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -97,7 +97,9 @@ def read_image(path: Path) -> NDArray[np.uint8]:
     img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError("not a decodable image")
-    return img
+    return cast(
+        "NDArray[np.uint8]", img
+    )  # cv2's stubs type every image as MatLike (any dtype); 8-bit BGR here
 
 
 @dataclass(slots=True)
@@ -187,7 +189,10 @@ class VideoFileSource:
                 pos = cap.get(cv2.CAP_PROP_POS_MSEC)
                 seconds = pos / 1000.0 if pos and pos > 0 else index / fps
                 delivered += 1
-                yield Frame(self.camera_id, index, self.start_ts + timedelta(seconds=seconds), img)
+                ts = self.start_ts + timedelta(seconds=seconds)
+                yield Frame(
+                    self.camera_id, index, ts, cast("NDArray[np.uint8]", img)
+                )  # decoded frames are 8-bit
             if delivered == 0:
                 raise SourceError(self.camera_id, str(self.path), "no decodable frame")
         finally:
@@ -242,7 +247,9 @@ class StreamSource:
                     if last is not None and (ts - last).total_seconds() < min_gap:
                         continue
                     last = ts
-                    yield Frame(self.camera_id, index, ts, img)
+                    yield Frame(
+                        self.camera_id, index, ts, cast("NDArray[np.uint8]", img)
+                    )  # 8-bit BGR
                     index += 1
             finally:
                 cap.release()

@@ -29,6 +29,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -721,8 +722,8 @@ def _rain(img: F32, rng: np.random.Generator) -> F32:
             float(rng.uniform(0.3, 1.0)),
             1,
         )
-    streaks = cv2.GaussianBlur(streaks, (0, 0), 0.7)
-    return (out + float(rng.uniform(0.04, 0.12)) * streaks[..., None]).astype(np.float32)
+    blurred = cv2.GaussianBlur(streaks, (0, 0), 0.7)
+    return (out + float(rng.uniform(0.04, 0.12)) * blurred[..., None]).astype(np.float32)
 
 
 def _motion_blur(img: F32, rng: np.random.Generator) -> F32:
@@ -734,7 +735,8 @@ def _motion_blur(img: F32, rng: np.random.Generator) -> F32:
     dx, dy = math.cos(math.radians(angle)), math.sin(math.radians(angle))
     cv2.line(k, (int(c - dx * c), int(c - dy * c)), (int(c + dx * c), int(c + dy * c)), 1.0, 1)
     k /= max(float(k.sum()), 1e-6)
-    return cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT)
+    # cv2 stubs type results as MatLike; filter2D with ddepth -1 keeps float32
+    return cast(F32, cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT))
 
 
 def _degrade(u8: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np.uint8]:
@@ -743,9 +745,11 @@ def _degrade(u8: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np.uint
     f = float(rng.uniform(0.3, 0.6))
     small = cv2.resize(u8, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(12, 40))])
-    if ok:
-        small = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    back = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    if back is not None:
+        small = back
+    # cv2 stubs type results as MatLike; an 8-bit image stays 8-bit through resize
+    return cast("NDArray[np.uint8]", cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
 # --------------------------------------------------------------------------------------------
@@ -867,7 +871,8 @@ def _encode(rng: np.random.Generator, lin: F32, noise: bool, night: bool) -> NDA
     u8 = np.clip(noisy, 0, 255).astype(np.uint8)
     q = int(rng.integers(55, 96))
     ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else u8
+    back = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    return u8 if back is None else cast("NDArray[np.uint8]", back)  # imdecode: 8-bit BGR
 
 
 # --------------------------------------------------------------------------------------------
@@ -1305,7 +1310,7 @@ def render_ringelmann_chart(
     img = cv2.warpPerspective(img, M, (W, H), borderValue=float(paper * 0.5))
     img = cv2.GaussianBlur(img, (0, 0), s * 1.2)
     img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-    bgr = np.repeat(img[..., None], 3, axis=2)
+    bgr = cast(F32, np.repeat(img[..., None], 3, axis=2))  # float32 through the cv2 steps above
     u8 = _encode(rng, bgr, noise, False)
     cards = []
     for x0, y0, x1, y1, g in quads:

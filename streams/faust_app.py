@@ -71,8 +71,9 @@ class KeyedState(MutableMapping[str, Any]):
 
     Reads come from the table; writes are collected and written back by ``commit()`` after the
     processor returned, so values mutated in place (``state[k]["n"] += 1``) reach the changelog too,
-    and a processor that raises leaves the table untouched. Values must be JSON-serialisable; they
-    are stored as a JSON round-trip copy.
+    and a processor that raises leaves the table untouched. Values must be JSON-serialisable or
+    typed state objects with ``to_dict()``; they are stored as a JSON round-trip copy (of that dict),
+    so the processor reads the stored dict back.
     """
 
     def __init__(self, table: MutableMapping[str, Any]) -> None:
@@ -137,7 +138,7 @@ class KeyedState(MutableMapping[str, Any]):
             except (TypeError, ValueError) as exc:
                 raise TypeError(
                     f"state[{key!r}] is not JSON-serialisable ({exc}); processor state values must "
-                    "be plain dicts/lists/numbers/strings"
+                    "be plain dicts/lists/numbers/strings or objects with to_dict()"
                 ) from None
             if text != self._before.get(key):
                 self._table[key] = json.loads(text)
@@ -150,7 +151,17 @@ class KeyedState(MutableMapping[str, Any]):
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_stored_form
+    )
+
+
+def _stored_form(value: Any) -> Any:
+    """The state-store boundary: a processor's typed state object is kept as its ``to_dict()``."""
+    to_dict = getattr(value, "to_dict", None)
+    if to_dict is None:
+        raise TypeError(f"{type(value).__name__} has no to_dict()")
+    return to_dict()
 
 
 @dataclass

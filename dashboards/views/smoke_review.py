@@ -114,7 +114,7 @@ else:
     skipped: list[str] = st.session_state.setdefault("smoke_skipped", [])
     ids = list(queue["capture_id"])
     order = [i for i in ids if i not in skipped] + [i for i in skipped if i in ids]
-    current = st.session_state.get("smoke_current")
+    current: str = st.session_state.get("smoke_current", "")
     if current not in ids:
         current = order[0]
     row = queue.set_index("capture_id").loc[current]

@@ -113,7 +113,7 @@ def _subject(row: pd.Series) -> str:
 view = cases.assign(
     subject=cases.apply(_subject, axis=1),
     why=cases["score_terms_json"].map(_explain),
-    issue_name=cases["issue"].map(lambda i: _(ISSUES.get(i, i))),
+    issue_name=cases["issue"].map(lambda i: _(ISSUES.get(i, str(i)))),
     source_names=cases["sources"].map(lambda s: "、".join(source_name(x) for x in s)),
     jur_names=cases["jurisdictions"].map(lambda js: "、".join(jurisdiction_name(j) for j in js)),
 )

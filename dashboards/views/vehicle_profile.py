@@ -99,7 +99,7 @@ if has_rows(tl):
     data = tl.assign(
         t=to_beijing(tl["ts"]),
         source_name=tl["source"].map(source_name),
-        what_name=tl["what"].map(lambda w: _(WHAT.get(w, w))),
+        what_name=tl["what"].map(lambda w: _(WHAT.get(w, str(w)))),
         value=pd.to_numeric(tl["value"], errors="coerce").round(2),
     )
     chart = (

@@ -51,6 +51,7 @@ def _audit_download(path: Path) -> None:
     """Every report download goes to the audit trail (user, scope, file)."""
     from dashboards.auth import auth_service
 
+    assert scope is not None  # the page stops below for a visitor without a scope
     auth_service().auditor.record(
         "report_download", user=scope.user, scope=scope, what=path.name, client="dashboard"
     )

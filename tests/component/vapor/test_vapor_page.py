@@ -72,7 +72,7 @@ async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline
         assert any("（FV-AL-ALARM） · QP-ST-0001:N03 · " in lbl for lbl in labels), labels
         hint_md = [m.value for m in at.markdown if m.value.startswith("**检查建议：**")]
         assert hint_md and "油枪" in hint_md[0]
-        assert any("证据" in m.value and "vapor_nozzle_day:" in m.value for m in at.markdown)
+        assert any("证据" in m.value and "vapor.nozzle_day:" in m.value for m in at.markdown)
         # another operator: station QP-ST-0003 only, nothing of QP-ST-0001 visible
         other = accounts.app(str(PAGE), user="op_qp3")
         other.query_params["station"] = "QP-ST-0001"  # a URL parameter changes nothing either

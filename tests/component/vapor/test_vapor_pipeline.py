@@ -54,7 +54,7 @@ async def test_drifting_nozzle_reaches_alarm_and_queries_are_scoped(pipeline, re
     al = q.alarms(c, ZONE, ("QP-ST-0001",), T0, T0 + timedelta(days=8))
     alarm = al[(al.rule_id == "FV-AL-ALARM") & (al.subject_id == "QP-ST-0001:N03")]
     assert len(alarm) == 1 and alarm.iloc[0].severity == "alarm"
-    assert all(e.startswith("vapor_") for e in alarm.iloc[0].evidence)
+    assert all(e.startswith("vapor.") for e in alarm.iloc[0].evidence)
     assert not (al.subject_id.str.startswith("QP-ST-0003")).any()
     zp = q.alarms(c, ZONE, ("QP-ST-0003",), T0, T0 + timedelta(days=8))
     assert (zp.rule_id == "FV-ZP").sum() >= 5 and "alarm" in set(zp[zp.rule_id == "FV-ZP"].severity)

@@ -192,7 +192,7 @@ def test_intake_counts_bad_values_and_keeps_the_packet():
         112.0,
         3.0,
     )
-    assert unit_exc.evidence == (f"vapor_packet:{res4.packet_event.event_id}",)
+    assert unit_exc.evidence == (f"vapor.packet:{res4.packet_event.event_id}",)
 
 
 def test_packet_without_data_time_uses_qn_then_receipt_time():

@@ -112,8 +112,8 @@ def test_five_exceedance_days_escalate_warning_then_alarm_and_a_pass_resets():
     (alarm,) = exc(out, "FV-AL-ALARM")
     assert alarm.severity == "alarm" and alarm.ruleset_version == RS.version
     assert alarm.subject_id == "QP-ST-0001:N03" and alarm.subject_kind == "nozzle"
-    assert alarm.evidence[0].startswith("vapor_nozzle_day:")
-    assert len(alarm.evidence) > 1 and all(e.startswith("vapor_") for e in alarm.evidence)
+    assert alarm.evidence[0].startswith("vapor.nozzle_day:")
+    assert len(alarm.evidence) > 1 and all(e.startswith("vapor.") for e in alarm.evidence)
     assert "hint" in alarm.detail and alarm.provisional
 
 
@@ -294,7 +294,7 @@ def test_processor_matches_batch_recomputation():
     ][: len(inc)]
     import json
 
-    json.dumps(state)  # state stays JSON-serialisable
+    json.dumps({k: v.to_dict() for k, v in state.items()})  # the stored form is plain JSON
 
 
 # ---------------------------------------------------------------- station
