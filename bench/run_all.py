@@ -184,6 +184,11 @@ def pages_seeded(out: str) -> list[Row]:
         rows.append(Row(f"{page}: first load, median", f["first_median_s"], "s", 2, "goal (below)"))
         rows.append(Row(f"{page}: first load, slowest", f["first_max_s"], "s", 2, "goal (below)"))
         rows.append(Row(f"{page}: warm load, median", f["warm_median_s"], "s", 1, "goal (below)"))
+        if f.get("server_cpu_first_s") is not None:
+            rows.append(Row(f"{page}: platform CPU per first load", f["server_cpu_first_s"], "s",
+                            2, "goal (below), CPU of the platform"))  # fmt: skip
+            rows.append(Row(f"{page}: platform CPU per warm load", f["server_cpu_warm_s"], "s",
+                            1, "goal (below), CPU of the platform"))  # fmt: skip
     return rows
 
 
