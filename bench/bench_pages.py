@@ -145,7 +145,7 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _load(page: object, url: str, timeout_ms: int = 60000) -> float:
+def _load(page: object, url: str, timeout_ms: int = 240000) -> float:
     t0 = time.perf_counter()
     page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)  # type: ignore[attr-defined]
     page.wait_for_selector("h1", timeout=timeout_ms)  # type: ignore[attr-defined]
@@ -155,7 +155,7 @@ def _load(page: object, url: str, timeout_ms: int = 60000) -> float:
     return time.perf_counter() - t0
 
 
-def _login(page: object, base: str, timeout_ms: int = 60000) -> None:
+def _login(page: object, base: str, timeout_ms: int = 240000) -> None:
     """Log in through the page's form (the session cookie then serves every page of the context)."""
     page.goto(base + "/", wait_until="domcontentloaded", timeout=timeout_ms)  # type: ignore[attr-defined]
     page.get_by_label("用户名").fill(ADMIN_USER)  # type: ignore[attr-defined]
