@@ -66,16 +66,34 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = secrets.token_urlsafe(16)  # this run's administrator (printed nowhere)
 
 
+def _admin_password(data_dir: Path) -> str:
+    """The bench administrator's password for ``data_dir``: the platform creates the administrator
+    once per data directory, so a directory measured before keeps the password of its first run
+    (kept beside the data, never printed); a fresh directory gets this run's."""
+    keep = data_dir / "bench-admin.secret"
+    try:
+        return keep.read_text(encoding="utf-8").strip()
+    except OSError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        keep.write_text(ADMIN_PASSWORD, encoding="utf-8")
+        keep.chmod(0o600)
+        return ADMIN_PASSWORD
+
+
+PASSWORD = [ADMIN_PASSWORD]  # the password of the data directory being measured
+
+
 def _start(
     data_dir: Path, port: int, sim_scale: float, simulate: bool, registry: Path | None = None
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     if registry is not None:
         env["EMW_REGISTRY_DIR"] = str(registry)
+    PASSWORD[0] = _admin_password(data_dir)
     env.update(
         {
             "EMW_ADMIN_USER": ADMIN_USER,
-            "EMW_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "EMW_ADMIN_PASSWORD": _admin_password(data_dir),
             "EMW_DATA_DIR": str(data_dir),
             "EMW_DASHBOARD_PORT": str(port),
             "EMW_OBD_PORT": str(_free_port()),
@@ -159,7 +177,7 @@ def _login(page: object, base: str, timeout_ms: int = 240000) -> None:
     """Log in through the page's form (the session cookie then serves every page of the context)."""
     page.goto(base + "/", wait_until="domcontentloaded", timeout=timeout_ms)  # type: ignore[attr-defined]
     page.get_by_label("用户名").fill(ADMIN_USER)  # type: ignore[attr-defined]
-    page.get_by_label("密码").fill(ADMIN_PASSWORD)  # type: ignore[attr-defined]
+    page.get_by_label("密码").fill(PASSWORD[0])  # type: ignore[attr-defined]
     page.get_by_role("button", name="登录").click()  # type: ignore[attr-defined]
     page.wait_for_selector(  # type: ignore[attr-defined]
         '[data-testid="stSidebarNav"]', state="attached", timeout=timeout_ms
