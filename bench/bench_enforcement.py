@@ -243,17 +243,19 @@ def measure_api(
         if name == "zone" and cases:
             paths["case detail"] = ""
         timings: dict[str, list[float]] = {k: [] for k in paths}
+        cpu: dict[str, list[float]] = {k: [] for k in paths}
         for i in range(args.requests + 2):
             for fig, path in paths.items():
                 if fig == "vehicle history":
                     path = f"/api/v1/vehicles/{plates[i % len(plates)]}"
                 elif fig == "case detail":
                     path = f"/api/v1/cases/{rng.choice(cases)['case_id']}"
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 r = http.get(path)
                 dt = (time.perf_counter() - t) * 1000
                 if i >= 2:  # two rounds to warm the engine's caches
                     timings[fig].append(dt)
+                    cpu[fig].append((time.process_time() - c) * 1000)
                 assert r.status_code in (200, 404), (path, r.status_code, r.text[:200])
         out[name] = {}
         for fig, xs in timings.items():
@@ -261,7 +263,8 @@ def measure_api(
             out[name][fig] = (p50, p95_)
             print(
                 f"API{label} {name:<8} {fig:<32} p50 {p50:7.1f} ms   p95 {p95_:7.1f} ms   "
-                f"(anchor p95 < 200 ms; {len(xs)} requests)"
+                f"(anchor p95 < 200 ms; {len(xs)} requests; CPU of this process per request "
+                f"p50 {statistics.median(cpu[fig]):6.1f} ms, p95 {p95(cpu[fig]):6.1f} ms)"
             )
     print(
         f"machine: {os.cpu_count()} CPUs, load average "

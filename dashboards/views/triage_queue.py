@@ -74,7 +74,9 @@ days = sb.selectbox(
     index=2,
     format_func=lambda d: _("{n} days").format(n=d),
 )
-until = now_utc() + timedelta(minutes=5)
+# whole minutes: the same arguments for a minute, so the cached sections (data.run_query) serve
+# reloads and other officers instead of querying again
+until = now_utc().replace(second=0, microsecond=0) + timedelta(minutes=5)
 since = until - timedelta(days=days)
 
 flash = st.session_state.pop("triage_flash", None)

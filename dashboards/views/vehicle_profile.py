@@ -63,7 +63,9 @@ plate, vin = vehicle.get("plate", ""), vehicle.get("vin", "")
 days = st.sidebar.selectbox(
     _("History"), [7, 30, 90, 180], index=1, format_func=lambda d: _("{n} days").format(n=d)
 )
-until = now_utc() + timedelta(minutes=5)
+# whole minutes: the same arguments for a minute, so the cached sections (data.run_query) serve
+# reloads and other officers instead of querying again
+until = now_utc().replace(second=0, microsecond=0) + timedelta(minutes=5)
 since = until - timedelta(days=days)
 
 ex = run_query("vehicle.exceedances", plate, vin)

@@ -150,13 +150,16 @@ def for_capture(client: Client, scope: Scope, capture_id: str) -> pd.DataFrame:
 
 
 def log(client: Client, scope: Scope, case_id: str) -> pd.DataFrame:
-    """The case's action log, oldest first (rejected commands included, marked ``rejected``)."""
+    """The case's action log, oldest first (rejected commands included, marked ``rejected``).
+    Visible when the log's jurisdiction or any version's findings' jurisdictions are in scope
+    (the versions of this case only, read by key)."""
     sc = _sc(scope, "case log")
     return client.query_df(
         "SELECT ts, seq, entry, action, actor, actor_jurisdiction, status_before, status_after, "
         "reason, payload_json, request_id, hash FROM case_entry FINAL WHERE case_id = {id:String} "
         "AND (jurisdiction IN {scope_j:Array(String)} OR case_id IN (SELECT case_id FROM case_state "
-        "FINAL WHERE hasAny(jurisdictions, {scope_j:Array(String)}))) ORDER BY ts, seq",
+        "WHERE case_id = {id:String} AND hasAny(jurisdictions, {scope_j:Array(String)}))) "
+        "ORDER BY ts, seq",
         parameters={"id": case_id, **sc},
     )
 

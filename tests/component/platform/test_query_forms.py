@@ -239,3 +239,19 @@ def test_versioned_replacing_engine_renders_for_one_server_and_a_cluster() -> No
     assert on_cluster.startswith("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/")
     assert on_cluster.endswith("'{replica}', version)")
     assert render("ENGINE = {replacing}") == "ENGINE = ReplacingMergeTree"
+
+
+def test_case_log_reads_only_its_case_versions(seeded: Any) -> None:
+    ids = [r[0] for r in seeded.query("SELECT case_id FROM case_latest FINAL LIMIT 6").result_rows]
+    assert ids
+    for scope in _scopes():
+        for case_id in ids:
+            plain = seeded.query_df(
+                "SELECT ts, seq, entry, action, actor, actor_jurisdiction, status_before, "
+                "status_after, reason, payload_json, request_id, hash FROM case_entry FINAL "
+                "WHERE case_id = {id:String} AND (jurisdiction IN {scope_j:Array(String)} OR "
+                "case_id IN (SELECT case_id FROM case_state FINAL WHERE hasAny(jurisdictions, "
+                "{scope_j:Array(String)}))) ORDER BY ts, seq",
+                parameters={"id": case_id, "scope_j": list(scope.all_jurisdictions)},
+            )
+            _same(plain, cases.log(seeded, scope, case_id), ordered=True)
