@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboards.data import has_rows
 from dashboards.i18n import N_, _
-from dashboards.widgets import Col, fmt_time, no_data, rule_name, table
+from dashboards.widgets import Col, fmt_time, no_data, registry_name, rule_name, table
 from fuel_vapor.rules import HINTS
 
 QUANTITIES = {  # sensor quantity -> (catalogue label, unit as people write it)
@@ -35,14 +35,33 @@ def unit_name(u: object) -> str:
     return UNITS.get(str(u), str(u))
 
 
-def vapour_alarms(alarms: pd.DataFrame, limit: int = 30) -> None:
+def unit_part(subject: object) -> str:
+    """A vapour subject as people read it: ``QP-ST-0001:N03`` → N03, a sensor or depot by name."""
+    _station, sep, nozzle = str(subject).partition(":")
+    if sep and nozzle.isdigit():
+        return f"N{int(nozzle):02d}"
+    if sep and nozzle[:1] == "N" and nozzle[1:].isdigit():
+        return nozzle
+    return registry_name(subject)
+
+
+def vapour_alarms(alarms: pd.DataFrame, limit: int = 8) -> None:
+    """The newest ``limit`` warnings and alarms opened up with what to check; all in the table."""
     if not has_rows(alarms):
         no_data("No warnings or alarms in this period.")
         return
     shown = alarms[alarms["severity"] != "info"] if (alarms["severity"] != "info").any() else alarms
+    if len(shown) > limit:
+        st.caption(
+            _("The newest {n} of {total} with what to check; all of them in the table.").format(
+                n=limit, total=len(shown)
+            )
+        )
     for _i, row in shown.head(limit).iterrows():
         detail = json.loads(row["detail_json"] or "{}")
-        what = quantity_name(detail["quantity"]) if "quantity" in detail else row["subject_id"]
+        what = unit_part(row["subject_id"])
+        if "quantity" in detail:
+            what = f"{what} · {quantity_name(detail['quantity'])}"
         label = (
             f"{rule_name(row['rule_id'])} · {what} · {fmt_time(row['ts'])}"
             f"{_(' (Beijing time)')} · {_(str(row['severity']))}"
@@ -53,13 +72,18 @@ def vapour_alarms(alarms: pd.DataFrame, limit: int = 30) -> None:
             facts = {k: v for k, v in detail.items() if k != "hint"}
             if facts:
                 st.json(facts, expanded=False)
+            st.markdown(
+                f"**{_('Evidence:')}** " + (", ".join(f"`{e}`" for e in row["evidence"]) or "–")
+            )
     table(
-        shown.assign(unit_shown=shown["unit"].map(unit_name)),
+        shown.assign(
+            unit_shown=shown["unit"].map(unit_name), subject=shown["subject_id"].map(unit_part)
+        ),
         [
             Col("ts", "Time", "time"),
             Col("rule_id", "Rule", "rule"),
             Col("severity", "Severity", "value"),
-            Col("subject_id", "Nozzle or device"),
+            Col("subject", "Nozzle or device"),
             Col("measured", "Measured", "num", digits=2),
             Col("limit", "Limit", "num", digits=2),
             Col("unit_shown", "Unit"),

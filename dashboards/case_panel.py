@@ -15,6 +15,7 @@ from dashboards.i18n import N_, _
 from dashboards.widgets import Col, current_user, fmt_time, jurisdiction_name, table
 from enforcement.cases import ALLOWED, MEASURES, NOTIFY_CHANNELS, REFER_TO
 
+LOG_ENTRIES = (N_("open"), N_("attach"))  # log entries besides the actions (translated in tables)
 FORM_ACTIONS = ("review", "confirm", "dismiss", "notify", "refer", "reinspect", "close")
 LABELS = {
     "traffic_police": N_("Traffic police"),
@@ -132,6 +133,7 @@ def unit_cases(unit: str, empty: str, days: int = 90) -> None:
     from datetime import timedelta
 
     from core.access import domains
+    from dashboards.alarms import unit_part
     from dashboards.auth import current_scope
     from dashboards.widgets import no_data, now_utc, rule_name
 
@@ -147,13 +149,14 @@ def unit_cases(unit: str, empty: str, days: int = 90) -> None:
     )
     table(
         cases.assign(
-            rule_list=cases["rules"].map(lambda ids: "、".join(rule_name(r) for r in ids))
+            rule_list=cases["rules"].map(lambda ids: "、".join(rule_name(r) for r in ids)),
+            subject=cases["subject_id"].map(unit_part),
         ),
         [
             Col("case_id", "Case"),
             Col("status", "Status", "value"),
             Col("opened_at", "Opened", "time"),
-            Col("subject_id", "Nozzle or device"),
+            Col("subject", "Nozzle or device"),
             Col("rule_list", "Rules"),
             Col("severity", "Severity", "value"),
             Col("findings", "Findings", "int"),

@@ -387,8 +387,8 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
             out[head] = s.map(source_name)
         elif c.kind == "event":
             out[head] = s.map(kind_name)
-        elif c.kind == "value":
-            out[head] = s.map(lambda v: "–" if _isna(v) else _(str(v)))
+        elif c.kind == "value":  # "" would translate to the catalogue's header
+            out[head] = s.map(lambda v: "–" if _isna(v) or str(v) == "" else _(str(v)))
         elif c.kind == "bool":
             out[head] = s.map(_bool)
         elif c.kind == "list":

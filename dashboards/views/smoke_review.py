@@ -191,6 +191,7 @@ else:
                     _(name),
                     value=None if model_box is None else float(round(float(model_box[i]))),
                     step=1.0,
+                    format="%.0f",
                     key=f"box_{current}_{i}",
                 )
 

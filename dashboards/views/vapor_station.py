@@ -14,7 +14,6 @@ stations only, whatever the page asks for). Layout only: data comes from
 from __future__ import annotations
 
 import html
-import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -23,22 +22,20 @@ import streamlit as st
 from core.registry import default_registry
 from core.ruleset import default_ruleset
 from core.timeutil import BEIJING
+from dashboards.alarms import vapour_alarms
 from dashboards.case_panel import unit_cases
 from dashboards.data import has_rows, run_query
 from dashboards.i18n import _
 from dashboards.widgets import (
     Col,
     day_chart,
-    fmt_time,
     metric,
     no_data,
     now_utc,
     page_setup,
-    rule_name,
     shape,
     table,
 )
-from fuel_vapor.rules import HINTS
 
 page_setup("Gas-station vapour recovery")
 
@@ -159,38 +156,7 @@ alarms = run_query(
     (day0 + timedelta(days=1)).astimezone(UTC),
     extra_subjects=sensors,
 )
-if has_rows(alarms):
-    shown = alarms[alarms["severity"] != "info"] if (alarms["severity"] != "info").any() else alarms
-    for _i, row in shown.head(30).iterrows():
-        detail = json.loads(row["detail_json"] or "{}")
-        label = (
-            f"{rule_name(row['rule_id'])} · {row['subject_id']} · {fmt_time(row['ts'])}"
-            f"{_(' (Beijing time)')} · {_(str(row['severity']))}"
-        )
-        with st.expander(label):
-            hint = HINTS.get(row["rule_id"]) or detail.get("hint") or ""
-            st.markdown(f"**{_('What to check:')}** {_(hint)}")
-            facts = {k: v for k, v in detail.items() if k != "hint"}
-            if facts:
-                st.json(facts, expanded=False)
-            st.markdown(
-                f"**{_('Evidence:')}** " + (", ".join(f"`{e}`" for e in row["evidence"]) or "–")
-            )
-    table(
-        shown,
-        [
-            Col("ts", "Time", "time"),
-            Col("rule_id", "Rule", "rule"),
-            Col("severity", "Severity", "value"),
-            Col("subject_id", "Nozzle or device"),
-            Col("measured", "Measured", "num", digits=2),
-            Col("limit", "Limit", "num", digits=2),
-            Col("unit", "Unit"),
-            Col("provisional", "Provisional rule", "bool"),
-        ],
-    )
-else:
-    no_data("No warnings or alarms in this period.")
+vapour_alarms(alarms)
 
 # ---- cases ------------------------------------------------------------------------------------
 st.subheader(_("Cases of this station"))

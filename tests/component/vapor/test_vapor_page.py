@@ -69,7 +69,7 @@ async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline
         metrics = {m.label: m.value for m in at.metric}
         assert metrics["预警或报警的油枪"] == "1"
         labels = [e.label for e in at.expander]
-        assert any("（FV-AL-ALARM） · QP-ST-0001:N03 · " in lbl for lbl in labels), labels
+        assert any("（FV-AL-ALARM） · N03 · " in lbl for lbl in labels), labels
         hint_md = [m.value for m in at.markdown if m.value.startswith("**检查建议：**")]
         assert hint_md and "油枪" in hint_md[0]
         assert any("证据" in m.value and "vapor.nozzle_day:" in m.value for m in at.markdown)
