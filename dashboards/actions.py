@@ -434,7 +434,9 @@ def store_photo(case_id: str, name: str, data: bytes) -> dict[str, str]:
         with Image.open(io.BytesIO(data)) as img:
             img.verify()
             fmt = (img.format or "").lower()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError):
+        # ImportError: a plug-in opener (ultralytics wraps Image.open to try HEIF) whose codec is
+        # missing fails this way on a file that is no image at all
         raise ActionError(
             N_("“{name}” is not a photo (JPEG or PNG); nothing was saved."), {"name": name}
         ) from None

@@ -78,7 +78,7 @@ SENSOR_KINDS = {
 def _registry_names() -> dict[str, tuple[str, ...]]:
     """Registry id -> (kind, name as officers write it, English name[, more]) of sites, cameras,
     fleets, stations, depots and sensors."""
-    from core.registry import default_registry
+    from core.registry import Depot, Station, default_registry
 
     reg = default_registry()
     out: dict[str, tuple[str, ...]] = {}
@@ -86,7 +86,8 @@ def _registry_names() -> dict[str, tuple[str, ...]]:
         out[site.id] = ("named", site.name_zh or site.name, site.name)
     for f in reg.fleets:
         out[f.id] = ("named", f.name_zh, f.id)
-    for unit in (*reg.stations, *reg.depots):
+    units: tuple[Station | Depot, ...] = (*reg.stations, *reg.depots)
+    for unit in units:
         out[unit.id] = ("named", unit.name, unit.name)
     for cam in reg.cameras:
         out[cam.id] = ("camera", cam.site, str(cam.lane))

@@ -67,7 +67,7 @@ days = st.sidebar.selectbox(
 action = st.sidebar.selectbox(
     _("Event"),
     ["", *ACTIONS],
-    format_func=lambda a: _(LABELS.get(a, a)) if a else _("All events"),
+    format_func=lambda a: _(LABELS.get(a) or a) if a else _("All events"),
 )
 user = st.sidebar.text_input(_("User name"))
 until = datetime.now(UTC) + timedelta(minutes=1)

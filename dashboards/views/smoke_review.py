@@ -266,9 +266,10 @@ else:
 
     with pics:
         if raw is not None and manifest:
-            edited = [st.session_state.get(f"box_{current}_{i}") for i in range(4)]
+            entered = [st.session_state.get(f"box_{current}_{i}") for i in range(4)]
             boxes = [(model_box, "#e03030")] if model_box is not None else []
-            if None not in edited and (
+            edited = [v for v in entered if v is not None]
+            if len(edited) == 4 and (
                 model_box is None
                 or [round(float(v)) for v in edited] != [round(float(v)) for v in model_box]
             ):
