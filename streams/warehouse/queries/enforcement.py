@@ -5,7 +5,8 @@ states to restore at start).
 Every query visible to a person takes a ``core.scope.Scope`` and applies it in SQL: a case is visible
 when its own jurisdiction or one of its findings' jurisdictions is in scope (shared enforcement
 information); a reading when its jurisdiction is. Case states are one row per version
-(``case_state``); ``case_current`` holds the latest of each (materialized view, read with FINAL).
+(``case_state``); ``case_latest`` holds the highest version of each (materialized view, read with
+FINAL; ``0901_case_latest.sql``), the same table the triage queue reads (``queries.cases``).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ _CASE_SCOPE = (
 
 
 def _latest(where: str = "") -> str:
-    """The current version of each case (``case_current``, kept by a materialized view)."""
-    return f"SELECT {STATE_COLS} FROM case_current FINAL {where}"
+    """The current version of each case: its highest version, whatever order versions were stored
+    in (``case_latest``; ``case_current`` kept the last one inserted)."""
+    return f"SELECT {STATE_COLS} FROM case_latest FINAL {where}"
 
 
 def case_list(
@@ -113,7 +115,7 @@ def case_entries(
     case outside the scope."""
     sp = _scope(scope, what="enforcement.case_entries")
     where = "" if include_rejected else "AND entry != 'rejected'"
-    where += f" AND case_id IN (SELECT case_id FROM case_current FINAL WHERE {_CASE_SCOPE})"
+    where += f" AND case_id IN (SELECT case_id FROM case_latest FINAL WHERE {_CASE_SCOPE})"
     sql = f"SELECT {ENTRY_COLS} FROM case_entry FINAL WHERE case_id = {{id:String}} {where} "
     if last is not None:
         sql = f"SELECT * FROM ({sql} ORDER BY seq DESC, ts DESC LIMIT {{last:UInt32}}) "
