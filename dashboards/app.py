@@ -9,6 +9,7 @@ data comes from ``dashboards.data`` (named queries), never SQL or rules.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,12 @@ LEADS = {"triage_queue": 0, "vapor_station": 0}  # a group starts with these (el
 
 
 def _title(path: Path) -> str:
+    return _title_of(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _title_of(path: Path, _stamp: int) -> str:
+    """Parsed once per file version, not on every run of every page (an edited page re-parses)."""
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or path.stem
     return doc.strip().splitlines()[0].rstrip(".")
 

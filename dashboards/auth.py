@@ -13,6 +13,8 @@ every named query, which applies it in SQL.
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Any
 
 import streamlit as st
@@ -35,6 +37,13 @@ TOKEN_KEY = "emw_token"
 
 
 def _settings() -> Any:
+    """The settings, parsed again only when an ``EMW_`` variable changes: pages ask for them
+    several times a run (every query checks the caller), and each parse costs milliseconds."""
+    return _settings_of(tuple(sorted((k, v) for k, v in os.environ.items() if k[:4] == "EMW_")))
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_of(_env: tuple[tuple[str, str], ...]) -> Any:
     from streams.settings import load_settings
 
     return load_settings()

@@ -135,9 +135,9 @@ def unit_cases(unit: str, empty: str, days: int = 90) -> None:
     from core.access import domains
     from dashboards.alarms import unit_part
     from dashboards.auth import current_scope
-    from dashboards.widgets import no_data, now_utc, rule_name
+    from dashboards.widgets import no_data, query_until, rule_name
 
-    cases = run_query("desk.station_cases", unit, now_utc() - timedelta(days=days))
+    cases = run_query("desk.station_cases", unit, query_until(0) - timedelta(days=days))
     if not has_rows(cases):
         no_data(empty)
         return

@@ -11,11 +11,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -291,6 +290,14 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def query_until(ahead_minutes: int = 1) -> datetime:
+    """The end of a "until now" window for a cached query: now rounded down to the whole minute,
+    plus ``ahead_minutes`` (so nothing of the current minute is left out). The same value for a
+    minute, so a reload, a widget click and another user of the same scope hit the query cache
+    (``dashboards.data.run_query``, 10 s) instead of querying again with a new key each run."""
+    return now_utc().replace(second=0, microsecond=0) + timedelta(minutes=ahead_minutes)
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -429,6 +436,8 @@ def time_chart(
     ``series`` maps source columns to labels (several lines), or ``color`` names a column whose
     values split the data (``color_names`` turns them into names).
     """
+    import altair as alt  # only pages that draw a chart pay for importing it
+
     data = df.copy()
     data["_t"] = to_beijing(data[x])
     if color is not None:
@@ -470,6 +479,8 @@ def day_chart(
     where: Any = None,
 ) -> None:
     """A per-day line chart (Beijing calendar days on the x axis)."""
+    import altair as alt
+
     data = df[[x, y, color]].copy()
     data[x] = pd.to_datetime(data[x]).dt.strftime("%m-%d")
     if percent:

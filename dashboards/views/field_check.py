@@ -17,7 +17,7 @@ import streamlit as st
 from dashboards.actions import ActionError, case_action, store_photo
 from dashboards.data import has_rows, run_query
 from dashboards.i18n import N_, _
-from dashboards.widgets import current_user, no_data, now_utc, page_setup
+from dashboards.widgets import current_user, no_data, page_setup, query_until
 
 STEPS = (
     N_("Geo check-in"),
@@ -42,9 +42,8 @@ _left, body, _right = st.columns(
     [1, 3, 1]
 )  # one narrow column on a desk, the full width on a phone
 
-cases = run_query(
-    "cases.queue", CHECKABLE, now_utc() - timedelta(days=365), now_utc() + timedelta(minutes=5)
-)
+until = query_until(5)
+cases = run_query("cases.queue", CHECKABLE, until - timedelta(days=365, minutes=5), until)
 vehicles = cases[cases["subject_kind"] == "vehicle"] if has_rows(cases) else cases
 with body:
     if not has_rows(vehicles):

@@ -19,8 +19,8 @@ from dashboards.widgets import (
     Col,
     metric,
     no_data,
-    now_utc,
     page_setup,
+    query_until,
     table,
     time_chart,
     window_picker,
@@ -29,7 +29,7 @@ from dashboards.widgets import (
 page_setup("Heavy-diesel remote OBD")
 
 hours = window_picker("obd_window")
-until = now_utc() + timedelta(minutes=5)
+until = query_until(5)
 since = until - timedelta(hours=hours)
 
 st.subheader(_("Online rate"))

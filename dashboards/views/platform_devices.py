@@ -20,8 +20,8 @@ from dashboards.widgets import (
     jurisdiction_picker,
     metric,
     no_data,
-    now_utc,
     page_setup,
+    query_until,
     registry_name,
     table,
 )
@@ -42,7 +42,7 @@ jur = jurisdiction_picker("devices_jur")
 days = st.sidebar.selectbox(
     _("Window"), [1, 7, 30], index=1, format_func=lambda d: _("{n} days").format(n=d)
 )
-until = now_utc().replace(second=0, microsecond=0) + timedelta(minutes=1)
+until = query_until(1)
 since = until - timedelta(days=days)
 today = until.astimezone(BEIJING).date()
 

@@ -19,8 +19,8 @@ from dashboards.widgets import (
     kind_name,
     metric,
     no_data,
-    now_utc,
     page_setup,
+    query_until,
     table,
     time_chart,
     window_picker,
@@ -28,7 +28,7 @@ from dashboards.widgets import (
 
 page_setup("Platform status")
 hours = window_picker(key="status_window")
-until = now_utc().replace(second=0, microsecond=0) + timedelta(minutes=1)
+until = query_until(1)
 since = until - timedelta(hours=hours)
 
 totals = run_query("platform.ingest_totals")

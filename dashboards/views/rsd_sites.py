@@ -21,8 +21,8 @@ from dashboards.widgets import (
     jurisdiction_name,
     metric,
     no_data,
-    now_utc,
     page_setup,
+    query_until,
     table,
 )
 
@@ -38,7 +38,7 @@ juris = st.sidebar.multiselect(
     format_func=jurisdiction_name,
     placeholder=_("All"),
 )
-until = now_utc() + timedelta(minutes=10)
+until = query_until(10)
 since = until - timedelta(days=days)
 
 st.subheader(_("Site quality per day"))

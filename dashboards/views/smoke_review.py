@@ -36,6 +36,7 @@ from dashboards.widgets import (
     no_data,
     now_utc,
     page_setup,
+    query_until,
     registry_name,
     table,
     window_picker,
@@ -92,7 +93,7 @@ rate = st.sidebar.selectbox(
     key="smoke_sample_rate",
     help=_("A share of the captures the rules did not queue, so the model's misses are found."),
 )
-until = now_utc()
+until = query_until(1)
 since = until - timedelta(hours=hours)
 
 flash = st.session_state.pop("smoke_flash", None)

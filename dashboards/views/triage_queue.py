@@ -27,8 +27,8 @@ from dashboards.widgets import (
     jurisdiction_name,
     metric,
     no_data,
-    now_utc,
     page_setup,
+    query_until,
     registry_name,
     source_name,
     table,
@@ -74,9 +74,7 @@ days = sb.selectbox(
     index=2,
     format_func=lambda d: _("{n} days").format(n=d),
 )
-# whole minutes: the same arguments for a minute, so the cached sections (data.run_query) serve
-# reloads and other officers instead of querying again
-until = now_utc().replace(second=0, microsecond=0) + timedelta(minutes=5)
+until = query_until(5)  # whole minutes: reloads and other officers hit the query cache
 since = until - timedelta(days=days)
 
 flash = st.session_state.pop("triage_flash", None)
@@ -103,17 +101,19 @@ def _explain(terms_json: str) -> str:
     return " + ".join(f"{_(TERMS.get(k, k))} {v:.0f}" for k, v in parts) or "–"
 
 
-def _subject(row: pd.Series) -> str:
+def _subject(subject_id: object, plate: str, vin: str) -> str:
     """Plate, VIN or station as officers write them; an unread plate names its camera."""
-    sid = str(row["subject_id"])
-    if not (row["plate"] or row["vin"]) and sid.startswith("unread:"):
+    sid = str(subject_id)
+    if not (plate or vin) and sid.startswith("unread:"):
         camera = sid.split(":")[1] if sid.count(":") >= 2 else ""
         return f"{_('Plate unread')}（{registry_name(camera)}）" if camera else _("Plate unread")
-    return row["plate"] or row["vin"] or sid
+    return plate or vin or sid
 
 
 view = cases.assign(
-    subject=cases.apply(_subject, axis=1),
+    subject=[
+        _subject(*r) for r in zip(cases["subject_id"], cases["plate"], cases["vin"], strict=True)
+    ],
     why=cases["score_terms_json"].map(_explain),
     issue_name=cases["issue"].map(lambda i: _(ISSUES.get(i, str(i)))),
     source_names=cases["sources"].map(lambda s: "、".join(source_name(x) for x in s)),
@@ -148,10 +148,11 @@ picked = table(
     key="triage_table",
 )
 rows = list(getattr(getattr(picked, "selection", None), "rows", None) or [])
+subject_of = dict(zip(view["case_id"], view["subject"], strict=True))
 also = st.multiselect(
     _("Or pick cases by number"),
     list(view["case_id"]),
-    format_func=lambda c: f"{c} · {view.set_index('case_id').loc[c, 'subject']}",
+    format_func=lambda c: f"{c} · {subject_of[c]}",
     key="triage_pick",
     placeholder=_("Case numbers"),
 )

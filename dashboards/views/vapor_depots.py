@@ -23,8 +23,8 @@ from dashboards.widgets import (
     jurisdiction_name,
     metric,
     no_data,
-    now_utc,
     page_setup,
+    query_until,
     time_chart,
     window_picker,
 )
@@ -51,7 +51,7 @@ depot = st.sidebar.selectbox(
     key="depot_pick",
 )
 hours = window_picker("depot_window", "24 hours")
-until = now_utc() + timedelta(minutes=1)
+until = query_until(1)
 since = until - timedelta(hours=hours)
 row = depots.set_index("depot_id").loc[depot]
 st.caption(f"{depot} · {_('Operator')}{': ' if is_english() else '：'}{row['operator']}")

@@ -26,8 +26,8 @@ from dashboards.widgets import (
     jurisdiction_name,
     metric,
     no_data,
-    now_utc,
     page_setup,
+    query_until,
     table,
     time_chart,
     window_picker,
@@ -63,7 +63,7 @@ sensor = st.sidebar.selectbox(
     key="sensor_pick",
 )
 hours = window_picker("sensor_window", "7 days")
-until = now_utc() + timedelta(minutes=1)
+until = query_until(1)
 since = until - timedelta(hours=hours)
 me = info.loc[sensor]
 st.caption(
