@@ -354,6 +354,23 @@ def _list(v: Any) -> str:
     return ("、" if not is_english() else ", ").join(_(str(x)) for x in v)
 
 
+def each(s: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``s.map(fn)`` calling ``fn`` once per distinct value: names and labels repeat over many
+    rows, and each call reads the session's language. Lists and arrays count by their items."""
+    seen: dict[Any, Any] = {}
+    out = []
+    for v in s.tolist():
+        try:
+            key = tuple(v) if isinstance(v, list | tuple) or hasattr(v, "__array__") else v
+            r = seen[key]
+        except KeyError:
+            r = seen[key] = fn(v)
+        except TypeError:  # unhashable all the same
+            r = fn(v)
+        out.append(r)
+    return pd.Series(out, index=s.index, dtype=object)
+
+
 def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The frame as people read it (labels, Beijing time, names) and its column configuration."""
     out: dict[str, Any] = {}
@@ -384,23 +401,23 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
                 out[head] = v.astype("Int64") if c.kind == "int" else v
                 config[head] = st.column_config.NumberColumn(head, format=fmt)
         elif c.kind == "jur":
-            out[head] = s.map(jurisdiction_name)
+            out[head] = each(s, jurisdiction_name)
         elif c.kind == "name":
-            out[head] = s.map(registry_name)
+            out[head] = each(s, registry_name)
         elif c.kind == "rule":
-            out[head] = s.map(rule_name)
+            out[head] = each(s, rule_name)
         elif c.kind == "subject":
-            out[head] = s.map(subject_name)
+            out[head] = each(s, subject_name)
         elif c.kind == "source":
-            out[head] = s.map(source_name)
+            out[head] = each(s, source_name)
         elif c.kind == "event":
-            out[head] = s.map(kind_name)
+            out[head] = each(s, kind_name)
         elif c.kind == "value":  # "" would translate to the catalogue's header
-            out[head] = s.map(lambda v: "–" if _isna(v) or str(v) == "" else _(str(v)))
+            out[head] = each(s, lambda v: "–" if _isna(v) or str(v) == "" else _(str(v)))
         elif c.kind == "bool":
-            out[head] = s.map(_bool)
+            out[head] = each(s, _bool)
         elif c.kind == "list":
-            out[head] = s.map(_list)
+            out[head] = each(s, _list)
         else:
             out[head] = s
     return pd.DataFrame(out, index=df.index), config

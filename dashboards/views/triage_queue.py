@@ -24,6 +24,7 @@ from dashboards.widgets import (
     VEHICLE_PAGE,
     Col,
     current_user,
+    each,
     jurisdiction_name,
     metric,
     no_data,
@@ -114,10 +115,10 @@ view = cases.assign(
     subject=[
         _subject(*r) for r in zip(cases["subject_id"], cases["plate"], cases["vin"], strict=True)
     ],
-    why=cases["score_terms_json"].map(_explain),
-    issue_name=cases["issue"].map(lambda i: _(ISSUES.get(i, str(i)))),
-    source_names=cases["sources"].map(lambda s: "、".join(source_name(x) for x in s)),
-    jur_names=cases["jurisdictions"].map(lambda js: "、".join(jurisdiction_name(j) for j in js)),
+    why=each(cases["score_terms_json"], _explain),
+    issue_name=each(cases["issue"], lambda i: _(ISSUES.get(i, str(i)))),
+    source_names=each(cases["sources"], lambda s: "、".join(source_name(x) for x in s)),
+    jur_names=each(cases["jurisdictions"], lambda js: "、".join(jurisdiction_name(j) for j in js)),
 )
 c1, c2, c3, c4 = st.columns(4)
 metric(c1, "Cases shown", str(len(view)))

@@ -49,3 +49,31 @@ def test_single_values() -> None:
     assert fmt_rate(0.5) == "50%"
     assert jurisdiction_name("wujiang") == "吴江区"
     assert rule_name("NO-SUCH-RULE") == "NO-SUCH-RULE"
+
+
+def test_each_names_every_row_calling_once_per_distinct_value() -> None:
+    import numpy as np
+
+    from dashboards.widgets import each
+
+    calls: list[object] = []
+
+    def name(v: object) -> str:
+        calls.append(v)
+        return (
+            "–"
+            if v is None or v != v
+            else "、".join(map(str, v))
+            if not isinstance(v, str)
+            else v.upper()
+        )
+
+    s = pd.Series(
+        ["qingpu", "qingpu", None, float("nan"), ["a", "b"], np.array(["a", "b"]), "wujiang"],
+        index=[10, 11, 12, 13, 14, 15, 16],
+    )
+    out = each(s, name)
+    assert list(out.index) == [10, 11, 12, 13, 14, 15, 16]  # rows keep their place
+    assert list(out) == ["QINGPU", "QINGPU", "–", "–", "a、b", "a、b", "WUJIANG"]
+    assert calls.count("qingpu") == 1 and calls.count("wujiang") == 1
+    assert len(calls) == 5  # a list and an array with the same items count once
