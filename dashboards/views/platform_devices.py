@@ -87,9 +87,11 @@ if len(cal_bad) or len(silent):
         [Col("kind_name", "Kind"), *COLS],
     )
 
-for kind, label in KINDS.items():
-    part = devices[devices["kind"] == kind]
-    if part.empty:
-        continue
-    st.subheader(f"{_(label)}（{len(part)}）")
-    table(part, COLS)
+# one tab per kind, drawn only when open (a rerun on switching): one table in the browser, not four
+kinds = [k for k in KINDS if (devices["kind"] == k).any()]
+tabs = st.tabs([_(KINDS[k]) for k in kinds], key="devices_kind", on_change="rerun")
+for kind, tab in zip(kinds, tabs, strict=True):
+    if tab.open:
+        part = devices[devices["kind"] == kind]
+        tab.caption(_("{n} devices").format(n=len(part)))
+        table(part, COLS, where=tab)

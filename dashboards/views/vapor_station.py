@@ -169,55 +169,65 @@ days = run_query(
 )
 if has_rows(days):
     days = days.assign(nozzle_name=days["nozzle"].map(_nozzle))
-    t1, t2, t3 = st.tabs([_("Daily pass rate"), _("Daily mean A/L"), _("CARB ISD comparison")])
-    day_chart(
-        days,
-        "day",
-        "pass_rate",
-        "nozzle_name",
-        "Pass rate",
-        percent=True,
-        color_title="Nozzle",
-        where=t1,
+    # only the open tab is drawn (switching reruns from the cache): one chart in the browser
+    t1, t2, t3 = st.tabs(
+        [_("Daily pass rate"), _("Daily mean A/L"), _("CARB ISD comparison")],
+        key="station_history_tab",
+        on_change="rerun",
     )
-    day_chart(days, "day", "mean_al", "nozzle_name", "Mean A/L", color_title="Nozzle", where=t2)
-    isd = rs.rule("FV-ISD-CMP")
-    t3.caption(
-        _(
-            "Information only, not a verdict: the California ISD bands applied to the same "
-            "fuellings — daily mean A/L within {dl}–{du} from {dn} fuellings, 7-day mean within "
-            "{wl}–{wu} from {wn} fuellings."
-        ).format(
-            dl=isd.param("daily_lower"),
-            du=isd.param("daily_upper"),
-            dn=isd.param("daily_min"),
-            wl=isd.param("weekly_lower"),
-            wu=isd.param("weekly_upper"),
-            wn=isd.param("weekly_min"),
+    if t1.open:
+        day_chart(
+            days,
+            "day",
+            "pass_rate",
+            "nozzle_name",
+            "Pass rate",
+            percent=True,
+            color_title="Nozzle",
+            where=t1,
         )
-    )
-    latest = days.sort_values("day").groupby("nozzle", as_index=False).tail(7)
-    table(
-        latest,
-        [
-            Col("day", "Day", "day"),
-            Col("nozzle_name", "Nozzle"),
-            Col("valid", "Valid fuellings", "int"),
-            Col("mean_al", "Mean A/L", "num", digits=2),
-            Col("state", "GB 20952 day", "value"),
-            Col("isd_daily", "ISD daily", "value"),
-            Col("isd_weekly", "ISD 7-day", "value"),
-        ],
-        where=t3,
-    )
-    agree = latest[
-        latest["state"].isin(["pass", "exceed"]) & latest["isd_daily"].isin(["pass", "fail"])
-    ]
-    if len(agree):
-        same = ((agree["state"] == "pass") == (agree["isd_daily"] == "pass")).mean()
+    if t2.open:
+        day_chart(days, "day", "mean_al", "nozzle_name", "Mean A/L", color_title="Nozzle", where=t2)
+    if t3.open:
+        isd = rs.rule("FV-ISD-CMP")
         t3.caption(
-            _("GB 20952 and ISD agree on {rate} of judged nozzle-days.").format(rate=f"{same:.0%}")
+            _(
+                "Information only, not a verdict: the California ISD bands applied to the same "
+                "fuellings — daily mean A/L within {dl}–{du} from {dn} fuellings, 7-day mean within "
+                "{wl}–{wu} from {wn} fuellings."
+            ).format(
+                dl=isd.param("daily_lower"),
+                du=isd.param("daily_upper"),
+                dn=isd.param("daily_min"),
+                wl=isd.param("weekly_lower"),
+                wu=isd.param("weekly_upper"),
+                wn=isd.param("weekly_min"),
+            )
         )
+        latest = days.sort_values("day").groupby("nozzle", as_index=False).tail(7)
+        table(
+            latest,
+            [
+                Col("day", "Day", "day"),
+                Col("nozzle_name", "Nozzle"),
+                Col("valid", "Valid fuellings", "int"),
+                Col("mean_al", "Mean A/L", "num", digits=2),
+                Col("state", "GB 20952 day", "value"),
+                Col("isd_daily", "ISD daily", "value"),
+                Col("isd_weekly", "ISD 7-day", "value"),
+            ],
+            where=t3,
+        )
+        agree = latest[
+            latest["state"].isin(["pass", "exceed"]) & latest["isd_daily"].isin(["pass", "fail"])
+        ]
+        if len(agree):
+            same = ((agree["state"] == "pass") == (agree["isd_daily"] == "pass")).mean()
+            t3.caption(
+                _("GB 20952 and ISD agree on {rate} of judged nozzle-days.").format(
+                    rate=f"{same:.0%}"
+                )
+            )
 else:
     no_data("No closed days yet (a day is judged when the next day's first fuelling arrives).")
 

@@ -110,3 +110,17 @@ def test_device_health_with_data(accounts, reader: Any, registry: Any) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["设备数"] == str(n_devices)
     assert metrics["时段内无数据"] == str(n_devices - 1)
+    # one table per kind of device, in tabs drawn only when open: every device in one of them
+    labels = [t.label for t in at.tabs]
+    assert len(labels) >= 2, labels
+    shown: set[str] = set()
+    for i, label in enumerate(labels):
+        at.session_state["devices_kind"] = label
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        drawn = [j for j, t in enumerate(at.tabs) if len(t.dataframe)]
+        assert drawn == [i], (label, drawn)  # the chosen tab only
+        shown |= set(at.tabs[i].dataframe[0].value["设备编号"])
+    assert shown == set(
+        h[h["kind"].isin(["rsd_site", "camera", "obd_terminal", "data_logger"])]["device_id"]
+    )

@@ -73,6 +73,14 @@ async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline
         hint_md = [m.value for m in at.markdown if m.value.startswith("**检查建议：**")]
         assert hint_md and "油枪" in hint_md[0]
         assert any("证据" in m.value and "vapor.nozzle_day:" in m.value for m in at.markdown)
+        # the history tabs draw only the open one; the ISD comparison once it is chosen
+        isd = next(t for t in at.tabs if "ISD" in t.label)
+        assert not len(isd.dataframe)
+        at.session_state["station_history_tab"] = isd.label
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        isd = next(t for t in at.tabs if "ISD" in t.label)
+        assert any("ISD" in str(c) for c in isd.dataframe[0].value.columns)
         # another operator: station QP-ST-0003 only, nothing of QP-ST-0001 visible
         other = accounts.app(str(PAGE), user="op_qp3")
         other.query_params["station"] = "QP-ST-0001"  # a URL parameter changes nothing either
