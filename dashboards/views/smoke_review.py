@@ -337,22 +337,25 @@ else:
         st.session_state["smoke_current"] = order[rows[0]]
         st.rerun()
 
-st.subheader(_("Per camera and day"))
-daily = run_query("smoke.camera_daily", since, until)
-if not has_rows(daily):
-    no_data("No data yet: no captures in this window.")
-else:
-    table(
-        daily,
-        [
-            Col("camera_id", "Camera", "name"),
-            Col("day", "Day", "day"),
-            Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("captures", "Captures", "int"),
-            Col("mean_grade", "Mean model grade", "num", digits=1),
-            Col("above_limit", "Above the limit", "int"),
-            Col("unknown_plate_rate", "Plate unread", "rate"),
-            Col("confirmed", "Confirmed", "int"),
-            Col("dismissed", "Dismissed", "int"),
-        ],
-    )
+# the reviewer's work is the queue above: the statistics are queried and drawn when opened
+per_camera = st.expander(_("Per camera and day"), key="smoke_per_camera", on_change="rerun")
+if per_camera.open:
+    daily = run_query("smoke.camera_daily", since, until)
+    if not has_rows(daily):
+        per_camera.info(_("No data yet: no captures in this window."), icon="ℹ️")
+    else:
+        table(
+            daily,
+            [
+                Col("camera_id", "Camera", "name"),
+                Col("day", "Day", "day"),
+                Col("jurisdiction", "Jurisdiction", "jur"),
+                Col("captures", "Captures", "int"),
+                Col("mean_grade", "Mean model grade", "num", digits=1),
+                Col("above_limit", "Above the limit", "int"),
+                Col("unknown_plate_rate", "Plate unread", "rate"),
+                Col("confirmed", "Confirmed", "int"),
+                Col("dismissed", "Dismissed", "int"),
+            ],
+            where=per_camera,
+        )

@@ -88,6 +88,10 @@ def test_without_data(accounts, reader: Any) -> None:
     at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "黑烟车审核"
+    assert sum("暂无数据" in i.value for i in at.info) == 1  # the queue; statistics closed
+    at.session_state["smoke_per_camera"] = True  # opened: queried and drawn only now
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     assert sum("暂无数据" in i.value for i in at.info) == 2
 
 
@@ -103,6 +107,10 @@ def test_queue_shows_the_capture_as_images(
     assert metrics["模型黑度"] == "2.6"  # the highest grade, not the NEV suspect, comes first
     assert len(at.get("image")) == 3  # best frame, plume crop, plate crop
     assert not at.warning  # the images were found
+    assert len(at.dataframe) == 1  # the queue; the per-camera table waits in its expander
+    at.session_state["smoke_per_camera"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     assert len(at.dataframe) == 2  # the queue and the per-camera table
     assert "沪D12345" in at.markdown[0].value or any("沪D12345" in m.value for m in at.markdown)
 
