@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from core.scope import Scope
 from enforcement.vocabulary import STATUSES, TERMINAL
+from streams.warehouse.queries.cases import _latest
 from streams.warehouse.scope import scope_where, scoped_stations
 
 _QUEUE_COLS = (
@@ -106,13 +107,15 @@ def station_cases(
     if not scoped_stations(scope, [station], what="station cases"):
         return pd.DataFrame()
     sensors = [s.id for s in default_registry().sensors if s.station == station]
+    # filtered and sorted on the light latest rows (case_latest), full rows read by their key
+    # (queries.cases._latest): not every version of every case with its state
+    latest = _latest(
+        "(subject_id = {st:String} OR startsWith(subject_id, concat({st:String}, ':')) "
+        "OR subject_id IN {sens:Array(String)}) AND jurisdiction IN {scope_j:Array(String)} "
+        "AND (status IN {open:Array(String)} OR ts >= {since:DateTime64(3)})"
+    )
     return client.query_df(
-        f"SELECT {_CASE_COLS}, status IN {{open:Array(String)}} AS is_open FROM ("
-        f"SELECT {_CASE_COLS} FROM case_state FINAL WHERE subject_id = {{st:String}} "
-        "OR startsWith(subject_id, concat({st:String}, ':')) OR subject_id IN {sens:Array(String)} "
-        "ORDER BY case_id, version DESC LIMIT 1 BY case_id) "
-        "WHERE jurisdiction IN {scope_j:Array(String)} "
-        "AND (status IN {open:Array(String)} OR ts >= {since:DateTime64(3)}) "
+        f"SELECT {_CASE_COLS}, status IN {{open:Array(String)}} AS is_open FROM ({latest}) "
         "ORDER BY is_open DESC, opened_at DESC LIMIT {n:UInt32}",
         parameters={
             "st": station,
