@@ -255,3 +255,36 @@ def test_case_log_reads_only_its_case_versions(seeded: Any) -> None:
                 parameters={"id": case_id, "scope_j": list(scope.all_jurisdictions)},
             )
             _same(plain, cases.log(seeded, scope, case_id), ordered=True)
+
+
+def test_station_cases_read_the_latest_rows_by_key(seeded: Any) -> None:
+    """``desk.station_cases`` (case_latest, then case_state by key) against every version of
+    every case in case_state, for each station, nozzle or sensor with cases, in several scopes."""
+    from core.registry import default_registry
+    from streams.warehouse.queries import desk
+
+    units = {s.id: s.jurisdiction for s in default_registry().stations}
+    with_cases = [r[0] for r in seeded.query(
+        "SELECT DISTINCT splitByChar(':', subject_id)[1] FROM case_state "
+        "WHERE subject_kind != 'vehicle' ORDER BY 1").result_rows]  # fmt: skip
+    stations = sorted({s for s in with_cases if s in units})
+    assert stations, "the seeded days open station cases"
+    since = END - timedelta(days=1)
+    for station in stations:
+        sensors = [s.id for s in default_registry().sensors if s.station == station]
+        own = scope_for("op", "station_operator", (), [station], station_jurisdiction=units)
+        for scope in [*_scopes(), own]:
+            plain = seeded.query_df(
+                f"SELECT {desk._CASE_COLS}, status IN {{open:Array(String)}} AS is_open FROM ("
+                f"SELECT {desk._CASE_COLS} FROM case_state FINAL WHERE subject_id = {{st:String}} "
+                "OR startsWith(subject_id, concat({st:String}, ':')) "
+                "OR subject_id IN {sens:Array(String)} "
+                "ORDER BY case_id, version DESC LIMIT 1 BY case_id) "
+                "WHERE jurisdiction IN {scope_j:Array(String)} "
+                "AND (status IN {open:Array(String)} OR ts >= {since:DateTime64(3)}) "
+                "ORDER BY is_open DESC, opened_at DESC, case_id",
+                parameters={"st": station, "sens": sensors, "open": list(desk.OPEN),
+                            "since": since, "scope_j": list(scope.all_jurisdictions)},
+            )  # fmt: skip
+            fast = desk.station_cases(seeded, scope, station, since)
+            _same(plain, fast)
