@@ -14,7 +14,8 @@ seconds (``--sim-scale`` multiplies fleets and rates), ``--data-dir`` of an exis
 warehouse, or ``--seed-scale S``: a month seeded by ``emwatch seed`` (made once and kept under
 ``$TMPDIR/emw-bench-seeded``, ``bench/seeded.py``; 1.0 ≈ 10 M readings), which is what the issue's
 target is stated for. On seeded data the simulators stay off, the weekly-report scheduler too, the
-seeded fleet is the registry, and the vehicle page opens the plate with the most records. The
+seeded fleet is the registry, and the vehicle page opens the plate with the most records.
+On an existing data directory the station page opens the station with the most fuellings. The
 figures printed say which data they were taken on.
 
 Also printed: the CPU seconds the platform process (Streamlit, the pages' scripts, the queries)
@@ -154,6 +155,29 @@ def import_times(stems: list[str]) -> dict[str, float]:
     return out
 
 
+def _busy_station(data_dir: Path) -> str:
+    """The station with the most fuellings in an existing data directory ("" when none), so the
+    station page is measured with data (the first station may have none); read in a child
+    process, before the platform takes the chDB directory."""
+    code = (
+        "import sys; from streams.warehouse.client import connect; "
+        "c = connect('chdb://' + sys.argv[1] + '/warehouse', 'emw', create=False); "
+        "r = c.query('SELECT station_id FROM vapor_fuelling GROUP BY station_id "
+        "ORDER BY count() DESC, station_id LIMIT 1').result_rows; print(r[0][0] if r else '')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = done.stdout.strip().splitlines()
+    return lines[-1].strip() if done.returncode == 0 and lines else ""
+
+
 def _cpu_s(pid: int) -> float:
     """CPU seconds (user + system) of a process and its threads so far (Linux ``/proc``; 0 elsewhere)."""
     try:
@@ -244,6 +268,7 @@ def main() -> int:
         args.data_dir = data_dir
         args.warmup_s = 0.0
         plates = busy_vehicles_of(data_dir, 1)
+    station = _busy_station(data_dir) if data_dir is not None and data_dir.is_dir() else ""
     registry = data_dir / "registry" if data_dir is not None else None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="emw-bench-pages-")
@@ -271,7 +296,8 @@ def main() -> int:
 
         vin = args.vin or default_registry().obd_vehicles[0].vin
         query = {
-            "vehicle_profile": f"?plate={plates[0]}" if plates and not args.vin else f"?vin={vin}"
+            "vehicle_profile": f"?plate={plates[0]}" if plates and not args.vin else f"?vin={vin}",
+            "vapor_station": f"?station={station}" if station else "",
         }
         paths = {"triage_queue": ""}  # the default page lives at the root
         with sync_playwright() as pw:
@@ -337,6 +363,8 @@ def main() -> int:
     )
     if plates:
         print(f"# vehicle page: plate {plates[0]} (the most records)")
+    if station:
+        print(f"# station page: {station} (the most fuellings)")
     print(
         f"{'page':<22} {'first median s':>15} {'first max s':>12} {'warm median s':>14} "
         f"{'warm max s':>11} {'import s':>9} {'server CPU s first':>19} {'warm':>6}"

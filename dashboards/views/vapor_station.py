@@ -46,7 +46,8 @@ if not allowed:
     no_data("No stations are assigned to this account.")
     st.stop()
 names = {s.id: f"{s.id} {s.name}" for s in registry.stations}
-wanted = st.session_state.get("station")  # opened from the triage queue
+# opened from the triage queue, or a link (?station=…): a choice among the allowed ones only
+wanted = st.session_state.get("station") or st.query_params.get("station")
 station = st.sidebar.selectbox(
     _("Station"),
     allowed,

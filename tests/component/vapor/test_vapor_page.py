@@ -35,6 +35,19 @@ def test_page_without_data_says_so(accounts, reader):
     assert any("暂无数据" in i.value for i in at.info)
 
 
+def test_a_link_opens_one_of_the_callers_stations(accounts, reader):
+    at = accounts.app(str(PAGE), user="joint1")
+    at.query_params["station"] = "JS-ST-0001"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox[0].value == "JS-ST-0001"
+    mine = accounts.app(str(PAGE), user="op_qp3")
+    mine.query_params["station"] = "JS-ST-0001"  # not theirs: the first of their own instead
+    mine.run()
+    assert not mine.exception, [e.value for e in mine.exception]
+    assert mine.sidebar.selectbox[0].value == "QP-ST-0003"
+
+
 async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline, registry):
     now = datetime.now(UTC).astimezone(BEIJING)
     start = datetime(now.year, now.month, now.day, tzinfo=BEIJING) - timedelta(days=7)
