@@ -7,6 +7,7 @@ client comes from the runner (embedded) or from settings (production, ``st.cache
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from typing import Any
@@ -40,12 +41,18 @@ def _resolve(name: str) -> Any:
     return getattr(mod, func)
 
 
+@functools.lru_cache(maxsize=512)
+def _params(fn: Any) -> tuple[str, ...]:
+    """A query function's parameter names (read once per function, not on every call)."""
+    return tuple(inspect.signature(fn).parameters)
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def _cached(
     name: str, scope: Scope, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> pd.DataFrame:
     fn = _resolve(name)
-    if list(inspect.signature(fn).parameters)[1:2] == ["scope"]:
+    if _params(fn)[1:2] == ("scope",):
         return fn(client(), scope, *args, **dict(kwargs))
     return fn(client(), *args, scope=scope, **dict(kwargs))  # e.g. (client, week, level, scope)
 
@@ -58,7 +65,7 @@ def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
     from dashboards.auth import auth_service, current_scope
 
     fn = _resolve(name)
-    if "scope" not in inspect.signature(fn).parameters:
+    if "scope" not in _params(fn):
         raise ScopeRequired(name)
     scope = current_scope()
     if scope is None:
