@@ -109,8 +109,10 @@ def _in_a_script_run() -> bool:
 
 
 if __name__ == "__main__" or _in_a_script_run():
+    from dashboards import warmup
     from dashboards.auth import gate
 
+    warmup.start()  # chart libraries load in the background while the login form shows
     st.set_page_config(page_title=_("YRD Emissions Watch"), page_icon="🛰️", layout="wide")
     st.session_state.pop("_emw_denied_shown", None)
     scope = gate()  # the login form and a stop when nobody is logged in
