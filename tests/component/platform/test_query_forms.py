@@ -1,5 +1,5 @@
 """The fast forms of the named queries return what their plain forms return, on seeded data with
-replayed rows: the case lists read from ``case_current`` + ``case_state`` by key (not every version
+replayed rows: the case lists read from ``case_latest`` + ``case_state`` by key (not every version
 of every case), RSD passes by plate from the plate-ordered projection with ``LIMIT 1 BY`` the key
 (not ``FINAL``), device health without ``FINAL``. The plain forms are written out here as the
 queries read before (the reference)."""
@@ -126,11 +126,11 @@ def test_case_queue_is_the_latest_version_of_each_case(seeded: Any) -> None:
 
 def test_cases_of_a_subject_and_of_a_capture(seeded: Any) -> None:
     subjects = seeded.query(
-        "SELECT DISTINCT plate, vin, subject_id FROM case_current WHERE subject_kind = 'vehicle' "
+        "SELECT DISTINCT plate, vin, subject_id FROM case_latest WHERE subject_kind = 'vehicle' "
         "ORDER BY subject_id LIMIT 6"
     ).result_rows
     stations = [r[0] for r in seeded.query(
-        "SELECT DISTINCT splitByChar(':', subject_id)[1] FROM case_current "
+        "SELECT DISTINCT splitByChar(':', subject_id)[1] FROM case_latest "
         "WHERE subject_kind != 'vehicle' LIMIT 2").result_rows]  # fmt: skip
     assert subjects
     for scope in _scopes():
