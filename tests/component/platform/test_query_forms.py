@@ -17,7 +17,7 @@ import pytest
 
 from core.access import scope_for
 from core.scope import Scope
-from streams.warehouse.queries import cases, devices, rsd, vehicle
+from streams.warehouse.queries import cases, devices, enforcement, rsd, vehicle
 
 pytestmark = [pytest.mark.component]
 
@@ -70,6 +70,10 @@ def seeded(chdb_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     client.command(
         "INSERT INTO case_state SELECT * FROM case_state WHERE case_id IN "
         "(SELECT case_id FROM case_state ORDER BY case_id LIMIT 5)"
+    )
+    client.command(
+        "INSERT INTO case_finding SELECT * FROM case_finding WHERE subject_id IN "
+        "(SELECT subject_id FROM case_state ORDER BY case_id LIMIT 5)"
     )
     yield client
     client.command(f"DROP DATABASE IF EXISTS `{db}`")
@@ -255,3 +259,32 @@ def test_case_log_reads_only_its_case_versions(seeded: Any) -> None:
                 parameters={"id": case_id, "scope_j": list(scope.all_jurisdictions)},
             )
             _same(plain, cases.log(seeded, scope, case_id), ordered=True)
+
+
+def test_case_findings_by_subject_drop_replays_like_final(seeded: Any) -> None:
+    """A case's findings read in its subject's key range with ``LIMIT 1 BY event_id`` are the
+    rows ``FINAL`` over every finding returns (the fixture stored the first subjects' findings
+    twice)."""
+    import json
+
+    doubled = seeded.query(
+        "SELECT count() - uniqExact(event_id) FROM case_finding WHERE subject_id IN "
+        "(SELECT subject_id FROM case_state ORDER BY case_id LIMIT 5)"
+    ).result_rows[0][0]
+    assert doubled > 0
+    rows = seeded.query(
+        "SELECT case_id, subject_kind, subject_id FROM case_latest FINAL ORDER BY case_id LIMIT 8"
+    ).result_rows
+    assert rows
+    for case_id, kind, sid in rows:
+        log = cases.log(seeded, Scope.zone(), case_id)
+        ids = [
+            json.loads(p or "{}").get("finding", "")
+            for p, e in zip(log["payload_json"], log["entry"], strict=True)
+            if e in ("opened", "evidence")
+        ]
+        assert ids, case_id
+        plain = enforcement.case_findings(seeded, Scope.zone(), case_id, ids)
+        fast = enforcement.case_findings(seeded, Scope.zone(), case_id, ids, (kind, sid))
+        assert len(fast) == len(set(ids)) == len(plain)
+        _same(plain, fast, ordered=True)
