@@ -361,6 +361,17 @@ _STREAM_DTYPE = np.dtype(
 def encode_streams(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> tuple[list[Any], bytes]:
     """Many HJ 1239 data-stream bodies at once: raw integers per record (wire order) and the
     concatenated 37-byte bodies; the same quantisation as ``DataStream.from_physical``."""
+    arr = _stream_array(cols, fix_valid)
+    return arr.tolist(), arr.tobytes()
+
+
+def encode_bodies(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> bytes:
+    """The concatenated 37-byte bodies of :func:`encode_streams` alone (what the seeder sends: the
+    per-record integers would be a Python object per field, thrown away)."""
+    return _stream_array(cols, fix_valid).tobytes()
+
+
+def _stream_array(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> np.ndarray:
     from obd_gateway.protocol.bodies import _MARKER_FLOOR_BY_WIDTH, STREAM_FIELDS, STREAM_LEN
 
     n = len(fix_valid)
@@ -374,7 +385,7 @@ def encode_streams(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> tuple[
     arr["f16"] = np.rint(np.abs(lon) * 1e6)
     arr["f17"] = np.rint(np.abs(lat) * 1e6)
     arr["f18"] = np.minimum(np.rint(cols["odometer_km"] * 10), 0xFAFFFFFF)
-    return arr.tolist(), arr.tobytes()
+    return arr
 
 
 def _obd_day(
@@ -469,7 +480,7 @@ def _obd_day(
     if not cut:
         for arr in (speed, rpm, torque, friction, fuel, air):  # last record: engine switched off
             arr[-1] = 0.0
-    _raws, body = encode_streams(
+    body = encode_bodies(
         {
             "speed_kmh": speed,
             "baro_kpa": np.full(n, 101.0),
@@ -1296,23 +1307,34 @@ class Seeder:
         rounds = 0
         seen: set[str] = set()  # ids are time-based: a repeat can only come from the same day
         process = bus.process_now
+        rows, repeated = report.rows, report.repeated
         step = 20_000
         while pending:
             outputs: list[Any] = []
             for i in range(0, len(pending), step):
                 chunk = pending[i : i + step]
                 sink.put(chunk)  # blocks while the sink is full: backpressure, as on the bus
+                done = 0
                 for e in chunk:
-                    for eid in getattr(e, "event_ids", None) or (e.event_id,):
-                        if eid in seen:  # same id, stored once (ReplacingMergeTree): apart
-                            report.repeated[e.KIND] += 1
+                    ids = getattr(e, "event_ids", None)
+                    if ids is None:  # one event, one id
+                        done += 1
+                        if e.event_id in seen:  # same id, stored once (ReplacingMergeTree): apart
+                            repeated[e.KIND] += 1
                         else:
-                            seen.add(eid)
-                            report.rows[e.KIND] += 1
-                for e in chunk:
+                            seen.add(e.event_id)
+                            rows[e.KIND] += 1
+                    else:  # a columnar batch: its ids at once
+                        n0 = len(seen)
+                        seen.update(ids)
+                        new = len(seen) - n0
+                        done += len(ids)
+                        rows[e.KIND] += new
+                        if new != len(ids):
+                            repeated[e.KIND] += len(ids) - new
                     outputs += process(e)
                 if rounds == 0:
-                    progress(sum(_records(e) for e in chunk))
+                    progress(done)
             outputs.sort(key=_event_ts)
             pending = outputs
             rounds += 1
