@@ -636,6 +636,16 @@ class VaporSource:
         ids = [s.id for s in registry.stations]
         rng = random.Random(plan.seed * 31 + 212)
         chosen = sorted(rng.sample(ids, plan.station_count(len(ids))))
+        # depots: all at full scale (with every station), else a share, at least one, drawn apart
+        # so that the stations' data stay what they were without them
+        depot_ids = sorted(d.id for d in registry.depots)
+        self.depots = sorted(
+            random.Random(plan.seed * 37 + 1010).sample(
+                depot_ids, plan.station_count(len(depot_ids))
+            )
+            if depot_ids
+            else []
+        )
         self.registry = registry
         self.ruleset = ruleset
         self.codemaps = default_codemaps()
@@ -646,6 +656,7 @@ class VaporSource:
             station_period_s=plan.station_period_s,
             sensor_period_s=plan.station_period_s,
             stations=chosen if len(chosen) < len(ids) else None,
+            depots=self.depots if len(chosen) < len(ids) else None,
         )
         # persistent station problems: (unit, kind, nozzle, first day, days)
         days = plan.days
@@ -953,6 +964,7 @@ def write_drawn_evidence(
     return names, hashes, clip_s
 
 
+SEED_MODEL = "smoke_yolov8n-seed"
 REVIEWERS = {"qingpu": "officer.wang", "wujiang": "officer.shen", "jiashan": "officer.zhu"}
 
 
@@ -1018,9 +1030,35 @@ class SmokeSource:
         files: tuple[str, ...] = (*EVIDENCE_FILES, "clip.mp4")
         hashes = tuple(hashlib.sha256(f"{eid}/{n}".encode()).hexdigest() for n in files)
         uri = f"seed://smoke_capture/{cam.id}/{first:%Y%m%d}/{eid}"
+        want_real = self.real_left > 0 and (offender or self.bundles == 0 or rng.random() < 0.02)
+        # the capture's facts, drawn before its evidence is written (the bundle's manifest carries
+        # them, as the live pipeline's does: what a review and its training label read)
+        last = ts + timedelta(seconds=rng.uniform(1, 4))
+        grade_conf = round(rng.uniform(0.55, 0.95), 2)
+        opacity = round(min(1.0, grade / 5 + rng.uniform(0, 0.08)), 3)
+        frames = rng.randint(4, 30)
+        det_conf = round(rng.uniform(0.5, 0.95), 2)
+        meta = {
+            "capture_id": eid,
+            "camera_id": cam.id,
+            "site_id": cam.site,
+            "jurisdiction": cam.jurisdiction,
+            "lane": cam.lane,
+            "ts": ts.isoformat(),
+            "first_ts": first.astimezone(UTC).isoformat(),
+            "last_ts": last.astimezone(UTC).isoformat(),
+            "best_ts": ts.astimezone(UTC).isoformat(),
+            "grade": grade,
+            "grade_confidence": grade_conf,
+            "model_version": SEED_MODEL,
+            "detector_confidence": det_conf,
+            "calibration_status": "valid",
+            "plate": plate,
+            "plate_colour": colour,
+        }
         real = None
-        if self.real_left > 0 and (offender or self.bundles == 0 or rng.random() < 0.02):
-            real = self._bundle(cam, eid, first, ts, grade, plate)
+        if want_real:
+            real = self._bundle(cam, eid, first, meta)
             if real is not None:
                 uri, files, hashes, clip = real
                 self.real_left -= 1
@@ -1032,7 +1070,7 @@ class SmokeSource:
                 grade=grade,
                 plate="" if plate == "unknown" else plate,
                 colour=colour,
-                meta={"capture_id": eid, "camera_id": cam.id, "ts": ts.isoformat()},
+                meta=meta,
             )
             uri = self._uri(folder)
             self.drawn += 1
@@ -1045,20 +1083,20 @@ class SmokeSource:
             lane=cam.lane,
             track_id=self.track,
             first_ts=first.astimezone(UTC),
-            last_ts=(ts + timedelta(seconds=rng.uniform(1, 4))).astimezone(UTC),
+            last_ts=last.astimezone(UTC),
             plate=plate,
             plate_colour=colour,
             plate_type=ptype,
             plate_source=source,
             vehicle_class="truck" if colour == "yellow" else "vehicle",
             grade=grade,
-            grade_confidence=round(rng.uniform(0.55, 0.95), 2),
-            opacity=round(min(1.0, grade / 5 + rng.uniform(0, 0.08)), 3),
-            frames=rng.randint(4, 30),
-            detector_confidence=round(rng.uniform(0.5, 0.95), 2),
+            grade_confidence=grade_conf,
+            opacity=opacity,
+            frames=frames,
+            detector_confidence=det_conf,
             grader_method="background_model",
             quality_flags=(),
-            model_version="smoke_yolov8n-seed",
+            model_version=SEED_MODEL,
             calibration_status="valid",
             evidence_uri=uri,
             evidence_files=files,
@@ -1067,7 +1105,7 @@ class SmokeSource:
         )
 
     def _bundle(
-        self, cam: Any, eid: str, first: datetime, ts: datetime, grade: float, plate: str
+        self, cam: Any, eid: str, first: datetime, meta: dict[str, Any]
     ) -> tuple[str, tuple[str, ...], tuple[str, ...], float] | None:
         """A real evidence bundle from the synthetic scene generator (None without OpenCV)."""
         assert self.evidence_root is not None
@@ -1079,7 +1117,11 @@ class SmokeSource:
             return None
         nrng = np.random.default_rng(int(eid[:8], 16))
         spec = SceneSpec(
-            width=384, height=288, vehicles=1, smoke=True, opacity=min(0.95, grade / 5 + 0.1)
+            width=384,
+            height=288,
+            vehicles=1,
+            smoke=True,
+            opacity=min(0.95, float(meta["grade"]) / 5 + 0.1),
         )
         try:
             scenes = render_pass(nrng, 24, spec)
@@ -1100,15 +1142,10 @@ class SmokeSource:
             clip_frames=[s.image for s in scenes],
             clip_fps=2.0,
             meta={
-                "capture_id": eid,
-                "camera_id": cam.id,
-                "site_id": cam.site,
-                "lane": cam.lane,
-                "ts": ts.isoformat(),
-                "grade": grade,
-                "plate": plate,
-                "model_version": "smoke_yolov8n-seed",
-                "calibration_status": "valid",
+                **meta,
+                # the scene's own boxes in best_frame_raw.jpg pixels: what a review corrects
+                "plume_box": [round(float(x), 1) for x in plume],
+                "vehicle_box": None if veh is None else [round(float(x), 1) for x in veh],
                 "synthetic": True,
             },
         )
