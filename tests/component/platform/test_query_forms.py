@@ -185,7 +185,9 @@ def test_rsd_passes_by_plate_drop_replays_like_final(seeded: Any) -> None:
                 parameters={"plate": plate, "a": since, "b": until, "sj": sj},
             )
             got = (
-                tl[tl["source"] == "remote_sensing"][["ts", "label", "value"]]
+                tl[(tl["source"] == "remote_sensing") & (tl["what"] == "reading")][
+                    ["ts", "label", "value"]
+                ]
                 if len(tl.columns)
                 else tl
             )
