@@ -16,6 +16,7 @@ columns), ``column(name)`` (values as the warehouse takes them, times as UTC epo
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import functools
 import json
@@ -235,33 +236,26 @@ def to_arrow(events: list[Event]) -> Any:
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def _repeated(values: list[Any], counts: Any, t: Any, n: int) -> Any:
-    """``values[i]`` repeated ``counts[i]`` times, built from buffers (no object per row)."""
+def _repeated(values: list[Any], counts: Any, t: Any) -> Any:
+    """``values[i]`` repeated ``counts[i]`` times: one Arrow ``take`` (no object per row)."""
     import numpy as np
     import pyarrow as pa
 
-    if t == pa.string():
-        enc = [v.encode() for v in values]
-        data = b"".join([e * c for e, c in zip(enc, counts.tolist(), strict=True)])
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        lens = np.fromiter(map(len, enc), dtype=np.int32, count=len(enc))
-        np.cumsum(np.repeat(lens, counts), out=offsets[1:])
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
-    return pa.array(np.repeat(np.array(values), counts), type=t)
+    index = np.repeat(np.arange(len(values), dtype=np.int32), counts)
+    return pa.array(values, type=t).take(pa.array(index))
 
 
 def _batches_to_arrow(batches: list[Any], specs: tuple[FieldSpec, ...]) -> Any:
     """One table of many columnar batches: ``cls.concat(batches)`` gives each column as flat
     values, one value per batch (repeated in C), epoch milliseconds, fixed-width bytes shown
-    as hex (one ``bytes.hex`` for the column, no string per row in Python) or float columns
-    given row-major (one NumPy conversion for all of them; their values must be finite)."""
+    as hex (one ``bytes.hex`` for the column, no string per row in Python) or rows of a float
+    array (NaN = null; the values must be finite)."""
     import numpy as np
     import pyarrow as pa
 
     cols = type(batches[0]).concat(batches)
     counts = np.fromiter((len(b) for b in batches), dtype=np.int64, count=len(batches))
     n = int(counts.sum())
-    matrices: dict[int, Any] = {}
     arrays = []
     for spec in specs:
         how, data = cols[spec.name]
@@ -269,20 +263,17 @@ def _batches_to_arrow(batches: list[Any], specs: tuple[FieldSpec, ...]) -> Any:
         if how == "batch_ms":
             arrays.append(pa.array(np.repeat(np.array(data, np.int64), counts)).cast(t))
         elif how == "batch":
-            arrays.append(_repeated(data, counts, t, n))
+            arrays.append(_repeated(data, counts, t))
         elif how == "ms":
             arrays.append(pa.array(data, type=pa.int64()).cast(t))
         elif how == "hex":
             buf, width = data
-            text = buf.hex().encode()
+            text = binascii.hexlify(buf)
             offsets = np.arange(0, 2 * width * (n + 1), 2 * width, dtype=np.int32)
             arrays.append(pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text)))
-        elif how == "float_matrix":  # float columns given row-major: one conversion for all
-            (width, flat), j = data
-            m = matrices.get(id(flat))
-            if m is None:  # None becomes NaN (the values are finite), then a null
-                m = matrices[id(flat)] = np.asarray(flat, dtype=np.float64).reshape(-1, width)
-            col = np.ascontiguousarray(m[:, j])
+        elif how == "float_columns":  # one row of a float array per column, NaN = null
+            matrix, j = data
+            col = matrix[j]
             arrays.append(pa.array(col, mask=np.isnan(col)))
         else:
             arrays.append(pa.array(data, type=t))
