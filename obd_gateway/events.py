@@ -641,12 +641,15 @@ def decode_records(raw: bytes, record_flags: bytes) -> tuple[Any, Any, list[tupl
     k = len(record_flags)
     status = np.frombuffer(raw, dtype=np.uint8)[_POS_STATUS_OFFSET::STREAM_LEN]
     fix = (status & 0x01) == 0
+    odd = ~fix
+    odd |= (np.frombuffer(record_flags, dtype=np.uint8) & RECORD_TIME_UNSET) != 0
     flags: list[tuple[str, ...]] = [()] * k
-    odd: dict[int, list[str]] = {i: fl for i, fl in bad}
-    rf = np.frombuffer(record_flags, dtype=np.uint8)
-    for i in np.flatnonzero(~fix | ((rf & RECORD_TIME_UNSET) != 0)).tolist():
-        odd.setdefault(i, [])
-    for i, fl in odd.items():
+    if not bad and not odd.any():
+        return values, fix, flags
+    more: dict[int, list[str]] = dict(bad)
+    for i in np.flatnonzero(odd).tolist():
+        more.setdefault(i, [])
+    for i, fl in more.items():
         if not fix[i]:
             fl.append("position:invalid_fix")
         if record_flags[i] & RECORD_TIME_UNSET:

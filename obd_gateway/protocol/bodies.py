@@ -290,21 +290,40 @@ class _Columns:
         for code in STREAM_FORMAT[1:]:
             fields.append((pos, code))
             pos += struct.calcsize(">" + code)
-        # the 19 raw integers of a body as one record of a NumPy structured type (big-endian)
+        # rows: the 18 NUMERIC_FIELDS, then the position status
+        order = [*range(15), LON_INDEX, LAT_INDEX, ODO_INDEX, POS_STATUS_INDEX]
+        # the raw integers of a body as one record of a structured type (big-endian) ...
         self.dtype = np.dtype([(f"f{j}", ">" + code) for j, (_off, code) in enumerate(fields)])
-        self.names: tuple[str, ...] = self.dtype.names or ()
-
-        def col(attr: str) -> Any:
-            return np.array([[getattr(p, attr)] for p in _PHYS], dtype=np.float64)
-
-        self.lo, self.hi = col("raw_lo"), col("raw_hi")
-        self.mul, self.add, self.den = col("mul"), col("add"), col("den")
+        self.names = [f"f{j}" for j in order]
+        # ... or as one product of its bytes with weights (exact in float64: integers < 2**32)
+        w = np.zeros((STREAM_LEN, len(order)), dtype=np.float64)
+        for row, j in enumerate(order):
+            off, code = fields[j]
+            width = struct.calcsize(">" + code)
+            for b in range(width):
+                w[off + b, row] = float(256 ** (width - 1 - b))
+        self.weights = w
+        specs = [(p.raw_lo, p.raw_hi, p.mul, p.add, p.den) for p in _PHYS] + [
+            (0, _COORD_MAX[LON_INDEX], 1, 0, 10**6),
+            (0, _COORD_MAX[LAT_INDEX], 1, 0, 10**6),
+            (0, 0xFB000000 - 1, 1, 0, 10),
+        ]
+        lo, hi, mul, add, den = (
+            np.array([[v] for v in c], dtype=np.float64) for c in zip(*specs, strict=True)
+        )
+        self.lo, self.hi, self.mul, self.add, self.den = lo, hi, mul, add, den
         self.rounded = [j for j, p in enumerate(_PHYS) if p.rounded]
+        status = np.arange(256)
+        self.lon_sign = np.where(status & 0x04, -1.0, 1.0)  # west
+        self.lat_sign = np.where(status & 0x02, -1.0, 1.0)  # south
 
 
 @functools.cache
 def _columns() -> _Columns:
     return _Columns()
+
+
+SMALL_BATCH = 64  # records: below, the raw integers come from one matrix product (less overhead)
 
 
 def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]]]:
@@ -317,36 +336,34 @@ def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]]]:
     from the precompiled specs: a raw integer in ``[raw_lo, raw_hi]`` is ``(raw * mul + add) /
     den`` (integers exact in float64, then one correctly rounded division, as Python's
     ``int / int``), rounded to 6 decimals where the scaling has more (km/h: ``raw * 10**6 / 256``
-    is exact, so NumPy's ``round`` gives Python's); coordinates ``raw / 10**6`` signed by the
-    position status; the odometer ``raw / 10``. ``tests/unit/obd/test_samples.py`` checks every
-    1- and 2-byte raw value against :meth:`DataStream.reading`.
+    is exact, so NumPy's ``round`` gives Python's); coordinates ``±raw / 10**6`` by the position
+    status (``+ 0`` turns a west or south zero into ``0.0``); the odometer ``raw / 10``.
+    ``tests/unit/obd/test_samples.py`` checks every 1- and 2-byte raw value against
+    :meth:`DataStream.reading`.
     """
     import numpy as np
 
     c = _columns()
     k = len(raw) // STREAM_LEN
-    rec = np.frombuffer(raw, dtype=c.dtype, count=k)
-    ints = np.empty((len(c.names), k), dtype=np.float64)  # the raw integers (exact in float64)
-    for j, name in enumerate(c.names):
-        ints[j] = rec[name]
-    scaled = ints[:15]
-    out = np.empty((len(NUMERIC_FIELDS), k), dtype=np.float64)
-    np.divide(scaled * c.mul + c.add, c.den, out=out[:15])
+    if k <= SMALL_BATCH:
+        body = np.frombuffer(raw, dtype=np.uint8, count=k * STREAM_LEN).reshape(k, STREAM_LEN)
+        x = (body.astype(np.float64) @ c.weights).T  # (19, k): the raw integers
+    else:
+        rec = np.frombuffer(raw, dtype=c.dtype, count=k)
+        x = np.empty((len(c.names), k), dtype=np.float64)
+        for j, name in enumerate(c.names):
+            x[j] = rec[name]
+    ints = x[:18]
+    good = ints >= c.lo
+    good &= ints <= c.hi
+    status = x[18].astype(np.intp)
+    ints[15] *= c.lon_sign[status]
+    ints[16] *= c.lat_sign[status]
+    out = ints * c.mul
+    out += c.add
+    out /= c.den
     for j in c.rounded:
         out[j] = np.round(out[j], 6)
-    status = rec[c.names[POS_STATUS_INDEX]]
-    lon, lat, odo = ints[LON_INDEX], ints[LAT_INDEX], ints[ODO_INDEX]
-    np.divide(lon, 1e6, out=out[15])
-    np.negative(out[15], out=out[15], where=(status & 0x04) != 0)
-    np.divide(lat, 1e6, out=out[16])
-    np.negative(out[16], out=out[16], where=(status & 0x02) != 0)
-    np.divide(odo, 10.0, out=out[17])
-    good = np.empty((len(NUMERIC_FIELDS), k), dtype=bool)
-    np.greater_equal(scaled, c.lo, out=good[:15])
-    good[:15] &= scaled <= c.hi
-    np.less_equal(lon, _COORD_MAX[LON_INDEX], out=good[15])
-    np.less_equal(lat, _COORD_MAX[LAT_INDEX], out=good[16])
-    np.less(odo, 0xFB000000, out=good[17])
     bad: list[tuple[int, list[str]]] = []
     if not good.all():
         out[~good] = np.nan
