@@ -425,10 +425,13 @@ class ObdSamples:
         v = self._values
         if v is None:
             matrix, _fix, flags = self._decode()
-            cols = matrix.tolist()
-            if any(flags):  # NaN (no value) → None
-                cols = [[None if x != x else x for x in c] for c in cols]
-            v = self._values = tuple([tuple(c) for c in cols])
+            cols = [tuple(c) for c in matrix.tolist()]
+            if any(flags):  # NaN (no value) → None, in the columns that have one
+                import numpy as np
+
+                for j in np.flatnonzero(np.isnan(matrix).any(axis=1)).tolist():
+                    cols[j] = tuple([None if x != x else x for x in cols[j]])
+            v = self._values = tuple(cols)
         return v
 
     def value(self, name: str) -> tuple[float | None, ...]:

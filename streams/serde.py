@@ -72,6 +72,7 @@ def _analyse(name: str, tp: Any) -> FieldSpec:
     return FieldSpec(name, tp, optional, False)
 
 
+@functools.cache
 def is_columnar(cls: type) -> bool:
     """A columnar batch class (see the module docstring), not an event dataclass."""
     return isinstance(getattr(cls, "ROW", None), type)
@@ -119,9 +120,18 @@ def to_dict(event: Event) -> dict[str, Any]:
         rows = [to_dict(r) | {"kind": cls.KIND} for r in event.rows()]  # type: ignore[attr-defined]
         return rows[0] if len(rows) == 1 else {"kind": cls.KIND, "rows": rows}
     out: dict[str, Any] = {"kind": cls.KIND}
-    for spec in fields_of(cls):
-        out[spec.name] = _to_jsonable(spec, getattr(event, spec.name))
+    for name, spec in _json_plan(cls):
+        v = getattr(event, name)
+        out[name] = v if spec is None else _to_jsonable(spec, v)
     return out
+
+
+@functools.cache
+def _json_plan(cls: type) -> tuple[tuple[str, FieldSpec | None], ...]:
+    """Each field in order, with its spec where JSON needs a conversion (times, arrays)."""
+    return tuple(
+        (s.name, s if s.array or s.base in (datetime, date) else None) for s in fields_of(cls)
+    )
 
 
 def to_json(event: Event) -> bytes:
