@@ -160,7 +160,8 @@ _BATCH = b"\x00"  # first byte of a batch's bus form (JSON never starts with it)
 
 def encode(event: Any) -> bytes:
     """The bus form of an event: JSON, or a columnar batch's binary form."""
-    if is_columnar(type(event)):
+    cls: type = type(event)
+    if is_columnar(cls):
         return b"".join((_BATCH, event.KIND.encode(), _BATCH, event.to_bytes()))
     return to_json(event)
 
