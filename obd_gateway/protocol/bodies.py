@@ -286,23 +286,11 @@ class _Columns:
     def __init__(self) -> None:
         import numpy as np
 
-        fields, pos = [], 0
-        for code in STREAM_FORMAT[1:]:
-            fields.append((pos, code))
-            pos += struct.calcsize(">" + code)
         # rows: the 18 NUMERIC_FIELDS, then the position status
         order = [*range(15), LON_INDEX, LAT_INDEX, ODO_INDEX, POS_STATUS_INDEX]
-        # the raw integers of a body as one record of a structured type (big-endian) ...
-        self.dtype = np.dtype([(f"f{j}", ">" + code) for j, (_off, code) in enumerate(fields)])
+        # the raw integers of a body as one record of a structured type (big-endian)
+        self.dtype = np.dtype([(f"f{j}", ">" + code) for j, code in enumerate(STREAM_FORMAT[1:])])
         self.names = [f"f{j}" for j in order]
-        # ... or as one product of its bytes with weights (exact in float64: integers < 2**32)
-        w = np.zeros((STREAM_LEN, len(order)), dtype=np.float64)
-        for row, j in enumerate(order):
-            off, code = fields[j]
-            width = struct.calcsize(">" + code)
-            for b in range(width):
-                w[off + b, row] = float(256 ** (width - 1 - b))
-        self.weights = w
         specs = [(p.raw_lo, p.raw_hi, p.mul, p.add, p.den) for p in _PHYS] + [
             (0, _COORD_MAX[LON_INDEX], 1, 0, 10**6),
             (0, _COORD_MAX[LAT_INDEX], 1, 0, 10**6),
@@ -321,9 +309,6 @@ class _Columns:
 @functools.cache
 def _columns() -> _Columns:
     return _Columns()
-
-
-SMALL_BATCH = 64  # records: below, the raw integers come from one matrix product (less overhead)
 
 
 def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]]]:
@@ -345,14 +330,10 @@ def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]]]:
 
     c = _columns()
     k = len(raw) // STREAM_LEN
-    if k <= SMALL_BATCH:
-        body = np.frombuffer(raw, dtype=np.uint8, count=k * STREAM_LEN).reshape(k, STREAM_LEN)
-        x = (body.astype(np.float64) @ c.weights).T  # (19, k): the raw integers
-    else:
-        rec = np.frombuffer(raw, dtype=c.dtype, count=k)
-        x = np.empty((len(c.names), k), dtype=np.float64)
-        for j, name in enumerate(c.names):
-            x[j] = rec[name]
+    rec = np.frombuffer(raw, dtype=c.dtype, count=k)
+    x = np.empty((len(c.names), k), dtype=np.float64)  # the raw integers (exact in float64)
+    for j, name in enumerate(c.names):
+        x[j] = rec[name]
     ints = x[:18]
     good = ints >= c.lo
     good &= ints <= c.hi
