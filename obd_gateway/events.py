@@ -640,15 +640,16 @@ def decode_records(raw: bytes, record_flags: bytes) -> tuple[Any, Any, list[tupl
     ``time_unset``; ``()`` for a clean record)."""
     import numpy as np
 
-    values, bad = physical_columns(raw)
+    values, bad, status = physical_columns(raw)
     k = len(record_flags)
-    status = np.frombuffer(raw, dtype=np.uint8)[_POS_STATUS_OFFSET::STREAM_LEN]
     fix = (status & 0x01) == 0
-    odd = ~fix
-    odd |= (np.frombuffer(record_flags, dtype=np.uint8) & RECORD_TIME_UNSET) != 0
     flags: list[tuple[str, ...]] = [()] * k
-    if not bad and not odd.any():
+    unset = record_flags.translate(_UNSET_BIT).count(0) != k
+    if not bad and not unset and fix.all():
         return values, fix, flags
+    odd = ~fix
+    if unset:
+        odd |= (np.frombuffer(record_flags, dtype=np.uint8) & RECORD_TIME_UNSET) != 0
     more: dict[int, list[str]] = dict(bad)
     for i in np.flatnonzero(odd).tolist():
         more.setdefault(i, [])
@@ -662,6 +663,7 @@ def decode_records(raw: bytes, record_flags: bytes) -> tuple[Any, Any, list[tupl
 
 
 _NUMERIC_INDEX = {n: i for i, n in enumerate(NUMERIC_FIELDS)}
+_UNSET_BIT = bytes(b & RECORD_TIME_UNSET for b in range(256))  # bytes.translate table
 _POS_STATUS_OFFSET = 24  # byte of the position status in a data-stream body (bodies.py)
 
 EVENT_TYPES = (ObdFrame, ObdSamples, ObdInfoSnapshot, ObdStatus, ObdQuarantine)

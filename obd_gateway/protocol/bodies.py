@@ -311,10 +311,11 @@ def _columns() -> _Columns:
     return _Columns()
 
 
-def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]]]:
+def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]], Any]:
     """Physical values of ``k`` concatenated 37-byte bodies, all records at once (NumPy).
 
-    Returns ``(values, bad)``: ``values`` is an ``(18, k)`` float64 array, one row per
+    Returns ``(values, bad, status)``: ``status`` is each record's position status byte (uint8
+    array), ``values`` an ``(18, k)`` float64 array, one row per
     :data:`NUMERIC_FIELDS` field, NaN where a value is not ``ok`` (marker, not ready, out of
     range); ``bad`` lists ``(record index, flags)`` for the records with such a field, in record
     order, with their ``field:tag`` flags. The rules are those of :meth:`DataStream.reading`,
@@ -331,15 +332,16 @@ def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]]]:
     c = _columns()
     k = len(raw) // STREAM_LEN
     rec = np.frombuffer(raw, dtype=c.dtype, count=k)
-    x = np.empty((len(c.names), k), dtype=np.float64)  # the raw integers (exact in float64)
-    for j, name in enumerate(c.names):
+    x = np.empty((18, k), dtype=np.float64)  # the raw integers (exact in float64)
+    for j, name in enumerate(c.names[:18]):
         x[j] = rec[name]
     ints = x[:18]
     good = ints >= c.lo
     good &= ints <= c.hi
-    status = x[18].astype(np.intp)
-    ints[15] *= c.lon_sign[status]
-    ints[16] *= c.lat_sign[status]
+    status = rec[c.names[18]]
+    if (status & 0x06).any():  # west or south (never in the zone: skipped there)
+        ints[15] *= c.lon_sign[status]
+        ints[16] *= c.lat_sign[status]
     out = ints * c.mul
     out += c.add
     out /= c.den
@@ -350,13 +352,13 @@ def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]]]:
         out[~good] = np.nan
         for i in np.flatnonzero(~good.all(axis=0)).tolist():
             bad.append((i, _row_flags(_STREAM.unpack_from(raw, i * STREAM_LEN))))
-    return out, bad
+    return out, bad, status
 
 
 def physical_row(raw: tuple[int, ...]) -> tuple[list[float | None], list[str]]:
     """One record's physical values (``None`` unless ``ok``) and flags: :func:`physical_columns`
     of its body (tools; the gateway's batches decode all their records at once)."""
-    values, bad = physical_columns(_STREAM.pack(*raw))
+    values, bad, _status = physical_columns(_STREAM.pack(*raw))
     return [None if v != v else v for v in values[:, 0].tolist()], (bad[0][1] if bad else [])
 
 
