@@ -501,6 +501,24 @@ class ObdSamples:
             out[name] = ("float_columns", (values, j))
         return out
 
+    @staticmethod
+    def prepare(batches: Sequence[ObdSamples]) -> None:
+        """Decode the records of many batches in one call (:func:`decode_records` over their
+        joined bodies) and give each batch its share, so that reading their values later costs
+        no decode per batch (the bus does this for what its worker takes at once)."""
+        todo = [b for b in batches if b._decoded is None]
+        if len(todo) < 2:
+            return
+        values, fix, flags = decode_records(
+            b"".join([b.raw for b in todo]), b"".join([b.record_flags for b in todo])
+        )
+        fix_l = fix.tolist()
+        start = 0
+        for b in todo:
+            end = start + len(b.ts_ms)
+            b._decoded = (values[:, start:end], tuple(fix_l[start:end]), tuple(flags[start:end]))
+            start = end
+
     def rows(self) -> list[ObdSample]:
         """Each record as an :class:`ObdSample` (validated: tests, dead letters, JSON)."""
         out = []

@@ -23,6 +23,7 @@ import json
 import operator
 import types
 import typing
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -72,10 +73,15 @@ def _analyse(name: str, tp: Any) -> FieldSpec:
     return FieldSpec(name, tp, optional, False)
 
 
-@functools.cache
 def is_columnar(cls: type) -> bool:
     """A columnar batch class (see the module docstring), not an event dataclass."""
-    return isinstance(getattr(cls, "ROW", None), type)
+    v = _COLUMNAR.get(cls)
+    if v is None:
+        v = _COLUMNAR[cls] = isinstance(getattr(cls, "ROW", None), type)
+    return v
+
+
+_COLUMNAR: dict[type, bool] = {}
 
 
 @functools.cache
@@ -153,6 +159,18 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
         else:
             kwargs[spec.name] = _scalar_in(spec.base, v)
     return cls(**kwargs)
+
+
+def prepare(events: Sequence[Any]) -> None:
+    """Let each columnar class among ``events`` prepare its batches at once (``cls.prepare``,
+    where it has one: e.g. decode the records of many batches in one call). Changes no value."""
+    by_class: dict[type, list[Any]] = {}
+    for e in events:
+        cls: type = type(e)
+        if is_columnar(cls) and hasattr(cls, "prepare"):
+            by_class.setdefault(cls, []).append(e)
+    for cls, batches in by_class.items():
+        cls.prepare(batches)  # type: ignore[attr-defined]
 
 
 _BATCH = b"\x00"  # first byte of a batch's bus form (JSON never starts with it)

@@ -378,3 +378,16 @@ def test_session_gives_one_batch_of_the_records_whichever_decoder(
     want_ts = [t for t, _s, _i, _u in decode_realtime(data, layout).streams()]
     assert [r.ts for r in a.rows()] == want_ts
     assert a.inferred == tuple(i > 0 and layout is Layout.GB17691 for i in range(len(raws)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(raw_st, min_size=1, max_size=5), min_size=2, max_size=6))
+def test_batches_prepared_together_read_as_each_alone(units: list[list[tuple[int, ...]]]) -> None:
+    batches = [batch_of(raws) for raws in units]
+    alone = [batch_of(raws) for raws in units]
+    ObdSamples.prepare(batches)
+    for b, a in zip(batches, alone, strict=True):
+        assert b._decoded is not None
+        assert b.flags == a.flags and b.fix_valid == a.fix_valid
+        for col_b, col_a in zip(b.values, a.values, strict=True):
+            assert all(_same(x, y) for x, y in zip(col_b, col_a, strict=True))
