@@ -291,6 +291,7 @@ TIME_UNSET = "time_unset"  # quality flag of such a record
 _SAMPLE_PREFIX = b"obd.sample\x1f"
 _CONSTANTS = ("vin", "jurisdiction", "fleet", "vehicle_class", "signature", "frame_id")
 _HEADER = struct.Struct(">HI")  # length of the JSON header, number of records
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, not per batch
 
 
 class ObdSamples:
@@ -589,7 +590,7 @@ class ObdSamples:
         """The compact binary form: a JSON header (vehicle, provenance, receive time), the
         record count, the times (int64 ms), one flag byte per record and the 37-byte bodies as
         received (≈ 46 B a record)."""
-        head = json.dumps(self._header(), ensure_ascii=False, separators=(",", ":")).encode()
+        head = _JSON.encode(self._header()).encode()
         k = len(self.ts_ms)
         return b"".join(
             (

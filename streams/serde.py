@@ -141,7 +141,10 @@ def _json_plan(cls: type) -> tuple[tuple[str, FieldSpec | None], ...]:
 
 
 def to_json(event: Event) -> bytes:
-    return json.dumps(to_dict(event), ensure_ascii=False, separators=(",", ":")).encode()
+    return _JSON.encode(to_dict(event)).encode()
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, not per event
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
