@@ -658,9 +658,9 @@ def answer_for_block(frame: Frame, result: int, block: StreamBlock) -> Frame:
     echoed as they came (what ``encode_time(decode_time(...))`` gives), header fields from the
     accepted frame, so nothing needs re-validating."""
     if frame.variant is HeaderVariant.RESPONSE_FLAG:
-        return Frame.trusted(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
+        return Frame(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
     data = block.time_raw + bytes((result,))
-    return Frame.trusted(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
+    return Frame(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
 
 
 # ------------------------------------------------------------------------------ dispatch
