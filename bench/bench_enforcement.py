@@ -312,7 +312,7 @@ async def seeded(args: argparse.Namespace) -> None:
             continue
     span = client.query("SELECT min(ts), max(ts), count() FROM exceedance").result_rows[0]
     days = max((span[1] - span[0]).total_seconds() / 86400, 1e-9)
-    n_cases = int(client.query("SELECT count() FROM case_current FINAL").result_rows[0][0])
+    n_cases = int(client.query("SELECT count() FROM case_latest FINAL").result_rows[0][0])
     print(
         f"seeded warehouse {data_dir}: {n_read:,} readings, {span[2]:,} exceedances over "
         f"{days:.1f} days ({span[2] / days:,.0f}/day), {n_cases:,} cases"

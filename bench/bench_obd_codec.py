@@ -9,13 +9,13 @@ Layers measured (frames/s; each row includes the layers above it, all on one cor
   frame              stream framing: start bytes, header (variant, VIN check), length, BCC
                      (FrameDecoder.feed over one buffer → Frame objects with their raw bytes)
   frame+unit         + data-unit decode as the gateway runs it (units.decode_streams: item types,
-                     every collection time validated → Unix seconds, the 19 raw integers of each of
-                     the 10 records); this is "decoding the frame" for the ≥ 100 k goal
-  frame+unit+physical + physical values and quality flags of every field of every record
-                     (bodies.physical_row)
+                     every collection time validated → Unix seconds; the 10 bodies stay bytes);
+                     this is "decoding the frame" for the ≥ 100 k goal
+  frame+unit+physical + physical values and quality flags of every field of every record, the
+                     unit's records at once (bodies.physical_columns, as a samples batch does)
   frame+session      + everything the gateway does per frame before publishing (Session.handle:
-                     SHA-256 of the frame, registry check, obd.frame + 10 obd.sample events with
-                     deterministic ids, the answer frame); the IO-free half of the gateway
+                     SHA-256 of the frame, registry check, obd.frame + one obd.sample batch of 10
+                     records with deterministic ids, the answer frame); the IO-free half of the gateway
   typed decode_unit  frame + the typed object model (RealTime/InfoItem/DataStream, for the CLI
                      and the other commands), for reference
 
@@ -47,7 +47,7 @@ from typing import Any
 from core.registry import default_registry
 from core.timeutil import BEIJING
 from obd_gateway.protocol import FrameDecoder, RealTime, decode_unit
-from obd_gateway.protocol.bodies import physical_row
+from obd_gateway.protocol.bodies import STREAM_LEN, physical_columns
 from obd_gateway.protocol.units import decode_streams
 from obd_gateway.session import Session
 from obd_gateway.simulator import VehicleModel, build_packet
@@ -186,14 +186,17 @@ def main() -> None:
     def stage_physical() -> None:
         for f, _ in parsed:
             b = decode_streams(f.data)
-            for raw in b.raws:  # type: ignore[union-attr]
-                physical_row(raw)
+            assert b is not None
+            d = b.data
+            physical_columns(
+                b"".join([d[p : p + STREAM_LEN] for p in map(b.body_at, range(len(b)))])
+            )
 
     reg = default_registry()
     rx = datetime(2026, 11, 20, 0, 0, 10, tzinfo=UTC)
     session = Session(reg, "127.0.0.1:1")
     out = session.handle(parsed[0][0], parsed[0][1], rx)
-    assert len(out.events) == 11 and out.answer is not None
+    assert len(out.events) == 2 and len(out.events[1]) == 10 and out.answer is not None
 
     def stage_session() -> None:
         handle = session.handle

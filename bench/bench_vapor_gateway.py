@@ -215,7 +215,7 @@ async def main_async(args: argparse.Namespace) -> None:
     frames = frames_for(reg, args.per_unit)  # pre-encoded, before the warm-up starts
     start_at = time.time() + args.warmup
     window: dict[str, float] = {}
-    prof = cProfile.Profile() if args.profile else None
+    prof = cProfile.Profile(time.process_time) if args.profile else None
 
     async def server_window() -> None:  # server CPU over the measured window
         await asyncio.sleep(max(0.0, start_at - time.time()))

@@ -93,7 +93,7 @@ def busy_vehicles(client: Any, n: int = 5) -> list[str]:
         "UNION ALL SELECT splitByChar('|', subject_id)[1] AS plate, count() FROM exceedance "
         "WHERE subject_kind = 'vehicle' GROUP BY plate "
         "UNION ALL SELECT l.plate, count() FROM obd_sample AS o INNER JOIN (SELECT DISTINCT "
-        "plate, vin FROM case_current WHERE plate != '' AND vin != '') AS l ON l.vin = o.vin "
+        "plate, vin FROM case_latest WHERE plate != '' AND vin != '') AS l ON l.vin = o.vin "
         "GROUP BY l.plate) GROUP BY plate ORDER BY n DESC, plate LIMIT {n:UInt32}",
         parameters={"n": n},
     )

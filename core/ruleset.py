@@ -170,9 +170,12 @@ def _applies(conds: Mapping[str, str | list[str]], subject: Mapping[str, str]) -
     return True
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the same documents, ~10x faster
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except FileNotFoundError:
         raise ConfigError(str(path), "(file)", "an existing rule-set file") from None
     except yaml.YAMLError as exc:

@@ -29,6 +29,7 @@ registry's links only, which every partition can read without shared state.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +65,11 @@ def parse_colour(text: str | None) -> PlateColour:
         ) from None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_plate(text: str, colour: str | None = None) -> Plate:
-    """A plate from any shape the sources use; ``|colour`` in the text wins over ``colour``."""
+    """A plate from any shape the sources use; ``|colour`` in the text wins over ``colour``.
+
+    Pure, and a plate is immutable: results are kept (a busy plate passes many times a day)."""
     number, _, col = text.partition("|")
     return Plate.parse(number, parse_colour(col or colour))
 

@@ -104,13 +104,14 @@ def event_time(packet: Packet, received_at: datetime) -> tuple[datetime, list[st
     return (ts, []) if ts is not None else (received_at, ["no_data_time"])
 
 
-_PW = re.compile(r"(?<=PW=)[^;&]*")
+_PW = re.compile(r"PW=[^;&]*")  # a literal start: the engine jumps to each "PW=" (a look-behind
+# tried at every position cost ~4x as much per packet)
 
 
 def redact_pw(text: str) -> str:
     """The packet text with its access password masked: the stored evidence keeps the packet
     (its SHA-256 is over the bytes as received), never the device's credential."""
-    return _PW.sub("******", text)
+    return _PW.sub("PW=******", text)
 
 
 def from_hj212(

@@ -280,6 +280,7 @@ class Simulation:
         sensor_period_s: float = 60.0,
         stations: Sequence[str] | None = None,
         passwords: Mapping[str, str] | None = None,
+        depots: Sequence[str] | None = None,
     ) -> None:
         self.registry = registry
         # plain PW per unit id (the demo credentials of the data dir); the registry holds digests
@@ -307,6 +308,12 @@ class Simulation:
             for d in registry.depots
             if stations is None
         }
+        if stations is not None and depots:
+            # depots named beside a choice of stations: each its own random stream (the others'
+            # packets stay what they were without them)
+            for d in registry.depots:
+                if d.id in depots:
+                    self.depots[d.id] = DepotModel(d, random.Random(f"{seed}:depot:{d.id}"))
         self._seq = 0
         self._heap: list[tuple[datetime, int, str, Any]] | None = None
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,11 +27,9 @@ from core.errors import ValidationError
 from core.events import deterministic_id, require_aware, require_range
 from obd_gateway.protocol.bodies import (
     NUMERIC_FIELDS,
-    POS_STATUS_INDEX,
-    STREAM_FORMAT,
     STREAM_LEN,
     DataStream,
-    physical_row,
+    physical_columns,
 )
 
 SIGNATURE_STATES = ("absent", "unverified", "valid", "invalid")
@@ -294,6 +291,7 @@ TIME_UNSET = "time_unset"  # quality flag of such a record
 _SAMPLE_PREFIX = b"obd.sample\x1f"
 _CONSTANTS = ("vin", "jurisdiction", "fleet", "vehicle_class", "signature", "frame_id")
 _HEADER = struct.Struct(">HI")  # length of the JSON header, number of records
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, not per batch
 
 
 class ObdSamples:
@@ -302,9 +300,11 @@ class ObdSamples:
     High-rate telemetry travels in this shape from the gateway to the rules, the write-ahead log /
     Kafka and the warehouse; each record is one row of table ``obd_sample`` (columns: the fields of
     :class:`ObdSample`, which stays the row's contract and what :meth:`rows` gives). Built in one
-    place (this constructor) from the records' times and their 37-byte bodies exactly as received:
-    physical values by :func:`~obd_gateway.protocol.bodies.physical_row`, flags, ids. The binary form
-    (:meth:`to_bytes`) is those inputs; decoding it runs the same constructor.
+    place (this constructor) from the records' times and their 37-byte bodies exactly as received,
+    with the records' ids; the physical values, fix validity and quality flags are decoded from the
+    bodies on first use, all records at once (:func:`decode_records`, the same function for one
+    batch and for many joined ones). The binary form (:meth:`to_bytes`) is those inputs; decoding
+    it runs the same constructor.
 
     Columns are tuples in row order; ``ts_ms`` holds the collection times as UTC epoch
     milliseconds; the vehicle's facts, the receive time and the frame's provenance are one value
@@ -314,13 +314,11 @@ class ObdSamples:
     KIND: ClassVar[str] = "obd.sample"
     ROW: ClassVar[type] = ObdSample
     __slots__ = (
+        "_decoded",
         "_values",
         "backfilled",
         "digests",
         "event_ids",
-        "fix_valid",
-        "flags",
-        "flat",
         "fleet",
         "frame_id",
         "jurisdiction",
@@ -367,28 +365,11 @@ class ObdSamples:
         self.ts_ms = ts_ms if isinstance(ts_ms, tuple) else tuple(ts_ms)
         self.record_flags = bytes(record_flags)
         self.raw = bytes(raw)
-        prefix = _SAMPLE_PREFIX + vin.encode() + b"\x1f"
-        blake2b = hashlib.blake2b
-        flat: list[float] = []
-        nan = math.nan
-        fix: list[bool] = []
-        flags: list[tuple[str, ...]] = []
-        for rf, r in zip(self.record_flags, _STREAM.iter_unpack(raw), strict=True):
-            vals, fl = physical_row(r)
-            if fl:  # a marker or a bad value (rare): None travels as NaN (the values are finite)
-                vals = [nan if v is None else v for v in vals]
-            flat += vals  # type: ignore[arg-type]  # no None left (NaN instead)
-            if r[POS_STATUS_INDEX] & 0x01:
-                fix.append(False)
-                fl.append("position:invalid_fix")
-            else:
-                fix.append(True)
-            if rf & RECORD_TIME_UNSET:
-                fl.append(TIME_UNSET)
-            flags.append(tuple(fl) if fl else ())
-        self.flat = flat  # row-major physical values, NaN for None (read-only): for the warehouse
+        self._decoded: tuple[Any, tuple[bool, ...], tuple[tuple[str, ...], ...]] | None = None
         self._values: tuple[tuple[float | None, ...], ...] | None = None
         # the bytes of ObdSample.make_id (``_part`` of a time is "{seconds}.{microseconds:06d}")
+        prefix = _SAMPLE_PREFIX + vin.encode() + b"\x1f"
+        blake2b = hashlib.blake2b
         self.digests = b"".join(
             [
                 blake2b(
@@ -399,8 +380,6 @@ class ObdSamples:
         )
         h = self.digests.hex()
         self.event_ids = tuple([h[j : j + 32] for j in range(0, len(h), 32)])
-        self.fix_valid = tuple(fix)
-        self.flags = tuple(flags)
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -423,16 +402,37 @@ class ObdSamples:
     def inferred(self) -> tuple[bool, ...]:
         return tuple(bool(f & RECORD_INFERRED) for f in self.record_flags)
 
+    def _decode(self) -> tuple[Any, tuple[bool, ...], tuple[tuple[str, ...], ...]]:
+        """Physical columns, fix validity and quality flags, decoded from the bodies on first use
+        (the gateway and the bus carry the bodies; rules and the warehouse read the values)."""
+        d = self._decoded
+        if d is None:
+            values, fix, flags = decode_records(self.raw, self.record_flags)
+            d = self._decoded = (values, tuple(fix.tolist()), tuple(flags))
+        return d
+
+    @property
+    def fix_valid(self) -> tuple[bool, ...]:
+        return self._decode()[1]
+
+    @property
+    def flags(self) -> tuple[tuple[str, ...], ...]:
+        """Each record's quality flags (``field:tag``, ``position:invalid_fix``, ``time_unset``)."""
+        return self._decode()[2]
+
     @property
     def values(self) -> tuple[tuple[float | None, ...], ...]:
         """The physical columns in :data:`~obd_gateway.protocol.bodies.NUMERIC_FIELDS` order."""
         v = self._values
         if v is None:
-            w = len(NUMERIC_FIELDS)
-            flat: Sequence[float | None] = self.flat
-            if any(self.flags):
-                flat = [None if x != x else x for x in self.flat]  # NaN (no value) → None
-            v = self._values = tuple([tuple(flat[j::w]) for j in range(w)])
+            matrix, _fix, flags = self._decode()
+            cols = [tuple(c) for c in matrix.tolist()]
+            if any(flags):  # NaN (no value) → None, in the columns that have one
+                import numpy as np
+
+                for j in np.flatnonzero(np.isnan(matrix).any(axis=1)).tolist():
+                    cols[j] = tuple([None if x != x else x for x in cols[j]])
+            v = self._values = tuple(cols)
         return v
 
     def value(self, name: str) -> tuple[float | None, ...]:
@@ -472,14 +472,14 @@ class ObdSamples:
         """The ``obd_sample`` columns of many batches, for one insert (``streams.serde``): per
         column ``("rows", values)``, ``("batch", one value per batch)``, ``("ms", epoch ms)``,
         ``("batch_ms", one epoch ms per batch)``, ``("hex", (bytes, bytes per row))`` or
-        ``("float_matrix", ((width, row-major floats, NaN for none), column index))``."""
+        ``("float_columns", (an (m, rows) float64 array, NaN for none; row index))``."""
         import numpy as np
 
         chain = itertools.chain.from_iterable
         raw = b"".join([b.raw for b in batches])
         n = len(raw) // STREAM_LEN
-        status = np.frombuffer(raw, dtype=np.uint8).reshape(n, STREAM_LEN)[:, _POS_STATUS_OFFSET]
-        rflags = np.frombuffer(b"".join([b.record_flags for b in batches]), dtype=np.uint8)
+        rflags = b"".join([b.record_flags for b in batches])
+        values, fix, flags = decode_records(raw, rflags)
         out: dict[str, tuple[str, Any]] = {
             "event_id": ("hex", (b"".join([b.digests for b in batches]), 16)),
             "ts": ("ms", np.fromiter(chain([b.ts_ms for b in batches]), np.int64, n)),
@@ -488,17 +488,37 @@ class ObdSamples:
                 [round(b.received_at.timestamp() * 1000) for b in batches],
             ),
             "backfilled": ("batch", [b.backfilled for b in batches]),
-            "time_inferred": ("rows", (rflags & RECORD_INFERRED) != 0),
-            "fix_valid": ("rows", (status & 0x01) == 0),  # as ``fix_valid`` (bit 0: invalid)
-            "quality_flags": ("rows", list(chain([b.flags for b in batches]))),
+            "time_inferred": (
+                "rows",
+                (np.frombuffer(rflags, dtype=np.uint8) & RECORD_INFERRED) != 0,
+            ),
+            "fix_valid": ("rows", fix),
+            "quality_flags": ("rows", flags),
             "raw_hex": ("hex", (raw, STREAM_LEN)),
         }
         for name in _CONSTANTS:
             out[name] = ("batch", [getattr(b, name) for b in batches])
-        matrix = (len(NUMERIC_FIELDS), np.fromiter(chain([b.flat for b in batches]), np.float64))
         for j, name in enumerate(NUMERIC_FIELDS):
-            out[name] = ("float_matrix", (matrix, j))
+            out[name] = ("float_columns", (values, j))
         return out
+
+    @staticmethod
+    def prepare(batches: Sequence[ObdSamples]) -> None:
+        """Decode the records of many batches in one call (:func:`decode_records` over their
+        joined bodies) and give each batch its share, so that reading their values later costs
+        no decode per batch (the bus does this for what its worker takes at once)."""
+        todo = [b for b in batches if b._decoded is None]
+        if len(todo) < 2:
+            return
+        values, fix, flags = decode_records(
+            b"".join([b.raw for b in todo]), b"".join([b.record_flags for b in todo])
+        )
+        fix_l = fix.tolist()
+        start = 0
+        for b in todo:
+            end = start + len(b.ts_ms)
+            b._decoded = (values[:, start:end], tuple(fix_l[start:end]), tuple(flags[start:end]))
+            start = end
 
     def rows(self) -> list[ObdSample]:
         """Each record as an :class:`ObdSample` (validated: tests, dead letters, JSON)."""
@@ -536,12 +556,9 @@ class ObdSamples:
         out.record_flags = self.record_flags[start:stop]
         out.raw = self.raw[start * STREAM_LEN : stop * STREAM_LEN]
         out._values = None
-        w = len(NUMERIC_FIELDS)
-        out.flat = self.flat[w * start : w * stop]
+        out._decoded = None
         out.event_ids = self.event_ids[start:stop]
         out.digests = self.digests[16 * start : 16 * stop]
-        out.fix_valid = self.fix_valid[start:stop]
-        out.flags = self.flags[start:stop]
         if not out.ts_ms:
             raise ValueError(f"empty slice {start}:{stop} of {len(self)} records")
         return out
@@ -573,7 +590,7 @@ class ObdSamples:
         """The compact binary form: a JSON header (vehicle, provenance, receive time), the
         record count, the times (int64 ms), one flag byte per record and the 37-byte bodies as
         received (≈ 46 B a record)."""
-        head = json.dumps(self._header(), ensure_ascii=False, separators=(",", ":")).encode()
+        head = _JSON.encode(self._header()).encode()
         k = len(self.ts_ms)
         return b"".join(
             (
@@ -634,8 +651,38 @@ class ObdSamples:
         )
 
 
+def decode_records(raw: bytes, record_flags: bytes) -> tuple[Any, Any, list[tuple[str, ...]]]:
+    """The records of one batch or of many batches joined, decoded at once: ``(values, fix_valid,
+    flags)`` with ``values`` the ``(18, k)`` physical columns (NaN for no value, see
+    :func:`~obd_gateway.protocol.bodies.physical_columns`), ``fix_valid`` a bool array and
+    ``flags`` each record's quality flags (fields, then ``position:invalid_fix``, then
+    ``time_unset``; ``()`` for a clean record)."""
+    import numpy as np
+
+    values, bad, status = physical_columns(raw)
+    k = len(record_flags)
+    fix = (status & 0x01) == 0
+    flags: list[tuple[str, ...]] = [()] * k
+    unset = record_flags.translate(_UNSET_BIT).count(0) != k
+    if not bad and not unset and fix.all():
+        return values, fix, flags
+    odd = ~fix
+    if unset:
+        odd |= (np.frombuffer(record_flags, dtype=np.uint8) & RECORD_TIME_UNSET) != 0
+    more: dict[int, list[str]] = dict(bad)
+    for i in np.flatnonzero(odd).tolist():
+        more.setdefault(i, [])
+    for i, fl in more.items():
+        if not fix[i]:
+            fl.append("position:invalid_fix")
+        if record_flags[i] & RECORD_TIME_UNSET:
+            fl.append(TIME_UNSET)
+        flags[i] = tuple(fl)
+    return values, fix, flags
+
+
 _NUMERIC_INDEX = {n: i for i, n in enumerate(NUMERIC_FIELDS)}
-_STREAM = struct.Struct(STREAM_FORMAT)
+_UNSET_BIT = bytes(b & RECORD_TIME_UNSET for b in range(256))  # bytes.translate table
 _POS_STATUS_OFFSET = 24  # byte of the position status in a data-stream body (bodies.py)
 
 EVENT_TYPES = (ObdFrame, ObdSamples, ObdInfoSnapshot, ObdStatus, ObdQuarantine)

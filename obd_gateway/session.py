@@ -183,7 +183,7 @@ class _Records:
 
 def _records_of_block(block: StreamBlock) -> _Records:
     data = block.data
-    k = len(block.raws)
+    k = len(block)
     first = block.body_at(0)
     stride = block.body_at(1) - first if k > 1 else STREAM_LEN
     raw = b"".join([data[p : p + STREAM_LEN] for p in range(first, first + stride * k, stride)])

@@ -100,9 +100,9 @@ def evaluate_table(
 ) -> tuple[pa.Table, dict[str, Any]]:
     """``table`` with the computed columns appended (input columns of the same name replaced),
     and the computed columns themselves (numpy arrays) for counting."""
-    import numpy as np
     import pyarrow as pa
 
+    from remote_sensing.arrowcols import from_bool, from_float64, from_text, repeat_text
     from remote_sensing.evaluate import OUTPUT_COLUMNS
 
     n = table.num_rows
@@ -114,10 +114,12 @@ def evaluate_table(
     for c in OUTPUT_COLUMNS:
         v = out[c]
         if v.dtype == object:
-            arrays.append(pa.array(v, pa.string()))
+            arrays.append(from_text(v))
+        elif v.dtype == bool:
+            arrays.append(from_bool(v))
         else:  # NaN is written as an empty field, as before
-            arrays.append(pa.array(v, from_pandas=True))
-    arrays.append(pa.array([ev.ruleset_version], pa.string()).take(np.zeros(n, dtype=np.int32)))
+            arrays.append(from_float64(v))
+    arrays.append(repeat_text(ev.ruleset_version, n))
     return pa.table(arrays, names=[*keep, *names]), out
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 from datetime import date, datetime
+from hashlib import blake2b as _blake2b
 from typing import ClassVar
 
 from core.errors import ValidationError
@@ -42,6 +43,7 @@ RATIO_BOUNDS: dict[str, tuple[float, float]] = {
 
 
 _INF = float("inf")
+_PASS_KIND = "rsd.pass"
 # (field, lower, upper, unit) checked on every pass; "" unit = the pass's grade unit
 _PASS_RANGES: tuple[tuple[str, float, float, str], ...] = (
     ("speed_kmh", 0.0, 250.0, "km/h"),
@@ -187,7 +189,11 @@ class RsdPass:
 
     @staticmethod
     def make_id(site_id: str, record_id: str) -> str:
-        return deterministic_id(RsdPass.KIND, site_id, record_id)
+        """``deterministic_id(KIND, site_id, record_id)``; both parts are text, so the hashed
+        bytes are the parts joined by the unit separator, hashed in one call."""
+        return _blake2b(
+            f"{_PASS_KIND}\x1f{site_id}\x1f{record_id}".encode(), digest_size=16
+        ).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,11 +184,9 @@ def judge_frame(
         if of_fuel is None:
             of_fuel = by_fuel[lr.fuel] = base & (fuel_a == lr.fuel)
         applies = of_fuel & ~np.isnan(m)
+        decide: Any = lr.limit.exceeded_by  # the per-pass decision (``judge``), on a column
         with np.errstate(invalid="ignore"):
-            if lr.limit.bound == "upper":
-                over = applies & (m > lr.limit.value)
-            else:
-                over = applies & (m < lr.limit.value)
+            over = applies & decide(m)
         judged_any |= applies
         failed |= over
         if lr.rule.id not in provisional:

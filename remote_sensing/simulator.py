@@ -25,6 +25,7 @@ Ringelmann are drawn independently of the gas ratios except through the emitter 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import math
@@ -139,17 +140,45 @@ class SiteTraffic:
         self.seq = 0
         self.co2_ref = round(self.rng.uniform(14.2, 15.0), 2)
         self.rain_until: datetime | None = None
+        # per pass, these do not change: the site's road grade terms and the Beijing day's text
+        g = site.road_grade
+        tan_g = math.tan(math.radians(g)) if site.grade_unit == "degree" else g / 100.0
+        self._sin_g = math.sin(math.atan(tan_g))
+        self._unit_id = f"YC-{site.id[4:]}"
+        self._day: tuple[float, float, str] = (0.0, -1.0, "")  # [start, end) epoch s, YYYYMMDD
+        self._medians: dict[int, tuple[tuple[str, float], ...]] = {}  # fleet index -> medians
+
+    def _pick_index(self) -> int:
+        # the first cumulative weight ≥ x (a binary search, as bisect_left does)
+        return self._order[bisect.bisect_left(self._cum, self.rng.random() * self._cum[-1])]
 
     def pick(self) -> Vehicle:
-        x = self.rng.random() * self._cum[-1]
-        lo, hi = 0, len(self._cum) - 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self._cum[mid] < x:
-                lo = mid + 1
-            else:
-                hi = mid
-        return self.fleet[self._order[lo]]
+        return self.fleet[self._pick_index()]
+
+    def _day_text(self, ts: datetime) -> str:
+        t = ts.timestamp()
+        lo, hi, text = self._day
+        if not lo <= t < hi:
+            local = ts.astimezone(BEIJING)
+            start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            text = f"{local:%Y%m%d}"
+            self._day = (start.timestamp(), (start + timedelta(days=1)).timestamp(), text)
+        return text
+
+    def _median_of(self, i: int, v: Vehicle) -> tuple[tuple[str, float], ...]:
+        """The vehicle's median ratio per pollutant (stage × emitter factor × base median)."""
+        got = self._medians.get(i)
+        if got is None:
+            fuel = v.fuel
+            got = self._medians[i] = tuple(
+                (
+                    p,
+                    BASE_MEDIANS[fuel][p]
+                    * (STAGE_FACTOR[v.stage] * v.emitter ** EMITTER_EXPONENT.get((fuel, p), 1.0)),
+                )
+                for p in ("co", "hc", "no")
+            )
+        return got
 
     def weather(self, ts: datetime, dt_s: float) -> tuple[datetime, datetime] | None:
         """Start a rain period with the configured hourly chance; returns (start, end) when it does."""
@@ -168,11 +197,12 @@ class SiteTraffic:
     def canonical_pass(self, ts: datetime) -> dict[str, Any]:
         rng, cfg = self.rng, self.cfg
         self.seq += 1
-        v = self.pick()
+        i = self._pick_index()
+        v = self.fleet[i]
         rec: dict[str, Any] = {
-            "record_id": f"{self.site.id}-{ts.astimezone(BEIJING):%Y%m%d}-{self.seq:07d}",
+            "record_id": f"{self.site.id}-{self._day_text(ts)}-{self.seq:07d}",
             "site_id": self.site.id,
-            "unit_id": f"YC-{self.site.id[4:]}",
+            "unit_id": self._unit_id,
             "lane": rng.choice([1, 1, 2]),
             "ts": ts,
             "plate": v.plate,
@@ -193,9 +223,7 @@ class SiteTraffic:
         }
         if v.fuel != "electric":
             fuel = v.fuel
-            for p in ("co", "hc", "no"):
-                factor = STAGE_FACTOR[v.stage] * v.emitter ** EMITTER_EXPONENT.get((fuel, p), 1.0)
-                med = BASE_MEDIANS[fuel][p] * factor
+            for p, med in self._median_of(i, v):
                 q = med * math.exp(rng.gauss(0.0, 0.8)) + rng.gauss(0.0, NOISE_SD[p])
                 rec[f"ratio_{p}"] = round(min(q, RATIO_CAP[p]), 6)
             if fuel == "diesel":
@@ -227,10 +255,8 @@ class SiteTraffic:
         sp = rec["speed_kmh"]
         a = rec["accel_ms2"] * 3.6 / 1.609344
         vm = sp / 1.609344
-        g = self.site.road_grade
-        tan_g = math.tan(math.radians(g)) if self.site.grade_unit == "degree" else g / 100.0
-        sin_g = math.sin(math.atan(tan_g))
-        rec["grade"] = g
+        sin_g = self._sin_g
+        rec["grade"] = self.site.road_grade
         rec["device_vsp"] = round(
             4.39 * sin_g * vm + 0.22 * vm * a + 0.0954 * vm + 0.0000272 * vm**3, 2
         )

@@ -143,7 +143,12 @@ class EnforcementService:
             e["payload"] = json.loads(e.pop("payload_json") or "{}")
         ids = [e["payload"].get("finding", "") for e in log if e["entry"] in ("opened", "evidence")]
         findings = [
-            _json_fields(r) for r in records(q.case_findings(self.reader, scope, case_id, ids))
+            _json_fields(r)
+            for r in records(
+                q.case_findings(
+                    self.reader, scope, case_id, ids, (st["subject_kind"], st["subject_id"])
+                )
+            )
         ]
         st["status_label"] = LABELS.get(st["status"], st["status"])
         st["allowed_actions"] = [a for a, frm in ALLOWED.items() if st["status"] in frm]

@@ -23,12 +23,22 @@ How it stays fast and faithful:
   ``smoke_capture.synth`` when OpenCV is installed).
 * OBD data streams are kept at one record per 10 s (the HJ 1239 packet interval) instead of 1 Hz,
   to bound the volume (1,200 vehicles at 10 s would already be 300 M records a month).
+* Where the time goes (scale 1.0, one day ≈ 383 k readings ≈ 18 CPU-s): generating RSD passes
+  (the simulator's per-pass draws and ``build_passes``) ≈ 18 %, HJ 212 packets encoded and decoded ≈
+  15 %, OBD bodies and batches ≈ 10 %, the processors ≈ 23 % (OBD rules, RSD rules, identity and
+  cases), the sink's thread ≈ 13 %; the rest is the day loop, smoke evidence and chDB's threads.
+  The seeder does no work whose result it throws away (the stream bodies are made as bytes only; a
+  batch's ids are counted at once); the rules, the intakes and the sink are the platform's, per
+  event, as live.
 
 The story in the data (deterministic for a given ``--seed``): a heavy-diesel fleet with SCR
 tampering, flat NOx sensors, empty urea tanks, MIL faults and a recalibration; terminals that go
 offline for days; a handful of repeat offenders whose plate is registered for OBD in one
 jurisdiction, passes RSD sites and smoke cameras of the others, and exceeds in both; stations whose
 alarms persist several days (leak, stuck P/V valve, drifting and blocked nozzles, shielded alarms).
+A smaller ``--scale`` seeds a share of the stations and of the depots, at least one of each. Every
+smoke capture's evidence manifest carries the capture's facts (times, grade, detector confidence,
+the model's plume and vehicle boxes) as the live pipeline writes them.
 
 Known limits: OBD rules count records as seconds (``obd_gateway.rules``: Δt = 1 s), so time-based OBD
 thresholds (SCR minutes per day, flat-sensor hours, work windows) are reached ten times later at the
@@ -361,6 +371,17 @@ _STREAM_DTYPE = np.dtype(
 def encode_streams(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> tuple[list[Any], bytes]:
     """Many HJ 1239 data-stream bodies at once: raw integers per record (wire order) and the
     concatenated 37-byte bodies; the same quantisation as ``DataStream.from_physical``."""
+    arr = _stream_array(cols, fix_valid)
+    return arr.tolist(), arr.tobytes()
+
+
+def encode_bodies(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> bytes:
+    """The concatenated 37-byte bodies of :func:`encode_streams` alone (what the seeder sends: the
+    per-record integers would be a Python object per field, thrown away)."""
+    return _stream_array(cols, fix_valid).tobytes()
+
+
+def _stream_array(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> np.ndarray:
     from obd_gateway.protocol.bodies import _MARKER_FLOOR_BY_WIDTH, STREAM_FIELDS, STREAM_LEN
 
     n = len(fix_valid)
@@ -374,7 +395,7 @@ def encode_streams(cols: dict[str, np.ndarray], fix_valid: np.ndarray) -> tuple[
     arr["f16"] = np.rint(np.abs(lon) * 1e6)
     arr["f17"] = np.rint(np.abs(lat) * 1e6)
     arr["f18"] = np.minimum(np.rint(cols["odometer_km"] * 10), 0xFAFFFFFF)
-    return arr.tolist(), arr.tobytes()
+    return arr
 
 
 def _obd_day(
@@ -469,7 +490,7 @@ def _obd_day(
     if not cut:
         for arr in (speed, rpm, torque, friction, fuel, air):  # last record: engine switched off
             arr[-1] = 0.0
-    _raws, body = encode_streams(
+    body = encode_bodies(
         {
             "speed_kmh": speed,
             "baro_kpa": np.full(n, 101.0),
@@ -625,6 +646,16 @@ class VaporSource:
         ids = [s.id for s in registry.stations]
         rng = random.Random(plan.seed * 31 + 212)
         chosen = sorted(rng.sample(ids, plan.station_count(len(ids))))
+        # depots: all at full scale (with every station), else a share, at least one, drawn apart
+        # so that the stations' data stay what they were without them
+        depot_ids = sorted(d.id for d in registry.depots)
+        self.depots = sorted(
+            random.Random(plan.seed * 37 + 1010).sample(
+                depot_ids, plan.station_count(len(depot_ids))
+            )
+            if depot_ids
+            else []
+        )
         self.registry = registry
         self.ruleset = ruleset
         self.codemaps = default_codemaps()
@@ -635,6 +666,7 @@ class VaporSource:
             station_period_s=plan.station_period_s,
             sensor_period_s=plan.station_period_s,
             stations=chosen if len(chosen) < len(ids) else None,
+            depots=self.depots if len(chosen) < len(ids) else None,
         )
         # persistent station problems: (unit, kind, nozzle, first day, days)
         days = plan.days
@@ -942,6 +974,7 @@ def write_drawn_evidence(
     return names, hashes, clip_s
 
 
+SEED_MODEL = "smoke_yolov8n-seed"
 REVIEWERS = {"qingpu": "officer.wang", "wujiang": "officer.shen", "jiashan": "officer.zhu"}
 
 
@@ -1007,9 +1040,35 @@ class SmokeSource:
         files: tuple[str, ...] = (*EVIDENCE_FILES, "clip.mp4")
         hashes = tuple(hashlib.sha256(f"{eid}/{n}".encode()).hexdigest() for n in files)
         uri = f"seed://smoke_capture/{cam.id}/{first:%Y%m%d}/{eid}"
+        want_real = self.real_left > 0 and (offender or self.bundles == 0 or rng.random() < 0.02)
+        # the capture's facts, drawn before its evidence is written (the bundle's manifest carries
+        # them, as the live pipeline's does: what a review and its training label read)
+        last = ts + timedelta(seconds=rng.uniform(1, 4))
+        grade_conf = round(rng.uniform(0.55, 0.95), 2)
+        opacity = round(min(1.0, grade / 5 + rng.uniform(0, 0.08)), 3)
+        frames = rng.randint(4, 30)
+        det_conf = round(rng.uniform(0.5, 0.95), 2)
+        meta = {
+            "capture_id": eid,
+            "camera_id": cam.id,
+            "site_id": cam.site,
+            "jurisdiction": cam.jurisdiction,
+            "lane": cam.lane,
+            "ts": ts.isoformat(),
+            "first_ts": first.astimezone(UTC).isoformat(),
+            "last_ts": last.astimezone(UTC).isoformat(),
+            "best_ts": ts.astimezone(UTC).isoformat(),
+            "grade": grade,
+            "grade_confidence": grade_conf,
+            "model_version": SEED_MODEL,
+            "detector_confidence": det_conf,
+            "calibration_status": "valid",
+            "plate": plate,
+            "plate_colour": colour,
+        }
         real = None
-        if self.real_left > 0 and (offender or self.bundles == 0 or rng.random() < 0.02):
-            real = self._bundle(cam, eid, first, ts, grade, plate)
+        if want_real:
+            real = self._bundle(cam, eid, first, meta)
             if real is not None:
                 uri, files, hashes, clip = real
                 self.real_left -= 1
@@ -1021,7 +1080,7 @@ class SmokeSource:
                 grade=grade,
                 plate="" if plate == "unknown" else plate,
                 colour=colour,
-                meta={"capture_id": eid, "camera_id": cam.id, "ts": ts.isoformat()},
+                meta=meta,
             )
             uri = self._uri(folder)
             self.drawn += 1
@@ -1034,20 +1093,20 @@ class SmokeSource:
             lane=cam.lane,
             track_id=self.track,
             first_ts=first.astimezone(UTC),
-            last_ts=(ts + timedelta(seconds=rng.uniform(1, 4))).astimezone(UTC),
+            last_ts=last.astimezone(UTC),
             plate=plate,
             plate_colour=colour,
             plate_type=ptype,
             plate_source=source,
             vehicle_class="truck" if colour == "yellow" else "vehicle",
             grade=grade,
-            grade_confidence=round(rng.uniform(0.55, 0.95), 2),
-            opacity=round(min(1.0, grade / 5 + rng.uniform(0, 0.08)), 3),
-            frames=rng.randint(4, 30),
-            detector_confidence=round(rng.uniform(0.5, 0.95), 2),
+            grade_confidence=grade_conf,
+            opacity=opacity,
+            frames=frames,
+            detector_confidence=det_conf,
             grader_method="background_model",
             quality_flags=(),
-            model_version="smoke_yolov8n-seed",
+            model_version=SEED_MODEL,
             calibration_status="valid",
             evidence_uri=uri,
             evidence_files=files,
@@ -1056,7 +1115,7 @@ class SmokeSource:
         )
 
     def _bundle(
-        self, cam: Any, eid: str, first: datetime, ts: datetime, grade: float, plate: str
+        self, cam: Any, eid: str, first: datetime, meta: dict[str, Any]
     ) -> tuple[str, tuple[str, ...], tuple[str, ...], float] | None:
         """A real evidence bundle from the synthetic scene generator (None without OpenCV)."""
         assert self.evidence_root is not None
@@ -1068,7 +1127,11 @@ class SmokeSource:
             return None
         nrng = np.random.default_rng(int(eid[:8], 16))
         spec = SceneSpec(
-            width=384, height=288, vehicles=1, smoke=True, opacity=min(0.95, grade / 5 + 0.1)
+            width=384,
+            height=288,
+            vehicles=1,
+            smoke=True,
+            opacity=min(0.95, float(meta["grade"]) / 5 + 0.1),
         )
         try:
             scenes = render_pass(nrng, 24, spec)
@@ -1089,15 +1152,10 @@ class SmokeSource:
             clip_frames=[s.image for s in scenes],
             clip_fps=2.0,
             meta={
-                "capture_id": eid,
-                "camera_id": cam.id,
-                "site_id": cam.site,
-                "lane": cam.lane,
-                "ts": ts.isoformat(),
-                "grade": grade,
-                "plate": plate,
-                "model_version": "smoke_yolov8n-seed",
-                "calibration_status": "valid",
+                **meta,
+                # the scene's own boxes in best_frame_raw.jpg pixels: what a review corrects
+                "plume_box": [round(float(x), 1) for x in plume],
+                "vehicle_box": None if veh is None else [round(float(x), 1) for x in veh],
                 "synthetic": True,
             },
         )
@@ -1296,23 +1354,34 @@ class Seeder:
         rounds = 0
         seen: set[str] = set()  # ids are time-based: a repeat can only come from the same day
         process = bus.process_now
+        rows, repeated = report.rows, report.repeated
         step = 20_000
         while pending:
             outputs: list[Any] = []
             for i in range(0, len(pending), step):
                 chunk = pending[i : i + step]
                 sink.put(chunk)  # blocks while the sink is full: backpressure, as on the bus
+                done = 0
                 for e in chunk:
-                    for eid in getattr(e, "event_ids", None) or (e.event_id,):
-                        if eid in seen:  # same id, stored once (ReplacingMergeTree): apart
-                            report.repeated[e.KIND] += 1
+                    ids = getattr(e, "event_ids", None)
+                    if ids is None:  # one event, one id
+                        done += 1
+                        if e.event_id in seen:  # same id, stored once (ReplacingMergeTree): apart
+                            repeated[e.KIND] += 1
                         else:
-                            seen.add(eid)
-                            report.rows[e.KIND] += 1
-                for e in chunk:
+                            seen.add(e.event_id)
+                            rows[e.KIND] += 1
+                    else:  # a columnar batch: its ids at once
+                        n0 = len(seen)
+                        seen.update(ids)
+                        new = len(seen) - n0
+                        done += len(ids)
+                        rows[e.KIND] += new
+                        if new != len(ids):
+                            repeated[e.KIND] += len(ids) - new
                     outputs += process(e)
                 if rounds == 0:
-                    progress(sum(_records(e) for e in chunk))
+                    progress(done)
             outputs.sort(key=_event_ts)
             pending = outputs
             rounds += 1

@@ -16,12 +16,14 @@ columns), ``column(name)`` (values as the warehouse takes them, times as UTC epo
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import functools
 import json
 import operator
 import types
 import typing
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -73,7 +75,13 @@ def _analyse(name: str, tp: Any) -> FieldSpec:
 
 def is_columnar(cls: type) -> bool:
     """A columnar batch class (see the module docstring), not an event dataclass."""
-    return isinstance(getattr(cls, "ROW", None), type)
+    v = _COLUMNAR.get(cls)
+    if v is None:
+        v = _COLUMNAR[cls] = isinstance(getattr(cls, "ROW", None), type)
+    return v
+
+
+_COLUMNAR: dict[type, bool] = {}
 
 
 @functools.cache
@@ -118,13 +126,25 @@ def to_dict(event: Event) -> dict[str, Any]:
         rows = [to_dict(r) | {"kind": cls.KIND} for r in event.rows()]  # type: ignore[attr-defined]
         return rows[0] if len(rows) == 1 else {"kind": cls.KIND, "rows": rows}
     out: dict[str, Any] = {"kind": cls.KIND}
-    for spec in fields_of(cls):
-        out[spec.name] = _to_jsonable(spec, getattr(event, spec.name))
+    for name, spec in _json_plan(cls):
+        v = getattr(event, name)
+        out[name] = v if spec is None else _to_jsonable(spec, v)
     return out
 
 
+@functools.cache
+def _json_plan(cls: type) -> tuple[tuple[str, FieldSpec | None], ...]:
+    """Each field in order, with its spec where JSON needs a conversion (times, arrays)."""
+    return tuple(
+        (s.name, s if s.array or s.base in (datetime, date) else None) for s in fields_of(cls)
+    )
+
+
 def to_json(event: Event) -> bytes:
-    return json.dumps(to_dict(event), ensure_ascii=False, separators=(",", ":")).encode()
+    return _JSON.encode(to_dict(event)).encode()
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, not per event
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
@@ -144,12 +164,25 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
+def prepare(events: Sequence[Any]) -> None:
+    """Let each columnar class among ``events`` prepare its batches at once (``cls.prepare``,
+    where it has one: e.g. decode the records of many batches in one call). Changes no value."""
+    by_class: dict[type, list[Any]] = {}
+    for e in events:
+        cls: type = type(e)
+        if is_columnar(cls) and hasattr(cls, "prepare"):
+            by_class.setdefault(cls, []).append(e)
+    for cls, batches in by_class.items():
+        cls.prepare(batches)  # type: ignore[attr-defined]
+
+
 _BATCH = b"\x00"  # first byte of a batch's bus form (JSON never starts with it)
 
 
 def encode(event: Any) -> bytes:
     """The bus form of an event: JSON, or a columnar batch's binary form."""
-    if is_columnar(type(event)):
+    cls: type = type(event)
+    if is_columnar(cls):
         return b"".join((_BATCH, event.KIND.encode(), _BATCH, event.to_bytes()))
     return to_json(event)
 
@@ -235,33 +268,26 @@ def to_arrow(events: list[Event]) -> Any:
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def _repeated(values: list[Any], counts: Any, t: Any, n: int) -> Any:
-    """``values[i]`` repeated ``counts[i]`` times, built from buffers (no object per row)."""
+def _repeated(values: list[Any], counts: Any, t: Any) -> Any:
+    """``values[i]`` repeated ``counts[i]`` times: one Arrow ``take`` (no object per row)."""
     import numpy as np
     import pyarrow as pa
 
-    if t == pa.string():
-        enc = [v.encode() for v in values]
-        data = b"".join([e * c for e, c in zip(enc, counts.tolist(), strict=True)])
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        lens = np.fromiter(map(len, enc), dtype=np.int32, count=len(enc))
-        np.cumsum(np.repeat(lens, counts), out=offsets[1:])
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
-    return pa.array(np.repeat(np.array(values), counts), type=t)
+    index = np.repeat(np.arange(len(values), dtype=np.int32), counts)
+    return pa.array(values, type=t).take(pa.array(index))
 
 
 def _batches_to_arrow(batches: list[Any], specs: tuple[FieldSpec, ...]) -> Any:
     """One table of many columnar batches: ``cls.concat(batches)`` gives each column as flat
     values, one value per batch (repeated in C), epoch milliseconds, fixed-width bytes shown
-    as hex (one ``bytes.hex`` for the column, no string per row in Python) or float columns
-    given row-major (one NumPy conversion for all of them; their values must be finite)."""
+    as hex (one ``bytes.hex`` for the column, no string per row in Python) or rows of a float
+    array (NaN = null; the values must be finite)."""
     import numpy as np
     import pyarrow as pa
 
     cols = type(batches[0]).concat(batches)
     counts = np.fromiter((len(b) for b in batches), dtype=np.int64, count=len(batches))
     n = int(counts.sum())
-    matrices: dict[int, Any] = {}
     arrays = []
     for spec in specs:
         how, data = cols[spec.name]
@@ -269,20 +295,17 @@ def _batches_to_arrow(batches: list[Any], specs: tuple[FieldSpec, ...]) -> Any:
         if how == "batch_ms":
             arrays.append(pa.array(np.repeat(np.array(data, np.int64), counts)).cast(t))
         elif how == "batch":
-            arrays.append(_repeated(data, counts, t, n))
+            arrays.append(_repeated(data, counts, t))
         elif how == "ms":
             arrays.append(pa.array(data, type=pa.int64()).cast(t))
         elif how == "hex":
             buf, width = data
-            text = buf.hex().encode()
+            text = binascii.hexlify(buf)
             offsets = np.arange(0, 2 * width * (n + 1), 2 * width, dtype=np.int32)
             arrays.append(pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text)))
-        elif how == "float_matrix":  # float columns given row-major: one conversion for all
-            (width, flat), j = data
-            m = matrices.get(id(flat))
-            if m is None:  # None becomes NaN (the values are finite), then a null
-                m = matrices[id(flat)] = np.asarray(flat, dtype=np.float64).reshape(-1, width)
-            col = np.ascontiguousarray(m[:, j])
+        elif how == "float_columns":  # one row of a float array per column, NaN = null
+            matrix, j = data
+            col = matrix[j]
             arrays.append(pa.array(col, mask=np.isnan(col)))
         else:
             arrays.append(pa.array(data, type=t))

@@ -173,7 +173,9 @@ class _Plan:
         nz = spec.nozzle
         self.gun_re = re.compile(nz.key) if nz is not None and nz.key else None
         self.value_re = re.compile(nz.regex) if nz is not None and nz.value_of else None
-        self._guns: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, bool]]]] = {}
+        self._guns: dict[
+            str, tuple[list[tuple[str, str]], list[tuple[str, str, bool]], frozenset[str]]
+        ] = {}
         # every CP key this message reads that does not depend on the nozzle
         static = {"DataTime", *spec.station.values(), *spec.settings.values()}
         static |= {*spec.depot.values(), *spec.alarms.values(), *spec.no_fuelling_if}
@@ -184,15 +186,16 @@ class _Plan:
         self.static_keys = frozenset(static)
         self._prefixes: dict[str, int | None] = {}
 
-    def keys_for(self, gun: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]]]:
-        """(nozzle-alarm keys, fuelling keys) with ``{gun}`` filled in."""
+    def keys_for(
+        self, gun: str
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]], frozenset[str]]:
+        """(nozzle-alarm keys, fuelling keys, both as one set) with ``{gun}`` filled in."""
         got = self._guns.get(gun)
         if got is None:
             spec = self.spec
-            got = (
-                [(n, t.replace("{gun}", gun)) for n, t in spec.nozzle_alarms.items()],
-                [(n, t.replace("{gun}", gun), n == "al") for n, t in spec.fuelling.items()],
-            )
+            alarm = [(n, t.replace("{gun}", gun)) for n, t in spec.nozzle_alarms.items()]
+            fuel = [(n, t.replace("{gun}", gun), n == "al") for n, t in spec.fuelling.items()]
+            got = (alarm, fuel, frozenset({k for _, k in alarm} | {k for _, k, _ in fuel}))
             if len(self._guns) < _CACHE_MAX:
                 self._guns[gun] = got
         return got
@@ -264,14 +267,13 @@ class CodeMap:
                         out.sensors.append((name, v, unit, flag))
                     break
         known = plan.static_keys
-        nozzle_keys: set[str] = set()
+        nozzle_sets: list[frozenset[str]] = []
         if plan.per_nozzle:
             skip = any(get(k) == v for k, v in plan.no_fuelling_if)
             fuelling = bool(plan.spec.fuelling)
             for nozzle, gun in self._nozzles(plan, cp):
-                alarm_keys, fuel_keys = plan.keys_for(gun)
-                nozzle_keys.update(k for _, k in alarm_keys)
-                nozzle_keys.update(k for _, k, _ in fuel_keys)
+                alarm_keys, fuel_keys, keyset = plan.keys_for(gun)
+                nozzle_sets.append(keyset)
                 for name, key in alarm_keys:
                     if (t := get(key)) is not None:
                         out.alarms.append((nozzle, name, t))
@@ -284,6 +286,9 @@ class CodeMap:
                 if vals.get("fuel_volume_l", 0.0) > 0 or "al" in vals:
                     out.fuellings.append((nozzle, vals))
         if not known.issuperset(cp):
+            nozzle_keys = (
+                nozzle_sets[0] if len(nozzle_sets) == 1 else frozenset().union(*nozzle_sets)
+            )
             out.unknown = [(k, v) for k, v in cp.items() if k not in known and k not in nozzle_keys]
         return out
 

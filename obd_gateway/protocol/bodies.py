@@ -52,6 +52,7 @@ so they are exposed raw; DTCs are not unpacked into SPN/FMI.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
@@ -155,10 +156,11 @@ def _scaled(raw: int, spec: FieldSpec) -> Reading:
     return Reading(raw, round(v, 6), "ok", spec.unit)
 
 
-# ------------------------------------------------------------------------------ fast path
+# ------------------------------------------------------------------------------ physical columns
 #
-# The gateway converts every field of every record, so the rules of :func:`_scaled` are
-# precompiled per field into raw-integer bounds and an exact rational scaling:
+# The gateway's batches convert every field of every record, so the rules of :func:`_scaled` are
+# precompiled per field into raw-integer bounds and an exact rational scaling, applied to all the
+# records of a unit (or of many units) at once by :func:`physical_columns`:
 #
 # - ``raw_lo``/``raw_hi``: the raw values whose float value ``raw * scale + offset`` lies in
 #   [lo, hi], found by bisection with that same float expression (so the boundaries are exactly
@@ -166,7 +168,7 @@ def _scaled(raw: int, spec: FieldSpec) -> Reading:
 # - value = ``(raw * mul + add) / den`` with integers: one correctly rounded division gives the
 #   double nearest to the exact decimal value, which is what ``round(raw * scale + offset, 6)``
 #   gives whenever the exact value has at most 6 decimals; only 1/256 km/h (8 decimals) still
-#   needs ``round``. ``tests/unit/obd/test_fast_path.py`` checks every 1- and 2-byte raw value.
+#   needs ``round``. ``tests/unit/obd/test_samples.py`` checks every 1- and 2-byte raw value.
 
 
 def _raw_bound(f: FieldSpec, floor: int, below: bool) -> int:
@@ -255,111 +257,109 @@ def _flag_of(r: int, p: _FastSpec) -> str:
     return p.flag_not_ready if r < p.raw_lo else p.flag_oor
 
 
-def _coord_value(r: int, idx: int, negative: int, flags: list[str], name: str) -> float | None:
+def _coord_flag(r: int, idx: int, name: str) -> str | None:
     if r <= _COORD_MAX[idx]:
-        return -r / 1e6 if negative else r / 1e6
+        return None
     if r >= 0xFB000000:
-        flags.append(f"{name}:error" if r >> 24 == 0xFE else f"{name}:not_available")
-    else:
-        flags.append(f"{name}:out_of_range")
-    return None
+        return f"{name}:error" if r >> 24 == 0xFE else f"{name}:not_available"
+    return f"{name}:out_of_range"
 
 
-def _fields_slow(raw: tuple[int, ...]) -> tuple[list[float | None], list[str]]:
-    """The 15 scaled fields by the precompiled specs (records with a marker or a bad value)."""
-    values: list[float | None] = []
-    flags: list[str] = []
-    for r, p in zip(raw, _PHYS, strict=False):  # the first 15 raw integers
-        if p.raw_lo <= r <= p.raw_hi:
-            v = (r * p.mul + p.add) / p.den
-            values.append(round(v, 6) if p.rounded else v)
-        else:
-            values.append(None)
-            flags.append(_flag_of(r, p))
-    return values, flags
+def _row_flags(raw: tuple[int, ...]) -> list[str]:
+    """The ``field:tag`` flags of one record's 19 raw integers (NUMERIC_FIELDS order)."""
+    flags = [
+        _flag_of(r, p) for r, p in zip(raw, _PHYS, strict=False) if not p.raw_lo <= r <= p.raw_hi
+    ]
+    for idx, name in ((LON_INDEX, "lon"), (LAT_INDEX, "lat")):
+        f = _coord_flag(raw[idx], idx, name)
+        if f is not None:
+            flags.append(f)
+    odo = raw[ODO_INDEX]
+    if odo >= 0xFB000000:
+        flags.append("odometer_km:error" if odo >> 24 == 0xFE else "odometer_km:not_available")
+    return flags
 
 
-# The all-ok test and the scalings of physical_row, written out for speed; they must be exactly the
-# precompiled specs (checked here at import, and against DataStream.reading in the unit tests).
-_UNROLLED = (
-    (0, 64254, 1, 0, 256, True),
-    (0, 250, 1, 0, 2, False),
-    (0, 250, 1, -125, 1, False),
-    (0, 250, 1, -125, 1, False),
-    (0, 64255, 1, 0, 8, False),
-    (0, 64255, 1, 0, 20, False),
-    (4000, 64255, 1, -4000, 20, False),
-    (4000, 64255, 1, -4000, 20, False),
-    (0, 250, 2, 0, 5, False),
-    (0, 64255, 1, 0, 20, False),
-    (7456, 64255, 1, -8736, 32, False),
-    (7456, 64255, 1, -8736, 32, False),
-    (0, 64255, 1, 0, 10, False),
-    (0, 250, 1, -40, 1, False),
-    (0, 250, 2, 0, 5, False),
-)
-if tuple((p.raw_lo, p.raw_hi, p.mul, p.add, p.den, p.rounded) for p in _PHYS) != _UNROLLED or (
-    _COORD_MAX != {LON_INDEX: 180000000, LAT_INDEX: 90000000}
-):
-    raise AssertionError("physical_row is out of date with STREAM_FIELDS")
+class _Columns:
+    """NumPy constants of :func:`physical_columns`, built from the precompiled specs on first use."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        # rows: the 18 NUMERIC_FIELDS, then the position status
+        order = [*range(15), LON_INDEX, LAT_INDEX, ODO_INDEX, POS_STATUS_INDEX]
+        # the raw integers of a body as one record of a structured type (big-endian)
+        self.dtype = np.dtype([(f"f{j}", ">" + code) for j, code in enumerate(STREAM_FORMAT[1:])])
+        self.names = [f"f{j}" for j in order]
+        specs = [(p.raw_lo, p.raw_hi, p.mul, p.add, p.den) for p in _PHYS] + [
+            (0, _COORD_MAX[LON_INDEX], 1, 0, 10**6),
+            (0, _COORD_MAX[LAT_INDEX], 1, 0, 10**6),
+            (0, 0xFB000000 - 1, 1, 0, 10),
+        ]
+        lo, hi, mul, add, den = (
+            np.array([[v] for v in c], dtype=np.float64) for c in zip(*specs, strict=True)
+        )
+        self.lo, self.hi, self.mul, self.add, self.den = lo, hi, mul, add, den
+        self.rounded = [j for j, p in enumerate(_PHYS) if p.rounded]
+        status = np.arange(256)
+        self.lon_sign = np.where(status & 0x04, -1.0, 1.0)  # west
+        self.lat_sign = np.where(status & 0x02, -1.0, 1.0)  # south
+
+
+@functools.cache
+def _columns() -> _Columns:
+    return _Columns()
+
+
+def physical_columns(raw: bytes) -> tuple[Any, list[tuple[int, list[str]]], Any]:
+    """Physical values of ``k`` concatenated 37-byte bodies, all records at once (NumPy).
+
+    Returns ``(values, bad, status)``: ``status`` is each record's position status byte (uint8
+    array), ``values`` an ``(18, k)`` float64 array, one row per
+    :data:`NUMERIC_FIELDS` field, NaN where a value is not ``ok`` (marker, not ready, out of
+    range); ``bad`` lists ``(record index, flags)`` for the records with such a field, in record
+    order, with their ``field:tag`` flags. The rules are those of :meth:`DataStream.reading`,
+    from the precompiled specs: a raw integer in ``[raw_lo, raw_hi]`` is ``(raw * mul + add) /
+    den`` (integers exact in float64, then one correctly rounded division, as Python's
+    ``int / int``), rounded to 6 decimals where the scaling has more (km/h: ``raw * 10**6 / 256``
+    is exact, so NumPy's ``round`` gives Python's); coordinates ``±raw / 10**6`` by the position
+    status (``+ 0`` turns a west or south zero into ``0.0``); the odometer ``raw / 10``.
+    ``tests/unit/obd/test_samples.py`` checks every 1- and 2-byte raw value against
+    :meth:`DataStream.reading`.
+    """
+    import numpy as np
+
+    c = _columns()
+    k = len(raw) // STREAM_LEN
+    rec = np.frombuffer(raw, dtype=c.dtype, count=k)
+    x = np.empty((18, k), dtype=np.float64)  # the raw integers (exact in float64)
+    for j, name in enumerate(c.names[:18]):
+        x[j] = rec[name]
+    ints = x[:18]
+    good = ints >= c.lo
+    good &= ints <= c.hi
+    status = rec[c.names[18]]
+    if (status & 0x06).any():  # west or south (never in the zone: skipped there)
+        ints[15] *= c.lon_sign[status]
+        ints[16] *= c.lat_sign[status]
+    out = ints * c.mul
+    out += c.add
+    out /= c.den
+    for j in c.rounded:
+        out[j] = np.round(out[j], 6)
+    bad: list[tuple[int, list[str]]] = []
+    if not good.all():
+        out[~good] = np.nan
+        for i in np.flatnonzero(~good.all(axis=0)).tolist():
+            bad.append((i, _row_flags(_STREAM.unpack_from(raw, i * STREAM_LEN))))
+    return out, bad, status
 
 
 def physical_row(raw: tuple[int, ...]) -> tuple[list[float | None], list[str]]:
-    """Physical values of one record's 19 raw integers in :data:`NUMERIC_FIELDS` order (``None``
-    unless ``ok``) and the ``field:tag`` flags of the others: the rules of
-    :meth:`DataStream.reading`, precompiled (hot path of the gateway)."""
-    sp, baro, tq, fr, rpm, fuel, nu, nd, rg, air, si, so, dp, cool, fl, status, lon, lat, odo = raw
-    if (
-        sp <= 64254
-        and baro <= 250
-        and tq <= 250
-        and fr <= 250
-        and rpm <= 64255
-        and fuel <= 64255
-        and 4000 <= nu <= 64255
-        and 4000 <= nd <= 64255
-        and rg <= 250
-        and air <= 64255
-        and 7456 <= si <= 64255
-        and 7456 <= so <= 64255
-        and dp <= 64255
-        and cool <= 250
-        and fl <= 250
-    ):
-        values: list[float | None] = [
-            round(sp / 256, 6),
-            baro / 2,
-            float(tq - 125),
-            float(fr - 125),
-            rpm / 8,
-            fuel / 20,
-            (nu - 4000) / 20,
-            (nd - 4000) / 20,
-            rg * 2 / 5,
-            air / 20,
-            (si - 8736) / 32,
-            (so - 8736) / 32,
-            dp / 10,
-            float(cool - 40),
-            fl * 2 / 5,
-        ]
-        flags: list[str] = []
-    else:
-        values, flags = _fields_slow(raw)
-    if lon <= 180000000:
-        values.append(-lon / 1e6 if status & 0x04 else lon / 1e6)
-    else:
-        values.append(_coord_value(lon, LON_INDEX, status & 0x04, flags, "lon"))
-    if lat <= 90000000:
-        values.append(-lat / 1e6 if status & 0x02 else lat / 1e6)
-    else:
-        values.append(_coord_value(lat, LAT_INDEX, status & 0x02, flags, "lat"))
-    if odo < 0xFB000000:
-        values.append(odo / 10)
-    else:
-        values.append(None)
-        flags.append("odometer_km:error" if odo >> 24 == 0xFE else "odometer_km:not_available")
-    return values, flags
+    """One record's physical values (``None`` unless ``ok``) and flags: :func:`physical_columns`
+    of its body (tools; the gateway's batches decode all their records at once)."""
+    values, bad, _status = physical_columns(_STREAM.pack(*raw))
+    return [None if v != v else v for v in values[:, 0].tolist()], (bad[0][1] if bad else [])
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,15 +198,6 @@ class Frame:
     def known_command(self) -> bool:
         return self.command in KNOWN_COMMANDS
 
-    @classmethod
-    def trusted(
-        cls, variant: HeaderVariant, command: int, vin: str, flag: int, encryption: int, data: bytes
-    ) -> Frame:
-        """Build without re-validating (the decoder has checked every field already)."""
-        f = _FrameSlots(variant, command, vin, flag, encryption, data)
-        f.__class__ = cls  # type: ignore[assignment]  # same slots: an ordinary Frame
-        return f  # type: ignore[return-value]
-
     def encode(self) -> bytes:
         vin = self.vin.encode("ascii")
         if self.variant is HeaderVariant.TERMINAL:
@@ -215,32 +206,6 @@ class Frame:
             head = bytes((self.command, self.flag)) + vin + bytes((self.encryption,))
         body = head + _LEN.pack(len(self.data)) + self.data
         return START + body + bytes((bcc(body),))
-
-
-class _FrameSlots:
-    """Plain twin of :class:`Frame` (same slots) for :meth:`Frame.trusted`."""
-
-    __slots__ = Frame.__slots__
-
-    def __init__(
-        self,
-        variant: HeaderVariant,
-        command: int,
-        vin: str,
-        flag: int,
-        encryption: int,
-        data: bytes,
-    ) -> None:
-        self.variant = variant
-        self.command = command
-        self.vin = vin
-        self.flag = flag
-        self.encryption = encryption
-        self.data = data
-
-
-if _FrameSlots.__slots__ != ("variant", "command", "vin", "flag", "encryption", "data"):
-    raise AssertionError("frame._FrameSlots is out of date with Frame")
 
 
 def parse_header(
@@ -436,7 +401,7 @@ class FrameDecoder:
                 continue
             variant, cmd, vin, flag, enc = hdr
             raw = bytes(buf[pos : pos + total])
-            frame = Frame.trusted(variant, cmd, vin, flag, enc, raw[HEADER_LEN:-1])
+            frame = Frame(variant, cmd, vin, flag, enc, raw[HEADER_LEN:-1])
             # XOR BCC passes 1 time in 256 by chance: a candidate that swallowed the start of
             # another frame (a truncated frame followed by a valid one) is caught by the data-unit
             # check, and we resync inside it instead of losing the frame it swallowed.
@@ -503,5 +468,5 @@ class FrameDecoder:
         if isinstance(hdr, str):
             return False
         variant, cmd, vin, flag, enc = hdr
-        frame = Frame.trusted(variant, cmd, vin, flag, enc, bytes(buf[q + HEADER_LEN : q_end - 1]))
+        frame = Frame(variant, cmd, vin, flag, enc, bytes(buf[q + HEADER_LEN : q_end - 1]))
         return self.validate(frame)

@@ -547,9 +547,10 @@ def time_epoch(raw6: bytes) -> int | None:
 class StreamBlock:
     """A real-time / re-issue unit made only of data streams, decoded in bulk.
 
-    ``epochs[i]`` is record i's collection time in Unix seconds, ``raws[i]`` its 19 raw integers
-    (as :attr:`DataStream.raw`), ``body_at(i)`` the offset of its 37-byte body in ``data``. In the
-    GB 17691 layout only the first time is sent; the others are inferred 1-second steps.
+    ``epochs[i]`` is record i's collection time in Unix seconds, ``body_at(i)`` the offset of its
+    37-byte body in ``data`` (the bodies are not unpacked: the samples batch keeps them as bytes;
+    :attr:`raws` unpacks them for tools). In the GB 17691 layout only the first time is sent; the
+    others are inferred 1-second steps.
     """
 
     layout: Layout
@@ -557,8 +558,16 @@ class StreamBlock:
     time_raw: bytes  # the unit's 6 time bytes (echoed in the answer)
     serial: int | None
     epochs: tuple[int, ...]
-    raws: tuple[tuple[int, ...], ...]
     data: bytes
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def raws(self) -> tuple[tuple[int, ...], ...]:
+        """Each record's 19 raw integers (as :attr:`DataStream.raw`)."""
+        unpack = _STREAM.unpack_from
+        return tuple([unpack(self.data, self.body_at(i)) for i in range(len(self.epochs))])
 
     @property
     def time(self) -> datetime:
@@ -595,20 +604,21 @@ def _items_struct(head: str, k: int) -> struct.Struct:
     if st is None:
         if len(_ITEMS) >= 256:
             _ITEMS.clear()
-        st = _ITEMS[key] = struct.Struct(">" + (head + STREAM_FORMAT.lstrip(">")) * k)
+        st = _ITEMS[key] = struct.Struct(">" + (head + f"{_STREAM.size}x") * k)
     return st
 
 
 _ITEMS: dict[tuple[str, int], struct.Struct] = {}
-_PER_ITEM = 21  # values per unpacked item: type, time (one bytes) or serial, 19 raw integers
+_PER_ITEM = 2  # values per unpacked item: type, then time (6 bytes) or serial; the body skipped
+_STREAM = struct.Struct(STREAM_FORMAT)
 
 
 def decode_streams(data: bytes, layout: Layout | None = None) -> StreamBlock | None:
     """Bulk-decode a unit of data streams in the first layout :func:`decode_realtime` would try
     (``layout`` or HJ 1239); ``None`` when the unit is anything else (use the full decoder).
 
-    The whole unit is unpacked by one ``Struct`` call; types, times and records are then taken
-    as strided slices of the flat tuple (C loops, no per-record Python code)."""
+    The items' types and times are unpacked by one ``Struct`` call (the bodies skipped: they stay
+    bytes) and taken as strided slices of the flat tuple (C loops, no per-record Python code)."""
     n = len(data)
     t0 = time_epoch(data[:6])
     if t0 is None:
@@ -640,8 +650,7 @@ def decode_streams(data: bytes, layout: Layout | None = None) -> StreamBlock | N
         serial = (data[6] << 8) | data[7]
     else:
         return None
-    raws = tuple([flat[i : i + 19] for i in range(2, _PER_ITEM * k, _PER_ITEM)])
-    return StreamBlock(layout, t0, data[:6], serial, epochs, raws, data)  # type: ignore[arg-type]
+    return StreamBlock(layout, t0, data[:6], serial, epochs, data)  # type: ignore[arg-type]
 
 
 def answer_for_block(frame: Frame, result: int, block: StreamBlock) -> Frame:
@@ -649,9 +658,9 @@ def answer_for_block(frame: Frame, result: int, block: StreamBlock) -> Frame:
     echoed as they came (what ``encode_time(decode_time(...))`` gives), header fields from the
     accepted frame, so nothing needs re-validating."""
     if frame.variant is HeaderVariant.RESPONSE_FLAG:
-        return Frame.trusted(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
+        return Frame(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
     data = block.time_raw + bytes((result,))
-    return Frame.trusted(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
+    return Frame(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
 
 
 # ------------------------------------------------------------------------------ dispatch

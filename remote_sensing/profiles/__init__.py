@@ -22,17 +22,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 
 from core.errors import ConfigError, ValidationError
 from core.ids import Plate
+from remote_sensing.arrowcols import to_float64, to_indices
+
+if TYPE_CHECKING:  # pandas only in the intake's batch path: ~0.5 s of import for ``rsd evaluate``
+    import pandas as pd
 
 PROFILE_DIR = Path(__file__).parent
 
@@ -98,6 +100,8 @@ def _text(v: Any) -> str:
 
 def _text_series(s: pd.Series) -> pd.Series:
     """Vectorised ``_text``: integral floats lose their ``.0``, missing becomes ``""``."""
+    import pandas as pd
+
     if pd.api.types.is_float_dtype(s.dtype):
         with np.errstate(invalid="ignore"):
             integral = s.notna() & (s % 1 == 0) & (s.abs() < 2**53)
@@ -115,6 +119,8 @@ _NESTED = frozenset({list, dict})
 
 def _present(s: pd.Series) -> np.ndarray:
     """Values that are there: not None/NaN and not blank text."""
+    import pandas as pd
+
     a = s.to_numpy(dtype=object)
     out = s.notna().to_numpy(dtype=bool, copy=True)
     if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
@@ -224,6 +230,8 @@ class Profile:
         vectorised path cannot read are re-read with the single-record methods, so messages are
         the same as :meth:`canonical`'s.
         """
+        import pandas as pd
+
         errors: dict[int, str] = {}
         pos: list[int] = []
         for i, r in enumerate(records):
@@ -348,26 +356,33 @@ class Profile:
         return Batch({k: v[keep] for k, v in cols.items()}, rows, errors, hashes)
 
     def _times(self, vf: str, s: pd.Series | None, m: int, fail: Any) -> np.ndarray:
+        """Times of a column, as :meth:`_time` reads each value. Text written exactly as
+        ``YYYY-MM-DD HH:MM:SS`` (when that is the profile's format) is read by
+        ``datetime.fromisoformat``, which gives what ``strptime`` gives for that shape, in C."""
         out = np.full(m, None, dtype=object)
         if s is None:
             for j in range(m):
                 fail(j, ValidationError(vf, None, "a time (required)"))
             return out
-        fast = pd.to_datetime(
-            s.where(s.map(lambda x: isinstance(x, str))), format=self.time_format, errors="coerce"
-        )
-        try:
-            fast = fast.dt.tz_localize(self.tz, ambiguous="NaT", nonexistent="NaT")
-        except TypeError:  # already tz-aware values
-            fast = pd.Series(pd.NaT, index=s.index)
-        py = list(fast.dt.to_pydatetime()) if len(fast) else []
-        ok = fast.notna().to_numpy()
-        for j in range(m):
-            if ok[j]:
-                out[j] = py[j]
-                continue
+        tz = self.tz
+        plain = self.time_format == "%Y-%m-%d %H:%M:%S"
+        parse = datetime.fromisoformat
+        for j, raw in enumerate(s.tolist()):
+            if (
+                plain
+                and raw.__class__ is str
+                and len(raw) == 19
+                and raw[10] == " "
+                and raw[13] == ":"
+                and raw[16] == ":"
+            ):
+                try:
+                    out[j] = parse(raw).replace(tzinfo=tz)
+                    continue
+                except ValueError:
+                    pass
             try:
-                out[j] = self._time(vf, s.iat[j])
+                out[j] = self._time(vf, raw)
             except ValidationError as exc:
                 fail(j, exc)
         return out
@@ -434,7 +449,7 @@ class Columns(Mapping[str, np.ndarray]):
 
     Numbers: numeric Arrow columns are cast to float64 (null → NaN); other columns are read like
     ``pd.to_numeric(errors="coerce")``. Text and coded columns are converted once per distinct
-    value (dictionary encoding) with the same rules as the intake (``_text_series``, code tables,
+    value (dictionary encoding) with the same rules as the intake (``_texts``, code tables,
     ``unknown`` for an unknown code), so 100,000 passes from a few sites, fuels and flags cost a
     few dozen conversions, not 100,000."""
 
@@ -502,41 +517,76 @@ class Columns(Mapping[str, np.ndarray]):
                 or pa.types.is_boolean(t)
                 or pa.types.is_null(t)
             ):
-                v = pc.cast(col, pa.float64()).to_numpy()
+                v = to_float64(col)
             else:
-                v = self._by_value(
-                    canon, lambda s: pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
-                )
+                v = self._by_value(canon, lambda vals: np.array(_numbers(vals), dtype=np.float64))
             return v * prof.scale.get(canon, 1.0)
         if canon in CODED_FIELDS:
             return self._by_value(canon, self._coded(canon))
         if canon == "ts":
             return np.array(col.to_pylist(), dtype=object)
-        return self._by_value(canon, lambda s: _text_series(s).to_numpy(dtype=object))
+        return self._by_value(canon, lambda vals: np.array(vals, dtype=object))
 
-    def _coded(self, canon: str) -> Callable[[pd.Series], np.ndarray]:
+    def _coded(self, canon: str) -> Callable[[list[str]], np.ndarray]:
         table = self._profile.codes.get(canon)
 
-        def convert(s: pd.Series) -> np.ndarray:
-            txt = _text_series(s)
+        def convert(txt: list[str]) -> np.ndarray:
             if table:
-                txt = txt.map(table).where(txt.isin(list(table)), "unknown")
-            return txt.to_numpy(dtype=object)
+                return np.array([table.get(t, "unknown") for t in txt], dtype=object)
+            return np.array(txt, dtype=object)
 
         return convert
 
-    def _by_value(self, canon: str, convert: Callable[[pd.Series], np.ndarray]) -> np.ndarray:
+    def _by_value(self, canon: str, convert: Callable[[list[Any]], np.ndarray]) -> np.ndarray:
         """``convert`` applied to each distinct value of the column (and to a missing value),
-        then spread over the rows."""
+        then spread over the rows. Text and coded conversions receive the values as text
+        (``_texts``: the intake's rules); numbers receive them as read."""
         col = self._table.column(self._profile.fields[canon]).combine_chunks()
-        missing = convert(pd.Series([np.nan]))
+        as_text = canon not in FLOAT_FIELDS and canon != "lane"
+        missing = convert([""] if as_text else [None])
         if pa.types.is_null(col.type):
             return np.repeat(missing, self._n)
         enc = col.dictionary_encode()
-        done = convert(enc.dictionary.to_pandas())
+        vals = enc.dictionary.to_pylist()
+        done = convert(_texts(vals, enc.dictionary.type) if as_text else vals)
         table = np.empty(len(done) + 1, dtype=done.dtype if done.dtype == missing.dtype else object)
         table[:-1], table[-1] = done, missing[0]
-        return table[enc.indices.fill_null(len(done)).to_numpy()]
+        return table[to_indices(enc, len(done))]
+
+
+def _texts(vals: list[Any], typ: pa.DataType) -> list[str]:
+    """Distinct values of an Arrow column as text, as ``_text_series`` reads a column of that
+    type: integral floats lose their ``.0``, other floats keep ``repr``, text is stripped, a
+    missing value is ``""``."""
+    out: list[str] = []
+    if pa.types.is_floating(typ):
+        for x in vals:
+            if x is None or x != x:
+                out.append("")
+            elif x % 1 == 0 and abs(x) < 2**53:
+                out.append(str(int(x)))
+            else:
+                out.append(repr(x))
+    elif pa.types.is_integer(typ) or pa.types.is_boolean(typ):
+        out = ["" if x is None else str(x) for x in vals]
+    else:
+        out = ["" if x is None else str(x).strip() for x in vals]
+    return out
+
+
+def _numbers(vals: list[Any]) -> list[float]:
+    """Distinct values of a non-numeric column as numbers, like ``pd.to_numeric(errors="coerce")``:
+    what does not read as a number is NaN."""
+    out: list[float] = []
+    for x in vals:
+        if x is None:
+            out.append(float("nan"))
+            continue
+        try:
+            out.append(float(x))
+        except (TypeError, ValueError):
+            out.append(float("nan"))
+    return out
 
 
 def _arrow_table(df: pd.DataFrame) -> pa.Table:

@@ -42,6 +42,7 @@ from streams.warehouse.sink import BatchingSink
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_KIND = "__dead_letter__"  # a WAL record holding a dead letter, not an event
+PREPARE_ITEMS = 64  # queued publishes the worker takes at once to prepare their batches together
 
 
 class StateStore(dict[str, Any]):
@@ -216,15 +217,22 @@ class InProcessBus:
         assert self._queue is not None
         q = self._queue
         while True:
-            batch, seg = await q.get()
+            items = [await q.get()]
+            while len(items) < PREPARE_ITEMS and not q.empty():
+                items.append(q.get_nowait())  # what is already queued: prepared together
             try:
-                await self.process(batch)
-            except Exception:  # e.g. the sink closed under us: log, keep the worker alive
-                log.exception("bus worker: batch of %d events not processed", len(batch))
-            finally:
-                if seg is not None and self._wal is not None:
-                    self._wal.release({seg: len(batch)})
-                q.task_done()
+                serde.prepare([e for batch, _seg in items for e in batch])
+            except Exception:  # only a speed-up: each batch still works on its own
+                log.exception("bus worker: preparing %d queued publishes failed", len(items))
+            for batch, seg in items:
+                try:
+                    await self.process(batch)
+                except Exception:  # e.g. the sink closed under us: log, keep the worker alive
+                    log.exception("bus worker: batch of %d events not processed", len(batch))
+                finally:
+                    if seg is not None and self._wal is not None:
+                        self._wal.release({seg: len(batch)})
+                    q.task_done()
 
     async def drain(self) -> None:
         """Wait until every queued event has been processed."""

@@ -176,9 +176,10 @@ class BatchingSink:
     def _add_locked(self, evs: list[Any], tag: Tag) -> None:
         now = time.monotonic()
         n = 0
+        is_columnar = serde.is_columnar
         for e in evs:
-            n += _rows(e)
             cls = type(e)
+            n += len(e) if is_columnar(cls) else 1
             buf = self._buffers.get(cls)
             if buf is None:
                 buf = self._buffers[cls] = []
@@ -303,13 +304,19 @@ class BatchingSink:
             return False
 
     def _after_insert(self, cls: type[Event], evs: list[Any], tags: list[Tag]) -> None:
-        n = sum(map(_rows, evs))
+        columnar = serde.is_columnar(cls)  # one class per call: rows = its batches' lengths
         if self._write_ingest_log:
             counts: Counter[tuple[str, str]] = Counter()
+            kind = cls.KIND
             for e in evs:
-                counts[(cls.KIND, getattr(e, "jurisdiction", "") or "unknown")] += _rows(e)
+                counts[(kind, getattr(e, "jurisdiction", "") or "unknown")] += (
+                    len(e) if columnar else 1
+                )
+            n = sum(counts.values())
             with self._ingest_lock:
                 self._ingest.update(counts)
+        else:
+            n = sum(map(len, evs)) if columnar else len(evs)
         with self._cond:
             self._buffered -= n
             self._written += n

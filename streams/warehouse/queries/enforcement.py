@@ -126,19 +126,38 @@ def case_entries(
 
 
 def case_findings(
-    client: Client, scope: Scope, case_id: str, finding_ids: Iterable[str]
+    client: Client,
+    scope: Scope,
+    case_id: str,
+    finding_ids: Iterable[str],
+    subject: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The findings (exceedances) attached to a case in scope, with evidence references."""
+    """The findings (exceedances) attached to a case in scope, with evidence references.
+    ``subject``: the case's (subject_kind, subject_id), which every finding of the case shares (the
+    cases processor is keyed by it): the read then stays in that subject's granules of
+    ``case_finding``'s key, and replayed copies (identical rows of one ``event_id``) are dropped
+    by ``LIMIT 1 BY`` instead of ``FINAL``, which merges the whole subject's range (a busy vehicle
+    holds tens of thousands of findings)."""
     _scope(scope, what="enforcement.case_findings")
     ids = list(finding_ids)
     if not ids:
         return pd.DataFrame()
-    return client.query_df(
-        "SELECT event_id, ts, source, source_event_id, rule_id, ruleset_version, severity, "
+    cols = (
+        "event_id, ts, source, source_event_id, rule_id, ruleset_version, severity, "
         "jurisdiction, device_id, measured, `limit`, unit, pollutant, evidence, quality_flags, "
-        "detail_json FROM case_finding FINAL WHERE event_id IN {ids:Array(String)} ORDER BY ts",
-        parameters={"ids": ids},
+        "detail_json"
     )
+    if subject is None:
+        sql = f"SELECT {cols} FROM case_finding FINAL WHERE event_id IN {{ids:Array(String)}} "
+        sql += "ORDER BY ts, event_id"
+    else:
+        sql = (
+            f"SELECT {cols} FROM case_finding WHERE subject_kind = {{sk:String}} AND "
+            "subject_id = {sid:String} AND event_id IN {ids:Array(String)} "
+            "ORDER BY ts, event_id LIMIT 1 BY event_id"
+        )
+    sk, sid = subject or ("", "")
+    return client.query_df(sql, parameters={"ids": ids, "sk": sk, "sid": sid})
 
 
 def command_reply(client: Client, scope: Scope, request_id: str) -> pd.DataFrame:

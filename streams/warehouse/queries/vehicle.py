@@ -14,6 +14,7 @@ from datetime import datetime
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
+from core.ids import PlateColour
 from core.scope import Scope
 from streams.warehouse.scope import scope_where
 
@@ -21,8 +22,12 @@ _TS = "ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
 
 
 def _subjects(plate: str, vin: str) -> list[str]:
-    """The subject ids a vehicle's exceedances may carry (plate, plate|colour keys, VIN)."""
-    return [s for s in (plate, vin) if s]
+    """The subject ids a vehicle's exceedances may carry (plate, plate|colour keys, VIN).
+
+    Remote sensing judges the RSD vehicle (number + colour, rules.md §2.1): its exceedances are
+    keyed ``<plate>|<colour>``, so every canonical colour of the plate is asked for."""
+    keys = [plate, *(f"{plate}|{c.value}" for c in PlateColour)] if plate else []
+    return keys + ([vin] if vin else [])
 
 
 def timeline(

@@ -1,5 +1,5 @@
 """The fast forms of the named queries return what their plain forms return, on seeded data with
-replayed rows: the case lists read from ``case_current`` + ``case_state`` by key (not every version
+replayed rows: the case lists read from ``case_latest`` + ``case_state`` by key (not every version
 of every case), RSD passes by plate from the plate-ordered projection with ``LIMIT 1 BY`` the key
 (not ``FINAL``), device health without ``FINAL``. The plain forms are written out here as the
 queries read before (the reference)."""
@@ -17,7 +17,7 @@ import pytest
 
 from core.access import scope_for
 from core.scope import Scope
-from streams.warehouse.queries import cases, devices, rsd, vehicle
+from streams.warehouse.queries import cases, devices, enforcement, rsd, vehicle
 
 pytestmark = [pytest.mark.component]
 
@@ -70,6 +70,10 @@ def seeded(chdb_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     client.command(
         "INSERT INTO case_state SELECT * FROM case_state WHERE case_id IN "
         "(SELECT case_id FROM case_state ORDER BY case_id LIMIT 5)"
+    )
+    client.command(
+        "INSERT INTO case_finding SELECT * FROM case_finding WHERE subject_id IN "
+        "(SELECT subject_id FROM case_state ORDER BY case_id LIMIT 5)"
     )
     yield client
     client.command(f"DROP DATABASE IF EXISTS `{db}`")
@@ -126,11 +130,11 @@ def test_case_queue_is_the_latest_version_of_each_case(seeded: Any) -> None:
 
 def test_cases_of_a_subject_and_of_a_capture(seeded: Any) -> None:
     subjects = seeded.query(
-        "SELECT DISTINCT plate, vin, subject_id FROM case_current WHERE subject_kind = 'vehicle' "
+        "SELECT DISTINCT plate, vin, subject_id FROM case_latest WHERE subject_kind = 'vehicle' "
         "ORDER BY subject_id LIMIT 6"
     ).result_rows
     stations = [r[0] for r in seeded.query(
-        "SELECT DISTINCT splitByChar(':', subject_id)[1] FROM case_current "
+        "SELECT DISTINCT splitByChar(':', subject_id)[1] FROM case_latest "
         "WHERE subject_kind != 'vehicle' LIMIT 2").result_rows]  # fmt: skip
     assert subjects
     for scope in _scopes():
@@ -181,7 +185,9 @@ def test_rsd_passes_by_plate_drop_replays_like_final(seeded: Any) -> None:
                 parameters={"plate": plate, "a": since, "b": until, "sj": sj},
             )
             got = (
-                tl[tl["source"] == "remote_sensing"][["ts", "label", "value"]]
+                tl[(tl["source"] == "remote_sensing") & (tl["what"] == "reading")][
+                    ["ts", "label", "value"]
+                ]
                 if len(tl.columns)
                 else tl
             )
@@ -255,6 +261,35 @@ def test_case_log_reads_only_its_case_versions(seeded: Any) -> None:
                 parameters={"id": case_id, "scope_j": list(scope.all_jurisdictions)},
             )
             _same(plain, cases.log(seeded, scope, case_id), ordered=True)
+
+
+def test_case_findings_by_subject_drop_replays_like_final(seeded: Any) -> None:
+    """A case's findings read in its subject's key range with ``LIMIT 1 BY event_id`` are the
+    rows ``FINAL`` over every finding returns (the fixture stored the first subjects' findings
+    twice)."""
+    import json
+
+    doubled = seeded.query(
+        "SELECT count() - uniqExact(event_id) FROM case_finding WHERE subject_id IN "
+        "(SELECT subject_id FROM case_state ORDER BY case_id LIMIT 5)"
+    ).result_rows[0][0]
+    assert doubled > 0
+    rows = seeded.query(
+        "SELECT case_id, subject_kind, subject_id FROM case_latest FINAL ORDER BY case_id LIMIT 8"
+    ).result_rows
+    assert rows
+    for case_id, kind, sid in rows:
+        log = cases.log(seeded, Scope.zone(), case_id)
+        ids = [
+            json.loads(p or "{}").get("finding", "")
+            for p, e in zip(log["payload_json"], log["entry"], strict=True)
+            if e in ("opened", "evidence")
+        ]
+        assert ids, case_id
+        plain = enforcement.case_findings(seeded, Scope.zone(), case_id, ids)
+        fast = enforcement.case_findings(seeded, Scope.zone(), case_id, ids, (kind, sid))
+        assert len(fast) == len(set(ids)) == len(plain)
+        _same(plain, fast, ordered=True)
 
 
 def test_station_cases_read_the_latest_rows_by_key(seeded: Any) -> None:

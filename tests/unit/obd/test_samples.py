@@ -7,6 +7,7 @@ round-trips, and the session gives the same batch for the same records whichever
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -142,6 +143,46 @@ def test_coordinates_at_their_limits() -> None:
             assert (f"{name}:{want.quality}" in fl) == (want.quality != "ok")
             assert fix == DataStream(raw).fix_valid
             assert ("position:invalid_fix" in fl) == (not fix)
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return a == b and type(a) is type(b) and math.copysign(1, a or 1) == math.copysign(1, b or 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(raw_st, min_size=1, max_size=8), st.integers(2, 200))
+def test_a_record_decodes_the_same_alone_in_a_unit_or_among_many(
+    raws: list[tuple[int, ...]], n: int
+) -> None:
+    """A unit's records decode at once, and so do many units joined (the warehouse's table): a
+    record gets the same values, flags and fix validity alone, among many and joined, and they
+    are its own reading's."""
+    many = [raws[i % len(raws)] for i in range(n)]
+    big = batch_of(many)
+    small = [batch_of([r]) for r in raws]
+    joined = ObdSamples.concat(small)
+    for i, raw in enumerate(many):
+        one = small[i % len(raws)]
+        for j, name in enumerate(NUMERIC_FIELDS):
+            want = DataStream(raw).value(name)
+            assert _same(big.values[j][i], want), (name, raw)
+            assert _same(one.values[j][0], want), (name, raw)
+        assert big.flags[i] == one.flags[0]
+        assert big.fix_valid[i] == one.fix_valid[0] == DataStream(raw).fix_valid
+    for j, name in enumerate(NUMERIC_FIELDS):
+        how, (matrix, row) = joined[name]
+        assert how == "float_columns"
+        got = [None if v != v else v for v in matrix[row].tolist()]
+        assert all(_same(g, b.values[j][0]) for g, b in zip(got, small, strict=True)), name
+    assert list(joined["quality_flags"][1]) == [b.flags[0] for b in small]
+    assert list(joined["fix_valid"][1]) == [b.fix_valid[0] for b in small]
+
+
+def test_a_zero_coordinate_west_or_south_is_a_positive_zero() -> None:
+    raw = base_raw()
+    raw[15], raw[16], raw[17] = 0x06, 0, 0  # west and south, at 0°
+    b = batch_of([tuple(raw)])
+    assert math.copysign(1, b.value("lon")[0]) == math.copysign(1, b.value("lat")[0]) == 1.0  # type: ignore[arg-type]
 
 
 @settings(max_examples=60, deadline=None)
@@ -337,3 +378,16 @@ def test_session_gives_one_batch_of_the_records_whichever_decoder(
     want_ts = [t for t, _s, _i, _u in decode_realtime(data, layout).streams()]
     assert [r.ts for r in a.rows()] == want_ts
     assert a.inferred == tuple(i > 0 and layout is Layout.GB17691 for i in range(len(raws)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(raw_st, min_size=1, max_size=5), min_size=2, max_size=6))
+def test_batches_prepared_together_read_as_each_alone(units: list[list[tuple[int, ...]]]) -> None:
+    batches = [batch_of(raws) for raws in units]
+    alone = [batch_of(raws) for raws in units]
+    ObdSamples.prepare(batches)
+    for b, a in zip(batches, alone, strict=True):
+        assert b._decoded is not None
+        assert b.flags == a.flags and b.fix_valid == a.fix_valid
+        for col_b, col_a in zip(b.values, a.values, strict=True):
+            assert all(_same(x, y) for x, y in zip(col_b, col_a, strict=True))

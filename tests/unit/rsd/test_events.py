@@ -46,6 +46,11 @@ def test_valid_pass_has_no_reasons() -> None:
 def test_ids_and_keys() -> None:
     assert RsdPass.make_id("RSD-QP-01", "A") == RsdPass.make_id("RSD-QP-01", "A")
     assert RsdPass.make_id("RSD-QP-01", "A") != RsdPass.make_id("RSD-JS-01", "A")
+    # the same ids as before: deterministic_id over (kind, site, record id)
+    from core.events import deterministic_id
+
+    for site, rid in (("RSD-QP-01", "A"), ("RSD-WJ-02", "记录-0001"), ("S", "")):
+        assert RsdPass.make_id(site, rid) == deterministic_id(RsdPass.KIND, site, rid)
     assert PASS.key == "vehicle:沪A12345"
     assert dataclasses.replace(PASS, plate="").key == "site:RSD-QP-01:unread"
     assert not PASS.is_new_energy

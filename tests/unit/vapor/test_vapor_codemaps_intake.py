@@ -11,7 +11,7 @@ from core.errors import ConfigError
 from core.registry import load_registry
 from core.timeutil import beijing
 from fuel_vapor.codemaps import DEFAULT_DIR, load_codemap, load_codemaps
-from fuel_vapor.intake import from_hj212
+from fuel_vapor.intake import from_hj212, redact_pw
 from fuel_vapor.protocol import FrameDecoder, parse_segment
 from fuel_vapor.protocol.framing import Frame
 
@@ -263,3 +263,17 @@ def test_environment_and_settings_packets_of_one_data_time_are_two_readings():
     assert len(readings) == 2 and readings[0].ts == readings[1].ts
     assert readings[0].event_id != readings[1].event_id
     assert readings[0].tank_pressure_pa == 5 and readings[1].pv_positive_pa == 900
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("QN=1;PW=123456;MN=A;CP=&&&&", "QN=1;PW=******;MN=A;CP=&&&&"),
+        ("PW=;MN=A", "PW=******;MN=A"),
+        ("PW=12&&", "PW=******&&"),
+        ("a;PW=1;CP=&&x-PW=2&&", "a;PW=******;CP=&&x-PW=******&&"),
+        ("MN=A;CP=&&&&", "MN=A;CP=&&&&"),
+    ],
+)
+def test_redact_pw_masks_every_password_value(text: str, want: str) -> None:
+    assert redact_pw(text) == want
