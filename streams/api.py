@@ -170,8 +170,7 @@ class EnforcementService:
         else:
             plate, vins = idf.value, list(links.vins_of(idf.value))
         plate, vins = q.vehicle_ids(self.reader, scope, plate, vins)
-        hist = q.vehicle_history(self.reader, scope, plate, vins)
-        out = {name: records(df) for name, df in hist.items()}
+        out = q.vehicle_history(self.reader, scope, plate, vins)  # one query, rows as JSON
         for r in out["exceedance"]:
             _json_fields(r)
         for r in out["cases"]:
