@@ -119,9 +119,9 @@ def registry() -> Registry:
     """The registry the platform runs with (``Settings.registry_dir``: ``EMW_REGISTRY_DIR``, else
     the data directory's own ``registry/`` that ``emwatch seed`` writes, else the shipped one):
     a seeded fleet's plates and VINs are known to the pages as they are to the API."""
-    from streams.settings import load_settings
+    from dashboards.auth import _settings  # the pages' one settings reader
 
-    return _registry(str(load_settings().registry_dir or ""))
+    return _registry(str(_settings().registry_dir or ""))
 
 
 @functools.lru_cache(maxsize=4)

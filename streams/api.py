@@ -335,6 +335,10 @@ def openapi() -> dict[str, Any]:
             "/api/v1/vehicles/{ident}": {
                 "get": {
                     "summary": "One vehicle's full history across every source (plate or VIN)",
+                    "description": "history: rsd_pass, smoke_capture, smoke_review, obd_info, "
+                    "obd_status, obd_days (one row per VIN and Beijing day, day as YYYY-MM-DD), "
+                    "exceedance (subject plate, plate|colour or VIN) and cases, newest first, "
+                    "at most 500 rows each; times in Beijing time with their offset.",
                     "parameters": [
                         {
                             "name": "ident",

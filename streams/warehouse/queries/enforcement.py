@@ -176,18 +176,20 @@ def command_reply(client: Client, scope: Scope, request_id: str) -> pd.DataFrame
 def vehicle_ids(
     client: Client, scope: Scope, plate: str, vins: Iterable[str]
 ) -> tuple[str, list[str]]:
-    """(plate, VINs) of a vehicle after adding the links sources supplied (``vehicle_link``)."""
+    """(plate, VINs) of a vehicle after adding the links sources supplied (``vehicle_link``):
+    found by a VIN, the vehicle's plate and that plate's other VINs too (a replaced terminal)."""
     _scope(scope, what="enforcement.vehicle_ids")
     vs = sorted(set(vins))
-    df = client.query_df(
+    rows = client.query(  # rows, not a DataFrame: a few pairs at most
         "SELECT DISTINCT plate, vin FROM vehicle_link FINAL "
-        "WHERE plate = {p:String} OR vin IN {v:Array(String)}",
+        "WHERE plate = {p:String} OR vin IN {v:Array(String)} OR plate IN (SELECT plate "
+        "FROM vehicle_link WHERE vin IN {v:Array(String)}) ORDER BY plate, vin",
         parameters={"p": plate, "v": vs},
-    )
-    if not df.empty:
+    ).result_rows
+    if rows:
         if not plate:
-            plate = str(df["plate"].iloc[0])
-        vs = sorted(set(vs) | set(df.loc[df["plate"] == plate, "vin"]))
+            plate = str(rows[0][0])
+        vs = sorted(set(vs) | {str(v) for p, v in rows if p == plate})
     return plate, vs
 
 

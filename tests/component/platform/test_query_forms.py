@@ -394,3 +394,19 @@ def test_vehicle_history_in_one_query_is_the_plain_history(seeded: Any) -> None:
         assert [r["ts"] if "ts" in r else r["day"] for r in fast[part]] == [
             r["ts"] if "ts" in r else r["day"] for r in rows
         ]
+
+
+def test_vehicle_ids_add_the_links_sources_supplied(warehouse: Any) -> None:
+    from streams.warehouse.queries import enforcement
+
+    rows = [("l1", "沪A11111", "VIN1"), ("l2", "沪A11111", "VIN2"), ("l3", "沪B22222", "VIN3")]
+    for event_id, plate, vin in [*rows, rows[0]]:  # one link stored twice
+        warehouse.command(
+            "INSERT INTO vehicle_link (event_id, ts, plate, vin, source, source_event_id) VALUES "
+            "({e:String}, now64(3), {p:String}, {v:String}, 'obd_gateway', '')",
+            parameters={"e": event_id, "p": plate, "v": vin},
+        )
+    z = Scope.zone()
+    assert enforcement.vehicle_ids(warehouse, z, "沪A11111", []) == ("沪A11111", ["VIN1", "VIN2"])
+    assert enforcement.vehicle_ids(warehouse, z, "", ["VIN2"]) == ("沪A11111", ["VIN1", "VIN2"])
+    assert enforcement.vehicle_ids(warehouse, z, "沪C33333", ["VIN9"]) == ("沪C33333", ["VIN9"])
