@@ -186,7 +186,9 @@ def test_rsd_passes_by_plate_drop_replays_like_final(seeded: Any) -> None:
                 parameters={"plate": plate, "a": since, "b": until, "sj": sj},
             )
             got = (
-                tl[tl["source"] == "remote_sensing"][["ts", "label", "value"]]
+                tl[(tl["source"] == "remote_sensing") & (tl["what"] == "reading")][
+                    ["ts", "label", "value"]
+                ]
                 if len(tl.columns)
                 else tl
             )
@@ -345,7 +347,7 @@ def _plain_history(
 
 def _history_vehicles(client: Any) -> list[tuple[str, list[str]]]:
     rows = client.query(
-        "SELECT plate, groupUniqArray(vin) FROM case_current WHERE subject_kind = 'vehicle' "
+        "SELECT plate, groupUniqArray(vin) FROM case_latest FINAL WHERE subject_kind = 'vehicle' "
         "AND plate != '' GROUP BY plate ORDER BY count() DESC, plate LIMIT 6"
     ).result_rows
     out = [(str(p), sorted(v for v in vs if v)) for p, vs in rows]
