@@ -96,12 +96,13 @@ def exceedances(
     client: Client, scope: Scope, plate: str, vin: str, limit: int = 500
 ) -> pd.DataFrame:
     """The vehicle's exceedances from every source (its plate, ``plate|colour`` and VIN), newest
-    first, with evidence and detail; ``total``, ``sources`` and ``jurisdictions`` count all of
-    them in scope (``limit`` cuts the rows, not the counts)."""
+    first, the columns the vehicle page shows (evidence and detail are in the case and the API);
+    ``total``, ``sources`` and ``jurisdictions`` count all of them in scope (``limit`` cuts the
+    rows, not the counts)."""
     sw, sp = scope_where(scope, domain="enforcement", what="vehicle exceedances")
     return client.query_df(
         "SELECT ts, source, rule_id, ruleset_version, severity, subject_id, jurisdiction, device_id, "
-        "measured, `limit`, unit, provisional, evidence, detail_json, count() OVER () AS total, "
+        "measured, `limit`, unit, provisional, count() OVER () AS total, "
         "uniqExact(source) OVER () AS sources, uniqExact(jurisdiction) OVER () AS jurisdictions "
         f"FROM exceedance FINAL WHERE {_SUBJECT} AND {sw} ORDER BY ts DESC LIMIT {{lim:UInt32}}",
         parameters={"subj": _subjects(plate, vin), "plate": plate, "lim": limit, **sp},
