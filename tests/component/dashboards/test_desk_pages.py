@@ -164,3 +164,41 @@ def test_vehicle_page_reads_the_platforms_registry(
     assert not at.exception, [e.value for e in at.exception]
     assert {m.label: m.value for m in at.metric}["累计超标"] == "1"
     assert any("seeded-fleet-7" in c.value for c in at.caption)
+
+
+async def test_a_long_case_log_shows_its_newest_entries(
+    accounts, reader: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.timeutil import beijing
+
+    t0 = beijing(2026, 11, 2, 9)
+    base = next(e for e in rsd_examples() if isinstance(e, RsdPass))
+    passes = [  # consecutive NO and Ringelmann exceedances: an emission case, then attachments
+        dataclasses.replace(
+            base,
+            event_id=RsdPass.make_id("RSD-QP-01", f"q{i}"),
+            record_id=f"q{i}",
+            ts=t0 + timedelta(days=i),
+            site_id="RSD-QP-01",
+            jurisdiction="qingpu",
+            plate="沪D55501",
+            plate_colour="yellow",
+            fuel="diesel",
+            no_ppm=1650.0,
+            ringelmann=2.0,
+            opacity_pct=None,
+        )
+        for i in range(3)
+    ]
+    await pipeline.publish(passes)
+    await pipeline.settle()
+    await pipeline.settle()
+    monkeypatch.setattr("dashboards.case_panel.LOG_ROWS", 1)
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
+    at.session_state["vehicle"] = {"plate": "沪D55501", "vin": ""}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [c.value for c in at.caption if c.value.startswith("最新 1 条")]
+    assert shown and "共 1 条" not in shown[0]  # a log of several entries, one shown
+    logs = [d.value for d in at.dataframe if "链式哈希" in d.value.columns]
+    assert logs and len(logs[0]) == 1
