@@ -16,6 +16,7 @@ from dashboards.widgets import Col, current_user, fmt_time, jurisdiction_name, t
 from enforcement.cases import ALLOWED, MEASURES, NOTIFY_CHANNELS, REFER_TO
 
 LOG_ENTRIES = (N_("open"), N_("attach"))  # log entries besides the actions (translated in tables)
+LOG_ROWS = 50  # log entries shown (the whole log is in the evidence archive)
 FORM_ACTIONS = ("review", "confirm", "dismiss", "notify", "refer", "reinspect", "close")
 LABELS = {
     "traffic_police": N_("Traffic police"),
@@ -50,6 +51,9 @@ def show_case(row: pd.Series, key: str) -> None:
             )
         log = run_query("cases.log", str(row["case_id"]))
         if has_rows(log):
+            if len(log) > LOG_ROWS:  # a case that gathered hundreds of findings: its latest steps
+                st.caption(_("The newest {n} of {total}.").format(n=LOG_ROWS, total=len(log)))
+                log = log.tail(LOG_ROWS)
             table(
                 log.assign(hash_short=log["hash"].str[:12]),
                 [

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.registry import Registry, load_registry
 from core.scope import Scope
 from dashboards.i18n import _
 from streams.warehouse import shared
@@ -47,8 +48,7 @@ def _params(fn: Any) -> tuple[str, ...]:
     return tuple(inspect.signature(fn).parameters)
 
 
-@st.cache_data(ttl=10, show_spinner=False)
-def _cached(
+def _call(
     name: str, scope: Scope, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
 ) -> pd.DataFrame:
     fn = _resolve(name)
@@ -57,13 +57,32 @@ def _cached(
     return fn(client(), *args, scope=scope, **dict(kwargs))  # e.g. (client, week, level, scope)
 
 
-def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
-    """Run a named query for the logged-in caller (cached 10 s per scope). The caller's scope is
+@st.cache_data(ttl=10, show_spinner=False)
+def _cached(
+    name: str, scope: Scope, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
+) -> pd.DataFrame:
+    return _call(name, scope, args, kwargs)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _cached_minute(
+    name: str, scope: Scope, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
+) -> pd.DataFrame:
+    return _call(name, scope, args, kwargs)
+
+
+_CACHES = {10: _cached, 60: _cached_minute}
+
+
+def run_query(name: str, *args: Any, cache_s: int = 10, **kwargs: Any) -> pd.DataFrame:
+    """Run a named query for the logged-in caller (cached ``cache_s`` seconds per scope: 10, or
+    60 for one subject's history, which a page reads whole on every visit). The caller's scope is
     passed here, never by the page; a query that takes no scope, or a run without a login,
     refuses (``ScopeRequired``). Data outside the scope comes back empty, with one notice on the
     page and an audit entry. Arguments must be hashable (use tuples, not lists)."""
     from dashboards.auth import auth_service, current_scope
 
+    cached = _CACHES[cache_s]
     fn = _resolve(name)
     if "scope" not in _params(fn):
         raise ScopeRequired(name)
@@ -71,7 +90,7 @@ def run_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
     if scope is None:
         raise ScopeRequired(name)
     try:
-        return _cached(name, scope, args, tuple(sorted(kwargs.items())))
+        return cached(name, scope, args, tuple(sorted(kwargs.items())))
     except OutOfScope:
         notes = st.session_state.setdefault("_emw_denied", set())
         if name not in notes:
@@ -98,7 +117,22 @@ def fresh_query(name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
 
 def refresh() -> None:
     """Forget cached results (after a write, so the next render shows it)."""
-    _cached.clear()
+    for cached in _CACHES.values():
+        cached.clear()
+
+
+def registry() -> Registry:
+    """The registry the platform runs with (``Settings.registry_dir``: ``EMW_REGISTRY_DIR``, else
+    the data directory's own ``registry/`` that ``emwatch seed`` writes, else the shipped one):
+    a seeded fleet's plates and VINs are known to the pages as they are to the API."""
+    from dashboards.auth import _settings  # the pages' one settings reader
+
+    return _registry(str(_settings().registry_dir or ""))
+
+
+@functools.lru_cache(maxsize=4)
+def _registry(directory: str) -> Registry:
+    return load_registry(directory or None)
 
 
 def has_rows(df: pd.DataFrame) -> bool:

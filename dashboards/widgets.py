@@ -234,7 +234,7 @@ def language_toggle() -> None:
 
 def vehicle_search() -> None:
     """Plate or VIN search on every page; a valid query opens the vehicle profile."""
-    from core.registry import default_registry
+    from dashboards.data import registry
     from dashboards.search import SearchError, resolve
 
     with st.sidebar.form("vehicle_search", clear_on_submit=False, border=False):
@@ -247,7 +247,7 @@ def vehicle_search() -> None:
     if not go:
         return
     try:
-        found = resolve(text, default_registry())
+        found = resolve(text, registry())  # the platform's registry (a seeded fleet too)
     except SearchError as exc:
         st.sidebar.error(_(exc.message).format(text=exc.text))
         return

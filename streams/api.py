@@ -170,8 +170,7 @@ class EnforcementService:
         else:
             plate, vins = idf.value, list(links.vins_of(idf.value))
         plate, vins = q.vehicle_ids(self.reader, scope, plate, vins)
-        hist = q.vehicle_history(self.reader, scope, plate, vins)
-        out = {name: records(df) for name, df in hist.items()}
+        out = q.vehicle_history(self.reader, scope, plate, vins)  # one query, rows as JSON
         for r in out["exceedance"]:
             _json_fields(r)
         for r in out["cases"]:
@@ -336,6 +335,10 @@ def openapi() -> dict[str, Any]:
             "/api/v1/vehicles/{ident}": {
                 "get": {
                     "summary": "One vehicle's full history across every source (plate or VIN)",
+                    "description": "history: rsd_pass, smoke_capture, smoke_review, obd_info, "
+                    "obd_status, obd_days (one row per VIN and Beijing day, day as YYYY-MM-DD), "
+                    "exceedance (subject plate, plate|colour or VIN) and cases, newest first, "
+                    "at most 500 rows each; times in Beijing time with their offset.",
                     "parameters": [
                         {
                             "name": "ident",

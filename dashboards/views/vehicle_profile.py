@@ -4,21 +4,24 @@ One vehicle across every source and jurisdiction: a time line of every reading a
 passes, smoke captures, OBD NOx, fired rules), its exceedances with measured value and limit,
 smoke evidence as images, OBD NOx / SCR charts around the latest OBD event, and its RSD passes.
 Opened from the plate / VIN search of any page. Layout only: data comes from
-``streams.warehouse.queries`` (``vehicle``, ``rsd``, ``obd``) through ``dashboards.data``.
+``streams.warehouse.queries`` (``vehicle``, ``rsd``, ``obd``) through ``dashboards.data``, cached a
+minute per vehicle and scope (an officer comes back to a vehicle; each visit re-read it all), and
+only what is shown: a month of OBD readings as hourly points, the newest rows of long tables, the
+evidence of one capture at a time.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.registry import default_registry
 from dashboards.auth import current_scope
 from dashboards.case_panel import show_case
-from dashboards.data import has_rows, run_query
+from dashboards.data import has_rows, registry, run_query
 from dashboards.i18n import N_, _
 from dashboards.search import SearchError, resolve
 from dashboards.widgets import (
@@ -43,6 +46,21 @@ WHAT = {
     "capture": N_("Smoke capture"),
     "exceedance": N_("Rule fired"),
 }
+ROWS = 200  # newest rows of a long table (the counts above it cover all of them)
+CACHE_S = 60  # a vehicle's history is read again after a minute (or after an action)
+
+
+def _names(s: pd.Series, fn: Any) -> pd.Series:
+    """``s.map(fn)`` with ``fn`` called once per distinct value (labels repeat over many rows)."""
+    return s.map({v: fn(v) for v in s.unique()})
+
+
+def _newest(df: pd.DataFrame, total: int) -> pd.DataFrame:
+    if len(df) > ROWS:
+        st.caption(_("The newest {n} of {total}.").format(n=ROWS, total=total))
+        return df.head(ROWS)
+    return df
+
 
 page_setup("Vehicle profile")
 
@@ -50,9 +68,7 @@ vehicle = st.session_state.get("vehicle")
 params = st.query_params
 if not vehicle and (params.get("plate") or params.get("vin")):
     try:
-        vehicle = resolve(
-            params.get("plate") or params.get("vin") or "", default_registry()
-        ).as_state()
+        vehicle = resolve(params.get("plate") or params.get("vin") or "", registry()).as_state()
     except SearchError as exc:
         st.error(_(exc.message).format(text=exc.text))
 if not vehicle:
@@ -67,16 +83,18 @@ days = st.sidebar.selectbox(
 # reloads and other officers instead of querying again
 until = now_utc().replace(second=0, microsecond=0) + timedelta(minutes=5)
 since = until - timedelta(days=days)
+# OBD readings on the time line: about a point an hour over a month (10 minutes over a week)
+bucket = 10 if days <= 7 else 60 * days // 30
 
-ex = run_query("vehicle.exceedances", plate, vin)
-cases = run_query("cases.for_subject", plate, vin)
-tl = run_query("vehicle.timeline", plate, vin, since, until)
+ex = run_query("vehicle.exceedances", plate, vin, cache_s=CACHE_S)
+cases = run_query("cases.for_subject", plate, vin, cache_s=CACHE_S)
+tl = run_query("vehicle.timeline", plate, vin, since, until, bucket_minutes=bucket, cache_s=CACHE_S)
 if not (has_rows(ex) or has_rows(cases) or has_rows(tl)):
     # nothing in the caller's scope: say so without echoing the vehicle or its registry entry
     no_data("Nothing recorded for this vehicle in your jurisdictions in this window.")
     st.stop()
 scope = current_scope()
-reg = default_registry().vehicle(vin) if vin else None
+reg = registry().vehicle(vin) if vin else None
 st.subheader(" / ".join(p for p in (plate, vin) if p))
 if reg is not None and scope is not None and scope.sees(reg.jurisdiction):
     st.caption(
@@ -85,9 +103,10 @@ if reg is not None and scope is not None and scope.sees(reg.jurisdiction):
     )
 
 c1, c2, c3 = st.columns(3)
-metric(c1, "Exceedances (all time)", str(len(ex)) if has_rows(ex) else "0")
-metric(c2, "Sources", str(ex["source"].nunique()) if has_rows(ex) else "0")
-metric(c3, "Jurisdictions", str(ex["jurisdiction"].nunique()) if has_rows(ex) else "0")
+n_ex = int(ex["total"].iloc[0]) if has_rows(ex) else 0
+metric(c1, "Exceedances (all time)", str(n_ex))
+metric(c2, "Sources", str(int(ex["sources"].iloc[0])) if has_rows(ex) else "0")
+metric(c3, "Jurisdictions", str(int(ex["jurisdictions"].iloc[0])) if has_rows(ex) else "0")
 
 # ---- cases -------------------------------------------------------------------------------------
 if has_rows(cases):
@@ -100,8 +119,8 @@ st.markdown("**" + _("Time line: every reading and event") + "**")
 if has_rows(tl):
     data = tl.assign(
         t=to_beijing(tl["ts"]),
-        source_name=tl["source"].map(source_name),
-        what_name=tl["what"].map(lambda w: _(WHAT.get(w, str(w)))),
+        source_name=_names(tl["source"], source_name),
+        what_name=_names(tl["what"], lambda w: _(WHAT.get(w, str(w)))),
         value=pd.to_numeric(tl["value"], errors="coerce").round(2),
     )
     chart = (
@@ -130,7 +149,7 @@ else:
 st.subheader(_("Rules fired for this vehicle"))
 if has_rows(ex):
     table(
-        ex,
+        _newest(ex, n_ex),
         [
             Col("ts", "Time", "time"),
             Col("source", "Source", "source"),
@@ -148,10 +167,20 @@ else:
 
 # ---- smoke evidence -----------------------------------------------------------------------------
 if plate:
-    caps = run_query("vehicle.smoke_captures", plate)
+    caps = run_query("vehicle.smoke_captures", plate, cache_s=CACHE_S)
     if has_rows(caps):
         st.subheader(_("Black-smoke evidence"))
-        for _i, cap in caps.head(3).iterrows():
+        pick = 0
+        if len(caps) > 1:  # the newest shown; another one on request (images are the page's weight)
+            pick = st.selectbox(
+                _("Capture"),
+                range(len(caps)),
+                format_func=lambda i: (
+                    f"{fmt_time(caps['ts'].iloc[i])} · {caps['camera_id'].iloc[i]}"
+                ),
+                key="vehicle_capture",
+            )
+        for _i, cap in caps.iloc[[pick]].iterrows():
             decided = (
                 _(str(cap["decision"]))
                 if isinstance(cap["decision"], str) and cap["decision"]
@@ -192,7 +221,9 @@ if vin:
     else:
         w0, w1 = until - timedelta(hours=24), until
         st.caption(_("No OBD event: the last 24 hours."))
-    obd = run_query("obd.vehicle_timeline", vin, w0, w1, 60)
+    # a point a minute over the event's 6 hours, every 5 minutes over a day
+    step = 60 if w1 - w0 <= timedelta(hours=6) else 300
+    obd = run_query("obd.vehicle_timeline", vin, w0, w1, step, cache_s=CACHE_S)
     if has_rows(obd):
         left, right = st.columns(2)
         time_chart(
@@ -216,14 +247,14 @@ if vin:
 
 # ---- RSD passes ---------------------------------------------------------------------------------
 if plate:
-    passes = run_query("rsd.vehicle_history", plate)
+    passes = run_query("rsd.vehicle_history", plate, cache_s=CACHE_S)
     if has_rows(passes):
         st.subheader(_("Remote-sensing passes"))
         rsd_ex = ex[ex["source"] == "remote_sensing"] if has_rows(ex) else pd.DataFrame()
         if has_rows(rsd_ex):
             st.caption(_("Limits applied (strictest applicable, from the rule set):"))
             table(
-                rsd_ex,
+                rsd_ex.head(50),
                 [
                     Col("ts", "Time", "time"),
                     Col("rule_id", "Rule", "rule"),
@@ -233,7 +264,7 @@ if plate:
                 ],
             )
         table(
-            passes,
+            _newest(passes, len(passes)),
             [
                 Col("ts", "Time", "time"),
                 Col("site_id", "Site", "name"),

@@ -11,13 +11,16 @@ FINAL; ``0901_case_latest.sql``), the same table the triage queue reads (``queri
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
 from core.scope import Scope
+from core.timeutil import BEIJING
 from streams.warehouse.scope import require_zone, scope_where
 
 STATE_COLS = (
@@ -173,85 +176,130 @@ def command_reply(client: Client, scope: Scope, request_id: str) -> pd.DataFrame
 def vehicle_ids(
     client: Client, scope: Scope, plate: str, vins: Iterable[str]
 ) -> tuple[str, list[str]]:
-    """(plate, VINs) of a vehicle after adding the links sources supplied (``vehicle_link``)."""
+    """(plate, VINs) of a vehicle after adding the links sources supplied (``vehicle_link``):
+    found by a VIN, the vehicle's plate and that plate's other VINs too (a replaced terminal)."""
     _scope(scope, what="enforcement.vehicle_ids")
     vs = sorted(set(vins))
-    df = client.query_df(
+    rows = client.query(  # rows, not a DataFrame: a few pairs at most
         "SELECT DISTINCT plate, vin FROM vehicle_link FINAL "
-        "WHERE plate = {p:String} OR vin IN {v:Array(String)}",
+        "WHERE plate = {p:String} OR vin IN {v:Array(String)} OR plate IN (SELECT plate "
+        "FROM vehicle_link WHERE vin IN {v:Array(String)}) ORDER BY plate, vin",
         parameters={"p": plate, "v": vs},
-    )
-    if not df.empty:
+    ).result_rows
+    if rows:
         if not plate:
-            plate = str(df["plate"].iloc[0])
-        vs = sorted(set(vs) | set(df.loc[df["plate"] == plate, "vin"]))
+            plate = str(rows[0][0])
+        vs = sorted(set(vs) | {str(v) for p, v in rows if p == plate})
     return plate, vs
+
+
+# One vehicle's history: one branch per part, each read by its table's key (or the plate
+# projection of rsd_pass), newest first, at most {n} rows. `s` is the part's order (newest first).
+_SUBJECT = (
+    "(subject_id = {plate:String} OR startsWith(subject_id, concat({plate:String}, '|')) "
+    "OR subject_id IN {vins:Array(String)})"
+)
+_J = "jurisdiction IN {scope_j:Array(String)}"
+HISTORY_PARTS: dict[str, str] = {
+    "rsd_pass": (
+        "SELECT event_id, ts, site_id, jurisdiction, plate, plate_colour, fuel, valid, co_pct, "
+        "hc_ppm, no_ppm, opacity_pct, ringelmann, vsp_kw_t, speed_kmh, raw_ref FROM rsd_pass "
+        f"WHERE plate = {{plate:String}} AND {_J} ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {{n:UInt32}}"
+    ),
+    "smoke_capture": (
+        "SELECT event_id, ts, camera_id, site_id, jurisdiction, plate, plate_colour, grade, "
+        "calibration_status, evidence_uri, evidence_files, evidence_sha256 FROM smoke_capture "
+        f"WHERE plate = {{plate:String}} AND {_J} ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {{n:UInt32}}"
+    ),
+    "smoke_review": (
+        "SELECT event_id, ts, capture_id, camera_id, jurisdiction, reviewer, decision, reason, "
+        f"confirmed_grade FROM smoke_review WHERE plate = {{plate:String}} AND {_J} "
+        "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
+    ),
+    "obd_info": (
+        f"SELECT * EXCEPT ingested_at FROM obd_info WHERE vin IN {{vins:Array(String)}} AND {_J} "
+        "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
+    ),
+    "obd_status": (
+        f"SELECT * EXCEPT ingested_at FROM obd_status WHERE vin IN {{vins:Array(String)}} AND {_J} "
+        "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
+    ),
+    "obd_days": (
+        "SELECT vin, toDate(ts, 'Asia/Shanghai') AS day, any(jurisdiction) AS jur, "
+        "count() AS samples, min(ts) AS first_ts, max(ts) AS last_ts FROM obd_sample "
+        f"WHERE vin IN {{vins:Array(String)}} AND {_J} GROUP BY vin, day "
+        "ORDER BY day DESC, vin LIMIT {n:UInt32}"
+    ),
+    "exceedance": (
+        "SELECT event_id, ts, source, rule_id, ruleset_version, severity, jurisdiction, "
+        "device_id, measured, `limit`, unit, evidence, quality_flags, provisional, detail_json "
+        f"FROM exceedance WHERE subject_kind = 'vehicle' AND {_SUBJECT} AND {_J} "
+        "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
+    ),
+    "cases": (
+        f"SELECT * FROM ({_latest('WHERE subject_kind = ' + chr(39) + 'vehicle' + chr(39))} "
+        f"AND {_SUBJECT} AND {_CASE_SCOPE}) ORDER BY opened_at DESC, case_id LIMIT {{n:UInt32}}"
+    ),
+}
+# the order of each part (newest first) and its times (sent as Beijing time, like ``api.records``)
+_PART_ORDER = {"obd_days": "toDateTime(day)", "cases": "opened_at"}
+HISTORY_TIMES: dict[str, tuple[str, ...]] = {
+    "obd_info": ("ts", "received_at"),
+    "obd_status": ("ts", "received_at"),
+    "obd_days": ("first_ts", "last_ts"),
+    "cases": ("ts", "opened_at"),
+}
+# in the statement (a settings argument would cost chDB a SET and a restore per setting)
+_JSON_SETTINGS = (
+    "SETTINGS date_time_output_format = 'iso', output_format_json_quote_64bit_integers = 0, "
+    "output_format_json_quote_denormals = 0 FORMAT TabSeparatedRaw"
+)
+
+
+def _beijing(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(BEIJING).isoformat(timespec="milliseconds")
 
 
 def vehicle_history(
     client: Client, scope: Scope, plate: str, vins: Iterable[str], limit: int = HISTORY_LIMIT
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, list[dict[str, Any]]]:
     """Everything the platform holds on one vehicle, per source table (newest first, ``limit``
     rows each), scoped by jurisdiction: RSD passes, smoke captures and reviews, OBD information and
-    status packets, OBD samples per Beijing day, exceedances (every source), findings and cases.
+    status packets, OBD samples per Beijing day (``day`` a date), exceedances (every source, its
+    subject the plate, ``plate|colour`` or a VIN) and cases; rows as JSON-able dicts, times in
+    Beijing time with their offset.
 
-    Event tables are deduplicated with ``LIMIT 1 BY event_id`` instead of FINAL: FINAL does not use
-    the plate's bloom-filter index, and the 1 BY form read rsd_pass twice as fast (seeded warehouse).
-    """
-    vs = list(vins)
+    One query (a UNION ALL of one branch per part, each row its part's name and its columns as one
+    JSON text): a chDB query has a fixed cost of its own (~15–25 ms CPU), and building a DataFrame
+    per part cost as much again. Each branch reads by its table's key (OBD tables by VIN,
+    exceedances by subject), RSD passes from the plate projection (``0900``); event tables drop
+    replays with ``LIMIT 1 BY event_id`` instead of FINAL (which cannot use the projection)."""
+    vs = sorted(set(vins))
     p = {**_scope(scope), "plate": plate, "vins": vs, "n": limit}
-    subj = "(subject_id = {plate:String} OR startsWith(subject_id, concat({plate:String}, '|')) OR subject_id IN {vins:Array(String)})"
-    js = "jurisdiction IN {scope_j:Array(String)}"
-    q: dict[str, str] = {
-        "rsd_pass": (
-            "SELECT event_id, ts, site_id, jurisdiction, plate, plate_colour, fuel, valid, co_pct, "
-            "hc_ppm, no_ppm, opacity_pct, ringelmann, vsp_kw_t, speed_kmh, raw_ref "
-            f"FROM rsd_pass WHERE plate = {{plate:String}} AND {js} ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {{n:UInt32}}"
-        ),
-        "smoke_capture": (
-            "SELECT event_id, ts, camera_id, site_id, jurisdiction, plate, plate_colour, grade, "
-            "calibration_status, evidence_uri, evidence_files, evidence_sha256 "
-            f"FROM smoke_capture WHERE plate = {{plate:String}} AND {js} ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {{n:UInt32}}"
-        ),
-        "smoke_review": (
-            "SELECT event_id, ts, capture_id, camera_id, jurisdiction, reviewer, decision, reason, "
-            f"confirmed_grade FROM smoke_review WHERE plate = {{plate:String}} AND {js} "
-            "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
-        ),
-        "obd_info": (
-            f"SELECT * EXCEPT ingested_at FROM obd_info WHERE vin IN {{vins:Array(String)}} AND {js} "
-            "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
-        ),
-        "obd_status": (
-            f"SELECT * EXCEPT ingested_at FROM obd_status WHERE vin IN {{vins:Array(String)}} AND {js} "
-            "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
-        ),
-        "obd_days": (
-            "SELECT vin, toDate(ts, 'Asia/Shanghai') AS day, any(jurisdiction) AS jur, "
-            "count() AS samples, min(ts) AS first_ts, max(ts) AS last_ts "
-            f"FROM obd_sample WHERE vin IN {{vins:Array(String)}} AND {js} "
-            "GROUP BY vin, day ORDER BY day DESC LIMIT {n:UInt32}"
-        ),
-        "exceedance": (
-            "SELECT event_id, ts, source, rule_id, ruleset_version, severity, jurisdiction, "
-            "device_id, measured, `limit`, unit, evidence, quality_flags, provisional, detail_json "
-            f"FROM exceedance WHERE subject_kind = 'vehicle' AND {subj} AND {js} "
-            "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
-        ),
-        "cases": (
-            f"SELECT * FROM ({_latest('WHERE subject_kind = ' + chr(39) + 'vehicle' + chr(39) + ' AND ' + subj + ' AND ' + _CASE_SCOPE)}) "
-            "ORDER BY opened_at DESC LIMIT {n:UInt32}"
-        ),
-    }
-    out: dict[str, pd.DataFrame] = {}
-    for name, sql in q.items():
-        if name.startswith("obd") and not vs:
-            out[name] = pd.DataFrame()
+    branches = []
+    for name, sql in HISTORY_PARTS.items():
+        if (name.startswith("obd") and not vs) or (
+            name in ("rsd_pass", "smoke_capture", "smoke_review") and not plate
+        ):
             continue
-        if name in ("rsd_pass", "smoke_capture", "smoke_review") and not plate:
-            out[name] = pd.DataFrame()
-            continue
-        out[name] = client.query_df(sql, parameters=p)
+        order = _PART_ORDER.get(name, "ts")
+        branches.append(
+            f"SELECT '{name}' AS part, s, formatRowNoNewline('JSONEachRow', * EXCEPT s) AS j "
+            f"FROM (SELECT *, toDateTime64({order}, 3, 'UTC') AS s FROM ({sql}))"
+        )
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in HISTORY_PARTS}
+    raw = client.raw_query(
+        f"SELECT part, j FROM ({' UNION ALL '.join(branches)}) ORDER BY part, s DESC "
+        + _JSON_SETTINGS,
+        parameters=p,
+    )
+    for line in raw.decode("utf-8").splitlines():
+        name, _, j = line.partition("\t")
+        out[name].append(json.loads(j))
+    for name, rows in out.items():
+        for col in HISTORY_TIMES.get(name, ("ts",)):
+            for r in rows:
+                r[col] = _beijing(r[col])
     return out
 
 

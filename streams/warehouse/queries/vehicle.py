@@ -14,7 +14,6 @@ from datetime import datetime
 import pandas as pd
 from clickhouse_connect.driver.client import Client
 
-from core.ids import PlateColour
 from core.scope import Scope
 from streams.warehouse.scope import scope_where
 
@@ -22,12 +21,17 @@ _TS = "ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}"
 
 
 def _subjects(plate: str, vin: str) -> list[str]:
-    """The subject ids a vehicle's exceedances may carry (plate, plate|colour keys, VIN).
+    """The bare subject ids a vehicle's exceedances may carry (plate, VIN); ``plate|colour``
+    keys (RSD and camera plate reads) are matched by prefix (``_SUBJECT``)."""
+    return [s for s in (plate, vin) if s]
 
-    Remote sensing judges the RSD vehicle (number + colour, rules.md §2.1): its exceedances are
-    keyed ``<plate>|<colour>``, so every canonical colour of the plate is asked for."""
-    keys = [plate, *(f"{plate}|{c.value}" for c in PlateColour)] if plate else []
-    return keys + ([vin] if vin else [])
+
+# a vehicle's exceedances: its plate, ``plate|colour`` (the RSD vehicle is number + colour) or VIN;
+# a prefix condition on the table's key, so it reads the subject's granules only
+_SUBJECT = (
+    "(subject_id IN {subj:Array(String)} OR ({plate:String} != '' AND "
+    "startsWith(subject_id, concat({plate:String}, '|'))))"
+)
 
 
 def timeline(
@@ -38,11 +42,13 @@ def timeline(
     since: datetime,
     until: datetime,
     limit: int = 5000,
+    bucket_minutes: int = 10,
 ) -> pd.DataFrame:
     """Every reading and event of the vehicle in [since, until), oldest first: ts, source, what
     (``reading`` | ``exceedance`` | ``capture``), label, value, unit, jurisdiction.
 
-    OBD readings come as 10-minute buckets (mean NOx after SCR) so that months stay readable."""
+    OBD readings come as ``bucket_minutes`` buckets (mean NOx after SCR) so that months stay
+    readable (and a month's chart does not carry thousands of points)."""
     parts: list[str] = []
     if plate:
         parts.append(
@@ -58,7 +64,8 @@ def timeline(
         )
     if vin:
         parts.append(
-            "SELECT toStartOfInterval(ts, INTERVAL 10 MINUTE) AS ts, 'obd_gateway' AS source, "
+            "SELECT toStartOfInterval(ts, toIntervalMinute({bucket:UInt32})) AS ts, "
+            "'obd_gateway' AS source, "
             "'reading' AS what, 'NOx' AS label, avg(nox_down_ppm) AS value, 'ppm' AS unit, "
             "any(toString(jurisdiction)) AS jurisdiction "
             f"FROM obd_sample FINAL WHERE vin = {{vin:String}} AND {_TS} GROUP BY ts"
@@ -66,7 +73,7 @@ def timeline(
     parts.append(
         "SELECT ts, toString(source) AS source, 'exceedance' AS what, toString(rule_id) AS label, "
         "toFloat64(ifNull(measured, nan)) AS value, toString(unit) AS unit, toString(jurisdiction) AS jurisdiction "
-        f"FROM exceedance FINAL WHERE subject_id IN {{subj:Array(String)}} AND {_TS}"
+        f"FROM exceedance FINAL WHERE {_SUBJECT} AND {_TS}"
     )
     sql = " UNION ALL ".join(f"({p})" for p in parts)
     sw, sp = scope_where(scope, domain="enforcement", what="vehicle time line")
@@ -79,6 +86,7 @@ def timeline(
             "since": since,
             "until": until,
             "lim": limit,
+            "bucket": max(1, int(bucket_minutes)),
             **sp,
         },
     )
@@ -87,13 +95,17 @@ def timeline(
 def exceedances(
     client: Client, scope: Scope, plate: str, vin: str, limit: int = 500
 ) -> pd.DataFrame:
-    """The vehicle's exceedances from every source, newest first, with evidence and detail."""
+    """The vehicle's exceedances from every source (its plate, ``plate|colour`` and VIN), newest
+    first, the columns the vehicle page shows (evidence and detail are in the case and the API);
+    ``total``, ``sources`` and ``jurisdictions`` count all of them in scope (``limit`` cuts the
+    rows, not the counts)."""
     sw, sp = scope_where(scope, domain="enforcement", what="vehicle exceedances")
     return client.query_df(
         "SELECT ts, source, rule_id, ruleset_version, severity, subject_id, jurisdiction, device_id, "
-        "measured, `limit`, unit, provisional, evidence, detail_json FROM exceedance FINAL "
-        f"WHERE subject_id IN {{subj:Array(String)}} AND {sw} ORDER BY ts DESC LIMIT {{lim:UInt32}}",
-        parameters={"subj": _subjects(plate, vin), "lim": limit, **sp},
+        "measured, `limit`, unit, provisional, count() OVER () AS total, "
+        "uniqExact(source) OVER () AS sources, uniqExact(jurisdiction) OVER () AS jurisdictions "
+        f"FROM exceedance FINAL WHERE {_SUBJECT} AND {sw} ORDER BY ts DESC LIMIT {{lim:UInt32}}",
+        parameters={"subj": _subjects(plate, vin), "plate": plate, "lim": limit, **sp},
     )
 
 

@@ -117,9 +117,9 @@ def data(warehouse, accounts):
     sink.put(_exceedances())
     assert sink.flush()
     shared.set_reader(warehouse)
-    from dashboards.data import _cached
+    from dashboards.data import refresh
 
-    _cached.clear()
+    refresh()  # every query cache (10 s and 60 s)
     yield warehouse
     shared.set_reader(None)
 

@@ -25,9 +25,9 @@ pytestmark = pytest.mark.component
 @pytest.fixture
 def reader(warehouse: Any) -> Any:
     shared.set_reader(warehouse)
-    from dashboards.data import _cached
+    from dashboards.data import refresh
 
-    _cached.clear()
+    refresh()  # every query cache (10 s and 60 s)
     yield warehouse
     shared.set_reader(None)
 
@@ -124,3 +124,95 @@ def test_device_health_with_data(accounts, reader: Any, registry: Any) -> None:
     assert shown == set(
         h[h["kind"].isin(["rsd_site", "camera", "obd_terminal", "data_logger"])]["device_id"]
     )
+
+
+def test_a_vehicles_exceedances_include_its_plate_colour_keys(accounts, reader: Any) -> None:
+    # RSD and camera reads key an exceedance by plate|colour: the page counted only the bare plate
+    rsd, exc = _vehicle_data(reader)
+    coloured = dataclasses.replace(exc, event_id="x-coloured", subject_id=f"{rsd.plate}|yellow")
+    other = dataclasses.replace(exc, event_id="x-other", subject_id=f"{rsd.plate}9|yellow")
+    _store(reader, [coloured, other])
+    ex = vehicle.exceedances(reader, Scope.zone(), rsd.plate, "")
+    assert sorted(ex["subject_id"]) == sorted([rsd.plate, f"{rsd.plate}|yellow"])
+    assert int(ex["total"].iloc[0]) == 2
+    until = utcnow() + timedelta(minutes=1)
+    tl = vehicle.timeline(reader, Scope.zone(), rsd.plate, "", until - timedelta(days=1), until)
+    assert (tl["what"] == "exceedance").sum() == 2
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
+    at.session_state["vehicle"] = {"plate": rsd.plate, "vin": ""}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["累计超标"] == "2"
+
+
+def test_vehicle_page_reads_the_platforms_registry(
+    accounts, reader: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a seeded fleet's vehicle is in <data-dir>/registry (EMW_REGISTRY_DIR), not in the shipped one
+    import shutil
+
+    import yaml
+
+    from core.ids import with_check_digit
+    from core.registry import DEFAULT_DIR
+
+    vin = with_check_digit("LZYCHB3A0SJ900007")
+    reg = tmp_path / "registry"
+    reg.mkdir()
+    for f in DEFAULT_DIR.glob("*.yaml"):
+        shutil.copyfile(f, reg / f.name)
+    mine = yaml.safe_load((DEFAULT_DIR / "obd.yaml").read_text(encoding="utf-8"))["obd_vehicles"][0]
+    mine.update(vin=vin, plate="苏E7K3Q9", fleet="seeded-fleet-7")
+    (reg / "seed_fleet.yaml").write_text(
+        yaml.safe_dump({"obd_vehicles": [mine]}, allow_unicode=True), encoding="utf-8"
+    )
+    monkeypatch.setenv("EMW_REGISTRY_DIR", str(reg))
+    now = utcnow() - timedelta(hours=2)
+    exc = dataclasses.replace(
+        exceedance_examples()[0], subject_id=vin, ts=now, source="obd_gateway"
+    )
+    _store(reader, [exc])
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
+    at.query_params["plate"] = "苏E7K3Q9"  # the plate: its VIN is known to that registry only
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["累计超标"] == "1"
+    assert any("seeded-fleet-7" in c.value for c in at.caption)
+
+
+async def test_a_long_case_log_shows_its_newest_entries(
+    accounts, reader: Any, pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.timeutil import beijing
+
+    t0 = beijing(2026, 11, 2, 9)
+    base = next(e for e in rsd_examples() if isinstance(e, RsdPass))
+    passes = [  # consecutive NO and Ringelmann exceedances: an emission case, then attachments
+        dataclasses.replace(
+            base,
+            event_id=RsdPass.make_id("RSD-QP-01", f"q{i}"),
+            record_id=f"q{i}",
+            ts=t0 + timedelta(days=i),
+            site_id="RSD-QP-01",
+            jurisdiction="qingpu",
+            plate="沪D55501",
+            plate_colour="yellow",
+            fuel="diesel",
+            no_ppm=1650.0,
+            ringelmann=2.0,
+            opacity_pct=None,
+        )
+        for i in range(3)
+    ]
+    await pipeline.publish(passes)
+    await pipeline.settle()
+    await pipeline.settle()
+    monkeypatch.setattr("dashboards.case_panel.LOG_ROWS", 1)
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
+    at.session_state["vehicle"] = {"plate": "沪D55501", "vin": ""}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [c.value for c in at.caption if c.value.startswith("最新 1 条")]
+    assert shown and "共 1 条" not in shown[0]  # a log of several entries, one shown
+    logs = [d.value for d in at.dataframe if "链式哈希" in d.value.columns]
+    assert logs and len(logs[0]) == 1

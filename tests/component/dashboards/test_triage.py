@@ -64,9 +64,9 @@ def running(
     r = Running(Pipeline(warehouse, ruleset, registry, tmp_path, max_delay_s=0.05, simulate=False))
     shared.set_reader(warehouse)
     shared.set_publisher(r.publish)
-    from dashboards.data import _cached
+    from dashboards.data import refresh
 
-    _cached.clear()
+    refresh()  # every query cache (10 s and 60 s)
     yield r
     shared.set_publisher(None)
     shared.set_reader(None)

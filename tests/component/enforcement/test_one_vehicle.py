@@ -152,13 +152,13 @@ async def test_rsd_qingpu_smoke_wujiang_obd_jiashan_are_one_vehicle(pipeline: Pi
     assert keys.values.tolist() == [["vehicle", plate]]
     # one history, found by plate and by VIN
     hist = q.vehicle_history(pipeline.client, Scope.zone(), plate, [vin])
-    assert set(hist["exceedance"]["source"]) == {
+    assert {r["source"] for r in hist["exceedance"]} == {
         "remote_sensing",
         "obd_gateway",
         "smoke_capture",
         "enforcement",
     }
-    assert set(hist["exceedance"]["jurisdiction"]) >= {"qingpu", "wujiang", "jiashan"}
-    assert sorted(hist["cases"]["issue"]) == ["emission", "smoke", "tamper"]
+    assert {r["jurisdiction"] for r in hist["exceedance"]} >= {"qingpu", "wujiang", "jiashan"}
+    assert sorted(r["issue"] for r in hist["cases"]) == ["emission", "smoke", "tamper"]
     fleet = q.case_list(pipeline.client, Scope.zone(), subject=v.fleet)
     assert fleet["issue"].tolist() == ["fleet"]  # the confirmed case marked the truck's fleet

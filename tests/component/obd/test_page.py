@@ -19,9 +19,9 @@ PAGE = str(PAGES_DIR / "obd_fleet.py")
 @pytest.fixture
 def reader(warehouse):
     shared.set_reader(warehouse)
-    from dashboards.data import _cached
+    from dashboards.data import refresh
 
-    _cached.clear()
+    refresh()  # every query cache (10 s and 60 s)
     yield warehouse
     shared.set_reader(None)
 

@@ -6,6 +6,7 @@ queries read before (the reference)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -323,3 +324,124 @@ def test_station_cases_read_the_latest_rows_by_key(seeded: Any) -> None:
             )  # fmt: skip
             fast = desk.station_cases(seeded, scope, station, since)
             _same(plain, fast)
+
+
+ENF_STATE_COLS = "case_id, version, ts, subject_kind, subject_id, plate, vin, vehicle_class, " \
+    "jurisdiction, issue, status, opened_at, severity, rules, sources, jurisdictions, findings, " \
+    "score, score_terms_json, suggested_measure, measure, head_hash"  # fmt: skip
+# One vehicle's history as the API read it before: one query per part, rows through api.records.
+_J = "jurisdiction IN {scope_j:Array(String)}"
+_SUBJ = (
+    "(subject_id = {plate:String} OR startsWith(subject_id, concat({plate:String}, '|')) "
+    "OR subject_id IN {vins:Array(String)})"
+)
+PLAIN_HISTORY = {
+    "rsd_pass": "SELECT event_id, ts, site_id, jurisdiction, plate, plate_colour, fuel, valid, "
+    "co_pct, hc_ppm, no_ppm, opacity_pct, ringelmann, vsp_kw_t, speed_kmh, raw_ref FROM rsd_pass "
+    f"FINAL WHERE plate = {{plate:String}} AND {_J} ORDER BY ts DESC LIMIT {{n:UInt32}}",
+    "smoke_capture": "SELECT event_id, ts, camera_id, site_id, jurisdiction, plate, plate_colour, "
+    "grade, calibration_status, evidence_uri, evidence_files, evidence_sha256 FROM smoke_capture "
+    f"FINAL WHERE plate = {{plate:String}} AND {_J} ORDER BY ts DESC LIMIT {{n:UInt32}}",
+    "smoke_review": "SELECT event_id, ts, capture_id, camera_id, jurisdiction, reviewer, decision, "
+    f"reason, confirmed_grade FROM smoke_review FINAL WHERE plate = {{plate:String}} AND {_J} "
+    "ORDER BY ts DESC LIMIT {n:UInt32}",
+    "obd_info": "SELECT * EXCEPT ingested_at FROM obd_info FINAL WHERE vin IN "
+    f"{{vins:Array(String)}} AND {_J} ORDER BY ts DESC LIMIT {{n:UInt32}}",
+    "obd_status": "SELECT * EXCEPT ingested_at FROM obd_status FINAL WHERE vin IN "
+    f"{{vins:Array(String)}} AND {_J} ORDER BY ts DESC LIMIT {{n:UInt32}}",
+    "obd_days": "SELECT vin, toDate(ts, 'Asia/Shanghai') AS day, any(jurisdiction) AS jur, "
+    "count() AS samples, min(ts) AS first_ts, max(ts) AS last_ts FROM obd_sample WHERE vin IN "
+    f"{{vins:Array(String)}} AND {_J} GROUP BY vin, day ORDER BY day DESC LIMIT {{n:UInt32}}",
+    "exceedance": "SELECT event_id, ts, source, rule_id, ruleset_version, severity, jurisdiction, "
+    "device_id, measured, `limit`, unit, evidence, quality_flags, provisional, detail_json FROM "
+    f"exceedance FINAL WHERE subject_kind = 'vehicle' AND {_SUBJ} AND {_J} ORDER BY ts DESC "
+    "LIMIT {n:UInt32}",
+    "cases": f"SELECT * FROM (SELECT {ENF_STATE_COLS} FROM case_state FINAL ORDER BY case_id, "
+    "version DESC LIMIT 1 BY case_id) WHERE subject_kind = 'vehicle' AND "
+    f"{_SUBJ} AND (jurisdiction IN {{scope_j:Array(String)}} OR hasAny(jurisdictions, "
+    "{scope_j:Array(String)})) ORDER BY opened_at DESC LIMIT {n:UInt32}",
+}
+
+
+def _plain_history(
+    client: Any, scope: Scope, plate: str, vins: list[str], n: int
+) -> dict[str, list[dict[str, Any]]]:
+    from streams.api import records
+
+    p = {"plate": plate, "vins": vins, "n": n, "scope_j": list(scope.all_jurisdictions)}
+    out = {}
+    for name, sql in PLAIN_HISTORY.items():
+        skip = (name.startswith("obd") and not vins) or (name[:3] in ("rsd", "smo") and not plate)
+        out[name] = [] if skip else records(client.query_df(sql, parameters=p))
+    for r in out["obd_days"]:
+        r["day"] = r["day"][:10]  # a Beijing date (the plain form's DataFrame made it a midnight)
+    return out
+
+
+def _history_vehicles(client: Any) -> list[tuple[str, list[str]]]:
+    rows = client.query(
+        "SELECT plate, groupUniqArray(vin) FROM case_latest FINAL WHERE subject_kind = 'vehicle' "
+        "AND plate != '' GROUP BY plate ORDER BY count() DESC, plate LIMIT 6"
+    ).result_rows
+    out = [(str(p), sorted(v for v in vs if v)) for p, vs in rows]
+    busy = client.query(
+        "SELECT plate FROM rsd_pass WHERE plate != '' GROUP BY plate ORDER BY count() DESC, plate "
+        "LIMIT 2"
+    ).result_rows
+    for _replay in range(2):  # a review of a plate's capture, stored twice
+        client.command(
+            "INSERT INTO smoke_review (event_id, ts, capture_id, camera_id, jurisdiction, plate, "
+            "reviewer, decision, reason, confirmed_grade) SELECT concat('r-', event_id), "
+            "ts + INTERVAL 1 HOUR, event_id, camera_id, jurisdiction, plate, 'officer', 'confirm', "
+            "'', 3.0 FROM smoke_capture WHERE plate != '' ORDER BY event_id LIMIT 1"
+        )
+    reviewed = client.query(
+        "SELECT plate FROM smoke_review WHERE plate != '' GROUP BY plate ORDER BY plate LIMIT 1"
+    ).result_rows
+    vin = client.query("SELECT vin FROM obd_sample GROUP BY vin ORDER BY vin LIMIT 1").result_rows
+    return [*out, *((str(r[0]), []) for r in busy + reviewed), ("", [str(vin[0][0])])]
+
+
+def test_vehicle_history_in_one_query_is_the_plain_history(seeded: Any) -> None:
+    from streams.warehouse.queries import enforcement
+
+    vehicles = _history_vehicles(seeded)
+    assert any(vs for _p, vs in vehicles)  # some with an OBD terminal
+    seen: set[str] = set()
+    for scope in _scopes():
+        for plate, vins in vehicles:
+            fast = enforcement.vehicle_history(seeded, scope, plate, vins)
+            plain = _plain_history(seeded, scope, plate, vins, enforcement.HISTORY_LIMIT)
+            assert set(fast) == set(plain)
+            for part, rows in plain.items():
+                seen.update(part for _r in rows)
+                key = lambda r: json.dumps(r, sort_keys=True, default=str)  # noqa: E731
+                assert sorted(fast[part], key=key) == sorted(rows, key=key), (part, plate, vins)
+                # newest first, like the plain form (ties in any order)
+                order = "day" if part == "obd_days" else "opened_at" if part == "cases" else "ts"
+                assert [r[order] for r in fast[part]] == [r[order] for r in rows]
+    assert seen == set(PLAIN_HISTORY)  # every part was compared on rows
+    # a limit cuts each part to its newest rows
+    plate, vins = vehicles[0]
+    fast = enforcement.vehicle_history(seeded, Scope.zone(), plate, vins, limit=2)
+    plain = _plain_history(seeded, Scope.zone(), plate, vins, 2)
+    for part, rows in plain.items():
+        assert [r["ts"] if "ts" in r else r["day"] for r in fast[part]] == [
+            r["ts"] if "ts" in r else r["day"] for r in rows
+        ]
+
+
+def test_vehicle_ids_add_the_links_sources_supplied(warehouse: Any) -> None:
+    from streams.warehouse.queries import enforcement
+
+    rows = [("l1", "沪A11111", "VIN1"), ("l2", "沪A11111", "VIN2"), ("l3", "沪B22222", "VIN3")]
+    for event_id, plate, vin in [*rows, rows[0]]:  # one link stored twice
+        warehouse.command(
+            "INSERT INTO vehicle_link (event_id, ts, plate, vin, source, source_event_id) VALUES "
+            "({e:String}, now64(3), {p:String}, {v:String}, 'obd_gateway', '')",
+            parameters={"e": event_id, "p": plate, "v": vin},
+        )
+    z = Scope.zone()
+    assert enforcement.vehicle_ids(warehouse, z, "沪A11111", []) == ("沪A11111", ["VIN1", "VIN2"])
+    assert enforcement.vehicle_ids(warehouse, z, "", ["VIN2"]) == ("沪A11111", ["VIN1", "VIN2"])
+    assert enforcement.vehicle_ids(warehouse, z, "沪C33333", ["VIN9"]) == ("沪C33333", ["VIN9"])

@@ -202,14 +202,14 @@ def test_poison_row_in_a_columnar_batch_is_isolated_to_the_row(warehouse: Any) -
 def test_status_page_shows_open_dead_letters(accounts, warehouse: Any, ruleset: Any) -> None:
 
     from dashboards.app import PAGES_DIR
-    from dashboards.data import _cached
+    from dashboards.data import refresh
     from streams.warehouse import shared
 
     sink = BatchingSink(warehouse, max_delay_s=60)
     sink.put([_exc(ruleset, 1), dataclasses.replace(_exc(ruleset, 2), detail_json="\udcff")])
     assert sink.flush()
     shared.set_reader(warehouse)
-    _cached.clear()
+    refresh()  # every query cache (10 s and 60 s)
     try:
         at = accounts.app(str(PAGES_DIR / "platform_status.py")).run()
     finally:
