@@ -287,15 +287,20 @@ def vehicle_history(
             f"SELECT '{name}' AS part, s, formatRowNoNewline('JSONEachRow', * EXCEPT s) AS j "
             f"FROM (SELECT *, toDateTime64({order}, 3, 'UTC') AS s FROM ({sql}))"
         )
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in HISTORY_PARTS}
+    # each part is put in order here (a stable sort of a few hundred rows by their ISO time text):
+    # an outer ORDER BY over the union cost chDB ~15 % of the query on a busy vehicle
+    parts: dict[str, list[tuple[str, str]]] = {name: [] for name in HISTORY_PARTS}
     raw = client.raw_query(
-        f"SELECT part, j FROM ({' UNION ALL '.join(branches)}) ORDER BY part, s DESC "
-        + _JSON_SETTINGS,
+        f"SELECT part, s, j FROM ({' UNION ALL '.join(branches)}) " + _JSON_SETTINGS,
         parameters=p,
     )
     for line in raw.decode("utf-8").splitlines():
-        name, _, j = line.partition("\t")
-        out[name].append(json.loads(j))
+        name, s, j = line.split("\t", 2)
+        parts[name].append((s, j))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, pairs in parts.items():
+        pairs.sort(key=lambda x: x[0], reverse=True)
+        out[name] = [json.loads(j) for _, j in pairs]
     for name, rows in out.items():
         for col in HISTORY_TIMES.get(name, ("ts",)):
             for r in rows:
