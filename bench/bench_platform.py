@@ -166,7 +166,9 @@ def bench_obd(d: str, frames: int) -> dict[str, float]:
     from streams import catalog, serde
     from streams.warehouse.migrator import migrate
 
-    client = connect(f"chdb://{d}/obd", "bench")
+    # its own database in the same chDB directory: one process opens one chDB path only, and
+    # the full run has opened ``d`` already
+    client = connect(f"chdb://{d}", "bench_obd")
     migrate(client)
     batches, fleet = obd_batches(frames)
     rows = sum(len(b) for b in batches)
