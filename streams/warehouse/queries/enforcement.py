@@ -230,11 +230,15 @@ HISTORY_PARTS: dict[str, str] = {
         f"WHERE vin IN {{vins:Array(String)}} AND {_J} GROUP BY vin, day "
         "ORDER BY day DESC, vin LIMIT {n:UInt32}"
     ),
+    # in two steps: the newest {n} (event_id, ts) from the light columns, then the heavy columns
+    # (detail, evidence) of those rows only: a busy vehicle holds tens of thousands of exceedances
     "exceedance": (
         "SELECT event_id, ts, source, rule_id, ruleset_version, severity, jurisdiction, "
         "device_id, measured, `limit`, unit, evidence, quality_flags, provisional, detail_json "
         f"FROM exceedance WHERE subject_kind = 'vehicle' AND {_SUBJECT} AND {_J} "
-        "ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
+        "AND (event_id, ts) IN (SELECT event_id, ts FROM exceedance WHERE subject_kind = "
+        f"'vehicle' AND {_SUBJECT} AND {_J} ORDER BY ts DESC LIMIT 1 BY event_id "
+        "LIMIT {n:UInt32}) ORDER BY ts DESC LIMIT 1 BY event_id LIMIT {n:UInt32}"
     ),
     "cases": (
         f"SELECT * FROM ({_latest('WHERE subject_kind = ' + chr(39) + 'vehicle' + chr(39))} "
