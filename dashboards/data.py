@@ -125,9 +125,15 @@ def registry() -> Registry:
     """The registry the platform runs with (``Settings.registry_dir``: ``EMW_REGISTRY_DIR``, else
     the data directory's own ``registry/`` that ``emwatch seed`` writes, else the shipped one):
     a seeded fleet's plates and VINs are known to the pages as they are to the API."""
+    return _registry(registry_key())
+
+
+def registry_key() -> str:
+    """The directory :func:`registry` reads ("" for the shipped one): a key for caches of what is
+    derived from the registry."""
     from dashboards.auth import _settings  # the pages' one settings reader
 
-    return _registry(str(_settings().registry_dir or ""))
+    return str(_settings().registry_dir or "")
 
 
 @functools.lru_cache(maxsize=4)

@@ -73,13 +73,21 @@ SENSOR_KINDS = {
 }
 
 
-@functools.cache
 def _registry_names() -> dict[str, tuple[str, ...]]:
     """Registry id -> (kind, name as officers write it, English name[, more]) of sites, cameras,
-    fleets, stations, depots and sensors."""
-    from core.registry import Depot, Station, default_registry
+    fleets, stations, depots and sensors, from the registry the platform runs with (a seeded
+    fleet's name included)."""
+    from dashboards.data import registry_key
 
-    reg = default_registry()
+    return _names_of(registry_key())
+
+
+@functools.lru_cache(maxsize=4)
+def _names_of(directory: str) -> dict[str, tuple[str, ...]]:
+    from core.registry import Depot, Station
+    from dashboards.data import _registry
+
+    reg = _registry(directory)
     out: dict[str, tuple[str, ...]] = {}
     for site in reg.rsd_sites:
         out[site.id] = ("named", site.name_zh or site.name, site.name)

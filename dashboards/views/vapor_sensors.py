@@ -14,11 +14,11 @@ from datetime import timedelta
 
 import streamlit as st
 
-from core.registry import default_registry
 from core.ruleset import default_ruleset
 from dashboards.alarms import quantity_name, unit_name, vapour_alarms
 from dashboards.case_panel import unit_cases
 from dashboards.data import has_rows, run_query
+from dashboards.data import registry as platform_registry
 from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
@@ -44,7 +44,7 @@ sensors = run_query("desk.sensor_ids")
 if not has_rows(sensors):
     no_data("No sensors are assigned to this account.")
     st.stop()
-station_names = {s.id: s.name for s in default_registry().stations}
+station_names = {s.id: s.name for s in platform_registry().stations}
 ids = tuple(sensors["sensor_id"])
 info = sensors.set_index("sensor_id")
 

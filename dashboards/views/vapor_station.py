@@ -19,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from core.registry import default_registry
 from core.ruleset import default_ruleset
 from core.timeutil import BEIJING
 from dashboards.alarms import vapour_alarms
 from dashboards.case_panel import unit_cases
 from dashboards.data import has_rows, run_query
+from dashboards.data import registry as platform_registry
 from dashboards.i18n import _
 from dashboards.widgets import (
     Col,
@@ -39,7 +39,7 @@ from dashboards.widgets import (
 
 page_setup("Gas-station vapour recovery")
 
-registry = default_registry()
+registry = platform_registry()
 mine = run_query("vapor.station_ids")
 allowed = tuple(mine["station_id"]) if has_rows(mine) else ()
 if not allowed:

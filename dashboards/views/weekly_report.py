@@ -15,10 +15,10 @@ import streamlit as st
 
 from core.isoweek import IsoWeek, WeekError
 from core.jurisdictions import JURISDICTIONS, ZONE
-from core.registry import default_registry
 from core.timeutil import BEIJING, utcnow
 from dashboards.auth import current_scope
 from dashboards.data import client
+from dashboards.data import registry as platform_registry
 from dashboards.i18n import N_, _, is_english
 from dashboards.widgets import jurisdiction_name, page_setup
 from streams.report.charts import render_png
@@ -110,7 +110,7 @@ if st.button(_("Produce the report"), type="primary", disabled=not formats):
             week,
             level,
             scope,
-            default_registry(),
+            platform_registry(),
             formats,
             reports_dir,
             now,

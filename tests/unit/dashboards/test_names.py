@@ -34,3 +34,27 @@ def test_a_table_shows_names_not_ids() -> None:
     df = pd.DataFrame({"fleet": ["jiashan-logistics"], "site_id": ["RSD-MOB-01"]})
     frame, _config = shape(df, [Col("fleet", "Fleet", "name"), Col("site_id", "Site", "name")])
     assert list(frame.iloc[0]) == ["嘉善物流车队", "示范区移动遥感车（联合执法组）"]
+
+
+def test_names_come_from_the_registry_the_platform_runs_with(tmp_path, monkeypatch) -> None:
+    # a seeded fleet lives in <data-dir>/registry (EMW_REGISTRY_DIR), not in the shipped registry
+    import shutil
+
+    import yaml
+
+    from core.registry import DEFAULT_DIR
+
+    reg = tmp_path / "registry"
+    reg.mkdir()
+    for f in DEFAULT_DIR.glob("*.yaml"):
+        shutil.copyfile(f, reg / f.name)
+    extra = {
+        "fleets": [{"id": "seed-fleet-9", "name_zh": "示范区测试车队", "jurisdiction": "qingpu"}]
+    }
+    (reg / "seed_fleet.yaml").write_text(yaml.safe_dump(extra, allow_unicode=True), "utf-8")
+    assert registry_name("seed-fleet-9") == "seed-fleet-9"  # unknown to the shipped registry
+    monkeypatch.setenv("EMW_REGISTRY_DIR", str(reg))
+    assert registry_name("seed-fleet-9") == "示范区测试车队"
+    assert registry_name("qingpu-bus") == "青浦公交车队"  # the shipped entries are still there
+    monkeypatch.delenv("EMW_REGISTRY_DIR")
+    assert registry_name("seed-fleet-9") == "seed-fleet-9"
