@@ -440,36 +440,28 @@ class NozzleRules:
             return []
         if st.lr_start is None:
             st.lr_start = f.ts
-            return [
-                self._fire(
-                    st,
-                    r,
-                    f.ts,
-                    dp,
-                    round(curve, 1),
-                    "Pa",
-                    evidence=ev,
-                    detail={"vapour_flow_lpm": q},
-                    window="start",
-                )
-            ]
-        if not st.lr_alarmed and f.ts - st.lr_start >= timedelta(hours=param(r, "alarm_hours")):
+            detail: dict[str, Any] = {"vapour_flow_lpm": q}
+            window, severity = "start", None
+        elif not st.lr_alarmed and f.ts - st.lr_start >= timedelta(hours=param(r, "alarm_hours")):
             st.lr_alarmed = True
-            return [
-                self._fire(
-                    st,
-                    r,
-                    f.ts,
-                    dp,
-                    round(curve, 1),
-                    "Pa",
-                    evidence=ev,
-                    detail={"since": st.lr_start.isoformat(), "vapour_flow_lpm": q},
-                    window="alarm",
-                    severity="alarm",
-                )
-            ]
-        return []
+            detail = {"since": st.lr_start.isoformat(), "vapour_flow_lpm": q}
+            window, severity = "alarm", "alarm"
+        else:
+            return []
+        return [
+            self._fire(
+                st,
+                r,
+                f.ts,
+                dp,
+                round(curve, 1),
+                "Pa",
+                evidence=ev,
+                detail=detail,
+                window=window,
+                severity=severity,
+            )
+        ]
 
     # -- day closing ------------------------------------------------------------------------
     def _advance(self, st: NozzleTrack, d: date) -> list[Any]:

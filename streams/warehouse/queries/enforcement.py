@@ -128,16 +128,22 @@ def case_entries(
     )
 
 
+CASE_FINDING_COLS = (
+    "event_id, ts, source, source_event_id, rule_id, ruleset_version, severity, jurisdiction, "
+    "device_id, measured, `limit`, unit, pollutant, evidence, quality_flags, detail_json"
+)
+
+
 def case_findings(
     client: Client,
     scope: Scope,
     case_id: str,
     finding_ids: Iterable[str],
-    subject: tuple[str, str] | None = None,
+    subject: tuple[str, str],
 ) -> pd.DataFrame:
     """The findings (exceedances) attached to a case in scope, with evidence references.
     ``subject``: the case's (subject_kind, subject_id), which every finding of the case shares (the
-    cases processor is keyed by it): the read then stays in that subject's granules of
+    cases processor is keyed by it): the read stays in that subject's granules of
     ``case_finding``'s key, and replayed copies (identical rows of one ``event_id``) are dropped
     by ``LIMIT 1 BY`` instead of ``FINAL``, which merges the whole subject's range (a busy vehicle
     holds tens of thousands of findings)."""
@@ -145,22 +151,12 @@ def case_findings(
     ids = list(finding_ids)
     if not ids:
         return pd.DataFrame()
-    cols = (
-        "event_id, ts, source, source_event_id, rule_id, ruleset_version, severity, "
-        "jurisdiction, device_id, measured, `limit`, unit, pollutant, evidence, quality_flags, "
-        "detail_json"
+    return client.query_df(
+        f"SELECT {CASE_FINDING_COLS} FROM case_finding WHERE subject_kind = {{sk:String}} AND "
+        "subject_id = {sid:String} AND event_id IN {ids:Array(String)} "
+        "ORDER BY ts, event_id LIMIT 1 BY event_id",
+        parameters={"ids": ids, "sk": subject[0], "sid": subject[1]},
     )
-    if subject is None:
-        sql = f"SELECT {cols} FROM case_finding FINAL WHERE event_id IN {{ids:Array(String)}} "
-        sql += "ORDER BY ts, event_id"
-    else:
-        sql = (
-            f"SELECT {cols} FROM case_finding WHERE subject_kind = {{sk:String}} AND "
-            "subject_id = {sid:String} AND event_id IN {ids:Array(String)} "
-            "ORDER BY ts, event_id LIMIT 1 BY event_id"
-        )
-    sk, sid = subject or ("", "")
-    return client.query_df(sql, parameters={"ids": ids, "sk": sk, "sid": sid})
 
 
 def command_reply(client: Client, scope: Scope, request_id: str) -> pd.DataFrame:

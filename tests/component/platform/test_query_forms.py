@@ -287,7 +287,11 @@ def test_case_findings_by_subject_drop_replays_like_final(seeded: Any) -> None:
             if e in ("opened", "evidence")
         ]
         assert ids, case_id
-        plain = enforcement.case_findings(seeded, Scope.zone(), case_id, ids)
+        plain = seeded.query_df(
+            f"SELECT {enforcement.CASE_FINDING_COLS} FROM case_finding FINAL "
+            "WHERE event_id IN {ids:Array(String)} ORDER BY ts, event_id",
+            parameters={"ids": ids},
+        )
         fast = enforcement.case_findings(seeded, Scope.zone(), case_id, ids, (kind, sid))
         assert len(fast) == len(set(ids)) == len(plain)
         _same(plain, fast, ordered=True)
