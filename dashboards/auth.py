@@ -127,8 +127,10 @@ def _oidc_scope() -> Scope | None:
 
 
 def scope_from_claims(claims: dict[str, Any]) -> Scope:
-    """Scope from OIDC ID-token claims (Keycloak user attributes mapped in the realm file)."""
-    from core.registry import default_registry
+    """Scope from OIDC ID-token claims (Keycloak user attributes mapped in the realm file). A
+    station operator's stations are looked up in the platform's registry (a seeded or configured
+    station is known here as it is to the API), not the shipped one."""
+    from dashboards.data import registry
 
     name = str(claims.get("preferred_username") or claims.get("email") or claims.get("sub") or "")
     role = str(claims.get("emw_role") or "")
@@ -136,7 +138,7 @@ def scope_from_claims(claims: dict[str, Any]) -> Scope:
     sts = claims.get("emw_stations") or ()
     jur = (jur,) if isinstance(jur, str) else tuple(jur)
     sts = tuple(s for s in (sts.split(",") if isinstance(sts, str) else sts) if s)
-    units = {s.id: s.jurisdiction for s in default_registry().stations}
+    units = {s.id: s.jurisdiction for s in registry().stations}
     return scope_for(name, role, jur, sts, station_jurisdiction=units)
 
 
