@@ -92,7 +92,7 @@ from obd_gateway.protocol import (
     decode_unit,
     make_answer,
 )
-from obd_gateway.protocol.bodies import STREAM_LEN, ObdInfo
+from obd_gateway.protocol.bodies import ObdInfo
 from obd_gateway.protocol.frame import ENC_SM2, RESP_ERROR, RESP_SUCCESS, parse_header
 from obd_gateway.protocol.units import StreamBlock, answer_for_block, decode_streams
 
@@ -182,13 +182,9 @@ class _Records:
 
 
 def _records_of_block(block: StreamBlock) -> _Records:
-    data = block.data
     k = len(block)
-    first = block.body_at(0)
-    stride = block.body_at(1) - first if k > 1 else STREAM_LEN
-    raw = b"".join([data[p : p + STREAM_LEN] for p in range(first, first + stride * k, stride)])
-    inferred = RECORD_INFERRED if block.time_inferred else 0
-    return _Records([e * 1000 for e in block.epochs], bytes([0] + [inferred] * (k - 1)), raw)
+    flags = bytes([0] + [RECORD_INFERRED] * (k - 1)) if block.time_inferred else bytes(k)
+    return _Records([e * 1000 for e in block.epochs], flags, block.bodies())
 
 
 def _records_of_unit(unit: RealTime, received_at: datetime) -> _Records:
@@ -413,6 +409,7 @@ class Session:
                     layout=block.layout,
                     unit_time=datetime.fromtimestamp(block.epoch, UTC),
                     records=_records_of_block(block),
+                    infos=block.obd_infos() if block.infos else (),
                 )
                 if not self.logged_in:
                     out.counters.append(("data_before_login", ""))
