@@ -59,6 +59,8 @@ from obd_gateway.protocol.frame import (
     Command,
     Frame,
     HeaderVariant,
+    encode_frame,
+    parse_frame,
 )
 
 
@@ -730,13 +732,19 @@ def _walk_hj1239(data: bytes, t0: int) -> StreamBlock | None:
 
 
 def answer_for_block(frame: Frame, result: int, block: StreamBlock) -> Frame:
-    """:func:`make_answer` for a frame whose unit decoded as ``block``: the uplink's 6 time bytes
-    echoed as they came (what ``encode_time(decode_time(...))`` gives), header fields from the
-    accepted frame, so nothing needs re-validating."""
+    """:func:`make_answer` for a frame whose unit decoded as ``block`` (tools, tests: the gateway
+    sends :func:`answer_bytes_for_block`, of which this is the parsed frame)."""
+    return parse_frame(answer_bytes_for_block(frame, result, block))
+
+
+def answer_bytes_for_block(frame: Frame, result: int, block: StreamBlock) -> bytes:
+    """The bytes of :func:`make_answer` for a frame whose unit decoded as ``block``: the uplink's
+    6 time bytes echoed as they came (what ``encode_time(decode_time(...))`` gives), header fields
+    from the accepted frame, so nothing needs re-validating."""
     if frame.variant is HeaderVariant.RESPONSE_FLAG:
-        return Frame(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
+        return encode_frame(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
     data = block.time_raw + bytes((result,))
-    return Frame(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
+    return encode_frame(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
 
 
 # ------------------------------------------------------------------------------ dispatch
