@@ -235,8 +235,7 @@ class _Conn(asyncio.Protocol):
             self.gw._count("connection_errors")
         self.eof = True
         self.write_since = None
-        self.chunks.clear()  # nobody is left to answer them
-        self.gw._resume(self)
+        self.gw._resume(self)  # what came before is still published (not acknowledged), then ends
 
     def pause_writing(self) -> None:
         self.paused = True
