@@ -409,7 +409,9 @@ class Gateway:
             if since is not None:
                 if now - since >= s.write_timeout_s:
                     self._count("write_errors")
-                    self._close(c)
+                    c.closing = True  # the reader is gone: drop what it did not take
+                    if c.transport is not None:
+                        c.transport.abort()
                 continue
             if c.busy or c.eof:
                 continue

@@ -277,3 +277,42 @@ def test_publish_timeout_drops_the_acknowledgement_writes_refusals_then_closes(l
         assert sessions[0].closed and gw.active_connections == 0
 
     run(loop, body)
+
+
+class BigAnswers(LineSession):
+    """Each ``ok`` is acknowledged by 1 MiB (a device that stopped reading fills the socket)."""
+
+    def receive(self, data: bytes, now: datetime) -> Outcome:
+        out = super().receive(data, now)
+        out.answers = [b"A" * (1 << 20) + b"\n" for _ in out.answers]
+        return out
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_reader_that_stops_reading_is_closed_after_the_write_timeout(loop: str) -> None:
+    async def body() -> None:
+        async def publish(events: Any) -> None:
+            return None
+
+        metrics = Metrics()
+        settings = GatewaySettings(write_timeout_s=0.3, drain_above=4096)
+        gw = Gateway(publish, metrics, "toy", lambda peer: BigAnswers(), settings)
+        await gw.start()
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", gw.port, limit=1 << 26)
+            r._transport.pause_reading()  # type: ignore[attr-defined]  # a device that never reads
+            for _ in range(64):  # far more answer bytes than the sockets' buffers hold
+                w.write(b"ok\n")
+                await asyncio.sleep(0.01)
+            for _ in range(200):
+                if gw.active_connections == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert gw.active_connections == 0
+            w.close()
+        finally:
+            await gw.stop()
+        assert metrics.counter("toy", "write_errors") == 1
+        assert metrics.counter("toy", "answers_sent") < 64  # it stopped answering when blocked
+
+    run(loop, body)
