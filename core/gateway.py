@@ -5,20 +5,27 @@ this module owns everything else, the same way for HJ 1239 (``obd_gateway``) and
 (``fuel_vapor``):
 
 - **connections**: at most ``max_connections`` (one more is closed at once and counted
-  ``connections_rejected``); one task per connection, so a device's data is handled in order;
+  ``connections_rejected``). A read is handed to the session in the transport's
+  ``data_received`` callback (no task per connection or per read); while a read's publish is in
+  flight the connection's later bytes are queued, and handled in order when it is answered, so a
+  device's data is handled in order;
 - **idle sweep**: one task per gateway closes connections that sent nothing for
-  ``idle_timeout_s`` (``idle_timeouts``) and cancels a publish older than ``publish_timeout_s``;
-  both fire up to one sweep interval (``min(1 s, timeout / 4)``) late. A partial frame that stalls
-  for ``partial_timeout_s`` is handed back to the session (:meth:`Session.expire`);
+  ``idle_timeout_s`` (``idle_timeouts``), hands a partial frame that stalled for
+  ``partial_timeout_s`` back to the session (:meth:`Session.expire`), cancels a publish older than
+  ``publish_timeout_s`` and closes a connection whose answers wait for the socket longer than
+  ``write_timeout_s`` (``write_errors``); each fires up to one sweep interval
+  (``min(1 s, timeout / 4)``) late;
 - **publish, then acknowledge**: per read, the session returns the events of every frame the read
-  completed and their answers; the events go out in one ``await publish(events)`` and the answers
-  in one ``write``, in frame order, only after that publish returned (an acknowledgement means the
-  bus confirmed, CONTRACTS "Publishing"). When it fails or times out the acknowledgements of that
-  read are dropped (the device re-sends) and only the answers listed in ``Outcome.refusals`` are
-  written; a session whose protocol expects it (``close_on_publish_failure``) has its connection
-  closed as well;
-- **back-pressure**: the shell waits for the socket (``drain``) only when more than
-  ``drain_above`` bytes of answers are queued, under ``write_timeout_s``;
+  completed and their answers. The events of every read of one event-loop turn (all
+  connections) go out in one ``await publish(events)`` (one task per turn); each read's answers
+  are written in one ``write``, in frame order, only after that publish returned (an
+  acknowledgement means the bus confirmed, CONTRACTS "Publishing"). When it fails or times out
+  the acknowledgements of its reads are dropped (the devices re-send) and only the answers listed
+  in ``Outcome.refusals`` are written; a session whose protocol expects it
+  (``close_on_publish_failure``) has its connection closed as well;
+- **back-pressure**: when more than ``drain_above`` bytes of answers are queued the connection
+  handles nothing more until the socket drained (under ``write_timeout_s``); a connection whose
+  queued reads pile up (the bus or the socket is behind) stops reading, so TCP pushes back;
 - **metrics** (``core.metrics``, component = the protocol's): ``connections`` (gauge),
   ``connections_total``, ``connections_rejected``, ``idle_timeouts``, ``bytes_in``,
   ``events_published``, ``answers_sent``, ``publish_failures{reason}``, ``write_errors``,
@@ -28,11 +35,13 @@ this module owns everything else, the same way for HJ 1239 (``obd_gateway``) and
   :meth:`Gateway.flush_metrics` (one dictionary update per read instead of a registry call per
   frame); gauges and latencies are written at once.
 
-A bug of ours while handling a read is logged and counted (``internal_errors``); the connection and
-the gateway go on. Sessions catch their own per-frame errors so one bad frame costs only itself.
+A bug of ours while handling a read is logged and counted (``internal_errors``); that connection is
+closed, the gateway goes on. Sessions catch their own per-frame errors so one bad frame costs only itself.
 
 Known limits: no TLS; one process serves all connections (scale out with replicas behind a TCP
-load balancer); timeouts are as precise as the sweep.
+load balancer); timeouts are as precise as the sweep; a publish that fails drops the
+acknowledgements of every read it carried (all of one loop turn's, one ``publish_failures`` per
+read): the bus is shared, so they would have failed one by one too.
 """
 
 from __future__ import annotations
@@ -163,131 +172,95 @@ def _labels(key: str, value: str) -> dict[str, str] | None:
 
 
 class _Conn(asyncio.Protocol):
-    """One connection: the transport's callbacks buffer the bytes, a task handles them in order."""
+    """One connection. Its bytes are handled in the transport's ``data_received`` callback while
+    the connection is idle; while a read's publish is in flight (``busy``) or its answers wait for
+    the socket (``write_since``), later bytes are queued and handled, in order, when that ends."""
 
     __slots__ = (
+        "busy",
         "chunks",
         "cid",
         "closing",
-        "drain_waiter",
         "eof",
+        "finished",
         "gw",
+        "idle_since",
         "paused",
         "peer",
-        "publish_deadline",
-        "publish_expired",
         "reading_paused",
-        "task",
+        "session",
         "transport",
-        "waiter",
-        "waiting_since",
+        "write_since",
     )
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
         self.chunks: list[bytes] = []
-        self.eof = False
-        self.closing = False
-        self.waiter: asyncio.Future[None] | None = None
-        self.drain_waiter: asyncio.Future[None] | None = None
+        self.busy = False  # a read's events are being published; its answers not yet written
+        self.eof = False  # the peer ended the stream or the connection is lost
+        self.closing = False  # we closed it (idle, limit, publish failure, bug)
+        self.finished = False  # the session was closed (once)
         self.paused = False  # the transport asked us to stop writing
         self.reading_paused = False
         self.transport: asyncio.Transport | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.session: Session | None = None
         self.peer = "?"
         self.cid = 0
-        self.waiting_since: float | None = None
-        self.publish_deadline: float | None = None
-        self.publish_expired = False
+        self.idle_since = time.perf_counter()  # since when it waits for bytes (idle, partial)
+        self.write_since: float | None = None  # answers queued beyond ``drain_above`` since
 
-    # ---- transport callbacks (event loop, no awaiting) ------------------------------------
+    # ---- transport callbacks (event loop, never awaiting) -----------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream transport (or uvloop's)
         self.gw._accept(self)
 
     def data_received(self, data: bytes) -> None:
-        self.chunks.append(data)
-        w = self.waiter
-        if w is not None:
-            self.waiter = None
-            if not w.done():
-                w.set_result(None)
-        if len(self.chunks) > 16 and not self.reading_paused and self.transport is not None:
-            self.reading_paused = True  # the handler is behind: let TCP push back
-            self.transport.pause_reading()
+        gw = self.gw
+        gw._bytes_in += len(data)
+        if self.busy or self.write_since is not None or self.finished or self.session is None:
+            self.chunks.append(data)
+            if len(self.chunks) > 16 and not self.reading_paused and self.transport is not None:
+                self.reading_paused = True  # the bus or the socket is behind: let TCP push back
+                self.transport.pause_reading()
+            return
+        gw._read(self, data)
 
     def eof_received(self) -> bool:
-        self._end()
-        return True  # half-closed: the task still answers what came before, then closes
+        self.eof = True
+        self.gw._resume(self)
+        return True  # half-closed: what came before is still answered, then the connection ends
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._end()
-        d = self.drain_waiter
-        if d is not None and not d.done():
-            d.set_exception(ConnectionResetError("connection lost"))
+        if exc is not None and not self.closing:
+            self.gw._count("connection_errors")
+        self.eof = True
+        self.write_since = None
+        self.gw._resume(self)  # what came before is still published (not acknowledged), then ends
 
     def pause_writing(self) -> None:
         self.paused = True
 
     def resume_writing(self) -> None:
         self.paused = False
-        d = self.drain_waiter
-        if d is not None and not d.done():
-            d.set_result(None)
+        if self.write_since is not None:
+            self.write_since = None
+            self.gw._resume(self)
 
-    def _end(self) -> None:
-        self.eof = True
-        w = self.waiter
-        if w is not None:
-            self.waiter = None
-            if not w.done():
-                w.set_result(None)
 
-    # ---- the connection's task --------------------------------------------------------------
-    async def wait(self, partial_timeout: float | None) -> bool:
-        """Wait for bytes or the end of the stream; False when ``partial_timeout`` ran out."""
-        w = self.waiter = asyncio.get_running_loop().create_future()
-        self.waiting_since = time.perf_counter()
-        try:
-            if partial_timeout is None:
-                await w
-            else:
-                try:
-                    await asyncio.wait_for(w, partial_timeout)
-                except TimeoutError:
-                    return False
-        finally:
-            self.waiting_since = None
-            self.waiter = None
-        return True
-
-    def take(self) -> bytes:
-        """Everything received since the last call (the caller checked there is something)."""
-        chunks = self.chunks
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        if self.reading_paused and self.transport is not None:
-            self.reading_paused = False
-            self.transport.resume_reading()
-        return data
-
-    async def drain(self, timeout: float) -> None:
-        if not self.paused:
-            return
-        if self.transport is None or self.transport.is_closing():
-            raise ConnectionResetError("connection closed")
-        d = self.drain_waiter = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout):
-                await d
-        finally:
-            self.drain_waiter = None
+_Entry = tuple[_Conn, Outcome, float]  # a read's outcome awaiting its publish, and its read time
 
 
 class Gateway:
     """A TCP server for one device protocol: ``await gw.start()`` binds ``settings.host:port``
     (port 0 = any free port, see :attr:`port`); ``await gw.stop()`` closes every connection and
-    flushes the counters. ``publish`` may be replaced while running (tests, fault benches)."""
+    flushes the counters. ``publish`` may be replaced while running (tests, fault benches).
+
+    How a read flows: the transport's ``data_received`` gives the bytes to the connection's
+    session at once (no task per connection or per read); a read that produced events joins the
+    gateway's next publish, which carries the events of every read of one event-loop turn in one
+    ``await publish(events)`` (one task per turn, not per read); when it returns, each read's
+    answers are written to its connection and that connection's queued bytes are handled. A
+    connection with a read in flight queues what it receives, so its frames stay in order."""
 
     def __init__(
         self,
@@ -307,8 +280,12 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._conns: dict[int, _Conn] = {}
         self._next_id = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._batch: list[_Entry] = []  # reads waiting for the next publish
+        self._flush_handle: asyncio.Handle | None = None
+        # publishes in flight: task → [deadline (perf_counter), expired]
+        self._inflight: dict[asyncio.Task[None], list[Any]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
         self._pending: dict[Count, int] = {}  # counters not yet added to ``metrics``
         self._bytes_in = 0
         self._events_published = 0
@@ -334,11 +311,16 @@ class Gateway:
     async def start(self) -> tuple[str, int]:
         s = self.settings
         loop = asyncio.get_running_loop()
+        self._stopping = False
         self._server = await loop.create_server(lambda: _Conn(self), s.host, s.port, backlog=4096)
         self._sweeper = asyncio.create_task(self._sweep())
         return s.host, self.port
 
     async def stop(self) -> None:
+        """Close every connection: publish what their sessions give back on closing (errors
+        suppressed: nothing of it is acknowledged), cancel the publishes in flight (their reads
+        are not acknowledged) and flush the counters."""
+        self._stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -346,13 +328,27 @@ class Gateway:
             self._sweeper = None
         if self._server is not None:
             self._server.close()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        for t in list(self._inflight):
+            t.cancel()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
         for c in list(self._conns.values()):
+            c.closing = c.eof = True
+            c.busy = False
+            c.write_since = None
+            c.chunks.clear()
             if c.transport is not None:
                 c.transport.close()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._finish(c)
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._batch:  # the sessions' last events (e.g. disconnections)
+            batch, self._batch = self._batch, []
+            await self._publish_batch(batch)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -385,35 +381,62 @@ class Gateway:
         self._pending[k] = self._pending.get(k, 0) + n
 
     async def _sweep(self) -> None:
-        """Idle and publish timeouts and counter flushes: one timer for the gateway instead of one
-        per read and per publish."""
+        """Idle, partial-frame, publish and write timeouts and counter flushes: one timer for the
+        gateway instead of one per connection, read and publish."""
         s = self.settings
-        every = max(0.01, min(1.0, s.idle_timeout_s / 4, s.publish_timeout_s / 4))
+        every = max(
+            0.01,
+            min(1.0, s.idle_timeout_s / 4, s.publish_timeout_s / 4, s.partial_timeout_s / 4),
+        )
         while True:
             await asyncio.sleep(every)
             try:
-                now = time.perf_counter()
-                for c in list(self._conns.values()):
-                    since = c.waiting_since
-                    if since is not None and now - since >= s.idle_timeout_s and not c.closing:
-                        c.closing = True
-                        self._count("idle_timeouts")
-                        if c.transport is not None:
-                            c.transport.close()
-                    due = c.publish_deadline
-                    if due is not None and now >= due and not c.publish_expired and c.task:
-                        c.publish_expired = True  # _publish turns the cancellation into a timeout
-                        c.task.cancel()
+                self._check_timeouts(time.perf_counter())
                 self.flush_metrics()
             except Exception:  # a bug here must not stop the timeouts for good
                 log.exception("%s: sweep failed", self.component)
+
+    def _check_timeouts(self, now: float) -> None:
+        s = self.settings
+        for task, state in list(self._inflight.items()):
+            if now >= state[0] and not state[1]:
+                state[1] = True  # _publish_batch turns the cancellation into a timeout
+                task.cancel()
+        for c in list(self._conns.values()):
+            if c.closing or c.finished:
+                continue
+            since = c.write_since
+            if since is not None:
+                if now - since >= s.write_timeout_s:
+                    self._count("write_errors")
+                    c.closing = True  # the reader is gone: drop what it did not take
+                    if c.transport is not None:
+                        c.transport.abort()
+                continue
+            if c.busy or c.eof:
+                continue
+            idle = now - c.idle_since
+            if idle >= s.idle_timeout_s:
+                self._count("idle_timeouts")
+                self._close(c)
+            elif idle >= s.partial_timeout_s and c.session is not None and c.session.buffered:
+                c.idle_since = now  # a partial frame stalled: hand it back to the session
+                try:
+                    out = c.session.expire(self.clock())
+                except Exception:
+                    log.exception("%s: partial-frame timeout of %s failed", self.component, c.peer)
+                    self._count("internal_errors")
+                    self._close(c)
+                    continue
+                self._take(c, out, now)
 
     # ---- connections -------------------------------------------------------------------------
     def _accept(self, conn: _Conn) -> None:
         transport = conn.transport
         assert transport is not None
-        if len(self._conns) >= self.settings.max_connections:
+        if self._stopping or len(self._conns) >= self.settings.max_connections:
             self._count("connections_rejected")
+            conn.finished = conn.closing = True
             transport.abort()
             return
         if isinstance(getattr(transport, "max_size", None), int):
@@ -428,124 +451,174 @@ class Gateway:
         self._conns[conn.cid] = conn
         self._count("connections_total")
         self.metrics.gauge(self.component, "connections", len(self._conns))
-        task = conn.task = asyncio.get_running_loop().create_task(self._serve(conn))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _serve(self, conn: _Conn) -> None:
-        comp = self.component
         try:
-            session = self.new_session(conn.peer)
+            conn.session = self.new_session(conn.peer)
         except Exception:
-            log.exception("%s: no session for %s", comp, conn.peer)
+            log.exception("%s: no session for %s", self.component, conn.peer)
             self._count("internal_errors")
+            conn.finished = True
+            self._close(conn)
             self._drop(conn)
-            return
-        clock = self.clock
-        perf = time.perf_counter
-        partial = self.settings.partial_timeout_s
-        chunks = conn.chunks
-        deliver = self._deliver
+
+    def _close(self, conn: _Conn) -> None:
+        """Close the connection; its session is closed when the transport reports the loss."""
+        conn.closing = True
+        if conn.transport is not None:
+            conn.transport.close()
+
+    def _read(self, conn: _Conn, data: bytes) -> None:
+        """One read of an idle connection: the session's outcome, published or answered."""
+        t_read = time.perf_counter()
+        session = conn.session
+        assert session is not None
         try:
-            while True:
-                if not chunks:
-                    if conn.eof:
-                        break
-                    if await conn.wait(partial if session.buffered else None):
-                        continue
-                    t_read = perf()
-                    out = session.expire(clock())  # a partial frame stalled
-                else:
-                    t_read = perf()
-                    data = conn.take()
-                    self._bytes_in += len(data)
-                    out = session.receive(data, clock())
-                if not await deliver(conn, session, out, t_read):
-                    break
-        except (ConnectionError, TimeoutError):
-            self._count("connection_errors")
-        except asyncio.CancelledError:
-            pass  # stopping
-        except Exception:  # a bug of ours: log it, keep the gateway serving the others
-            log.exception("%s: connection %s failed", comp, conn.peer)
+            out = session.receive(data, self.clock())
+        except Exception:  # a bug of ours: log it, close this connection, keep serving the others
+            log.exception("%s: connection %s failed", self.component, conn.peer)
             self._count("internal_errors")
-        finally:
+            self._close(conn)
+            return
+        self._take(conn, out, t_read)
+
+    def _take(self, conn: _Conn, out: Outcome, t_read: float) -> None:
+        """A session's outcome: its events join the next publish (the connection waits for it),
+        or, with nothing to publish, its answers are written at once."""
+        if out.counters:
+            pending = self._pending
+            for k, n in out.counters.items():
+                pending[k] = pending.get(k, 0) + n
+        if out.events:
+            conn.busy = True
+            self._batch.append((conn, out, t_read))
+            if self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+            return
+        if out.answers:
+            self._write(conn, out.answers, t_read)
+        conn.idle_since = t_read
+
+    def _resume(self, conn: _Conn) -> None:
+        """The connection is free again (publish answered, socket drained, or the stream
+        ended): handle its queued bytes in order, then end it if the stream ended."""
+        if conn.busy or conn.write_since is not None or conn.finished:
+            return
+        if conn.chunks and not conn.closing:
+            chunks = conn.chunks
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            if conn.reading_paused and conn.transport is not None:
+                conn.reading_paused = False
+                conn.transport.resume_reading()
+            self._read(conn, data)
+            if conn.busy or conn.write_since is not None:
+                return
+        if conn.eof:
+            self._finish(conn)
+
+    def _finish(self, conn: _Conn) -> None:
+        """End of the connection (once, when no read is in flight): the session's last outcome
+        (what stayed in its decoder, a disconnection event) is published, then it is dropped."""
+        if conn.finished:
+            return
+        conn.finished = True
+        session = conn.session
+        out = None
+        if session is not None:
             try:
-                out = session.close(clock())
-                if out.events or out.answers:
-                    with contextlib.suppress(Exception):
-                        await deliver(conn, session, out, perf())
-                else:
-                    self._add_counts(out.counters)
+                out = session.close(self.clock())
             except Exception:
-                log.exception("%s: closing the session of %s failed", comp, conn.peer)
+                log.exception("%s: closing the session of %s failed", self.component, conn.peer)
                 self._count("internal_errors")
-            self._drop(conn)
+        if out is not None and out.events:
+            conn.busy = True  # dropped when this last publish is done (_done)
+            self._take(conn, out, time.perf_counter())
+            return
+        if out is not None:
+            self._take(conn, out, time.perf_counter())  # counters, and answers if still open
+        self._drop(conn)
 
     def _drop(self, conn: _Conn) -> None:
-        self._conns.pop(conn.cid, None)
+        if self._conns.pop(conn.cid, None) is None:
+            return
         self.metrics.gauge(self.component, "connections", len(self._conns))
         if conn.transport is not None:
             conn.transport.close()
         self.flush_metrics()
 
-    def _add_counts(self, counters: dict[Count, int]) -> None:
-        pending = self._pending
-        for k, n in counters.items():
-            pending[k] = pending.get(k, 0) + n
+    # ---- publish, then acknowledge -------------------------------------------------------------
+    def _flush(self) -> None:
+        """Publish the reads gathered in this event-loop turn (one task for all of them)."""
+        self._flush_handle = None
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        task = asyncio.get_running_loop().create_task(self._publish_batch(batch))
+        self._inflight[task] = [time.perf_counter() + self.settings.publish_timeout_s, False]
+        task.add_done_callback(self._inflight.pop)
 
-    async def _deliver(self, conn: _Conn, session: Session, out: Outcome, t_read: float) -> bool:
-        """Publish the outcome's events, then write its answers. False: close the connection.
+    async def _publish_batch(self, batch: list[_Entry]) -> None:
+        """``await publish`` of the batch's events, under ``publish_timeout_s`` (enforced by the
+        sweep, which cancels this task; the cancellation is taken back here, as
+        ``asyncio.timeout`` does), then each read's answers."""
+        events = [e for _c, out, _t in batch for e in out.events]
+        t = time.perf_counter()
+        failure = ""
+        try:
+            await self.publish(events)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            state = self._inflight.get(task) if task is not None else None  # type: ignore[arg-type]
+            if state is None or not state[1]:  # the gateway is stopping: nothing acknowledged
+                raise
+            assert task is not None
+            task.uncancel()
+            failure = "timeout"
+            log.warning("%s: publish for %d connection(s) timed out", self.component, len(batch))
+        except Exception as exc:  # the bus refused: do not acknowledge, the devices re-send
+            failure = type(exc).__name__
+            log.warning(
+                "%s: publish for %d connection(s) failed: %s", self.component, len(batch), exc
+            )
+        if not failure:
+            self._events_published += len(events)
+            self._publish_lat.append(time.perf_counter() - t)
+        self._done(batch, failure)
 
-        The publish runs under ``publish_timeout_s``, enforced by the sweep, which cancels the
-        connection's task; the cancellation is taken back here, as ``asyncio.timeout`` does."""
-        if out.counters:
-            pending = self._pending
-            for k, n in out.counters.items():
-                pending[k] = pending.get(k, 0) + n
-        answers = out.answers
-        keep = True
-        events = out.events
-        if events:
-            t = time.perf_counter()
-            conn.publish_deadline = t + self.settings.publish_timeout_s
-            failure = ""
-            try:
-                await self.publish(events)
-            except asyncio.CancelledError:
-                if not conn.publish_expired:  # the gateway is stopping
-                    conn.publish_deadline = None
-                    raise
-                failure = "timeout"
-                log.warning("%s: publish for %s timed out", self.component, conn.peer)
-            except Exception as exc:  # the bus refused: do not acknowledge, the device re-sends
-                failure = type(exc).__name__
-                log.warning("%s: publish for %s failed: %s", self.component, conn.peer, exc)
-            conn.publish_deadline = None
-            if conn.publish_expired:  # timed out, or returned just as the sweep cancelled it
-                conn.publish_expired = False
-                if conn.task is not None:
-                    conn.task.uncancel()
+    def _done(self, batch: list[_Entry], failure: str) -> None:
+        for conn, out, t_read in batch:
+            answers = out.answers
+            close = False
             if failure:
                 self._count("publish_failures", "reason", failure)
                 refusals = out.refusals
                 answers = [answers[i] for i in refusals] if refusals else []
-                keep = not session.close_on_publish_failure
+                session = conn.session
+                close = session is not None and session.close_on_publish_failure
+            conn.busy = False
+            if answers:
+                self._write(conn, answers, t_read)
+            if close:  # the protocol's terminals re-send after reconnecting
+                self._close(conn)
+            conn.idle_since = time.perf_counter()
+            if conn.finished:  # the connection's last publish
+                self._drop(conn)
             else:
-                self._events_published += len(events)
-                self._publish_lat.append(time.perf_counter() - t)
-        transport = conn.transport
-        if answers and transport is not None and not transport.is_closing():
-            transport.write(answers[0] if len(answers) == 1 else b"".join(answers))
-            self._answers_sent += len(answers)
-            if conn.paused:  # more than ``drain_above`` bytes queued: the transport paused us
                 try:
-                    await conn.drain(self.settings.write_timeout_s)
-                except (ConnectionError, TimeoutError):
-                    self._count("write_errors")
-                    return False
-            self._ack_lat.append(time.perf_counter() - t_read)
-        return keep
+                    self._resume(conn)
+                except Exception:  # a bug of ours on this connection: the others go on
+                    log.exception("%s: connection %s failed", self.component, conn.peer)
+                    self._count("internal_errors")
+                    self._close(conn)
+
+    def _write(self, conn: _Conn, answers: list[bytes], t_read: float) -> None:
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(answers[0] if len(answers) == 1 else b"".join(answers))
+        self._answers_sent += len(answers)
+        self._ack_lat.append(time.perf_counter() - t_read)
+        if conn.paused:  # more than ``drain_above`` bytes queued: wait for the reader
+            conn.write_since = time.perf_counter()
 
 
 __all__ = [

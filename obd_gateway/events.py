@@ -301,8 +301,9 @@ class ObdSamples:
     Kafka and the warehouse; each record is one row of table ``obd_sample`` (columns: the fields of
     :class:`ObdSample`, which stays the row's contract and what :meth:`rows` gives). Built in one
     place (this constructor) from the records' times and their 37-byte bodies exactly as received,
-    with the records' ids; the physical values, fix validity and quality flags are decoded from the
-    bodies on first use, all records at once (:func:`decode_records`, the same function for one
+    the records' ids (:attr:`event_ids`, :attr:`digests`) are computed from the VIN and the times
+    when first read, by whoever needs them (sink, rules), not by the gateway; the physical values,
+    fix validity and quality flags are decoded from the bodies on first use, all records at once (:func:`decode_records`, the same function for one
     batch and for many joined ones). The binary form (:meth:`to_bytes`) is those inputs; decoding
     it runs the same constructor.
 
@@ -315,10 +316,10 @@ class ObdSamples:
     ROW: ClassVar[type] = ObdSample
     __slots__ = (
         "_decoded",
+        "_digests",
+        "_ids",
         "_values",
         "backfilled",
-        "digests",
-        "event_ids",
         "fleet",
         "frame_id",
         "jurisdiction",
@@ -367,19 +368,28 @@ class ObdSamples:
         self.raw = bytes(raw)
         self._decoded: tuple[Any, tuple[bool, ...], tuple[tuple[str, ...], ...]] | None = None
         self._values: tuple[tuple[float | None, ...], ...] | None = None
-        # the bytes of ObdSample.make_id (``_part`` of a time is "{seconds}.{microseconds:06d}")
-        prefix = _SAMPLE_PREFIX + vin.encode() + b"\x1f"
-        blake2b = hashlib.blake2b
-        self.digests = b"".join(
-            [
-                blake2b(
-                    prefix + b"%d.%06d\x1f2" % (t // 1000, t % 1000 * 1000), digest_size=16
-                ).digest()
-                for t in self.ts_ms
-            ]
-        )
-        h = self.digests.hex()
-        self.event_ids = tuple([h[j : j + 32] for j in range(0, len(h), 32)])
+        self._digests: bytes | None = None  # the records' ids, computed on first use
+        self._ids: tuple[str, ...] | None = None
+
+    # ------------------------------------------------------------------ record ids
+    @property
+    def digests(self) -> bytes:
+        """The records' ids as 16 bytes each, in row order (:func:`record_digests`): computed
+        when first read (the sink, rules, dead letters), not by the gateway that builds the
+        batch; the binary form does not carry them."""
+        d = self._digests
+        if d is None:
+            d = self._digests = record_digests(self.vin, self.ts_ms)
+        return d
+
+    @property
+    def event_ids(self) -> tuple[str, ...]:
+        """Each record's ``obd.sample`` id (:meth:`ObdSample.make_id` of its VIN and time)."""
+        ids = self._ids
+        if ids is None:
+            h = self.digests.hex()
+            ids = self._ids = tuple([h[j : j + 32] for j in range(0, len(h), 32)])
+        return ids
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -557,8 +567,8 @@ class ObdSamples:
         out.raw = self.raw[start * STREAM_LEN : stop * STREAM_LEN]
         out._values = None
         out._decoded = None
-        out.event_ids = self.event_ids[start:stop]
-        out.digests = self.digests[16 * start : 16 * stop]
+        out._ids = None if self._ids is None else self._ids[start:stop]
+        out._digests = None if self._digests is None else self._digests[16 * start : 16 * stop]
         if not out.ts_ms:
             raise ValueError(f"empty slice {start}:{stop} of {len(self)} records")
         return out
@@ -649,6 +659,22 @@ class ObdSamples:
             record_flags=bytes((rf,)),
             raw=bytes.fromhex(row["raw_hex"]),
         )
+
+
+def record_digests(vin: str, ts_ms: Sequence[int]) -> bytes:
+    """The 16-byte ids of a VIN's records at ``ts_ms`` (UTC epoch ms), joined: the bytes of
+    :meth:`ObdSample.make_id` (``deterministic_id`` over the kind, the VIN, the time as
+    ``{seconds}.{microseconds:06d}`` and the info type 0x02), one BLAKE2b call per record."""
+    prefix = _SAMPLE_PREFIX + vin.encode() + b"\x1f"
+    blake2b = hashlib.blake2b
+    return b"".join(
+        [
+            blake2b(
+                prefix + b"%d.%06d\x1f2" % (t // 1000, t % 1000 * 1000), digest_size=16
+            ).digest()
+            for t in ts_ms
+        ]
+    )
 
 
 def decode_records(raw: bytes, record_flags: bytes) -> tuple[Any, Any, list[tuple[str, ...]]]:

@@ -54,7 +54,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -92,9 +92,15 @@ from obd_gateway.protocol import (
     decode_unit,
     make_answer,
 )
-from obd_gateway.protocol.bodies import STREAM_LEN, ObdInfo
-from obd_gateway.protocol.frame import ENC_SM2, RESP_ERROR, RESP_SUCCESS, parse_header
-from obd_gateway.protocol.units import StreamBlock, answer_for_block, decode_streams
+from obd_gateway.protocol.bodies import ObdInfo
+from obd_gateway.protocol.frame import (
+    ENC_SM2,
+    RESP_ERROR,
+    RESP_SUCCESS,
+    parse_frame,
+    parse_header,
+)
+from obd_gateway.protocol.units import StreamBlock, answer_bytes_for_block, decode_streams
 
 log = logging.getLogger(__name__)
 COUNTER_FRAMES = "frames"
@@ -104,11 +110,24 @@ DEFAULT_MAX_DATA_LEN = 16384  # bytes of one data unit accepted by default (prot
 _LABEL_KEYS = {COUNTER_BAD: "reason", COUNTER_FRAMES: "command"}
 
 
-@dataclass(slots=True)
 class Outcome:
-    events: list[Any] = field(default_factory=list)
-    answer: Frame | None = None
-    counters: list[tuple[str, str]] = field(default_factory=list)  # (name, reason label)
+    """What one frame gave: events, the answer's bytes (``wire``; :attr:`answer` parses them
+    back for tools and tests) and counters as (name, label)."""
+
+    __slots__ = ("counters", "events", "wire")
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.wire: bytes | None = None
+        self.counters: list[tuple[str, str]] = []
+
+    @property
+    def answer(self) -> Frame | None:
+        return None if self.wire is None else parse_frame(self.wire)
+
+    @answer.setter
+    def answer(self, frame: Frame | None) -> None:
+        self.wire = None if frame is None else frame.encode()
 
 
 def sample_from_stream(
@@ -182,13 +201,9 @@ class _Records:
 
 
 def _records_of_block(block: StreamBlock) -> _Records:
-    data = block.data
     k = len(block)
-    first = block.body_at(0)
-    stride = block.body_at(1) - first if k > 1 else STREAM_LEN
-    raw = b"".join([data[p : p + STREAM_LEN] for p in range(first, first + stride * k, stride)])
-    inferred = RECORD_INFERRED if block.time_inferred else 0
-    return _Records([e * 1000 for e in block.epochs], bytes([0] + [inferred] * (k - 1)), raw)
+    flags = bytes([0] + [RECORD_INFERRED] * (k - 1)) if block.time_inferred else bytes(k)
+    return _Records([e * 1000 for e in block.epochs], flags, block.bodies())
 
 
 def _records_of_unit(unit: RealTime, received_at: datetime) -> _Records:
@@ -345,15 +360,22 @@ class Session:
             events += out.events
             for name, label in out.counters:
                 count(_count(name, label))
-            if out.answer is not None:
+            if out.wire is not None:
                 if out.events:
-                    answers.append(out.answer.encode())
+                    answers.append(out.wire)
                 else:  # a refusal (unauthenticated, bad signature): nothing to publish first
-                    res.refuse(out.answer.encode())
+                    res.refuse(out.wire)
         return res
 
     def plausible(self, frame: Frame) -> bool:
-        """Data-unit check used by the decoder on suspicious candidates (see FrameDecoder)."""
+        """Data-unit check used by the decoder on suspicious candidates (see FrameDecoder): a
+        frame whose data streams contain ``##`` by chance (about 1 in 120) costs the bulk decode."""
+        cmd = frame.command
+        realtime = (
+            cmd == Command.REALTIME or cmd == Command.REISSUE
+        ) and frame.encryption != ENC_SM2
+        if realtime and decode_streams(frame.data, self.layout) is not None:
+            return True  # what decode_unit would find first
         try:
             decode_unit(frame, self.layout)
         except DataUnitError:
@@ -413,10 +435,11 @@ class Session:
                     layout=block.layout,
                     unit_time=datetime.fromtimestamp(block.epoch, UTC),
                     records=_records_of_block(block),
+                    infos=block.obd_infos() if block.infos else (),
                 )
                 if not self.logged_in:
                     out.counters.append(("data_before_login", ""))
-                out.answer = answer_for_block(frame, RESP_SUCCESS, block)
+                out.wire = answer_bytes_for_block(frame, RESP_SUCCESS, block)
                 return out
         try:
             unit = decode_unit(frame, self.layout)
@@ -555,7 +578,7 @@ class Session:
             unit_time,
             received_at,
             "ok",
-            layout=layout.value,
+            layout=_LAYOUT_VALUES[layout],
             signature=signature,
             n_samples=n,
             n_infos=len(infos),
@@ -609,12 +632,12 @@ class Session:
         backfilled: bool = False,
     ) -> ObdFrame:
         return ObdFrame(
-            event_id=ObdFrame.make_id(frame.vin, sha),
-            ts=to_utc(ts),
+            event_id=_frame_id(frame.vin, sha),
+            ts=ts if ts.tzinfo is UTC else to_utc(ts),
             vin=frame.vin,
             received_at=received_at,
             command=frame.command,
-            header_variant=frame.variant.value,
+            header_variant=_VARIANT_VALUES[frame.variant],
             layout=layout,
             flag=frame.flag,
             encryption=frame.encryption,
@@ -668,6 +691,19 @@ class Session:
             return []
         self.logged_in = False
         return [self._status(vehicle, "disconnected", received_at, received_at, None, offset=False)]
+
+
+_VARIANT_VALUES = {v: v.value for v in HeaderVariant}
+_LAYOUT_VALUES = {v: v.value for v in Layout}
+_FRAME_ID_PREFIX = ObdFrame.KIND.encode() + b"\x1f"
+
+
+def _frame_id(vin: str, sha: str) -> str:
+    """:meth:`ObdFrame.make_id` (``deterministic_id`` of the kind, the VIN and the frame's
+    SHA-256), hashed in one call (tests/unit/obd/test_session.py checks the two agree)."""
+    return hashlib.blake2b(
+        b"%s%s\x1f%s" % (_FRAME_ID_PREFIX, vin.encode(), sha.encode()), digest_size=16
+    ).hexdigest()
 
 
 @functools.cache

@@ -177,7 +177,7 @@ class Frame:
         if not 0 <= self.flag <= 0xFF or not 0 <= self.encryption <= 0xFF:
             raise FrameError("bad_header", "flag/encryption: expected a byte 0-255")
         vb = self.vin.encode("ascii", "replace")
-        if len(vb) != VIN_LEN or not _vin_ok(vb):
+        if _VINS.get(vb) != self.vin and (len(vb) != VIN_LEN or not _vin_ok(vb)):
             raise FrameError(
                 "bad_header", f"vin={self.vin!r}: expected 17 printable ASCII characters"
             )
@@ -199,13 +199,23 @@ class Frame:
         return self.command in KNOWN_COMMANDS
 
     def encode(self) -> bytes:
-        vin = self.vin.encode("ascii")
-        if self.variant is HeaderVariant.TERMINAL:
-            head = bytes((self.command,)) + vin + bytes((self.flag, self.encryption))
-        else:
-            head = bytes((self.command, self.flag)) + vin + bytes((self.encryption,))
-        body = head + _LEN.pack(len(self.data)) + self.data
-        return START + body + bytes((bcc(body),))
+        return encode_frame(
+            self.variant, self.command, self.vin, self.flag, self.encryption, self.data
+        )
+
+
+def encode_frame(
+    variant: HeaderVariant, command: int, vin: str, flag: int, encryption: int, data: bytes
+) -> bytes:
+    """The bytes of a frame (:meth:`Frame.encode`) from fields the caller took from a valid
+    frame (the gateway's answers): start bytes, header, length, data unit, BCC."""
+    v = vin.encode("ascii")
+    if variant is HeaderVariant.TERMINAL:
+        head = bytes((command,)) + v + bytes((flag, encryption))
+    else:
+        head = bytes((command, flag)) + v + bytes((encryption,))
+    body = head + _LEN.pack(len(data)) + data
+    return START + body + bytes((bcc(body),))
 
 
 def parse_header(

@@ -59,6 +59,8 @@ from obd_gateway.protocol.frame import (
     Command,
     Frame,
     HeaderVariant,
+    encode_frame,
+    parse_frame,
 )
 
 
@@ -509,10 +511,11 @@ def decode_realtime(
 # Almost every real-time / re-issue unit is a run of data streams in the terminal's layout. Such
 # a unit is decoded in bulk: one ``iter_unpack`` over fixed-size items (type, time or serial, the
 # 19 raw integers), times as Unix seconds (a bounded cache maps the 6 time bytes, shared by every
-# terminal sending in the same second), no per-item objects. Anything else (OBD info, vendor
-# blocks, signatures, a bad time, a length that is not a whole number of items) returns ``None``
-# and goes through :func:`decode_realtime`, which gives the same result for the units accepted
-# here (tests/unit/obd/test_fast_path.py).
+# terminal sending in the same second), no per-item objects. An HJ 1239 unit that also holds OBD
+# information bodies has its item headers walked instead (:func:`_walk_hj1239`, bodies left in
+# place). Anything else (vendor blocks, signatures, a bad or unset time, a truncated body)
+# returns ``None`` and goes through :func:`decode_realtime`, which gives the same result for the
+# units accepted here (tests/unit/obd/test_samples.py).
 
 _HJ_ITEM = struct.Struct(">B6s" + STREAM_FORMAT.lstrip(">"))  # type, time, 19 raw: 44 B
 _GB_ITEM = struct.Struct(">BH" + STREAM_FORMAT.lstrip(">"))  # type, serial, 19 raw: 40 B
@@ -545,12 +548,15 @@ def time_epoch(raw6: bytes) -> int | None:
 
 @dataclass(slots=True)  # not frozen (cheaper to build, once per frame): treat it as read-only
 class StreamBlock:
-    """A real-time / re-issue unit made only of data streams, decoded in bulk.
+    """A real-time / re-issue unit of data streams (and, in the HJ 1239 layout, OBD information
+    bodies), decoded in bulk.
 
     ``epochs[i]`` is record i's collection time in Unix seconds, ``body_at(i)`` the offset of its
     37-byte body in ``data`` (the bodies are not unpacked: the samples batch keeps them as bytes;
     :attr:`raws` unpacks them for tools). In the GB 17691 layout only the first time is sent; the
-    others are inferred 1-second steps.
+    others are inferred 1-second steps. ``offsets`` lists the bodies' offsets when the unit also
+    holds OBD information bodies (else they follow at a fixed stride); ``infos`` then gives each
+    of those as (item index, collection time in Unix seconds, offset of its body).
     """
 
     layout: Layout
@@ -559,6 +565,8 @@ class StreamBlock:
     serial: int | None
     epochs: tuple[int, ...]
     data: bytes
+    offsets: tuple[int, ...] | None = None
+    infos: tuple[tuple[int, int, int], ...] = ()
 
     def __len__(self) -> int:
         return len(self.epochs)
@@ -578,9 +586,31 @@ class StreamBlock:
         return self.layout is Layout.GB17691
 
     def body_at(self, i: int) -> int:
+        if self.offsets is not None:
+            return self.offsets[i]
         if self.layout is Layout.GB17691:
             return 6 + _GB_ITEM.size * i + 3
         return 8 + _HJ_ITEM.size * i + 7
+
+    def bodies(self) -> bytes:
+        """The records' 37-byte bodies, joined in order."""
+        data = self.data
+        k = len(self.epochs)
+        if self.offsets is not None:
+            return b"".join([data[p : p + STREAM_LEN] for p in self.offsets])
+        first = self.body_at(0)
+        stride = self.body_at(1) - first if k > 1 else STREAM_LEN
+        return b"".join(
+            [data[p : p + STREAM_LEN] for p in range(first, first + stride * k, stride)]
+        )
+
+    def obd_infos(self) -> list[tuple[datetime, ObdInfo, bool]]:
+        """(collection time, body, time unset: always False here) of each OBD information body,
+        as :meth:`RealTime.obd_infos` gives them."""
+        return [
+            (datetime.fromtimestamp(e, BEIJING), ObdInfo.decode(self.data, off), False)
+            for _i, e, off in self.infos
+        ]
 
     def to_realtime(self) -> RealTime:
         """The typed unit, equal to what :func:`decode_realtime` builds for these bytes."""
@@ -594,6 +624,9 @@ class StreamBlock:
                 )
             else:
                 items.append(InfoItem(0x02, stream, time=datetime.fromtimestamp(e, BEIJING)))
+        for idx, e, off in self.infos:  # in item order: each index counts the items before it
+            body = ObdInfo.decode(self.data, off)
+            items.insert(idx, InfoItem(0x01, body, time=datetime.fromtimestamp(e, BEIJING)))
         return RealTime(self.layout, self.time, self.serial, tuple(items))
 
 
@@ -636,10 +669,10 @@ def decode_streams(data: bytes, layout: Layout | None = None) -> StreamBlock | N
     elif layout is None or layout is Layout.HJ1239:
         k, rest = divmod(n - 8, _HJ_ITEM.size)
         if k < 1 or rest:
-            return None
+            return _walk_hj1239(data, t0)
         flat = _items_struct("B6s", k).unpack_from(data, 8)
         if flat[0::_PER_ITEM].count(0x02) != k:
-            return None
+            return _walk_hj1239(data, t0)
         times = flat[1::_PER_ITEM]
         epochs = tuple(map(_EPOCHS.get, times))  # type: ignore[arg-type]
         if None in epochs:  # a time not seen lately (or not a calendar time)
@@ -653,14 +686,65 @@ def decode_streams(data: bytes, layout: Layout | None = None) -> StreamBlock | N
     return StreamBlock(layout, t0, data[:6], serial, epochs, data)  # type: ignore[arg-type]
 
 
+def _walk_hj1239(data: bytes, t0: int) -> StreamBlock | None:
+    """An HJ 1239 unit of data streams and OBD information bodies (a terminal adds its OBD
+    information every so often): the item headers walked one by one, the bodies left in place;
+    ``None`` for anything else (another type, a bad or unset time, a truncated body) and for a
+    unit without data streams, which the typed decoder takes."""
+    n = len(data)
+    pos = 8
+    epochs: list[int] = []
+    offsets: list[int] = []
+    infos: list[tuple[int, int, int]] = []
+    get = _EPOCHS.get
+    idx = 0
+    while pos < n:
+        t = data[pos]
+        raw6 = data[pos + 1 : pos + 7]
+        e = get(raw6)
+        if e is None:
+            e = time_epoch(raw6)
+            if e is None:
+                return None
+        body = pos + 7
+        if t == 0x02:
+            end = body + STREAM_LEN
+            epochs.append(e)
+            offsets.append(body)
+        elif t == 0x01:
+            ln = ObdInfo.length_at(data, body)
+            if ln is None:
+                return None
+            end = body + ln
+            infos.append((idx, e, body))
+        else:
+            return None
+        if end > n:
+            return None
+        pos = end
+        idx += 1
+    if not epochs:
+        return None
+    serial = (data[6] << 8) | data[7]
+    return StreamBlock(
+        Layout.HJ1239, t0, data[:6], serial, tuple(epochs), data, tuple(offsets), tuple(infos)
+    )
+
+
 def answer_for_block(frame: Frame, result: int, block: StreamBlock) -> Frame:
-    """:func:`make_answer` for a frame whose unit decoded as ``block``: the uplink's 6 time bytes
-    echoed as they came (what ``encode_time(decode_time(...))`` gives), header fields from the
-    accepted frame, so nothing needs re-validating."""
+    """:func:`make_answer` for a frame whose unit decoded as ``block`` (tools, tests: the gateway
+    sends :func:`answer_bytes_for_block`, of which this is the parsed frame)."""
+    return parse_frame(answer_bytes_for_block(frame, result, block))
+
+
+def answer_bytes_for_block(frame: Frame, result: int, block: StreamBlock) -> bytes:
+    """The bytes of :func:`make_answer` for a frame whose unit decoded as ``block``: the uplink's
+    6 time bytes echoed as they came (what ``encode_time(decode_time(...))`` gives), header fields
+    from the accepted frame, so nothing needs re-validating."""
     if frame.variant is HeaderVariant.RESPONSE_FLAG:
-        return Frame(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
+        return encode_frame(frame.variant, frame.command, frame.vin, result, 0x01, block.time_raw)
     data = block.time_raw + bytes((result,))
-    return Frame(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
+    return encode_frame(frame.variant, frame.command, frame.vin, frame.flag, 0x01, data)
 
 
 # ------------------------------------------------------------------------------ dispatch

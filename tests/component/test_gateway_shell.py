@@ -197,3 +197,122 @@ def test_both_protocols_share_the_shell_metric_names(make: Any) -> None:
         assert metrics.counter(comp, "connections_total") == 1
 
     run("asyncio", body)
+
+
+class CloseOnFailure(LineSession):
+    close_on_publish_failure: ClassVar[bool] = True
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_reads_of_many_connections_share_a_publish_and_each_keeps_its_order(loop: str) -> None:
+    """Reads handled in the transport callback: the reads of one loop turn go out in one
+    publish; a connection's bytes received while its read is in flight wait for that publish,
+    then go out in the next one, in order."""
+
+    async def body() -> None:
+        gate = asyncio.Event()
+        calls: list[list[Any]] = []
+
+        async def publish(events: Any) -> None:
+            calls.append(list(events))
+            await gate.wait()
+
+        metrics = Metrics()
+        gw = Gateway(publish, metrics, "toy", lambda peer: LineSession())
+        await gw.start()
+        try:
+            conns = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(3)]
+            for i, (_r, w) in enumerate(conns):
+                w.write(b"ok\n" * (i + 1))
+            await asyncio.sleep(0.3)
+            first = sum(len(c) for c in calls)
+            assert first == 6 and len(calls) <= 3  # every read published, none answered yet
+            conns[0][1].write(b"ok\nno\n")  # arrives while its first read is in flight
+            await asyncio.sleep(0.2)
+            assert sum(len(c) for c in calls) == first  # queued behind the publish in flight
+            for r, _w in conns:
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(r.read(10), 0.05)
+            gate.set()
+            assert await read_until(conns[0][0], 3) == b"A\nA\nR\n"
+            assert await read_until(conns[1][0], 2) == b"A\nA\n"
+            assert await read_until(conns[2][0], 3) == b"A\nA\nA\n"
+            assert sum(len(c) for c in calls) == first + 1  # the queued read: a later publish
+            for _r, w in conns:
+                w.close()
+        finally:
+            await gw.stop()
+        assert metrics.counter("toy", "events_published") == 7
+        assert metrics.counter("toy", "answers_sent") == 8
+        assert gw.active_connections == 0
+
+    run(loop, body)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_publish_timeout_drops_the_acknowledgement_writes_refusals_then_closes(loop: str) -> None:
+    async def body() -> None:
+        sessions: list[LineSession] = []
+
+        def new(peer: str) -> LineSession:
+            sessions.append(CloseOnFailure())
+            return sessions[-1]
+
+        async def publish(events: Any) -> None:
+            await asyncio.sleep(30)  # never confirmed in time
+
+        metrics = Metrics()
+        gw = Gateway(publish, metrics, "toy", new, GatewaySettings(publish_timeout_s=0.2))
+        await gw.start()
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", gw.port)
+            w.write(b"ok\nno\n")
+            got = await read_until(r, 2)
+            assert got == b"R\n"  # the refusal only, then the connection is closed
+            assert await asyncio.wait_for(r.read(10), 5) == b""
+        finally:
+            await gw.stop()
+        assert metrics.counter("toy", "publish_failures", {"reason": "timeout"}) == 1
+        assert metrics.counter("toy", "answers_sent") == 1
+        assert sessions[0].closed and gw.active_connections == 0
+
+    run(loop, body)
+
+
+class BigAnswers(LineSession):
+    """Each ``ok`` is acknowledged by 1 MiB (a device that stopped reading fills the socket)."""
+
+    def receive(self, data: bytes, now: datetime) -> Outcome:
+        out = super().receive(data, now)
+        out.answers = [b"A" * (1 << 20) + b"\n" for _ in out.answers]
+        return out
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_reader_that_stops_reading_is_closed_after_the_write_timeout(loop: str) -> None:
+    async def body() -> None:
+        async def publish(events: Any) -> None:
+            return None
+
+        metrics = Metrics()
+        settings = GatewaySettings(write_timeout_s=0.3, drain_above=4096)
+        gw = Gateway(publish, metrics, "toy", lambda peer: BigAnswers(), settings)
+        await gw.start()
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", gw.port, limit=1 << 26)
+            r._transport.pause_reading()  # type: ignore[attr-defined]  # a device that never reads
+            for _ in range(64):  # far more answer bytes than the sockets' buffers hold
+                w.write(b"ok\n")
+                await asyncio.sleep(0.01)
+            for _ in range(200):
+                if gw.active_connections == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert gw.active_connections == 0
+            w.close()
+        finally:
+            await gw.stop()
+        assert metrics.counter("toy", "write_errors") == 1
+        assert metrics.counter("toy", "answers_sent") < 64  # it stopped answering when blocked
+
+    run(loop, body)

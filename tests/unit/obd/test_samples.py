@@ -295,6 +295,68 @@ def test_bulk_decode_is_the_typed_unit(layout: Layout, t0: datetime, raws: list,
     assert blk.to_realtime() == general == decode_realtime(data, layout)
 
 
+def mixed_unit(t0: datetime, raws: list, at: list[int], step: int = 1) -> bytes:
+    """An HJ 1239 unit of data streams with OBD information bodies inserted at item ``at``."""
+    items: list[InfoItem] = [
+        InfoItem(0x02, DataStream(r), time=t0 + timedelta(seconds=step * i))
+        for i, r in enumerate(raws)
+    ]
+    for j, i in enumerate(sorted(at)):
+        dtcs = ("0F2D0300",) * j
+        body = ObdInfo.build(vin=VIN, calibration_id=f"C{j}", cvn="AB12", dtcs=dtcs)
+        items.insert(i + j, InfoItem(0x01, body, time=t0 + timedelta(seconds=i)))
+    return RealTime(Layout.HJ1239, t0, 7, tuple(items)).encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    times_st,
+    st.lists(raw_st, min_size=1, max_size=12),
+    st.lists(st.integers(0, 12), min_size=1, max_size=3),
+    st.integers(0, 100),
+)
+def test_bulk_decode_of_streams_with_obd_bodies_is_the_typed_unit(
+    t0: datetime, raws: list, at: list[int], step: int
+) -> None:
+    data = mixed_unit(t0, raws, [min(i, len(raws)) for i in at], step)
+    blk = decode_streams(data)
+    assert blk is not None and list(blk.raws) == raws and len(blk.infos) == len(at)
+    general, used, err = _parse_realtime(data, Layout.HJ1239, DEFAULT_VENDOR)
+    assert general is not None and used == len(data) and not err
+    assert blk.to_realtime() == general == decode_realtime(data)
+    assert blk.obd_infos() == general.obd_infos()
+
+
+def test_session_events_and_answer_are_the_same_whichever_decoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ids are deterministic whatever path built them: the bulk decoder's events (frame, sample
+    batch with its record ids, OBD snapshots) and answer equal the typed decoder's."""
+    import obd_gateway.session as session_mod
+
+    t0 = datetime(2026, 11, 20, 9, 0, 5, tzinfo=BEIJING)
+    raws = [tuple(base_raw())] * 4
+    for data, n_infos in (
+        (unit_bytes(Layout.HJ1239, t0, raws), 0),
+        (mixed_unit(t0, raws, [0, 4]), 2),
+    ):
+        f = frame_of(HeaderVariant.TERMINAL, Command.REALTIME, data)
+        bulk = Session(REG, "p").receive(f.encode(), RX)
+        with monkeypatch.context() as m:
+            m.setattr(session_mod, "decode_streams", lambda *a: None)
+            typed = Session(REG, "p").receive(f.encode(), RX)
+        assert bulk.answers == typed.answers and bulk.counters == typed.counters
+        assert bulk.events == typed.events and len(bulk.events) == 2 + n_infos
+        batch = bulk.events[1]
+        assert isinstance(batch, ObdSamples)
+        assert (
+            batch.event_ids
+            == typed.events[1].event_ids
+            == tuple(ObdSample.make_id(VIN, t0 + timedelta(seconds=i)) for i in range(4))
+        )
+        assert bulk.events[0].event_id == ObdFrame.make_id(VIN, bulk.events[0].frame_sha256)
+
+
 def test_bulk_decode_leaves_other_units_to_the_typed_decoder() -> None:
     t0 = datetime(2026, 11, 20, 9, 0, tzinfo=BEIJING)
     raw = tuple(base_raw())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -172,3 +173,13 @@ def test_anti_tamper_report_becomes_status_with_position(reg: Registry) -> None:
     out = handle(Session(reg), f)
     st = next(e for e in out.events if isinstance(e, ObdStatus))
     assert st.status == "anti_tamper" and json.loads(st.detail_json)["lon"] == pytest.approx(121.05)
+
+
+def test_frame_ids_are_the_documented_ids() -> None:
+    """The session hashes the frame id in one call: it must stay ``ObdFrame.make_id``
+    (``deterministic_id``), which de-duplication depends on."""
+    from obd_gateway.session import _frame_id
+
+    for vin in ("LZYCHB3A3PH000001", "LZYCHB3A3PH00000X", "1" * 17):
+        for sha in ("0" * 64, "5f" * 32, hashlib.sha256(vin.encode()).hexdigest()):
+            assert _frame_id(vin, sha) == ObdFrame.make_id(vin, sha)
