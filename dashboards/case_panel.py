@@ -1,6 +1,7 @@
-"""One case on a page: status, triage score, suggested measure from the discretion table, the
-action log, and a form offering only the actions its state allows (layout; the write goes through
-``dashboards.actions.case_action``, which checks it first)."""
+"""One case on a page: status, triage score, suggested measure from the discretion table, then
+in two tabs a form offering only the actions its state allows and the action log (only the open
+tab is read and drawn; layout; the write goes through ``dashboards.actions.case_action``, which
+checks it first)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,16 @@ def show_case(row: pd.Series, key: str) -> None:
     """The case in ``row`` (a ``cases.*`` query row) with its log and next actions."""
     status = str(row["status"])
     head = f"{row['case_id']} · {_(status)} · {_('Triage score')} {float(row['score']):.0f}"
-    with st.expander(head, expanded=status not in ("dismissed", "closed")):
+    # open cases start opened; a closed one is read and drawn only when an officer opens it
+    box = st.expander(
+        head,
+        expanded=status not in ("dismissed", "closed"),
+        key=f"case_box_{key}",
+        on_change="rerun",
+    )
+    if not box.open:
+        return
+    with box:
         st.caption(
             f"{_('Opened')} {fmt_time(row['opened_at'])}{_(' (Beijing time)')} · "
             f"{jurisdiction_name(row['jurisdiction'])} · {_('Findings')} {int(row['findings'])}"
@@ -49,27 +59,42 @@ def show_case(row: pd.Series, key: str) -> None:
                 f"**{_('Suggested measure')}**：{sug.get('label', '')}{fine}"
                 f"（{_('discretion table')} {sug.get('table_version', '')}, {sug.get('row', '')}）"
             )
-        log = run_query("cases.log", str(row["case_id"]))
-        if has_rows(log):
-            if len(log) > LOG_ROWS:  # a case that gathered hundreds of findings: its latest steps
-                st.caption(_("The newest {n} of {total}.").format(n=LOG_ROWS, total=len(log)))
-                log = log.tail(LOG_ROWS)
-            table(
-                log.assign(hash_short=log["hash"].str[:12]),
-                [
-                    Col("ts", "Time", "time"),
-                    Col("action", "Action", "value"),
-                    Col("actor", "By"),
-                    Col("status_before", "From", "value"),
-                    Col("status_after", "To", "value"),
-                    Col("reason", "Reason"),
-                    Col("hash_short", "Chain hash"),
-                ],
-            )
         allowed = [a for a in FORM_ACTIONS if status in ALLOWED[a]]
-        if not allowed:
+        if not allowed:  # a closed or dismissed case: its log is all there is to show
+            _case_log(str(row["case_id"]))
             return
-        _action_form(row, allowed, sug, key)
+        # the log is read and drawn when its tab is opened (a table per case is most of a
+        # page's weight in the browser); the next step, what an officer came for, is shown first
+        step, logged = st.tabs(
+            [_("Next step"), _("Action log")], key=f"case_tab_{key}", on_change="rerun"
+        )
+        if step.open:
+            with step:
+                _action_form(row, allowed, sug, key)
+        if logged.open:
+            with logged:
+                _case_log(str(row["case_id"]))
+
+
+def _case_log(case_id: str) -> None:
+    log = run_query("cases.log", case_id)
+    if not has_rows(log):
+        return
+    if len(log) > LOG_ROWS:  # a case that gathered hundreds of findings: its latest steps
+        st.caption(_("The newest {n} of {total}.").format(n=LOG_ROWS, total=len(log)))
+        log = log.tail(LOG_ROWS)
+    table(
+        log.assign(hash_short=log["hash"].str[:12]),
+        [
+            Col("ts", "Time", "time"),
+            Col("action", "Action", "value"),
+            Col("actor", "By"),
+            Col("status_before", "From", "value"),
+            Col("status_after", "To", "value"),
+            Col("reason", "Reason"),
+            Col("hash_short", "Chain hash"),
+        ],
+    )
 
 
 def _action_form(row: pd.Series, allowed: list[str], sug: dict[str, Any], key: str) -> None:
