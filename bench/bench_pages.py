@@ -16,7 +16,8 @@ warehouse, or ``--seed-scale S``: a month seeded by ``emwatch seed`` (made once 
 ``$TMPDIR/emw-bench-seeded``, ``bench/seeded.py``; 1.0 ≈ 10 M readings), which is what the issue's
 target is stated for. On seeded data the simulators stay off, the weekly-report scheduler too, the
 seeded fleet is the registry, and the vehicle page opens the plate with the most records.
-On an existing data directory the station page opens the station with the most fuellings. The
+On an existing data directory the station page opens the station with the most fuellings and
+the sensor page the sensor with the most readings. The
 figures printed say which data they were taken on.
 
 Also printed: the CPU seconds the platform process (Streamlit, the pages' scripts, the queries)
@@ -160,15 +161,26 @@ def _busy_station(data_dir: Path) -> str:
     """The station with the most fuellings in an existing data directory ("" when none), so the
     station page is measured with data (the first station may have none); read in a child
     process, before the platform takes the chDB directory."""
+    return _busiest(data_dir, "vapor_fuelling", "station_id")
+
+
+def _busy_sensor(data_dir: Path) -> str:
+    """The ambient / groundwater sensor with the most readings ("" when none), for the sensor
+    page (the first sensor may have none)."""
+    return _busiest(data_dir, "vapor_sensor_reading", "sensor_id")
+
+
+def _busiest(data_dir: Path, table: str, column: str) -> str:
     code = (
         "import sys; from streams.warehouse.client import connect; "
         "c = connect('chdb://' + sys.argv[1] + '/warehouse', 'emw', create=False); "
-        "r = c.query('SELECT station_id FROM vapor_fuelling GROUP BY station_id "
-        "ORDER BY count() DESC, station_id LIMIT 1').result_rows; print(r[0][0] if r else '')"
+        "t, k = sys.argv[2], sys.argv[3]; "
+        "r = c.query(f'SELECT {k} FROM {t} GROUP BY {k} "
+        "ORDER BY count() DESC, {k} LIMIT 1').result_rows; print(r[0][0] if r else '')"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-c", code, str(data_dir)],
+        [sys.executable, "-c", code, str(data_dir), table, column],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -278,6 +290,7 @@ def main() -> int:
         args.warmup_s = 0.0
         plates = busy_vehicles_of(data_dir, 1)
     station = _busy_station(data_dir) if data_dir is not None and data_dir.is_dir() else ""
+    sensor = _busy_sensor(data_dir) if data_dir is not None and data_dir.is_dir() else ""
     registry = data_dir / "registry" if data_dir is not None else None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="emw-bench-pages-")
@@ -307,6 +320,7 @@ def main() -> int:
         query = {
             "vehicle_profile": f"?plate={plates[0]}" if plates and not args.vin else f"?vin={vin}",
             "vapor_station": f"?station={station}" if station else "",
+            "vapor_sensors": f"?sensor={sensor}" if sensor else "",
         }
         paths = {"triage_queue": ""}  # the default page lives at the root
         with sync_playwright() as pw:
@@ -374,6 +388,8 @@ def main() -> int:
         print(f"# vehicle page: plate {plates[0]} (the most records)")
     if station:
         print(f"# station page: {station} (the most fuellings)")
+    if sensor:
+        print(f"# sensor page: {sensor} (the most readings)")
     print(
         f"{'page':<22} {'first median s':>15} {'first max s':>12} {'warm median s':>14} "
         f"{'warm max s':>11} {'import s':>9} {'server CPU s first':>19} {'warm':>6}"
