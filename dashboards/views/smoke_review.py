@@ -24,7 +24,7 @@ from dashboards.data import has_rows, refresh, run_query
 from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
-    boxed_image,
+    boxed_jpeg,
     current_user,
     evidence_file,
     evidence_folder,
@@ -276,7 +276,7 @@ else:
             ):
                 boxes.append((edited, "#ffd400"))
             st.image(
-                boxed_image(raw, boxes),
+                boxed_jpeg(raw, boxes),
                 caption=_("Untouched frame: red the model's plume box, yellow your correction"),
                 width="stretch",
             )
