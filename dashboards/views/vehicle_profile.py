@@ -112,8 +112,12 @@ metric(c3, "Jurisdictions", str(int(ex["jurisdictions"].iloc[0])) if has_rows(ex
 # ---- cases -------------------------------------------------------------------------------------
 if has_rows(cases):
     st.subheader(_("Cases"))
+    # the newest open case starts opened; the others (headers with status and score) are read
+    # and drawn when an officer opens them
+    open_cases = [i for i, s in enumerate(cases["status"]) if s not in ("dismissed", "closed")]
+    first = open_cases[0] if open_cases else -1
     for i, (_idx, case_row) in enumerate(cases.iterrows()):
-        show_case(case_row, f"v{i}")
+        show_case(case_row, f"v{i}", expanded=i == first)
 
 # ---- one time line ----------------------------------------------------------------------------
 st.markdown("**" + _("Time line: every reading and event") + "**")

@@ -297,3 +297,32 @@ def test_vehicle_page_shows_the_case_with_its_log_and_next_actions(
     assert any(str(q.iloc[0]["case_id"]) in e.label for e in at.expander)
     assert any("建议措施" in i.value for i in at.info)
     assert at.radio(key="act_v0").options == ["审核", "驳回"]  # what a new case allows
+
+
+def test_the_case_form_asks_only_what_the_chosen_action_needs_and_records_it(
+    accounts, running: Running
+) -> None:
+    q = _open_cases(running, 1)
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
+    at.session_state["vehicle"] = {"plate": "", "vin": str(q.iloc[0]["subject_id"])}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    keys = {w.key for w in at.selectbox} | {w.key for w in at.number_input}
+    assert not {"measure_v0", "code_v0", "ch_v0", "to_v0", "grade_v0", "k_v0"} & keys
+    at.radio(key="act_v0").set_value("dismiss").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="code_v0") is not None
+    assert "measure_v0" not in {w.key for w in at.selectbox}
+    at.text_input(key="reason_v0").input("同车重复推送")
+    at.text_input(key="who_v0").input("李警官")
+    at.button(key="go_v0").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    running.settle()
+    last = case_queries.log(running.pipeline.client, ZONE, str(q.iloc[0]["case_id"])).iloc[-1]
+    assert (last["action"], last["status_after"], last["actor"], last["reason"]) == (
+        "dismiss",
+        "dismissed",
+        "李警官",
+        "同车重复推送",
+    )
