@@ -23,7 +23,8 @@ figures printed say which data they were taken on.
 Also printed: the CPU seconds the platform process (Streamlit, the pages' scripts, the queries)
 spent per load, median (read from ``/proc``; the steadier figure on a shared machine, where wall
 time mostly measures the wait for a core), and each page's cold import time (the modules its file imports, in a fresh interpreter),
-which the server pays once, at a page's first visit after start.
+which the server pays once, at a page's first visit after start. And the CPU seconds the browser
+(Chromium's processes, the Playwright driver) spent per load, median: the front end's share.
 
 Needs: the ``playwright`` package (``pip install playwright``; no browser download: it drives the
 Chromium given by ``--chromium``, default ``chromium`` on the PATH).
@@ -200,6 +201,32 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _browser_cpu_s(server_pid: int) -> float:
+    """CPU seconds so far of the browser: every live process descended from this one (the
+    Playwright driver, Chromium and its renderer and GPU processes), the platform's excluded.
+    Read before and after a load, the difference is what the front end cost there, a steadier
+    figure than wall time on a shared machine (Linux ``/proc``; 0 elsewhere)."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    me, total = os.getpid(), 0.0
+    for pid, value in cpu.items():
+        p, seen = pid, 0
+        while p not in (0, 1, me, server_pid) and seen < 64:
+            p, seen = parent.get(p, 0), seen + 1
+        if p == me and pid != me:
+            total += value
+    return total
+
+
 def _load(page: object, url: str, timeout_ms: int = 240000) -> float:
     t0 = time.perf_counter()
     page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)  # type: ignore[attr-defined]
@@ -307,6 +334,7 @@ def main() -> int:
     )
     results: dict[str, tuple[list[float], list[float]]] = {}
     server_cpu: dict[str, tuple[list[float], list[float]]] = {}  # the platform's CPU per load
+    browser_cpu: dict[str, tuple[list[float], list[float]]] = {}  # Chromium's CPU per load
     try:
         status = _wait_running(port)
         time.sleep(args.warmup_s)
@@ -333,6 +361,7 @@ def main() -> int:
             for stem in pages:
                 firsts, warms = [], []
                 cpu_first, cpu_warm = [], []
+                b_first, b_warm = [], []
                 for run in range(args.runs):
                     ctx = browser.new_context(
                         viewport={"width": args.width, "height": args.height}, locale="zh-CN"
@@ -340,12 +369,14 @@ def main() -> int:
                     page = ctx.new_page()
                     _login(page, base)  # not timed: a fresh logged-in session per run
                     url = f"{base}/{paths.get(stem, stem)}{query.get(stem, '')}"
-                    c0 = _cpu_s(proc.pid)
+                    c0, b0 = _cpu_s(proc.pid), _browser_cpu_s(proc.pid)
                     firsts.append(_load(page, url))
-                    c1 = _cpu_s(proc.pid)
+                    c1, b1 = _cpu_s(proc.pid), _browser_cpu_s(proc.pid)
                     warms.append(_load(page, url))
                     cpu_first.append(c1 - c0)
                     cpu_warm.append(_cpu_s(proc.pid) - c1)
+                    b_first.append(b1 - b0)
+                    b_warm.append(_browser_cpu_s(proc.pid) - b1)
                     if args.screenshots and run == args.runs - 1:
                         args.screenshots.mkdir(parents=True, exist_ok=True)
                         page.wait_for_timeout(
@@ -357,6 +388,7 @@ def main() -> int:
                     ctx.close()
                 results[stem] = (firsts, warms)
                 server_cpu[stem] = (cpu_first, cpu_warm)
+                browser_cpu[stem] = (b_first, b_warm)
                 if args.screenshots and stem == "field_check":  # the officers' phones
                     phone = browser.new_context(
                         viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True
@@ -393,12 +425,14 @@ def main() -> int:
     print(
         f"{'page':<22} {'first median s':>15} {'first max s':>12} {'warm median s':>14} "
         f"{'warm max s':>11} {'import s':>9} {'server CPU s first':>19} {'warm':>6}"
+        f" {'browser CPU s first':>20} {'warm':>6}"
     )
     for stem, (firsts, warms) in results.items():
         print(
             f"{stem:<22} {statistics.median(firsts):>15.2f} {max(firsts):>12.2f} "
             f"{statistics.median(warms):>14.2f} {max(warms):>11.2f} {imports.get(stem, float('nan')):>9.2f}"
             f" {statistics.median(server_cpu[stem][0]):>19.2f} {statistics.median(server_cpu[stem][1]):>6.2f}"
+            f" {statistics.median(browser_cpu[stem][0]):>20.2f} {statistics.median(browser_cpu[stem][1]):>6.2f}"
         )
     print(
         f"# load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
@@ -421,6 +455,8 @@ def main() -> int:
                             "import_s": imports.get(stem),
                             "server_cpu_first_s": statistics.median(server_cpu[stem][0]),
                             "server_cpu_warm_s": statistics.median(server_cpu[stem][1]),
+                            "browser_cpu_first_s": statistics.median(browser_cpu[stem][0]),
+                            "browser_cpu_warm_s": statistics.median(browser_cpu[stem][1]),
                         }
                         for stem, (f, w) in results.items()
                     },
