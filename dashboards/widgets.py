@@ -510,6 +510,17 @@ def time_chart(
     (where if where is not None else st).altair_chart(chart, width="stretch")
 
 
+def one_per_slot(df: pd.DataFrame, ts: str, by: Sequence[str], minutes: int) -> pd.DataFrame:
+    """The first row of each ``by`` group per ``minutes`` slot of ``ts``, with ``n`` the rows it
+    stands for: for a chart whose slot is about a pixel wide the picture is the same with a
+    fraction of the points to send and draw (a table beside it lists every row)."""
+    slot = pd.to_datetime(df[ts], utc=True).dt.floor(f"{int(minutes)}min")
+    keys = pd.DataFrame({**{c: df[c] for c in by}, "_slot": slot})
+    n = keys.groupby([*by, "_slot"], sort=False)["_slot"].transform("size")
+    keep = ~keys.duplicated()
+    return df[keep].assign(n=n[keep].astype(int))
+
+
 def day_chart(
     df: pd.DataFrame,
     x: str,

@@ -34,6 +34,7 @@ from dashboards.widgets import (
     metric,
     no_data,
     now_utc,
+    one_per_slot,
     page_setup,
     registry_name,
     source_name,
@@ -122,15 +123,17 @@ if has_rows(cases):
 # ---- one time line ----------------------------------------------------------------------------
 st.markdown("**" + _("Time line: every reading and event") + "**")
 if has_rows(tl):
-    # only the columns the chart reads go to the browser
+    # only the columns the chart reads go to the browser, a point per slot of the bucket
+    pts = one_per_slot(tl, "ts", ("source", "what"), bucket)
     data = pd.DataFrame(
         {
-            "t": to_beijing(tl["ts"]),
-            "source_name": _names(tl["source"], source_name),
-            "what_name": _names(tl["what"], lambda w: _(WHAT.get(w, str(w)))),
-            "label": tl["label"],
-            "value": pd.to_numeric(tl["value"], errors="coerce").round(2),
-            "unit": tl["unit"],
+            "t": to_beijing(pts["ts"]),
+            "source_name": _names(pts["source"], source_name),
+            "what_name": _names(pts["what"], lambda w: _(WHAT.get(w, str(w)))),
+            "label": pts["label"],
+            "value": pd.to_numeric(pts["value"], errors="coerce").round(2),
+            "unit": pts["unit"],
+            "n": pts["n"],
         }
     )
     chart = (
@@ -147,6 +150,7 @@ if has_rows(tl):
                 alt.Tooltip("label:N", title=_("What")),
                 alt.Tooltip("value:Q", title=_("Value")),
                 alt.Tooltip("unit:N", title=_("Unit")),
+                alt.Tooltip("n:Q", title=_("Records")),
             ],
         )
         .properties(height=220)
