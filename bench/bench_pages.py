@@ -16,13 +16,15 @@ warehouse, or ``--seed-scale S``: a month seeded by ``emwatch seed`` (made once 
 ``$TMPDIR/emw-bench-seeded``, ``bench/seeded.py``; 1.0 ≈ 10 M readings), which is what the issue's
 target is stated for. On seeded data the simulators stay off, the weekly-report scheduler too, the
 seeded fleet is the registry, and the vehicle page opens the plate with the most records.
-On an existing data directory the station page opens the station with the most fuellings. The
+On an existing data directory the station page opens the station with the most fuellings and
+the sensor page the sensor with the most readings. The
 figures printed say which data they were taken on.
 
 Also printed: the CPU seconds the platform process (Streamlit, the pages' scripts, the queries)
 spent per load, median (read from ``/proc``; the steadier figure on a shared machine, where wall
 time mostly measures the wait for a core), and each page's cold import time (the modules its file imports, in a fresh interpreter),
-which the server pays once, at a page's first visit after start.
+which the server pays once, at a page's first visit after start. And the CPU seconds the browser
+(Chromium's processes, the Playwright driver) spent per load, median: the front end's share.
 
 Needs: the ``playwright`` package (``pip install playwright``; no browser download: it drives the
 Chromium given by ``--chromium``, default ``chromium`` on the PATH).
@@ -160,15 +162,26 @@ def _busy_station(data_dir: Path) -> str:
     """The station with the most fuellings in an existing data directory ("" when none), so the
     station page is measured with data (the first station may have none); read in a child
     process, before the platform takes the chDB directory."""
+    return _busiest(data_dir, "vapor_fuelling", "station_id")
+
+
+def _busy_sensor(data_dir: Path) -> str:
+    """The ambient / groundwater sensor with the most readings ("" when none), for the sensor
+    page (the first sensor may have none)."""
+    return _busiest(data_dir, "vapor_sensor_reading", "sensor_id")
+
+
+def _busiest(data_dir: Path, table: str, column: str) -> str:
     code = (
         "import sys; from streams.warehouse.client import connect; "
         "c = connect('chdb://' + sys.argv[1] + '/warehouse', 'emw', create=False); "
-        "r = c.query('SELECT station_id FROM vapor_fuelling GROUP BY station_id "
-        "ORDER BY count() DESC, station_id LIMIT 1').result_rows; print(r[0][0] if r else '')"
+        "t, k = sys.argv[2], sys.argv[3]; "
+        "r = c.query(f'SELECT {k} FROM {t} GROUP BY {k} "
+        "ORDER BY count() DESC, {k} LIMIT 1').result_rows; print(r[0][0] if r else '')"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-c", code, str(data_dir)],
+        [sys.executable, "-c", code, str(data_dir), table, column],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -186,6 +199,32 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _browser_cpu_s(server_pid: int) -> float:
+    """CPU seconds so far of the browser: every live process descended from this one (the
+    Playwright driver, Chromium and its renderer and GPU processes), the platform's excluded.
+    Read before and after a load, the difference is what the front end cost there, a steadier
+    figure than wall time on a shared machine (Linux ``/proc``; 0 elsewhere)."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    me, total = os.getpid(), 0.0
+    for pid, value in cpu.items():
+        p, seen = pid, 0
+        while p not in (0, 1, me, server_pid) and seen < 64:
+            p, seen = parent.get(p, 0), seen + 1
+        if p == me and pid != me:
+            total += value
+    return total
 
 
 def _load(page: object, url: str, timeout_ms: int = 240000) -> float:
@@ -278,6 +317,7 @@ def main() -> int:
         args.warmup_s = 0.0
         plates = busy_vehicles_of(data_dir, 1)
     station = _busy_station(data_dir) if data_dir is not None and data_dir.is_dir() else ""
+    sensor = _busy_sensor(data_dir) if data_dir is not None and data_dir.is_dir() else ""
     registry = data_dir / "registry" if data_dir is not None else None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="emw-bench-pages-")
@@ -294,6 +334,7 @@ def main() -> int:
     )
     results: dict[str, tuple[list[float], list[float]]] = {}
     server_cpu: dict[str, tuple[list[float], list[float]]] = {}  # the platform's CPU per load
+    browser_cpu: dict[str, tuple[list[float], list[float]]] = {}  # Chromium's CPU per load
     try:
         status = _wait_running(port)
         time.sleep(args.warmup_s)
@@ -307,6 +348,7 @@ def main() -> int:
         query = {
             "vehicle_profile": f"?plate={plates[0]}" if plates and not args.vin else f"?vin={vin}",
             "vapor_station": f"?station={station}" if station else "",
+            "vapor_sensors": f"?sensor={sensor}" if sensor else "",
         }
         paths = {"triage_queue": ""}  # the default page lives at the root
         with sync_playwright() as pw:
@@ -319,6 +361,7 @@ def main() -> int:
             for stem in pages:
                 firsts, warms = [], []
                 cpu_first, cpu_warm = [], []
+                b_first, b_warm = [], []
                 for run in range(args.runs):
                     ctx = browser.new_context(
                         viewport={"width": args.width, "height": args.height}, locale="zh-CN"
@@ -326,12 +369,14 @@ def main() -> int:
                     page = ctx.new_page()
                     _login(page, base)  # not timed: a fresh logged-in session per run
                     url = f"{base}/{paths.get(stem, stem)}{query.get(stem, '')}"
-                    c0 = _cpu_s(proc.pid)
+                    c0, b0 = _cpu_s(proc.pid), _browser_cpu_s(proc.pid)
                     firsts.append(_load(page, url))
-                    c1 = _cpu_s(proc.pid)
+                    c1, b1 = _cpu_s(proc.pid), _browser_cpu_s(proc.pid)
                     warms.append(_load(page, url))
                     cpu_first.append(c1 - c0)
                     cpu_warm.append(_cpu_s(proc.pid) - c1)
+                    b_first.append(b1 - b0)
+                    b_warm.append(_browser_cpu_s(proc.pid) - b1)
                     if args.screenshots and run == args.runs - 1:
                         args.screenshots.mkdir(parents=True, exist_ok=True)
                         page.wait_for_timeout(
@@ -343,6 +388,7 @@ def main() -> int:
                     ctx.close()
                 results[stem] = (firsts, warms)
                 server_cpu[stem] = (cpu_first, cpu_warm)
+                browser_cpu[stem] = (b_first, b_warm)
                 if args.screenshots and stem == "field_check":  # the officers' phones
                     phone = browser.new_context(
                         viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True
@@ -374,15 +420,19 @@ def main() -> int:
         print(f"# vehicle page: plate {plates[0]} (the most records)")
     if station:
         print(f"# station page: {station} (the most fuellings)")
+    if sensor:
+        print(f"# sensor page: {sensor} (the most readings)")
     print(
         f"{'page':<22} {'first median s':>15} {'first max s':>12} {'warm median s':>14} "
         f"{'warm max s':>11} {'import s':>9} {'server CPU s first':>19} {'warm':>6}"
+        f" {'browser CPU s first':>20} {'warm':>6}"
     )
     for stem, (firsts, warms) in results.items():
         print(
             f"{stem:<22} {statistics.median(firsts):>15.2f} {max(firsts):>12.2f} "
             f"{statistics.median(warms):>14.2f} {max(warms):>11.2f} {imports.get(stem, float('nan')):>9.2f}"
             f" {statistics.median(server_cpu[stem][0]):>19.2f} {statistics.median(server_cpu[stem][1]):>6.2f}"
+            f" {statistics.median(browser_cpu[stem][0]):>20.2f} {statistics.median(browser_cpu[stem][1]):>6.2f}"
         )
     print(
         f"# load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
@@ -405,6 +455,8 @@ def main() -> int:
                             "import_s": imports.get(stem),
                             "server_cpu_first_s": statistics.median(server_cpu[stem][0]),
                             "server_cpu_warm_s": statistics.median(server_cpu[stem][1]),
+                            "browser_cpu_first_s": statistics.median(browser_cpu[stem][0]),
+                            "browser_cpu_warm_s": statistics.median(browser_cpu[stem][1]),
                         }
                         for stem, (f, w) in results.items()
                     },

@@ -1,6 +1,7 @@
-"""One case on a page: status, triage score, suggested measure from the discretion table, the
-action log, and a form offering only the actions its state allows (layout; the write goes through
-``dashboards.actions.case_action``, which checks it first)."""
+"""One case on a page: status, triage score, suggested measure from the discretion table, then
+in two tabs a form offering only the actions its state allows and the action log (only the open
+tab is read and drawn; layout; the write goes through ``dashboards.actions.case_action``, which
+checks it first)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,21 @@ LABELS = {
 }
 
 
-def show_case(row: pd.Series, key: str) -> None:
-    """The case in ``row`` (a ``cases.*`` query row) with its log and next actions."""
+def show_case(row: pd.Series, key: str, expanded: bool | None = None) -> None:
+    """The case in ``row`` (a ``cases.*`` query row) with its log and next actions; opened at
+    first when ``expanded`` (default: while the case is open), else read and drawn only when an
+    officer opens it."""
     status = str(row["status"])
     head = f"{row['case_id']} · {_(status)} · {_('Triage score')} {float(row['score']):.0f}"
-    with st.expander(head, expanded=status not in ("dismissed", "closed")):
+    box = st.expander(
+        head,
+        expanded=status not in ("dismissed", "closed") if expanded is None else expanded,
+        key=f"case_box_{key}",
+        on_change="rerun",
+    )
+    if not box.open:
+        return
+    with box:
         st.caption(
             f"{_('Opened')} {fmt_time(row['opened_at'])}{_(' (Beijing time)')} · "
             f"{jurisdiction_name(row['jurisdiction'])} · {_('Findings')} {int(row['findings'])}"
@@ -49,77 +60,88 @@ def show_case(row: pd.Series, key: str) -> None:
                 f"**{_('Suggested measure')}**：{sug.get('label', '')}{fine}"
                 f"（{_('discretion table')} {sug.get('table_version', '')}, {sug.get('row', '')}）"
             )
-        log = run_query("cases.log", str(row["case_id"]))
-        if has_rows(log):
-            if len(log) > LOG_ROWS:  # a case that gathered hundreds of findings: its latest steps
-                st.caption(_("The newest {n} of {total}.").format(n=LOG_ROWS, total=len(log)))
-                log = log.tail(LOG_ROWS)
-            table(
-                log.assign(hash_short=log["hash"].str[:12]),
-                [
-                    Col("ts", "Time", "time"),
-                    Col("action", "Action", "value"),
-                    Col("actor", "By"),
-                    Col("status_before", "From", "value"),
-                    Col("status_after", "To", "value"),
-                    Col("reason", "Reason"),
-                    Col("hash_short", "Chain hash"),
-                ],
-            )
         allowed = [a for a in FORM_ACTIONS if status in ALLOWED[a]]
-        if not allowed:
+        if not allowed:  # a closed or dismissed case: its log is all there is to show
+            _case_log(str(row["case_id"]))
             return
-        _action_form(row, allowed, sug, key)
+        # the log is read and drawn when its tab is opened (a table per case is most of a
+        # page's weight in the browser); the next step, what an officer came for, is shown first
+        step, logged = st.tabs(
+            [_("Next step"), _("Action log")], key=f"case_tab_{key}", on_change="rerun"
+        )
+        if step.open:
+            with step:
+                _action_form(row, allowed, sug, key)
+        if logged.open:
+            with logged:
+                _case_log(str(row["case_id"]))
 
 
+def _case_log(case_id: str) -> None:
+    log = run_query("cases.log", case_id)
+    if not has_rows(log):
+        return
+    if len(log) > LOG_ROWS:  # a case that gathered hundreds of findings: its latest steps
+        st.caption(_("The newest {n} of {total}.").format(n=LOG_ROWS, total=len(log)))
+        log = log.tail(LOG_ROWS)
+    table(
+        log.assign(hash_short=log["hash"].str[:12]),
+        [
+            Col("ts", "Time", "time"),
+            Col("action", "Action", "value"),
+            Col("actor", "By"),
+            Col("status_before", "From", "value"),
+            Col("status_after", "To", "value"),
+            Col("reason", "Reason"),
+            Col("hash_short", "Chain hash"),
+        ],
+    )
+
+
+@st.fragment
 def _action_form(row: pd.Series, allowed: list[str], sug: dict[str, Any], key: str) -> None:
-    with st.form(f"case_{key}"):
-        action = st.radio(
-            _("Next step"), allowed, format_func=lambda a: _(a), horizontal=True, key=f"act_{key}"
-        )
-        reason = st.text_input(_("Reason or note"), key=f"reason_{key}")
-        payload: dict[str, Any] = {}
-        c1, c2 = st.columns(2)
-        grade = c1.number_input(
-            _("Your grade (Ringelmann)"), 0.0, 5.0, 2.0, 0.5, key=f"grade_{key}"
-        )
-        measure = c2.selectbox(
+    """The next step, with only the fields the chosen action needs (a fragment: choosing an
+    action reruns this form, not the page; a case form used to draw all ten fields at once)."""
+    action = st.radio(
+        _("Next step"), allowed, format_func=lambda a: _(a), horizontal=True, key=f"act_{key}"
+    )
+    payload: dict[str, Any] = {}
+    c1, c2 = st.columns(2)
+    if action == "confirm":
+        payload["measure"] = c1.selectbox(
             _("Measure"),
             MEASURES,
             index=MEASURES.index(sug["measure"]) if sug.get("measure") in MEASURES else 0,
             format_func=lambda m: _(m),
             key=f"measure_{key}",
         )
-        channel = c1.selectbox(
-            _("Notify by"), NOTIFY_CHANNELS, format_func=lambda c: _(LABELS[c]), key=f"ch_{key}"
-        )
-        refer = c2.selectbox(
-            _("Refer to"), REFER_TO, format_func=lambda c: _(LABELS[c]), key=f"to_{key}"
-        )
-        code = c1.selectbox(
+        if row["issue"] == "smoke":
+            payload["grade"] = c2.number_input(
+                _("Your grade (Ringelmann)"), 0.0, 5.0, 2.0, 0.5, key=f"grade_{key}"
+            )
+    elif action == "dismiss":
+        payload["dismiss_code"] = c1.selectbox(
             _("Dismiss because"),
             list(DISMISS_LABELS),
             format_func=lambda c: _(DISMISS_LABELS[c]),
             key=f"code_{key}",
         )
-        record = c2.text_input(_("Maintenance record number"), key=f"rec_{key}")
-        k_value = c1.number_input(_("Re-test k (m⁻¹)"), 0.0, 100.0, 0.0, 0.01, key=f"k_{key}")
-        officer = c2.text_input(_("Officer (your name)"), value=current_user(), key=f"who_{key}")
-        go = st.form_submit_button(_("Record"), type="primary")
-    if not go:
-        return
-    if action == "confirm":
-        payload = {"measure": measure}
-        if row["issue"] == "smoke":
-            payload["grade"] = grade
-    elif action == "dismiss":
-        payload = {"dismiss_code": code}
     elif action == "notify":
-        payload = {"channel": channel}
+        payload["channel"] = c1.selectbox(
+            _("Notify by"), NOTIFY_CHANNELS, format_func=lambda c: _(LABELS[c]), key=f"ch_{key}"
+        )
     elif action == "refer":
-        payload = {"to": refer}
+        payload["to"] = c1.selectbox(
+            _("Refer to"), REFER_TO, format_func=lambda c: _(LABELS[c]), key=f"to_{key}"
+        )
     elif action == "reinspect":
+        record = c1.text_input(_("Maintenance record number"), key=f"rec_{key}")
+        k_value = c2.number_input(_("Re-test k (m⁻¹)"), 0.0, 100.0, 0.0, 0.01, key=f"k_{key}")
         payload = {"maintenance_record": record, "retest": {"method": "k", "value": k_value}}
+    reason = c1.text_input(_("Reason or note"), key=f"reason_{key}")
+    officer = c2.text_input(_("Officer (your name)"), value=current_user(), key=f"who_{key}")
+    if not st.button(_("Record"), type="primary", key=f"go_{key}"):
+        return
     steps = [(action, reason, payload)]
     try:
         after = case_action(row, steps, actor=officer, actor_jurisdiction=str(row["jurisdiction"]))

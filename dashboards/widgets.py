@@ -200,6 +200,24 @@ def boxed_image(path: Path, boxes: Sequence[tuple[Sequence[float], str]], width:
     return img
 
 
+def boxed_jpeg(path: Path, boxes: Sequence[tuple[Sequence[float], str]]) -> bytes:
+    """:func:`boxed_image` as JPEG bytes, kept per file version and boxes (a reviewer's page
+    reruns on every click; the picture is decoded, drawn and encoded once, not on every run)."""
+    stamp = path.stat().st_mtime_ns
+    key = tuple((tuple(float(v) for v in box), str(colour)) for box, colour in boxes)
+    return _boxed_jpeg(str(path), stamp, key)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _boxed_jpeg(path: str, stamp: int, boxes: tuple[tuple[tuple[float, ...], str], ...]) -> bytes:
+    """``stamp`` (the file's mtime) is part of the cache key: a replaced picture is drawn again."""
+    import io
+
+    out = io.BytesIO()
+    boxed_image(Path(path), boxes).save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
 @functools.cache
 def data_dir() -> Path:
     from streams.settings import load_settings
@@ -490,6 +508,17 @@ def time_chart(
         ],
     ).properties(height=height)
     (where if where is not None else st).altair_chart(chart, width="stretch")
+
+
+def one_per_slot(df: pd.DataFrame, ts: str, by: Sequence[str], minutes: int) -> pd.DataFrame:
+    """The first row of each ``by`` group per ``minutes`` slot of ``ts``, with ``n`` the rows it
+    stands for: for a chart whose slot is about a pixel wide the picture is the same with a
+    fraction of the points to send and draw (a table beside it lists every row)."""
+    slot = pd.to_datetime(df[ts], utc=True).dt.floor(f"{int(minutes)}min")
+    keys = pd.DataFrame({**{c: df[c] for c in by}, "_slot": slot})
+    n = keys.groupby([*by, "_slot"], sort=False)["_slot"].transform("size")
+    keep = ~keys.duplicated()
+    return df[keep].assign(n=n[keep].astype(int))
 
 
 def day_chart(

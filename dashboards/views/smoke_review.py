@@ -16,6 +16,7 @@ so a reviewer clears the queue without the mouse. Decisions go through ``dashboa
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -24,7 +25,7 @@ from dashboards.data import has_rows, refresh, run_query
 from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
-    boxed_image,
+    boxed_jpeg,
     current_user,
     evidence_file,
     evidence_folder,
@@ -69,6 +70,37 @@ SAMPLE_RATES = (0.0, 0.05, 0.1, 0.25)
 def plate_text(plate: object) -> str:
     """The plate as read; an unread one says so (ANPR writes ``unknown``)."""
     return _("Plate unread") if str(plate or "unknown") == "unknown" else str(plate)
+
+
+def _queue_list(queue: Any, order: list[str], current: str, where: Any) -> None:
+    """The queue as a table; a selected row becomes the capture under review."""
+    shown = queue.set_index("capture_id").loc[order].reset_index()
+    shown["plate"] = shown["plate"].map(plate_text)
+    picked = table(
+        shown,
+        [
+            Col("ts", "Time", "time"),
+            Col("plate", "Plate"),
+            Col("jurisdiction", "Jurisdiction", "jur"),
+            Col("camera_id", "Camera", "name"),
+            Col("grade", "Model grade", "num", digits=1),
+            Col("detector_confidence", "Detector confidence", "rate"),
+            Col("uncertainty", "Model uncertainty", "rate"),
+            Col("below_threshold", "Below the limit (sample)", "bool"),
+            Col("quality_flags", "Quality flags", "list"),
+            Col("nev_suspect", "NEV suspect", "bool"),
+            Col("calibration_status", "Calibration", "value"),
+        ],
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"smoke_queue_{current}",  # a new capture starts with no row selected
+        height=min(400, 38 + 35 * len(shown)),
+        where=where,
+    )
+    rows = getattr(getattr(picked, "selection", None), "rows", None) or []
+    if rows and order[rows[0]] != current:
+        st.session_state["smoke_current"] = order[rows[0]]
+        st.rerun()
 
 
 page_setup(
@@ -276,7 +308,7 @@ else:
             ):
                 boxes.append((edited, "#ffd400"))
             st.image(
-                boxed_image(raw, boxes),
+                boxed_jpeg(raw, boxes),
                 caption=_("Untouched frame: red the model's plume box, yellow your correction"),
                 width="stretch",
             )
@@ -309,33 +341,13 @@ else:
             with st.expander(_("Clip ({s} s)").format(s=f"{row['clip_seconds']:.1f}")):
                 st.video(str(clip))
 
-    st.markdown("**" + _("Queue (select a row to review it)") + "**")
-    shown = queue.set_index("capture_id").loc[order].reset_index()
-    shown["plate"] = shown["plate"].map(plate_text)
-    picked = table(
-        shown,
-        [
-            Col("ts", "Time", "time"),
-            Col("plate", "Plate"),
-            Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("camera_id", "Camera", "name"),
-            Col("grade", "Model grade", "num", digits=1),
-            Col("detector_confidence", "Detector confidence", "rate"),
-            Col("uncertainty", "Model uncertainty", "rate"),
-            Col("below_threshold", "Below the limit (sample)", "bool"),
-            Col("quality_flags", "Quality flags", "list"),
-            Col("nev_suspect", "NEV suspect", "bool"),
-            Col("calibration_status", "Calibration", "value"),
-        ],
-        on_select="rerun",
-        selection_mode="single-row",
-        key=f"smoke_queue_{current}",  # a new capture starts with no row selected
-        height=min(400, 38 + 35 * len(shown)),
+    # the whole queue as a list, sent when opened (a reviewer works from the keys: Y, 1–6, J);
+    # it stays open for the session once opened
+    listed = st.expander(
+        _("Queue (select a row to review it)"), key="smoke_queue_list", on_change="rerun"
     )
-    rows = getattr(getattr(picked, "selection", None), "rows", None) or []
-    if rows and order[rows[0]] != current:
-        st.session_state["smoke_current"] = order[rows[0]]
-        st.rerun()
+    if listed.open:
+        _queue_list(queue, order, current, listed)
 
 # the reviewer's work is the queue above: the statistics are queried and drawn when opened
 per_camera = st.expander(_("Per camera and day"), key="smoke_per_camera", on_change="rerun")

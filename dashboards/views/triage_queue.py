@@ -120,11 +120,29 @@ view = cases.assign(
     source_names=each(cases["sources"], lambda s: "、".join(source_name(x) for x in s)),
     jur_names=each(cases["jurisdictions"], lambda js: "、".join(jurisdiction_name(j) for j in js)),
 )
+# the metrics count every case the filters match, not only the listed ones (the list is cut)
+counts = run_query(
+    "cases.queue_counts",
+    tuple(statuses or OPEN),
+    since,
+    until,
+    tuple(juris),
+    tuple(sources),
+    tuple(classes),
+)
+n = counts.iloc[0] if has_rows(counts) else pd.Series(dtype=object)
+total = int(n.get("total", len(view)))
 c1, c2, c3, c4 = st.columns(4)
-metric(c1, "Cases shown", str(len(view)))
-metric(c2, "New", str(int((view["status"] == "new").sum())))
-metric(c3, "Cross-source", str(int(view["sources"].map(len).gt(1).sum())))
-metric(c4, "Heavy diesel", str(int((view["vehicle_class"] == "heavy_diesel").sum())))
+metric(c1, "Cases matching", str(total))
+metric(c2, "New", str(int(n.get("new", 0))))
+metric(c3, "Cross-source", str(int(n.get("cross_source", 0))))
+metric(c4, "Heavy diesel", str(int(n.get("heavy_diesel", 0))))
+if total > len(view):
+    st.caption(
+        _("The {n} highest-scored of {total} are listed; narrow the filters to see others.").format(
+            n=len(view), total=total
+        )
+    )
 
 st.caption(_("Select rows: one opens its vehicle or station; several can be dismissed together."))
 picked = table(

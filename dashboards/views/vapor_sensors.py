@@ -54,7 +54,8 @@ def _label(sid: str) -> str:
     return f"{_(KINDS.get(r['kind'], r['kind']))} · {station_names.get(r['station_id'], r['station_id'])}（{sid}）"
 
 
-wanted = st.session_state.get("sensor")  # opened from the triage queue
+# opened from the triage queue, or a link (?sensor=…): a choice among the allowed ones only
+wanted = st.session_state.get("sensor") or st.query_params.get("sensor")
 sensor = st.sidebar.selectbox(
     _("Sensor"),
     ids,
@@ -92,8 +93,11 @@ if has_rows(data):
             _("{quantity} (max in window)").format(quantity=quantity_name(q)),
             fmt_num(part["value_max"].max(), unit, 3),
         )
-    tabs = st.tabs([quantity_name(q) for q in quantities])
+    # only the open tab's chart is drawn (switching reruns from the query cache)
+    tabs = st.tabs([quantity_name(q) for q in quantities], key="sensor_quantity", on_change="rerun")
     for tab, q in zip(tabs, quantities, strict=True):
+        if not tab.open:
+            continue
         part = data[data["quantity"] == q]
         unit = unit_name(part["unit"].iloc[0])
         if q in BENCHMARK:
@@ -128,7 +132,8 @@ if has_rows(data):
         st.warning(
             _("{n} readings carry the device's own fault or maintenance flag.").format(n=flagged)
         )
-    with st.expander(_("Readings as a table")):
+    readings = st.expander(_("Readings as a table"), key="sensor_table", on_change="rerun")
+    if readings.open:  # sent to the browser when opened, not hidden in every load
         table(
             data.assign(q_name=data["quantity"].map(quantity_name), u=data["unit"].map(unit_name)),
             [
@@ -140,6 +145,7 @@ if has_rows(data):
                 Col("readings", "Readings", "int"),
                 Col("flagged", "Flagged readings", "int"),
             ],
+            where=readings,
         )
 else:
     no_data("No readings from this sensor in this window.")

@@ -1,9 +1,10 @@
 """Gas-station vapour recovery.
 
 Station profile for operators and officers: today's compliance per nozzle, warnings and alarms
-with what to check, the A/L history, the CARB ISD comparison (computed per nozzle-day by the
-vapour processor, shown as a view: information only), tank pressure states and printable daily
-and monthly compliance sheets.
+with what to check, the station's cases, then in tabs (only the open one is queried and drawn)
+the A/L history, the CARB ISD comparison (computed per nozzle-day by the vapour processor, shown
+as a view: information only), tank pressure states and printable daily and monthly compliance
+sheets.
 
 Scope: the station picker lists what ``vapor.station_ids`` returns for the logged-in caller, and
 every query gets the caller's scope from ``dashboards.data`` (a station operator sees its own
@@ -163,95 +164,111 @@ vapour_alarms(alarms)
 st.subheader(_("Cases of this station"))
 unit_cases(station, "No cases of this station in the last 90 days.")
 
-# ---- history ---------------------------------------------------------------------------------
+# ---- history, tank pressure and sheets -------------------------------------------------------
 st.subheader(_("A/L per nozzle over time"))
-days = run_query(
-    "vapor.nozzle_days", scope, today - timedelta(days=days_back), today + timedelta(days=1)
+# one tab at a time is queried and drawn (switching reruns from the query cache): the charts,
+# the tank table and the sheets at once were most of the page's weight in the browser
+t1, t2, t3, t4, t5 = st.tabs(
+    [
+        _("Daily pass rate"),
+        _("Daily mean A/L"),
+        _("CARB ISD comparison"),
+        _("Tank pressure and processing unit (daily)"),
+        _("Compliance sheets"),
+    ],
+    key="station_history_tab",
+    on_change="rerun",
 )
-if has_rows(days):
-    days = days.assign(nozzle_name=days["nozzle"].map(_nozzle))
-    # only the open tab is drawn (switching reruns from the cache): one chart in the browser
-    t1, t2, t3 = st.tabs(
-        [_("Daily pass rate"), _("Daily mean A/L"), _("CARB ISD comparison")],
-        key="station_history_tab",
-        on_change="rerun",
+if t1.open or t2.open or t3.open:
+    days = run_query(
+        "vapor.nozzle_days", scope, today - timedelta(days=days_back), today + timedelta(days=1)
     )
-    if t1.open:
-        day_chart(
-            days,
-            "day",
-            "pass_rate",
-            "nozzle_name",
-            "Pass rate",
-            percent=True,
-            color_title="Nozzle",
-            where=t1,
+    if not has_rows(days):
+        (t1 if t1.open else t2 if t2.open else t3).info(
+            _("No closed days yet (a day is judged when the next day's first fuelling arrives)."),
+            icon="ℹ️",
         )
-    if t2.open:
-        day_chart(days, "day", "mean_al", "nozzle_name", "Mean A/L", color_title="Nozzle", where=t2)
-    if t3.open:
-        isd = rs.rule("FV-ISD-CMP")
-        t3.caption(
-            _(
-                "Information only, not a verdict: the California ISD bands applied to the same "
-                "fuellings — daily mean A/L within {dl}–{du} from {dn} fuellings, 7-day mean within "
-                "{wl}–{wu} from {wn} fuellings."
-            ).format(
-                dl=isd.param("daily_lower"),
-                du=isd.param("daily_upper"),
-                dn=isd.param("daily_min"),
-                wl=isd.param("weekly_lower"),
-                wu=isd.param("weekly_upper"),
-                wn=isd.param("weekly_min"),
+    else:
+        days = days.assign(nozzle_name=days["nozzle"].map(_nozzle))
+        if t1.open:
+            day_chart(
+                days,
+                "day",
+                "pass_rate",
+                "nozzle_name",
+                "Pass rate",
+                percent=True,
+                color_title="Nozzle",
+                where=t1,
             )
-        )
-        latest = days.sort_values("day").groupby("nozzle", as_index=False).tail(7)
-        table(
-            latest,
-            [
-                Col("day", "Day", "day"),
-                Col("nozzle_name", "Nozzle"),
-                Col("valid", "Valid fuellings", "int"),
-                Col("mean_al", "Mean A/L", "num", digits=2),
-                Col("state", "GB 20952 day", "value"),
-                Col("isd_daily", "ISD daily", "value"),
-                Col("isd_weekly", "ISD 7-day", "value"),
-            ],
-            where=t3,
-        )
-        agree = latest[
-            latest["state"].isin(["pass", "exceed"]) & latest["isd_daily"].isin(["pass", "fail"])
-        ]
-        if len(agree):
-            same = ((agree["state"] == "pass") == (agree["isd_daily"] == "pass")).mean()
+        if t2.open:
+            day_chart(
+                days, "day", "mean_al", "nozzle_name", "Mean A/L", color_title="Nozzle", where=t2
+            )
+        if t3.open:
+            isd = rs.rule("FV-ISD-CMP")
             t3.caption(
-                _("GB 20952 and ISD agree on {rate} of judged nozzle-days.").format(
-                    rate=f"{same:.0%}"
+                _(
+                    "Information only, not a verdict: the California ISD bands applied to the "
+                    "same fuellings — daily mean A/L within {dl}–{du} from {dn} fuellings, 7-day "
+                    "mean within {wl}–{wu} from {wn} fuellings."
+                ).format(
+                    dl=isd.param("daily_lower"),
+                    du=isd.param("daily_upper"),
+                    dn=isd.param("daily_min"),
+                    wl=isd.param("weekly_lower"),
+                    wu=isd.param("weekly_upper"),
+                    wn=isd.param("weekly_min"),
                 )
             )
-else:
-    no_data("No closed days yet (a day is judged when the next day's first fuelling arrives).")
+            latest = days.sort_values("day").groupby("nozzle", as_index=False).tail(7)
+            table(
+                latest,
+                [
+                    Col("day", "Day", "day"),
+                    Col("nozzle_name", "Nozzle"),
+                    Col("valid", "Valid fuellings", "int"),
+                    Col("mean_al", "Mean A/L", "num", digits=2),
+                    Col("state", "GB 20952 day", "value"),
+                    Col("isd_daily", "ISD daily", "value"),
+                    Col("isd_weekly", "ISD 7-day", "value"),
+                ],
+                where=t3,
+            )
+            agree = latest[
+                latest["state"].isin(["pass", "exceed"])
+                & latest["isd_daily"].isin(["pass", "fail"])
+            ]
+            if len(agree):
+                same = ((agree["state"] == "pass") == (agree["isd_daily"] == "pass")).mean()
+                t3.caption(
+                    _("GB 20952 and ISD agree on {rate} of judged nozzle-days.").format(
+                        rate=f"{same:.0%}"
+                    )
+                )
 
-states = run_query(
-    "vapor.station_states", scope, today - timedelta(days=days_back), today + timedelta(days=1)
-)
-if has_rows(states):
-    st.subheader(_("Tank pressure and processing unit (daily)"))
-    table(
-        states,
-        [
-            Col("day", "Day", "day"),
-            Col("category", "Check", "value"),
-            Col("level", "Level", "value"),
-            Col("value", "Value", "num", digits=1),
-            Col("unit", "Unit"),
-            Col("streak", "Consecutive days", "int"),
-            Col("device_state", "Device's own flag", "value"),
-        ],
+if t4.open:
+    states = run_query(
+        "vapor.station_states", scope, today - timedelta(days=days_back), today + timedelta(days=1)
     )
+    if has_rows(states):
+        table(
+            states,
+            [
+                Col("day", "Day", "day"),
+                Col("category", "Check", "value"),
+                Col("level", "Level", "value"),
+                Col("value", "Value", "num", digits=1),
+                Col("unit", "Unit"),
+                Col("streak", "Consecutive days", "int"),
+                Col("device_state", "Device's own flag", "value"),
+            ],
+            where=t4,
+        )
+    else:
+        t4.info(_("No daily tank pressure or processing unit state in this period."), icon="ℹ️")
 
 # ---- printable sheets ------------------------------------------------------------------------
-st.subheader(_("Compliance sheets"))
 SHEET_DAY = [
     Col("nozzle_name", "Nozzle"),
     Col("valid", "Valid fuellings", "int"),
@@ -283,41 +300,49 @@ def _printable(title: str, frame: pd.DataFrame) -> str:
     return f"<html><meta charset='utf-8'><body>{head}{frame.to_html(index=False)}</body></html>"
 
 
-d_col, m_col = st.columns(2)
-sheet_day = d_col.date_input(_("Day"), value=today - timedelta(days=1), max_value=today)
-daily = run_query("vapor.nozzle_days", scope, sheet_day, sheet_day + timedelta(days=1))
-if has_rows(daily):
-    daily = daily.assign(nozzle_name=daily["nozzle"].map(_nozzle))
-    table(daily, SHEET_DAY, where=d_col)
-    d_col.download_button(
-        _("Daily sheet (printable HTML)"),
-        _printable(
-            _("Daily A/L compliance {day}").format(day=sheet_day), shape(daily, SHEET_DAY)[0]
-        ),
-        file_name=f"vapor_{station}_{sheet_day}.html",
-        mime="text/html",
+def _sheets() -> None:
+    d_col, m_col = st.columns(2)
+    sheet_day = d_col.date_input(_("Day"), value=today - timedelta(days=1), max_value=today)
+    daily = run_query("vapor.nozzle_days", scope, sheet_day, sheet_day + timedelta(days=1))
+    if has_rows(daily):
+        daily = daily.assign(nozzle_name=daily["nozzle"].map(_nozzle))
+        table(daily, SHEET_DAY, where=d_col)
+        d_col.download_button(
+            _("Daily sheet (printable HTML)"),
+            _printable(
+                _("Daily A/L compliance {day}").format(day=sheet_day), shape(daily, SHEET_DAY)[0]
+            ),
+            file_name=f"vapor_{station}_{sheet_day}.html",
+            mime="text/html",
+        )
+    else:
+        d_col.info(_("No closed day for this date."))
+    month_start = m_col.date_input(_("Month"), value=today.replace(day=1), max_value=today).replace(
+        day=1
     )
-else:
-    d_col.info(_("No closed day for this date."))
-month_start = m_col.date_input(_("Month"), value=today.replace(day=1), max_value=today).replace(
-    day=1
-)
-next_month = (month_start + timedelta(days=32)).replace(day=1)
-monthly = run_query("vapor.compliance_monthly", scope, month_start, next_month)
-if has_rows(monthly):
-    monthly = monthly.assign(nozzle_name=monthly["nozzle"].map(_nozzle))
-    sheet = shape(monthly, SHEET_MONTH)[0]
-    table(monthly, SHEET_MONTH, where=m_col)
-    m_col.download_button(
-        _("Monthly sheet (printable HTML)"),
-        _printable(_("Monthly A/L compliance {month}").format(month=f"{month_start:%Y-%m}"), sheet),
-        file_name=f"vapor_{station}_{month_start:%Y-%m}.html",
-        mime="text/html",
-    )
-    m_col.download_button(
-        _("Monthly sheet (CSV)"),
-        sheet.to_csv(index=False),
-        file_name=f"vapor_{station}_{month_start:%Y-%m}.csv",
-    )
-else:
-    m_col.info(_("No closed days in this month."))
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    monthly = run_query("vapor.compliance_monthly", scope, month_start, next_month)
+    if has_rows(monthly):
+        monthly = monthly.assign(nozzle_name=monthly["nozzle"].map(_nozzle))
+        sheet = shape(monthly, SHEET_MONTH)[0]
+        table(monthly, SHEET_MONTH, where=m_col)
+        m_col.download_button(
+            _("Monthly sheet (printable HTML)"),
+            _printable(
+                _("Monthly A/L compliance {month}").format(month=f"{month_start:%Y-%m}"), sheet
+            ),
+            file_name=f"vapor_{station}_{month_start:%Y-%m}.html",
+            mime="text/html",
+        )
+        m_col.download_button(
+            _("Monthly sheet (CSV)"),
+            sheet.to_csv(index=False),
+            file_name=f"vapor_{station}_{month_start:%Y-%m}.csv",
+        )
+    else:
+        m_col.info(_("No closed days in this month."))
+
+
+if t5.open:
+    with t5:
+        _sheets()

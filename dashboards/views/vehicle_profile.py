@@ -1,7 +1,8 @@
 """Vehicle profile.
 
 One vehicle across every source and jurisdiction: a time line of every reading and event (RSD
-passes, smoke captures, OBD NOx, fired rules), its exceedances with measured value and limit,
+passes, smoke captures, OBD NOx, fired rules), its cases with the next allowed actions, then in
+tabs (only the open one is queried and drawn) its exceedances with measured value and limit,
 smoke evidence as images, OBD NOx / SCR charts around the latest OBD event, and its RSD passes.
 Opened from the plate / VIN search of any page. Layout only: data comes from
 ``streams.warehouse.queries`` (``vehicle``, ``rsd``, ``obd``) through ``dashboards.data``, cached a
@@ -33,6 +34,7 @@ from dashboards.widgets import (
     metric,
     no_data,
     now_utc,
+    one_per_slot,
     page_setup,
     registry_name,
     source_name,
@@ -111,17 +113,28 @@ metric(c3, "Jurisdictions", str(int(ex["jurisdictions"].iloc[0])) if has_rows(ex
 # ---- cases -------------------------------------------------------------------------------------
 if has_rows(cases):
     st.subheader(_("Cases"))
+    # the newest open case starts opened; the others (headers with status and score) are read
+    # and drawn when an officer opens them
+    open_cases = [i for i, s in enumerate(cases["status"]) if s not in ("dismissed", "closed")]
+    first = open_cases[0] if open_cases else -1
     for i, (_idx, case_row) in enumerate(cases.iterrows()):
-        show_case(case_row, f"v{i}")
+        show_case(case_row, f"v{i}", expanded=i == first)
 
 # ---- one time line ----------------------------------------------------------------------------
 st.markdown("**" + _("Time line: every reading and event") + "**")
 if has_rows(tl):
-    data = tl.assign(
-        t=to_beijing(tl["ts"]),
-        source_name=_names(tl["source"], source_name),
-        what_name=_names(tl["what"], lambda w: _(WHAT.get(w, str(w)))),
-        value=pd.to_numeric(tl["value"], errors="coerce").round(2),
+    # only the columns the chart reads go to the browser, a point per slot of the bucket
+    pts = one_per_slot(tl, "ts", ("source", "what"), bucket)
+    data = pd.DataFrame(
+        {
+            "t": to_beijing(pts["ts"]),
+            "source_name": _names(pts["source"], source_name),
+            "what_name": _names(pts["what"], lambda w: _(WHAT.get(w, str(w)))),
+            "label": pts["label"],
+            "value": pd.to_numeric(pts["value"], errors="coerce").round(2),
+            "unit": pts["unit"],
+            "n": pts["n"],
+        }
     )
     chart = (
         alt.Chart(data)
@@ -137,6 +150,7 @@ if has_rows(tl):
                 alt.Tooltip("label:N", title=_("What")),
                 alt.Tooltip("value:Q", title=_("Value")),
                 alt.Tooltip("unit:N", title=_("Unit")),
+                alt.Tooltip("n:Q", title=_("Records")),
             ],
         )
         .properties(height=220)
@@ -145,70 +159,86 @@ if has_rows(tl):
 else:
     no_data("Nothing recorded for this vehicle in this window.")
 
-# ---- exceedances --------------------------------------------------------------------------------
-st.subheader(_("Rules fired for this vehicle"))
-if has_rows(ex):
-    table(
-        _newest(ex, n_ex),
-        [
-            Col("ts", "Time", "time"),
-            Col("source", "Source", "source"),
-            Col("rule_id", "Rule", "rule"),
-            Col("severity", "Severity", "value"),
-            Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("device_id", "Device or site", "name"),
-            Col("measured", "Measured", "num", digits=2),
-            Col("limit", "Limit", "num", digits=2),
-            Col("unit", "Unit"),
-        ],
-    )
-else:
-    no_data("No rule has fired for this vehicle.")
-
-# ---- smoke evidence -----------------------------------------------------------------------------
+# ---- the rest, one section at a time ---------------------------------------------------------
+# only the open tab is queried and drawn (switching reruns from the query cache): the tables,
+# images and charts of every section at once were most of the page's weight in the browser
+SECTIONS = {"rules": N_("Rules fired for this vehicle")}
 if plate:
-    caps = run_query("vehicle.smoke_captures", plate, cache_s=CACHE_S)
-    if has_rows(caps):
-        st.subheader(_("Black-smoke evidence"))
-        pick = 0
-        if len(caps) > 1:  # the newest shown; another one on request (images are the page's weight)
-            pick = st.selectbox(
-                _("Capture"),
-                range(len(caps)),
-                format_func=lambda i: (
-                    f"{fmt_time(caps['ts'].iloc[i])} · {caps['camera_id'].iloc[i]}"
-                ),
-                key="vehicle_capture",
-            )
-        for _i, cap in caps.iloc[[pick]].iterrows():
-            decided = (
-                _(str(cap["decision"]))
-                if isinstance(cap["decision"], str) and cap["decision"]
-                else _("not reviewed yet")
-            )
-            st.markdown(
-                f"**{fmt_time(cap['ts'])}**{beijing_suffix()} · {cap['camera_id']} · "
-                f"{_('Model grade')} {float(cap['grade']):.1f} · {decided}"
-            )
-            cols = st.columns(3)
-            for where, name, caption in (
-                (cols[0], "best_frame.jpg", N_("Best frame (plume and vehicle boxes drawn)")),
-                (cols[1], "plume_crop.jpg", N_("Plume crop")),
-                (cols[2], "plate_crop.jpg", N_("Plate crop")),
-            ):
-                path = evidence_file(cap["evidence_uri"], name)
-                if path is not None:
-                    where.image(str(path), caption=_(caption), width="stretch")
-            clip = evidence_file(cap["evidence_uri"], "clip.mp4") or evidence_file(
-                cap["evidence_uri"], "clip.avi"
-            )
-            if clip is not None:
-                with st.expander(_("Clip ({s} s)").format(s=f"{float(cap['clip_seconds']):.1f}")):
-                    st.video(str(clip))
-
-# ---- OBD around the event -----------------------------------------------------------------------
+    SECTIONS["smoke"] = N_("Black-smoke evidence")
 if vin:
-    st.subheader(_("Remote OBD around the event"))
+    SECTIONS["obd"] = N_("Remote OBD around the event")
+if plate:
+    SECTIONS["rsd"] = N_("Remote-sensing passes")
+tabs = dict(
+    zip(
+        SECTIONS,
+        st.tabs([_(t) for t in SECTIONS.values()], key="vehicle_section", on_change="rerun"),
+        strict=True,
+    )
+)
+
+
+def _rules() -> None:
+    if has_rows(ex):
+        table(
+            _newest(ex, n_ex),
+            [
+                Col("ts", "Time", "time"),
+                Col("source", "Source", "source"),
+                Col("rule_id", "Rule", "rule"),
+                Col("severity", "Severity", "value"),
+                Col("jurisdiction", "Jurisdiction", "jur"),
+                Col("device_id", "Device or site", "name"),
+                Col("measured", "Measured", "num", digits=2),
+                Col("limit", "Limit", "num", digits=2),
+                Col("unit", "Unit"),
+            ],
+        )
+    else:
+        no_data("No rule has fired for this vehicle.")
+
+
+def _smoke() -> None:
+    caps = run_query("vehicle.smoke_captures", plate, cache_s=CACHE_S)
+    if not has_rows(caps):
+        no_data("No black-smoke capture of this vehicle.")
+        return
+    pick = 0
+    if len(caps) > 1:  # the newest shown; another one on request (images are the page's weight)
+        pick = st.selectbox(
+            _("Capture"),
+            range(len(caps)),
+            format_func=lambda i: f"{fmt_time(caps['ts'].iloc[i])} · {caps['camera_id'].iloc[i]}",
+            key="vehicle_capture",
+        )
+    cap = caps.iloc[pick]
+    decided = (
+        _(str(cap["decision"]))
+        if isinstance(cap["decision"], str) and cap["decision"]
+        else _("not reviewed yet")
+    )
+    st.markdown(
+        f"**{fmt_time(cap['ts'])}**{beijing_suffix()} · {cap['camera_id']} · "
+        f"{_('Model grade')} {float(cap['grade']):.1f} · {decided}"
+    )
+    cols = st.columns(3)
+    for where, name, caption in (
+        (cols[0], "best_frame.jpg", N_("Best frame (plume and vehicle boxes drawn)")),
+        (cols[1], "plume_crop.jpg", N_("Plume crop")),
+        (cols[2], "plate_crop.jpg", N_("Plate crop")),
+    ):
+        path = evidence_file(cap["evidence_uri"], name)
+        if path is not None:
+            where.image(str(path), caption=_(caption), width="stretch")
+    clip = evidence_file(cap["evidence_uri"], "clip.mp4") or evidence_file(
+        cap["evidence_uri"], "clip.avi"
+    )
+    if clip is not None:
+        with st.expander(_("Clip ({s} s)").format(s=f"{float(cap['clip_seconds']):.1f}")):
+            st.video(str(clip))
+
+
+def _obd() -> None:
     obd_ex = ex[ex["source"] == "obd_gateway"] if has_rows(ex) else pd.DataFrame()
     if has_rows(obd_ex):
         centre = pd.Timestamp(obd_ex["ts"].max()).to_pydatetime()
@@ -224,58 +254,66 @@ if vin:
     # a point a minute over the event's 6 hours, every 5 minutes over a day
     step = 60 if w1 - w0 <= timedelta(hours=6) else 300
     obd = run_query("obd.vehicle_timeline", vin, w0, w1, step, cache_s=CACHE_S)
-    if has_rows(obd):
-        left, right = st.columns(2)
-        time_chart(
-            obd,
-            "bucket",
-            {"nox_up_ppm": N_("NOx before SCR"), "nox_down_ppm": N_("NOx after SCR")},
-            "NOx",
-            unit="ppm",
-            where=left,
-        )
-        time_chart(
-            obd,
-            "bucket",
-            {"scr_in_c": N_("SCR inlet temperature")},
-            "Temperature",
-            unit="°C",
-            where=right,
-        )
-    else:
+    if not has_rows(obd):
         no_data("No OBD data stream from this vehicle in that window.")
+        return
+    left, right = st.columns(2)
+    time_chart(
+        obd,
+        "bucket",
+        {"nox_up_ppm": N_("NOx before SCR"), "nox_down_ppm": N_("NOx after SCR")},
+        "NOx",
+        unit="ppm",
+        where=left,
+    )
+    time_chart(
+        obd,
+        "bucket",
+        {"scr_in_c": N_("SCR inlet temperature")},
+        "Temperature",
+        unit="°C",
+        where=right,
+    )
 
-# ---- RSD passes ---------------------------------------------------------------------------------
-if plate:
+
+def _rsd() -> None:
     passes = run_query("rsd.vehicle_history", plate, cache_s=CACHE_S)
-    if has_rows(passes):
-        st.subheader(_("Remote-sensing passes"))
-        rsd_ex = ex[ex["source"] == "remote_sensing"] if has_rows(ex) else pd.DataFrame()
-        if has_rows(rsd_ex):
-            st.caption(_("Limits applied (strictest applicable, from the rule set):"))
-            table(
-                rsd_ex.head(50),
-                [
-                    Col("ts", "Time", "time"),
-                    Col("rule_id", "Rule", "rule"),
-                    Col("measured", "Measured", "num", digits=2),
-                    Col("limit", "Limit", "num", digits=2),
-                    Col("unit", "Unit"),
-                ],
-            )
+    if not has_rows(passes):
+        no_data("No remote-sensing pass of this vehicle.")
+        return
+    rsd_ex = ex[ex["source"] == "remote_sensing"] if has_rows(ex) else pd.DataFrame()
+    if has_rows(rsd_ex):
+        st.caption(_("Limits applied (strictest applicable, from the rule set):"))
         table(
-            _newest(passes, len(passes)),
+            rsd_ex.head(50),
             [
                 Col("ts", "Time", "time"),
-                Col("site_id", "Site", "name"),
-                Col("jurisdiction", "Jurisdiction", "jur"),
-                Col("speed_kmh", "Speed", "num", "km/h", 0),
-                Col("vsp_kw_t", "VSP", "num", "kW/t", 1),
-                Col("co_gpkg", "CO", "num", "g/kg", 1),
-                Col("hc_gpkg", "HC", "num", "g/kg", 2),
-                Col("no_gpkg", "NO", "num", "g/kg", 1),
-                Col("opacity_pct", "Opacity", "num", "%", 1),
-                Col("valid", "Valid", "bool"),
-                Col("invalid_reasons", "Invalid because", "list"),
+                Col("rule_id", "Rule", "rule"),
+                Col("measured", "Measured", "num", digits=2),
+                Col("limit", "Limit", "num", digits=2),
+                Col("unit", "Unit"),
             ],
         )
+    table(
+        _newest(passes, len(passes)),
+        [
+            Col("ts", "Time", "time"),
+            Col("site_id", "Site", "name"),
+            Col("jurisdiction", "Jurisdiction", "jur"),
+            Col("speed_kmh", "Speed", "num", "km/h", 0),
+            Col("vsp_kw_t", "VSP", "num", "kW/t", 1),
+            Col("co_gpkg", "CO", "num", "g/kg", 1),
+            Col("hc_gpkg", "HC", "num", "g/kg", 2),
+            Col("no_gpkg", "NO", "num", "g/kg", 1),
+            Col("opacity_pct", "Opacity", "num", "%", 1),
+            Col("valid", "Valid", "bool"),
+            Col("invalid_reasons", "Invalid because", "list"),
+        ],
+    )
+
+
+DRAW = {"rules": _rules, "smoke": _smoke, "obd": _obd, "rsd": _rsd}
+for name, tab in tabs.items():
+    if tab.open:
+        with tab:
+            DRAW[name]()

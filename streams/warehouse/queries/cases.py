@@ -103,6 +103,62 @@ def queue(
     )
 
 
+def _queue_where(  # the conditions of :func:`queue`, for its counts
+    statuses: Sequence[str],
+    jurisdictions: Sequence[str],
+    sources: Sequence[str],
+    vehicle_classes: Sequence[str],
+) -> str:
+    conds = [
+        _VISIBLE,
+        "status IN {st:Array(String)}",
+        "opened_at >= {since:DateTime64(3)}",
+        "opened_at < {until:DateTime64(3)}",
+    ]
+    if jurisdictions:
+        conds.append(
+            "(jurisdiction IN {jur:Array(String)} OR hasAny(jurisdictions, {jur:Array(String)}))"
+        )
+    if sources:
+        conds.append("hasAny(sources, {src:Array(String)})")
+    if vehicle_classes:
+        conds.append("vehicle_class IN {vc:Array(String)}")
+    return " AND ".join(conds)
+
+
+def queue_counts(
+    client: Client,
+    scope: Scope,
+    statuses: Sequence[str],
+    since: datetime,
+    until: datetime,
+    jurisdictions: Sequence[str] = (),
+    sources: Sequence[str] = (),
+    vehicle_classes: Sequence[str] = (),
+) -> pd.DataFrame:
+    """How many cases :func:`queue` would list without its row limit, with the same filters: one
+    row of ``total``, ``new`` (status new), ``cross_source`` (more than one source) and
+    ``heavy_diesel`` (vehicle class), counted on the latest version of each case (``case_latest``
+    FINAL, light columns only)."""
+    sc = _sc(scope, "case queue counts")
+    where = _queue_where(statuses, jurisdictions, sources, vehicle_classes)
+    return client.query_df(
+        "SELECT count() AS total, countIf(status = 'new') AS new, "
+        "countIf(length(sources) > 1) AS cross_source, "
+        "countIf(vehicle_class = 'heavy_diesel') AS heavy_diesel "
+        f"FROM case_latest FINAL WHERE {where}",
+        parameters={
+            "st": list(statuses),
+            "since": since,
+            "until": until,
+            "jur": list(jurisdictions),
+            "src": list(sources),
+            "vc": list(vehicle_classes),
+            **sc,
+        },
+    )
+
+
 def case(client: Client, scope: Scope, case_id: str) -> pd.DataFrame:
     """The current state of one case (zero or one row)."""
     sc = _sc(scope, "case")

@@ -68,6 +68,16 @@ def test_vehicle_page_with_data(accounts, reader: Any) -> None:
     assert len(at.get("vega_lite_chart")) == 1  # the one time line
     headers = [list(d.value.columns) for d in at.dataframe]
     assert headers[0][:3] == ["时间（北京时间）", "数据来源", "规则"]
+    # the sections below the time line are tabs: only the open one is drawn
+    assert [t.label for t in at.tabs] == ["该车辆触发的规则", "黑烟抓拍证据", "遥感过车记录"]
+    assert len(at.dataframe) == 1
+    at.session_state["vehicle_section"] = "遥感过车记录"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    headers = [list(d.value.columns) for d in at.dataframe]
+    assert not any("数据来源" in h for h in headers)  # the rules table is not drawn now
+    assert any("监测点" in h for h in headers), headers  # the passes are
+    assert len(at.get("vega_lite_chart")) == 1  # the time line stays
 
 
 def test_vehicle_page_from_a_query_parameter_that_does_not_parse(accounts, reader: Any) -> None:
@@ -210,6 +220,12 @@ async def test_a_long_case_log_shows_its_newest_entries(
     monkeypatch.setattr("dashboards.case_panel.LOG_ROWS", 1)
     at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
     at.session_state["vehicle"] = {"plate": "沪D55501", "vin": ""}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    # the log is drawn when its tab is opened (the next step shows first)
+    assert not [d for d in at.dataframe if "链式哈希" in d.value.columns]
+    assert at.radio(key="act_v0") is not None
+    at.session_state["case_tab_v0"] = "处置记录"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     shown = [c.value for c in at.caption if c.value.startswith("最新 1 条")]

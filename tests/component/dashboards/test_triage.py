@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -100,10 +101,41 @@ def test_queue_lists_cases_with_their_explanation(accounts, running: Running) ->
     at = accounts.app(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "处置队列"
-    assert {m.label: m.value for m in at.metric}["显示案件数"] == "2"
+    assert {m.label: m.value for m in at.metric}["符合条件的案件"] == "2"
     frame = at.dataframe[0].value
     assert list(frame.columns[:3]) == ["研判分值", "分值构成", "车辆或加油站"]
     assert all("严重程度 20" in why for why in frame["分值构成"])
+
+
+def test_metrics_count_every_matching_case_not_only_the_listed_ones(
+    accounts, running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _open_cases(running, 3)
+    listed = case_queries.queue
+    # the list is cut (500 rows on the page); here at one row, so three cases overflow it
+    monkeypatch.setattr(case_queries, "queue", functools.partial(listed, limit=1))
+    at = accounts.app(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe[0].value) == 1
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["符合条件的案件"] == "3"
+    assert metrics["新线索"] == "3"
+    assert metrics["重型柴油车"] == "3"  # the example's VINs are heavy diesel
+    assert any("共 3 件" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def test_queue_counts_match_the_uncut_queue(running: Running) -> None:
+    _open_cases(running, 3)
+    now = utcnow()
+    args = (("new",), now - timedelta(days=2), now + timedelta(minutes=5))
+    full = case_queries.queue(running.pipeline.client, ZONE, *args)
+    counts = case_queries.queue_counts(running.pipeline.client, ZONE, *args).iloc[0]
+    assert int(counts["total"]) == len(full) == 3
+    assert int(counts["cross_source"]) == int(full["sources"].map(len).gt(1).sum())
+    none = case_queries.queue_counts(
+        running.pipeline.client, ZONE, *args, jurisdictions=("no-such-place",)
+    )
+    assert int(none["total"].iloc[0]) == 0
 
 
 def test_bulk_dismiss_is_recorded_in_the_case_log(accounts, running: Running) -> None:
@@ -265,3 +297,32 @@ def test_vehicle_page_shows_the_case_with_its_log_and_next_actions(
     assert any(str(q.iloc[0]["case_id"]) in e.label for e in at.expander)
     assert any("建议措施" in i.value for i in at.info)
     assert at.radio(key="act_v0").options == ["审核", "驳回"]  # what a new case allows
+
+
+def test_the_case_form_asks_only_what_the_chosen_action_needs_and_records_it(
+    accounts, running: Running
+) -> None:
+    q = _open_cases(running, 1)
+    at = accounts.app(str(PAGES_DIR / "vehicle_profile.py"))
+    at.session_state["vehicle"] = {"plate": "", "vin": str(q.iloc[0]["subject_id"])}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    keys = {w.key for w in at.selectbox} | {w.key for w in at.number_input}
+    assert not {"measure_v0", "code_v0", "ch_v0", "to_v0", "grade_v0", "k_v0"} & keys
+    at.radio(key="act_v0").set_value("dismiss").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="code_v0") is not None
+    assert "measure_v0" not in {w.key for w in at.selectbox}
+    at.text_input(key="reason_v0").input("同车重复推送")
+    at.text_input(key="who_v0").input("李警官")
+    at.button(key="go_v0").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    running.settle()
+    last = case_queries.log(running.pipeline.client, ZONE, str(q.iloc[0]["case_id"])).iloc[-1]
+    assert (last["action"], last["status_after"], last["actor"], last["reason"]) == (
+        "dismiss",
+        "dismissed",
+        "李警官",
+        "同车重复推送",
+    )

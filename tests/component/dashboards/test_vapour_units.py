@@ -224,3 +224,26 @@ def test_sensor_page_with_data_for_the_operator_of_the_station(accounts: Any, re
     at.sidebar.selectbox(key="sensor_pick").set_value("QP-GW-0001").run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["苯（时段内最大）"] == "1.800 µg/L"
+
+
+def test_sensor_page_opens_a_linked_sensor_and_draws_the_table_when_asked(
+    accounts: Any, reader: Any
+) -> None:
+    _sensor_data(reader)
+    at = accounts.app(str(PAGES_DIR / "vapor_sensors.py"), user="op_qp1")
+    at.query_params["sensor"] = "QP-GW-0001"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox(key="sensor_pick").value == "QP-GW-0001"
+    readings = [d for d in at.dataframe if "监测数据" in d.value.columns]
+    assert not readings  # the readings table is sent when its expander is opened
+    at.session_state["sensor_table"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [d for d in at.dataframe if "监测数据" in d.value.columns]
+    # a link to another station's sensor opens the operator's own first sensor instead
+    other = accounts.app(str(PAGES_DIR / "vapor_sensors.py"), user="op_qp1")
+    other.query_params["sensor"] = "QP-AM-0002"
+    other.run()
+    assert not other.exception
+    assert other.sidebar.selectbox(key="sensor_pick").value == "QP-AM-0001"

@@ -107,7 +107,13 @@ def test_queue_shows_the_capture_as_images(
     assert metrics["模型黑度"] == "2.6"  # the highest grade, not the NEV suspect, comes first
     assert len(at.get("image")) == 3  # best frame, plume crop, plate crop
     assert not at.warning  # the images were found
-    assert len(at.dataframe) == 1  # the queue; the per-camera table waits in its expander
+    # the queue list and the per-camera table wait in their expanders (sent when opened)
+    assert not at.dataframe
+    at.session_state["smoke_queue_list"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe) == 1
+    assert at.dataframe[0].value["车牌"].iloc[0] == "沪D12345"  # the capture under review first
     at.session_state["smoke_per_camera"] = True
     at.run()
     assert not at.exception, [e.value for e in at.exception]

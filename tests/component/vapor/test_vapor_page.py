@@ -94,6 +94,14 @@ async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline
         assert not at.exception, [e.value for e in at.exception]
         isd = next(t for t in at.tabs if "ISD" in t.label)
         assert any("ISD" in str(c) for c in isd.dataframe[0].value.columns)
+        # the printable sheets and the tank table are tabs too: drawn once chosen
+        assert not at.get("download_button") and not at.date_input
+        sheets = next(t for t in at.tabs if t.label == "达标报表")
+        at.session_state["station_history_tab"] = sheets.label
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert len(at.date_input) == 2
+        assert not next(t for t in at.tabs if "ISD" in t.label).dataframe
         # another operator: station QP-ST-0003 only, nothing of QP-ST-0001 visible
         other = accounts.app(str(PAGE), user="op_qp3")
         other.query_params["station"] = "QP-ST-0001"  # a URL parameter changes nothing either

@@ -77,3 +77,44 @@ def test_each_names_every_row_calling_once_per_distinct_value() -> None:
     assert list(out) == ["QINGPU", "QINGPU", "–", "–", "a、b", "a、b", "WUJIANG"]
     assert calls.count("qingpu") == 1 and calls.count("wujiang") == 1
     assert len(calls) == 5  # a list and an array with the same items count once
+
+
+def test_boxed_jpeg_draws_the_boxes_and_follows_a_replaced_picture(tmp_path) -> None:
+    import io
+    import os
+
+    from PIL import Image
+
+    from dashboards.widgets import boxed_jpeg
+
+    pic = tmp_path / "frame.jpg"
+    Image.new("RGB", (60, 40), (255, 255, 255)).save(pic)
+    drawn = Image.open(io.BytesIO(boxed_jpeg(pic, [((10, 10, 50, 30), "#e03030")])))
+    assert drawn.format == "JPEG" and drawn.size == (60, 40)
+    r, g, b = drawn.convert("RGB").getpixel((10, 20))  # on the box's left edge
+    assert r > 180 and g < 120 and b < 120
+    assert min(drawn.convert("RGB").getpixel((30, 20))) > 230  # inside stays white
+    # the same file name with another picture (a newer version): drawn again, not served old
+    Image.new("RGB", (60, 40), (0, 0, 0)).save(pic)
+    st = pic.stat()
+    os.utime(pic, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+    again = Image.open(io.BytesIO(boxed_jpeg(pic, [((10, 10, 50, 30), "#e03030")])))
+    assert max(again.convert("RGB").getpixel((30, 20))) < 30
+
+
+def test_one_per_slot_keeps_the_first_row_of_each_group_and_slot_with_its_count() -> None:
+    from dashboards.widgets import one_per_slot
+
+    t0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    df = pd.DataFrame(
+        {
+            "ts": [t0, t0.replace(minute=10), t0.replace(minute=59), t0.replace(hour=9), t0],
+            "source": ["rsd", "rsd", "rsd", "rsd", "obd"],
+            "what": ["exceedance"] * 5,
+            "label": ["a", "b", "c", "d", "e"],
+        }
+    )
+    out = one_per_slot(df, "ts", ("source", "what"), 60)
+    assert list(out["label"]) == ["a", "d", "e"]  # 08:00–08:59 of rsd is one point
+    assert list(out["n"]) == [3, 1, 1]
+    assert one_per_slot(df, "ts", ("source", "what"), 1)["n"].sum() == len(df)
