@@ -116,4 +116,5 @@ if __name__ == "__main__" or _in_a_script_run():
     st.set_page_config(page_title=_("YRD Emissions Watch"), page_icon="🛰️", layout="wide")
     st.session_state.pop("_emw_denied_shown", None)
     scope = gate()  # the login form and a stop when nobody is logged in
-    st.navigation(build_navigation(scope)).run()
+    # every page listed: collapsed, Streamlit adds an untranslated "View N more" link
+    st.navigation(build_navigation(scope), expanded=True).run()
