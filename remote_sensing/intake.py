@@ -69,6 +69,11 @@ from remote_sensing.evaluate import Evaluator
 from remote_sensing.events import RsdCalibration, RsdDowntime, RsdPass
 from remote_sensing.profiles import Profile, load_profile
 
+try:  # a speed-up of the JSON intake only (``_loads``)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; json reads the same
+    _orjson = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 COMPONENT = "rsd_intake"
 
@@ -191,6 +196,24 @@ class BodyError(Exception):
     """The body as a whole cannot be read (not JSON/CSV, wrong shape, too many records)."""
 
 
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))  # digit -> "0"
+_LONG_NUMBER = b"0" * 19  # 18 digits always fit int64
+
+
+def _loads(text: str, raw: bytes) -> Any:
+    """``json.loads(text)``, through orjson where it gives the same values (about 2.5x faster).
+    orjson reads an integer beyond 64 bits as a float, so a body with a run of 19 digits (``raw``:
+    the body's bytes; ASCII digits are themselves in UTF-8 and GB 18030) is read by ``json``, and
+    so is what orjson refuses (NaN, 1e400, lone surrogates …) and a body that is not JSON: values
+    and error messages are ``json``'s."""
+    if _orjson is not None and _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return _orjson.loads(text)
+        except (_orjson.JSONDecodeError, UnicodeEncodeError):
+            pass
+    return json.loads(text)
+
+
 def parse_body(body: bytes, content_type: str, max_records: int) -> list[Any]:
     """Records of a JSON or CSV body (each a dict, or whatever JSON gave: checked per record)."""
     ct = (content_type or "").split(";")[0].strip().lower()
@@ -215,7 +238,7 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> list[Any]:
         records: list[Any] = rows
     else:
         try:
-            data = json.loads(text)
+            data = _loads(text, body)
         except json.JSONDecodeError as exc:
             raise BodyError(
                 f"body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"

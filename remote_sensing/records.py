@@ -38,8 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from remote_sensing.arrowcols import to_indices
+
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 _NONE = type(None)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -77,7 +80,7 @@ def _kind(values: Sequence[Any]) -> str:
 class RecordColumns:
     """The records of a batch (flat dicts) as columns, read once."""
 
-    __slots__ = ("_arrays", "_kinds", "_series", "m", "names", "recs", "values")
+    __slots__ = ("_arrays", "_arrow", "_kinds", "_series", "m", "names", "recs", "values")
 
     def __init__(self, recs: Sequence[dict[str, Any]]) -> None:
         self.recs = recs
@@ -98,6 +101,7 @@ class RecordColumns:
         self._kinds: dict[str, str] = {}
         self._arrays: dict[str, np.ndarray] = {}
         self._series: dict[str, pd.Series] = {}
+        self._arrow: dict[str, pa.Array] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.values
@@ -116,6 +120,15 @@ class RecordColumns:
             kind = self.kind(name)
             dtype = {"float": np.float64, "int": np.int64, "bool": np.bool_}[kind or ""]
             got = self._arrays[name] = np.array(self.values[name], dtype=dtype)
+        return got
+
+    def arrow(self, name: str) -> pa.Array:
+        """A ``str`` column as an Arrow string array (missing: null)."""
+        got = self._arrow.get(name)
+        if got is None:
+            import pyarrow as pa
+
+            got = self._arrow[name] = pa.array(self.values[name], type=pa.string())
         return got
 
     def series(self, name: str) -> pd.Series:
@@ -159,17 +172,13 @@ class RecordColumns:
         if kind == "str":
             from pandas.util import hash_array
 
-            distinct: dict[Any, int] = {None: 0}
-            codes = np.fromiter(
-                (distinct.setdefault(v, len(distinct)) for v in self.values[name]),
-                dtype=np.intp,
-                count=self.m,
-            )
-            texts = np.array(list(distinct)[1:], dtype=object)
-            table = np.empty(len(distinct), dtype=np.uint64)
-            table[0] = _U8MAX
-            table[1:] = hash_array(texts, categorize=False) if len(texts) else []
-            return table[codes]
+            enc = self.arrow(name).dictionary_encode()
+            texts = np.array(enc.dictionary.to_pylist(), dtype=object)
+            table = np.empty(len(texts) + 1, dtype=np.uint64)
+            if len(texts):
+                table[:-1] = hash_array(texts, categorize=False)
+            table[-1] = _U8MAX  # a missing value
+            return table[to_indices(enc, len(texts))]
         from pandas.util import hash_pandas_object
 
         return hash_pandas_object(self.series(name), index=False).to_numpy(dtype=np.uint64)

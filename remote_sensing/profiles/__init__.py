@@ -116,6 +116,7 @@ def _text_series(s: pd.Series) -> pd.Series:
 
 
 _NESTED = frozenset({list, dict})
+_UNKNOWN = "\x00unknown code"  # a code that no table holds (marks a lookup that missed)
 
 
 def _present(s: pd.Series) -> np.ndarray:
@@ -129,6 +130,16 @@ def _present(s: pd.Series) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the zone's vehicles pass again and again
+def _plate(text: str, colour: str) -> tuple[str, str] | None:
+    """(number, colour) of a plate as read, or None when it does not parse."""
+    try:
+        p = Plate.parse(text, colour)
+    except ValidationError:
+        return None
+    return p.number, p.colour.value
+
+
 def _ref(v: Any) -> str:
     if isinstance(v, str):
         return v.strip()
@@ -137,14 +148,17 @@ def _ref(v: Any) -> str:
 
 def _image_tuples(rc: RecordColumns, fields: Sequence[str], m: int) -> list[tuple[str, ...]]:
     """Per row, the non-empty image references of ``fields`` (column-wise, in field order)."""
-    cols = [rc.tolist(f) for f in fields if f in rc]
+    cols: list[list[str]] = []
+    for f in fields:
+        if f not in rc:
+            continue
+        if rc.kind(f) == "str":
+            cols.append(["" if x is None else x.strip() for x in rc.values[f]])
+        else:
+            cols.append([x.strip() if isinstance(x, str) else _ref(x) for x in rc.tolist(f)])
     if not cols:
         return [()] * m
-    out: list[tuple[str, ...]] = []
-    for row in zip(*cols, strict=True):
-        refs = [x.strip() if isinstance(x, str) else _ref(x) for x in row]
-        out.append(tuple(x for x in refs if x))
-    return out
+    return [tuple(filter(None, row)) for row in zip(*cols, strict=True)]
 
 
 def _texts_of(rc: RecordColumns, vf: str) -> np.ndarray:
@@ -156,7 +170,7 @@ def _texts_of(rc: RecordColumns, vf: str) -> np.ndarray:
     if kind == "str":
         import pyarrow.compute as pc
 
-        arr = pc.utf8_trim_whitespace(pa.array(vals, type=pa.string())).fill_null("")
+        arr = pc.utf8_trim_whitespace(rc.arrow(vf)).fill_null("")
         return np.array(arr.to_pylist(), dtype=object)
     if kind in ("int", "bool"):
         return np.array([str(v) for v in vals], dtype=object)
@@ -294,18 +308,16 @@ class Profile:
                     continue
                 table = self.codes.get(canon)
                 vals = _texts_of(rc, vf)
-                out = np.full(m, None, dtype=object)
-                raw = rc.values[vf]
-                for j, key in enumerate(vals):
-                    if key == "":
-                        continue
-                    if table is None:
-                        out[j] = key
-                    elif key in table:
-                        out[j] = table[key]
-                    else:
+                out = np.empty(m, dtype=object)
+                if table is None:
+                    out[:] = [None if key == "" else key for key in vals]
+                else:
+                    get = table.get
+                    out[:] = [None if key == "" else get(key, _UNKNOWN) for key in vals]
+                    for j in np.flatnonzero(out == _UNKNOWN).tolist():
+                        out[j] = None
                         try:
-                            self._code(vf, canon, raw[j])
+                            self._code(vf, canon, rc.values[vf][j])
                         except ValidationError as exc:
                             fail(j, exc)
                 cols[canon] = out
@@ -327,20 +339,12 @@ class Profile:
         colours = cols.get("plate_colour", np.full(m, None, dtype=object))
         flags = np.empty(m, dtype=object)
         flags[:] = [()] * m
-        parsed: dict[tuple[str, str], tuple[str, str] | None] = {}  # a batch repeats vehicles
         for j in range(m):
             t = plates[j]
             if not t or t in _UNREAD:
                 plates[j] = ""
                 continue
-            key = (t, colours[j] or "unknown")
-            if key not in parsed:
-                try:
-                    p = Plate.parse(*key)
-                    parsed[key] = (p.number, p.colour.value)
-                except ValidationError:
-                    parsed[key] = None
-            got = parsed[key]
+            got = _plate(t, colours[j] or "unknown")
             if got is None:
                 plates[j] = ""
                 flags[j] = ("plate_unparsed",)
@@ -369,7 +373,7 @@ class Profile:
         that is there but not a finite number fails its record with :meth:`_float`'s message."""
         if rc.kind(vf) in ("float", "int", "bool"):
             raw = rc.values[vf]
-            arr = np.array(raw, dtype=np.float64)  # None -> NaN
+            arr = rc.array(vf).astype(np.float64)  # missing: NaN
             for j in np.flatnonzero(~np.isfinite(arr)).tolist():
                 v = raw[j]
                 if v is None or v != v:  # missing, or NaN (read as missing)
