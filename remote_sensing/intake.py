@@ -523,6 +523,19 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+class _Answer(JSONResponse):
+    """A JSON answer rendered by orjson where it can (per-record answers of a 10,000-record
+    batch: ~1 µs per record with ``json``, ~0.1 with orjson); else as ``JSONResponse`` does."""
+
+    def render(self, content: Any) -> bytes:
+        if _orjson is not None:
+            try:
+                return _orjson.dumps(content)
+            except TypeError:  # a value orjson does not write (e.g. an integer beyond 64 bits)
+                pass
+        return super().render(content)
+
+
 def create_app(intake: Intake) -> Starlette:
     """The ASGI app serving the intake endpoints."""
 
@@ -559,10 +572,10 @@ def create_app(intake: Intake) -> Starlette:
         if res.rejected and not res.accepted and not res.duplicates:
             # nothing of the body was taken: a client error, with every record's reason
             reasons = sorted({str(x.get("error", "")) for x in res.results})
-            return JSONResponse(
+            return _Answer(
                 {"error": f"every record rejected ({', '.join(reasons)})", **res.as_json()}, 422
             )
-        return JSONResponse(res.as_json())
+        return _Answer(res.as_json())
 
     async def _operator(request: Request, fn: Any) -> JSONResponse:
         token = _token(request)

@@ -61,9 +61,9 @@ def _finalise(u: np.ndarray) -> np.ndarray:
     return u
 
 
-def _kind(values: Sequence[Any]) -> str:
-    """The dtype ``DataFrame.from_records`` gives a column of these values (``None``: missing)."""
-    types = set(map(type, values))
+def _kind(values: Sequence[Any], types: set[type]) -> str:
+    """The dtype ``DataFrame.from_records`` gives a column of these values (``None``: missing)
+    whose value types are ``types``."""
     if types <= {str, _NONE}:
         return "str" if str in types else "other"
     if types == {bool}:
@@ -80,7 +80,7 @@ def _kind(values: Sequence[Any]) -> str:
 class RecordColumns:
     """The records of a batch (flat dicts) as columns, read once."""
 
-    __slots__ = ("_arrays", "_arrow", "_kinds", "_series", "m", "names", "recs", "values")
+    __slots__ = ("_arrays", "_arrow", "_kinds", "_series", "_types", "m", "names", "recs", "values")
 
     def __init__(self, recs: Sequence[dict[str, Any]]) -> None:
         self.recs = recs
@@ -98,6 +98,7 @@ class RecordColumns:
         else:
             cols = []
         self.values: dict[str, Sequence[Any]] = dict(zip(names, cols, strict=True))
+        self._types = {n: set(map(type, c)) for n, c in self.values.items()}
         self._kinds: dict[str, str] = {}
         self._arrays: dict[str, np.ndarray] = {}
         self._series: dict[str, pd.Series] = {}
@@ -106,11 +107,19 @@ class RecordColumns:
     def __contains__(self, name: object) -> bool:
         return name in self.values
 
+    def rows_holding(self, types: frozenset[type]) -> set[int]:
+        """Positions of the records that hold a value of one of ``types`` (exact types)."""
+        out: set[int] = set()
+        for name, seen in self._types.items():
+            if not types.isdisjoint(seen):
+                out.update(j for j, v in enumerate(self.values[name]) if v.__class__ in types)
+        return out
+
     def kind(self, name: str) -> str | None:
         """``str`` | ``float`` | ``int`` | ``bool`` | ``other``; ``None`` when no record has it."""
         got = self._kinds.get(name)
         if got is None and name in self.values:
-            got = self._kinds[name] = _kind(self.values[name])
+            got = self._kinds[name] = _kind(self.values[name], self._types[name])
         return got
 
     def array(self, name: str) -> np.ndarray:

@@ -273,19 +273,23 @@ class Profile:
         errors: dict[int, str] = {}
         pos: list[int] = []
         for i, r in enumerate(records):
-            if not isinstance(r, dict):
+            if isinstance(r, dict):
+                pos.append(i)
+            else:
                 errors[i] = f"record {i}: expected an object of fields, got {type(r).__name__}"
-                continue
-            if not _NESTED.isdisjoint(map(type, r.values())):  # fast test, then find the field
-                nested = next(k for k, v in r.items() if isinstance(v, list | dict))
-                errors[i] = str(
-                    ValidationError(str(nested), r[nested], "a single value, not a list or object")
+        rc = RecordColumns([records[i] for i in pos])
+        nested = rc.rows_holding(_NESTED)
+        if nested:  # a record with a list or object as a value: rejected, and read without it
+            for j in nested:
+                r = records[pos[j]]
+                name = next(k for k, v in r.items() if isinstance(v, list | dict))
+                errors[pos[j]] = str(
+                    ValidationError(str(name), r[name], "a single value, not a list or object")
                 )
-                continue
-            pos.append(i)
-        recs = [records[i] for i in pos]
+            pos = [p for j, p in enumerate(pos) if j not in nested]
+            rc = RecordColumns([records[i] for i in pos])
+        recs = rc.recs
         m = len(recs)
-        rc = RecordColumns(recs)
         bad = np.zeros(m, dtype=bool)
 
         def fail(j: int, exc: Exception) -> None:
