@@ -120,7 +120,11 @@ def _where(site: RsdSite, lat: float | None, lon: float | None, jur: str) -> str
 
 
 def _floats(a: Any) -> list[float | None]:
-    return [None if x != x else x for x in np.asarray(a, dtype=np.float64).tolist()]
+    """Python floats, NaN as None (converted in numpy: no Python loop per value)."""
+    f = np.asarray(a, dtype=np.float64)
+    out = f.astype(object)
+    out[np.isnan(f)] = None
+    return out.tolist()  # type: ignore[no-any-return]
 
 
 def build_passes(

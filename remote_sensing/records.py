@@ -92,9 +92,10 @@ class RecordColumns:
         if k == 1:
             cols = [[r.get(names[0]) for r in recs]]
         elif k:
-            get = operator.itemgetter(*names)  # a record with k fields has every field
-            rows = [get(r) if len(r) == k else tuple(map(r.get, names)) for r in recs]
-            cols = list(zip(*rows, strict=True))
+            if set(map(len, recs)) != {k}:  # a record with k fields has every field
+                blank = dict.fromkeys(names)
+                recs = [r if len(r) == k else {**blank, **r} for r in recs]
+            cols = list(zip(*map(operator.itemgetter(*names), recs), strict=True))
         else:
             cols = []
         self.values: dict[str, Sequence[Any]] = dict(zip(names, cols, strict=True))
