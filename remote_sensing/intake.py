@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import gc
 import hashlib
 import io
 import json
@@ -45,7 +46,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -192,6 +193,19 @@ class IngestResult:
         }
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a synchronous section (no ``await`` inside):
+    reference counting still frees everything; collection resumes at the section's end."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class BodyError(Exception):
     """The body as a whole cannot be read (not JSON/CSV, wrong shape, too many records)."""
 
@@ -321,36 +335,39 @@ class Intake:
         t0 = time.perf_counter()
         self.metrics.inc(COMPONENT, "requests")
         self.metrics.inc(COMPONENT, "bytes", len(body))
-        records = parse_body(body, content_type, self.max_records)
-        now = self.now()
-        ext = "json" if body.lstrip()[:1] in (b"[", b"{") else "csv"
-        raw_ref = self.raw.put(body, ext, now.astimezone(BEIJING).date())
-        res = IngestResult(raw_ref=raw_ref)
-        batch = profile.canonical_batch(records)
-        cols, rows, bad = batch.cols, batch.rows, batch.errors
-        errors: dict[int, RecordError] = {}
-        for i, msg in bad.items():
-            rec = records[i]
-            rid = str(rec.get(profile.vendor("record_id"), "")) if isinstance(rec, dict) else ""
-            errors[i] = RecordError(i, rid, "malformed", msg)
-        if images and rows:
-            mapped = np.empty(len(rows), dtype=object)
-            mapped[:] = [tuple(images.get(x, x) for x in t) for t in cols["images"]]
-            cols["images"] = mapped
-            cols["video"] = np.array([images.get(v, v) for v in cols["video"]], dtype=object)
-        events, errs = build_passes(
-            cols,
-            rows,
-            registry=self.registry,
-            evaluator=self.evaluator,
-            profile=profile.name,
-            now=now,
-            token_sites=token_sites,
-            raw_ref=raw_ref,
-            calibration=self.state.calibration_ok,
-            present=frozenset(profile.fields),
-        )
-        errors.update(errs)
+        # the batch's objects (records, columns, events) are built with the cyclic GC paused:
+        # they hold no cycles, and its passes over a heap this size cost ~7 % of the work
+        with _gc_paused():
+            records = parse_body(body, content_type, self.max_records)
+            now = self.now()
+            ext = "json" if body.lstrip()[:1] in (b"[", b"{") else "csv"
+            raw_ref = self.raw.put(body, ext, now.astimezone(BEIJING).date())
+            res = IngestResult(raw_ref=raw_ref)
+            batch = profile.canonical_batch(records)
+            cols, rows, bad = batch.cols, batch.rows, batch.errors
+            errors: dict[int, RecordError] = {}
+            for i, msg in bad.items():
+                rec = records[i]
+                rid = str(rec.get(profile.vendor("record_id"), "")) if isinstance(rec, dict) else ""
+                errors[i] = RecordError(i, rid, "malformed", msg)
+            if images and rows:
+                mapped = np.empty(len(rows), dtype=object)
+                mapped[:] = [tuple(images.get(x, x) for x in t) for t in cols["images"]]
+                cols["images"] = mapped
+                cols["video"] = np.array([images.get(v, v) for v in cols["video"]], dtype=object)
+            events, errs = build_passes(
+                cols,
+                rows,
+                registry=self.registry,
+                evaluator=self.evaluator,
+                profile=profile.name,
+                now=now,
+                token_sites=token_sites,
+                raw_ref=raw_ref,
+                calibration=self.state.calibration_ok,
+                present=frozenset(profile.fields),
+            )
+            errors.update(errs)
         hashes = batch.hashes
         # idempotence: ids stored before, and repeats inside this batch. The lock makes
         # check -> publish -> remember atomic across concurrent requests of this process.
