@@ -5,7 +5,9 @@ idempotence store and raw-body store in a temp dir) runs in a child process; thi
 pre-built JSON batches of simulator records with aiohttp. ``publish`` in the server only counts
 events, so the figure is the intake's own cost (parse, validate, compute, dedupe, answer), not the
 bus's. Besides wall-clock records/s it prints records per CPU-second of the server process (from
-/proc; steadier than wall time on a shared machine). Prints figures; asserts nothing.
+/proc; steadier than wall time on a shared machine), and, as the anchor from the same run, the same
+bodies posted to an endpoint of the same server that only reads them (the transport's share).
+Prints figures; asserts nothing.
 
     .venv/bin/python bench/bench_rsd_intake.py [--records 60000] [--batch 2000] [--concurrency 2]
 """
@@ -63,9 +65,16 @@ def _serve(port: int, state_dir: str, ready: mp.Event) -> None:  # type: ignore[
         raw=RawStore(Path(state_dir) / "raw"),
         max_records=10_000,
     )
-    config = uvicorn.Config(
-        create_app(intake), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    async def sink(request: Request) -> JSONResponse:  # the anchor: read the body, answer
+        body = await request.body()
+        return JSONResponse({"accepted": 0, "duplicates": 0, "rejected": 0, "bytes": len(body)})
+
+    app = create_app(intake)
+    app.add_route("/bench/sink", sink, methods=["POST"])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 
     async def main() -> None:
@@ -102,7 +111,7 @@ def _bodies(n: int, batch: int) -> list[tuple[str, str, bytes]]:
 
 
 async def _post_all(
-    port: int, bodies: list[tuple[str, str, bytes]], conc: int
+    port: int, bodies: list[tuple[str, str, bytes]], conc: int, path: str = "/api/rsd/v1/records"
 ) -> tuple[int, int, int, float]:
     import aiohttp
 
@@ -116,7 +125,7 @@ async def _post_all(
         while not q.empty():
             tok, prof, body = q.get_nowait()
             async with session.post(
-                f"http://127.0.0.1:{port}/api/rsd/v1/records?profile={prof}",
+                f"http://127.0.0.1:{port}{path}?profile={prof}",
                 data=body,
                 headers={"Authorization": f"Bearer {tok}", "Content-Type": "application/json"},
             ) as r:
@@ -157,6 +166,10 @@ def main() -> None:
             acc2, dup2, rej2, secs2 = asyncio.run(_post_all(port, bodies, a.concurrency))
             cpu2 = _cpu_of(proc.pid) - c0
             res.update(dup_wall_s=secs2, dup_server_cpu_s=cpu2)
+            c0 = _cpu_of(proc.pid)
+            *_, secs3 = asyncio.run(_post_all(port, bodies, a.concurrency, "/bench/sink"))
+            cpu3 = _cpu_of(proc.pid) - c0
+            res.update(anchor_wall_s=secs3, anchor_server_cpu_s=cpu3)
             if a.json:
                 print(json.dumps(res))
                 return
@@ -177,6 +190,11 @@ def main() -> None:
             print(
                 f"  {secs2:.2f} s -> {n / secs2:,.0f} records/s; "
                 f"server CPU {cpu2:.2f} s -> {n / cpu2:,.0f} records/CPU-s"
+            )
+            print(
+                "anchor, same bodies to an endpoint that reads and drops them (uvicorn, Starlette, "
+                f"this client): {n / secs3:,.0f} records/s; server CPU {cpu3:.2f} s -> "
+                f"{cpu3 / n * 1e6:.1f} µs/record of the intake's {cpu / n * 1e6:.1f}"
             )
         finally:
             proc.terminate()

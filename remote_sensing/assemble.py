@@ -120,7 +120,11 @@ def _where(site: RsdSite, lat: float | None, lon: float | None, jur: str) -> str
 
 
 def _floats(a: Any) -> list[float | None]:
-    return [None if x != x else x for x in np.asarray(a, dtype=np.float64).tolist()]
+    """Python floats, NaN as None (converted in numpy: no Python loop per value)."""
+    f = np.asarray(a, dtype=np.float64)
+    out = f.astype(object)
+    out[np.isnan(f)] = None
+    return out.tolist()  # type: ignore[no-any-return]
 
 
 def build_passes(
@@ -147,15 +151,20 @@ def build_passes(
     errors: dict[int, RecordError] = {}
     if n == 0:
         return events, errors
-    rid = cols["record_id"]
-    site_ids = cols["site_id"]
-    ts_col = cols["ts"]
+    rid = list(cols["record_id"])
+    site_ids = list(cols["site_id"])
+    ts_col = list(cols["ts"])
     keep = np.zeros(n, dtype=bool)
     sites: list[RsdSite | None] = [None] * n
     jurs: list[str] = [""] * n  # per record: its own jurisdiction, where the unit stood, the site's
-    lat_col = np.asarray(cols["latitude"], dtype=np.float64) if "latitude" in cols else None
-    lon_col = np.asarray(cols["longitude"], dtype=np.float64) if "longitude" in cols else None
-    jur_col = cols.get("jurisdiction")
+    nan = float("nan")
+    lat_col = (
+        np.asarray(cols["latitude"], dtype=np.float64).tolist() if "latitude" in cols else None
+    )
+    lon_col = (
+        np.asarray(cols["longitude"], dtype=np.float64).tolist() if "longitude" in cols else None
+    )
+    jur_col = [str(x or "") for x in cols["jurisdiction"]] if "jurisdiction" in cols else None
     cal = np.empty(n, dtype=object)
     cal_cache: dict[tuple[str, date], bool] = {}
     latest = now + FUTURE_TOLERANCE
@@ -182,12 +191,15 @@ def build_passes(
                 f"{now.isoformat()}",
             )
             continue
-        where = _where(
-            site,
-            None if lat_col is None else float(lat_col[j]),
-            None if lon_col is None else float(lon_col[j]),
-            "" if jur_col is None else str(jur_col[j] or ""),
-        )
+        lat = nan if lat_col is None else lat_col[j]
+        lon = nan if lon_col is None else lon_col[j]
+        jur = "" if jur_col is None else jur_col[j]
+        if lat != lat and lon != lon and not jur:  # a fixed unit's record: the site's
+            where: str | tuple[str, str] = site.jurisdiction
+        else:
+            where = _where(
+                site, None if lat_col is None else lat, None if lon_col is None else lon, jur
+            )
         if isinstance(where, tuple):
             errors[rows[j]] = RecordError(rows[j], rid[j], *where)
             continue

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import gc
 import hashlib
 import io
 import json
@@ -45,7 +46,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -68,6 +69,11 @@ from remote_sensing.assemble import RecordError, build_passes, registry_calibrat
 from remote_sensing.evaluate import Evaluator
 from remote_sensing.events import RsdCalibration, RsdDowntime, RsdPass
 from remote_sensing.profiles import Profile, load_profile
+
+try:  # a speed-up of the JSON intake only (``_loads``)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; json reads the same
+    _orjson = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 COMPONENT = "rsd_intake"
@@ -187,8 +193,39 @@ class IngestResult:
         }
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a synchronous section (no ``await`` inside):
+    reference counting still frees everything; collection resumes at the section's end."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class BodyError(Exception):
     """The body as a whole cannot be read (not JSON/CSV, wrong shape, too many records)."""
+
+
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))  # digit -> "0"
+_LONG_NUMBER = b"0" * 19  # 18 digits always fit int64
+
+
+def _loads(text: str, raw: bytes) -> Any:
+    """``json.loads(text)``, through orjson where it gives the same values (about 2.5x faster).
+    orjson reads an integer beyond 64 bits as a float, so a body with a run of 19 digits (``raw``:
+    the body's bytes; ASCII digits are themselves in UTF-8 and GB 18030) is read by ``json``, and
+    so is what orjson refuses (NaN, 1e400, lone surrogates …) and a body that is not JSON: values
+    and error messages are ``json``'s."""
+    if _orjson is not None and _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return _orjson.loads(text)
+        except (_orjson.JSONDecodeError, UnicodeEncodeError):
+            pass
+    return json.loads(text)
 
 
 def parse_body(body: bytes, content_type: str, max_records: int) -> list[Any]:
@@ -215,7 +252,7 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> list[Any]:
         records: list[Any] = rows
     else:
         try:
-            data = json.loads(text)
+            data = _loads(text, body)
         except json.JSONDecodeError as exc:
             raise BodyError(
                 f"body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
@@ -298,36 +335,39 @@ class Intake:
         t0 = time.perf_counter()
         self.metrics.inc(COMPONENT, "requests")
         self.metrics.inc(COMPONENT, "bytes", len(body))
-        records = parse_body(body, content_type, self.max_records)
-        now = self.now()
-        ext = "json" if body.lstrip()[:1] in (b"[", b"{") else "csv"
-        raw_ref = self.raw.put(body, ext, now.astimezone(BEIJING).date())
-        res = IngestResult(raw_ref=raw_ref)
-        batch = profile.canonical_batch(records)
-        cols, rows, bad = batch.cols, batch.rows, batch.errors
-        errors: dict[int, RecordError] = {}
-        for i, msg in bad.items():
-            rec = records[i]
-            rid = str(rec.get(profile.vendor("record_id"), "")) if isinstance(rec, dict) else ""
-            errors[i] = RecordError(i, rid, "malformed", msg)
-        if images and rows:
-            mapped = np.empty(len(rows), dtype=object)
-            mapped[:] = [tuple(images.get(x, x) for x in t) for t in cols["images"]]
-            cols["images"] = mapped
-            cols["video"] = np.array([images.get(v, v) for v in cols["video"]], dtype=object)
-        events, errs = build_passes(
-            cols,
-            rows,
-            registry=self.registry,
-            evaluator=self.evaluator,
-            profile=profile.name,
-            now=now,
-            token_sites=token_sites,
-            raw_ref=raw_ref,
-            calibration=self.state.calibration_ok,
-            present=frozenset(profile.fields),
-        )
-        errors.update(errs)
+        # the batch's objects (records, columns, events) are built with the cyclic GC paused:
+        # they hold no cycles, and its passes over a heap this size cost ~7 % of the work
+        with _gc_paused():
+            records = parse_body(body, content_type, self.max_records)
+            now = self.now()
+            ext = "json" if body.lstrip()[:1] in (b"[", b"{") else "csv"
+            raw_ref = self.raw.put(body, ext, now.astimezone(BEIJING).date())
+            res = IngestResult(raw_ref=raw_ref)
+            batch = profile.canonical_batch(records)
+            cols, rows, bad = batch.cols, batch.rows, batch.errors
+            errors: dict[int, RecordError] = {}
+            for i, msg in bad.items():
+                rec = records[i]
+                rid = str(rec.get(profile.vendor("record_id"), "")) if isinstance(rec, dict) else ""
+                errors[i] = RecordError(i, rid, "malformed", msg)
+            if images and rows:
+                mapped = np.empty(len(rows), dtype=object)
+                mapped[:] = [tuple(images.get(x, x) for x in t) for t in cols["images"]]
+                cols["images"] = mapped
+                cols["video"] = np.array([images.get(v, v) for v in cols["video"]], dtype=object)
+            events, errs = build_passes(
+                cols,
+                rows,
+                registry=self.registry,
+                evaluator=self.evaluator,
+                profile=profile.name,
+                now=now,
+                token_sites=token_sites,
+                raw_ref=raw_ref,
+                calibration=self.state.calibration_ok,
+                present=frozenset(profile.fields),
+            )
+            errors.update(errs)
         hashes = batch.hashes
         # idempotence: ids stored before, and repeats inside this batch. The lock makes
         # check -> publish -> remember atomic across concurrent requests of this process.
@@ -500,6 +540,19 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+class _Answer(JSONResponse):
+    """A JSON answer rendered by orjson where it can (per-record answers of a 10,000-record
+    batch: ~1 µs per record with ``json``, ~0.1 with orjson); else as ``JSONResponse`` does."""
+
+    def render(self, content: Any) -> bytes:
+        if _orjson is not None:
+            try:
+                return _orjson.dumps(content)
+            except TypeError:  # a value orjson does not write (e.g. an integer beyond 64 bits)
+                pass
+        return super().render(content)
+
+
 def create_app(intake: Intake) -> Starlette:
     """The ASGI app serving the intake endpoints."""
 
@@ -536,10 +589,10 @@ def create_app(intake: Intake) -> Starlette:
         if res.rejected and not res.accepted and not res.duplicates:
             # nothing of the body was taken: a client error, with every record's reason
             reasons = sorted({str(x.get("error", "")) for x in res.results})
-            return JSONResponse(
+            return _Answer(
                 {"error": f"every record rejected ({', '.join(reasons)})", **res.as_json()}, 422
             )
-        return JSONResponse(res.as_json())
+        return _Answer(res.as_json())
 
     async def _operator(request: Request, fn: Any) -> JSONResponse:
         token = _token(request)

@@ -32,6 +32,7 @@ import yaml
 from core.errors import ConfigError, ValidationError
 from core.ids import Plate
 from remote_sensing.arrowcols import to_float64, to_indices
+from remote_sensing.records import RecordColumns
 
 if TYPE_CHECKING:  # pandas only in the intake's batch path: ~0.5 s of import for ``rsd evaluate``
     import pandas as pd
@@ -115,6 +116,7 @@ def _text_series(s: pd.Series) -> pd.Series:
 
 
 _NESTED = frozenset({list, dict})
+_UNKNOWN = "\x00unknown code"  # a code that no table holds (marks a lookup that missed)
 
 
 def _present(s: pd.Series) -> np.ndarray:
@@ -128,22 +130,59 @@ def _present(s: pd.Series) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the zone's vehicles pass again and again
+def _plate(text: str, colour: str) -> tuple[str, str] | None:
+    """(number, colour) of a plate as read, or None when it does not parse."""
+    try:
+        p = Plate.parse(text, colour)
+    except ValidationError:
+        return None
+    return p.number, p.colour.value
+
+
 def _ref(v: Any) -> str:
     if isinstance(v, str):
         return v.strip()
     return "" if _missing(v) else _text(v)
 
 
-def _image_tuples(df: pd.DataFrame, fields: Sequence[str], m: int) -> list[tuple[str, ...]]:
+def _image_tuples(rc: RecordColumns, fields: Sequence[str], m: int) -> list[tuple[str, ...]]:
     """Per row, the non-empty image references of ``fields`` (column-wise, in field order)."""
-    cols = [df[f].tolist() for f in fields if f in df.columns]
+    cols: list[list[str]] = []
+    for f in fields:
+        if f not in rc:
+            continue
+        if rc.kind(f) == "str":
+            cols.append(["" if x is None else x.strip() for x in rc.values[f]])
+        else:
+            cols.append([x.strip() if isinstance(x, str) else _ref(x) for x in rc.tolist(f)])
     if not cols:
         return [()] * m
-    out: list[tuple[str, ...]] = []
-    for row in zip(*cols, strict=True):
-        refs = [x.strip() if isinstance(x, str) else _ref(x) for x in row]
-        out.append(tuple(x for x in refs if x))
-    return out
+    return [tuple(filter(None, row)) for row in zip(*cols, strict=True)]
+
+
+def _texts_of(rc: RecordColumns, vf: str) -> np.ndarray:
+    """A column of a batch as text (object array), as ``_text_series`` reads the column pandas
+    would build: text stripped (Arrow's Unicode whitespace, as pandas strips), whole floats
+    without ``.0``, missing as ``""``."""
+    kind = rc.kind(vf)
+    vals = rc.values[vf]
+    if kind == "str":
+        import pyarrow.compute as pc
+
+        arr = pc.utf8_trim_whitespace(rc.arrow(vf)).fill_null("")
+        return np.array(arr.to_pylist(), dtype=object)
+    if kind in ("int", "bool"):
+        return np.array([str(v) for v in vals], dtype=object)
+    if kind == "float":
+        a = rc.array(vf)
+        out = np.empty(len(a), dtype=object)
+        out[:] = [
+            "" if x != x else (str(int(x)) if x % 1 == 0 and abs(x) < 2**53 else repr(x))
+            for x in a.tolist()
+        ]
+        return out
+    return _text_series(rc.series(vf)).to_numpy(dtype=object, copy=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,28 +265,31 @@ class Profile:
         """Canonical columns of many vendor records at once (the intake's fast path).
 
         Returns columns aligned to ``rows`` (the input positions of the good records), errors by
-        input position and a content hash per good record (independent of key order). Values the
-        vectorised path cannot read are re-read with the single-record methods, so messages are
-        the same as :meth:`canonical`'s.
+        input position and a content hash per good record (independent of key order;
+        ``remote_sensing.records``). The records are read once into typed columns; a column of
+        mixed kinds is read as pandas reads it. Values the vectorised path cannot read are re-read
+        with the single-record methods, so messages are the same as :meth:`canonical`'s.
         """
-        import pandas as pd
-
         errors: dict[int, str] = {}
         pos: list[int] = []
         for i, r in enumerate(records):
-            if not isinstance(r, dict):
+            if isinstance(r, dict):
+                pos.append(i)
+            else:
                 errors[i] = f"record {i}: expected an object of fields, got {type(r).__name__}"
-                continue
-            if not _NESTED.isdisjoint(map(type, r.values())):  # fast test, then find the field
-                nested = next(k for k, v in r.items() if isinstance(v, list | dict))
-                errors[i] = str(
-                    ValidationError(str(nested), r[nested], "a single value, not a list or object")
+        rc = RecordColumns([records[i] for i in pos])
+        nested = rc.rows_holding(_NESTED)
+        if nested:  # a record with a list or object as a value: rejected, and read without it
+            for j in nested:
+                r = records[pos[j]]
+                name = next(k for k, v in r.items() if isinstance(v, list | dict))
+                errors[pos[j]] = str(
+                    ValidationError(str(name), r[name], "a single value, not a list or object")
                 )
-                continue
-            pos.append(i)
-        recs = [records[i] for i in pos]
+            pos = [p for j, p in enumerate(pos) if j not in nested]
+            rc = RecordColumns([records[i] for i in pos])
+        recs = rc.recs
         m = len(recs)
-        df = pd.DataFrame.from_records(recs) if m else pd.DataFrame(index=range(0))
         bad = np.zeros(m, dtype=bool)
 
         def fail(j: int, exc: Exception) -> None:
@@ -257,49 +299,36 @@ class Profile:
 
         cols: dict[str, Any] = {}
         for canon, vf in self.fields.items():
-            s = df[vf] if vf in df.columns else None
+            kind = rc.kind(vf)
             if canon in FLOAT_FIELDS or canon == "lane":
-                if s is None:
+                if kind is None:
                     cols[canon] = np.full(m, np.nan)
                     continue
-                arr = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-                present = _present(s)
-                for j in np.flatnonzero(present & ~np.isfinite(arr)).tolist():
-                    try:
-                        self._float(vf, s.iat[j], canon)
-                    except ValidationError as exc:
-                        fail(j, exc)
-                arr = np.where(present, arr, np.nan)
+                arr = self._numbers(rc, vf, canon, fail)
                 cols[canon] = arr * self.scale.get(canon, 1.0) if canon != "lane" else arr
             elif canon in CODED_FIELDS:
-                if s is None:
+                if kind is None:
                     cols[canon] = np.full(m, None, dtype=object)
                     continue
-                txt = _text_series(s)
                 table = self.codes.get(canon)
-                vals = txt.to_numpy(dtype=object)
-                out = np.full(m, None, dtype=object)
-                for j, key in enumerate(vals):
-                    if key == "":
-                        continue
-                    if table is None:
-                        out[j] = key
-                    elif key in table:
-                        out[j] = table[key]
-                    else:
+                vals = _texts_of(rc, vf)
+                out = np.empty(m, dtype=object)
+                if table is None:
+                    out[:] = [None if key == "" else key for key in vals]
+                else:
+                    get = table.get
+                    out[:] = [None if key == "" else get(key, _UNKNOWN) for key in vals]
+                    for j in np.flatnonzero(out == _UNKNOWN).tolist():
+                        out[j] = None
                         try:
-                            self._code(vf, canon, s.iat[j])
+                            self._code(vf, canon, rc.values[vf][j])
                         except ValidationError as exc:
                             fail(j, exc)
                 cols[canon] = out
             elif canon == "ts":
-                cols[canon] = self._times(vf, s, m, fail)
+                cols[canon] = self._times(vf, rc.tolist(vf) if kind else None, m, fail)
             else:
-                cols[canon] = (
-                    np.full(m, "", dtype=object)
-                    if s is None
-                    else _text_series(s).to_numpy(dtype=object, copy=True)
-                )
+                cols[canon] = np.full(m, "", dtype=object) if kind is None else _texts_of(rc, vf)
         for req in ("record_id", "site_id"):
             vf = self.vendor(req)
             for j in np.flatnonzero(cols.get(req, np.full(m, "", dtype=object)) == "").tolist():
@@ -314,20 +343,12 @@ class Profile:
         colours = cols.get("plate_colour", np.full(m, None, dtype=object))
         flags = np.empty(m, dtype=object)
         flags[:] = [()] * m
-        parsed: dict[tuple[str, str], tuple[str, str] | None] = {}  # a batch repeats vehicles
         for j in range(m):
             t = plates[j]
             if not t or t in _UNREAD:
                 plates[j] = ""
                 continue
-            key = (t, colours[j] or "unknown")
-            if key not in parsed:
-                try:
-                    p = Plate.parse(*key)
-                    parsed[key] = (p.number, p.colour.value)
-                except ValidationError:
-                    parsed[key] = None
-            got = parsed[key]
+            got = _plate(t, colours[j] or "unknown")
             if got is None:
                 plates[j] = ""
                 flags[j] = ("plate_unparsed",)
@@ -336,38 +357,62 @@ class Profile:
         cols["plate"] = plates
         cols["plate_colour"] = np.array([c or "unknown" for c in colours], dtype=object)
         cols["flags"] = flags
-        img = self.images
         cols["images"] = np.empty(m, dtype=object)
-        cols["images"][:] = _image_tuples(df, img, m)
-        cols["video"] = np.array(
-            [_text(r.get(self.video)) if self.video else "" for r in recs], dtype=object
+        cols["images"][:] = _image_tuples(rc, self.images, m)
+        video = rc.values.get(self.video) if self.video else None
+        cols["video"] = (
+            np.array([_text(v) for v in video], dtype=object)
+            if video is not None
+            else np.full(m, "", dtype=object)
         )
         keep = ~bad
         good = np.flatnonzero(keep)
         rows = [pos[j] for j in good]
-        hashes: dict[int, str] = {}
-        if good.size:
-            names = sorted(df.columns)
-            part = df if good.size == m else df.iloc[good]
-            h = pd.util.hash_pandas_object(
-                part if list(part.columns) == names else part[names], index=False
-            )
-            hashes = {p: f"{int(x):016x}" for p, x in zip(rows, h.to_numpy(), strict=True)}
+        hashes = dict(zip(rows, rc.content_hashes(good), strict=True)) if good.size else {}
         return Batch({k: v[keep] for k, v in cols.items()}, rows, errors, hashes)
 
-    def _times(self, vf: str, s: pd.Series | None, m: int, fail: Any) -> np.ndarray:
-        """Times of a column, as :meth:`_time` reads each value. Text written exactly as
+    def _numbers(self, rc: RecordColumns, vf: str, canon: str, fail: Any) -> np.ndarray:
+        """A number column of a batch (float64, NaN where missing), unscaled: numbers as sent;
+        text (CSV) and mixed columns as ``pd.to_numeric(errors="coerce")`` reads them. A value
+        that is there but not a finite number fails its record with :meth:`_float`'s message."""
+        if rc.kind(vf) in ("float", "int", "bool"):
+            raw = rc.values[vf]
+            arr = rc.array(vf).astype(np.float64)  # missing: NaN
+            for j in np.flatnonzero(~np.isfinite(arr)).tolist():
+                v = raw[j]
+                if v is None or v != v:  # missing, or NaN (read as missing)
+                    continue
+                try:
+                    self._float(vf, v, canon)
+                except ValidationError as exc:
+                    fail(j, exc)
+            return arr
+        import pandas as pd
+
+        s = rc.series(vf)
+        arr = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        present = _present(s)
+        for j in np.flatnonzero(present & ~np.isfinite(arr)).tolist():
+            try:
+                self._float(vf, s.iat[j], canon)
+            except ValidationError as exc:
+                fail(j, exc)
+        return np.where(present, arr, np.nan)
+
+    def _times(self, vf: str, values: list[Any] | None, m: int, fail: Any) -> np.ndarray:
+        """Times of a column (values as ``Series.tolist()`` gives them), as :meth:`_time` reads
+        each value. Text written exactly as
         ``YYYY-MM-DD HH:MM:SS`` (when that is the profile's format) is read by
         ``datetime.fromisoformat``, which gives what ``strptime`` gives for that shape, in C."""
         out = np.full(m, None, dtype=object)
-        if s is None:
+        if values is None:
             for j in range(m):
                 fail(j, ValidationError(vf, None, "a time (required)"))
             return out
         tz = self.tz
         plain = self.time_format == "%Y-%m-%d %H:%M:%S"
         parse = datetime.fromisoformat
-        for j, raw in enumerate(s.tolist()):
+        for j, raw in enumerate(values):
             if (
                 plain
                 and raw.__class__ is str

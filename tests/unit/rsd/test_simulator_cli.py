@@ -234,3 +234,29 @@ def test_evaluate_refuses_a_bad_chunk_size_and_an_unreadable_file(tmp_path: Path
         evaluate_file(src, tmp_path / "o.csv", "conox", progress=False)
     with pytest.raises(ConfigError, match="chunk-rows"):
         evaluate_file(src, tmp_path / "o.csv", "conox", progress=False, chunk_rows=0)
+
+
+def test_the_evaluate_command_loads_no_other_plugins_commands(tmp_path: Path) -> None:
+    """``emwatch rsd evaluate`` in a fresh process (as analysts run it): the file is written, and
+    of the command modules only remote_sensing's was imported (the others cost start-up only)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.csv"
+    pd.read_csv(DATA, nrows=200, low_memory=False).to_csv(src, index=False)
+    dst = tmp_path / "out.parquet"
+    probe = (
+        "import sys, json\nfrom streams import cli\n"
+        f"code = cli.main(['rsd', 'evaluate', {str(src)!r}, '-o', {str(dst)!r}, '-q'])\n"
+        "print(json.dumps([code, sorted(m for m in sys.modules if m.endswith('cli'))]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    code, clis = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code == 0 and dst.is_file()
+    assert clis == ["remote_sensing.cli", "streams.cli"]
