@@ -1,8 +1,9 @@
 """From HJ 212 to domain events: the one place where a parsed packet becomes vapour events.
 
 ``from_hj212`` takes a checked packet, the registry entry of its data unit and that unit's code map
-and returns the ``VaporPacket`` evidence record plus the ``Fuelling`` / ``StationReading`` /
-``DeviceAlarm`` / ``SensorReading`` / ``DepotReading`` events it carries. Bad values never raise:
+and returns the ``VaporPacket`` evidence record plus the ``Fuellings`` (the packet's per-nozzle
+rows as one columnar batch) / ``StationReading`` / ``DeviceAlarm`` / ``SensorReading`` /
+``DepotReading`` events it carries. Bad values never raise:
 each is returned as a problem label (counted by the gateway) and the rest of the packet is kept.
 
 Event time: ``DataTime``, else the QN time, else the receipt time (flagged ``no_data_time``; such
@@ -30,9 +31,10 @@ from core.registry import Depot, Sensor, Station
 from core.ruleset import RuleSet
 from fuel_vapor.codemaps import CodeMap, Decoded, ValueProblem
 from fuel_vapor.events import (
+    FUELLING_VALUES,
     DepotReading,
     DeviceAlarm,
-    Fuelling,
+    Fuellings,
     SensorReading,
     StationReading,
     VaporPacket,
@@ -90,6 +92,11 @@ class IntakeResult:
     @property
     def all_events(self) -> list[Any]:
         return [self.packet_event, *self.events]
+
+
+def records(events: list[Any]) -> int:
+    """Domain records among ``events``: a ``Fuellings`` batch counts its rows."""
+    return sum([len(e) if e.__class__ is Fuellings else 1 for e in events])
 
 
 def raw_hash(raw: bytes) -> str:
@@ -184,7 +191,7 @@ def from_hj212(
         length=int(raw[2:6])
         if raw[:2] == b"##" and raw[2:6].isdigit()
         else len(packet.segment.encode("utf-8", "surrogateescape")),
-        records=len(events),
+        records=records(events),
         problems=stored,
     )
     return IntakeResult(pe, events, kept)
@@ -206,6 +213,7 @@ def _events(
     if isinstance(unit, Station):
         numbers = _nozzle_numbers(unit)
         lo, hi = _al_bounds(ruleset) if d.fuellings else (0.0, 3.0)
+        rows: list[tuple[int, dict[str, float]]] = []
         for nozzle, v in d.fuellings:
             if nozzle not in numbers:
                 problems.append("unknown_nozzle")
@@ -233,23 +241,19 @@ def _events(
                         )
                     )
                 continue
+            rows.append((nozzle, v))
+        if rows:
             out.append(
-                Fuelling(
-                    event_id=_id(Fuelling.KIND, unit.id, str(nozzle), tsp),
-                    ts=ts,
+                Fuellings(
                     station_id=unit.id,
-                    nozzle=nozzle,
                     jurisdiction=jur,
                     mn=mn,
-                    al=al,
+                    ts=ts,
                     al_source_unit=cm.spec.al_unit,
-                    fuel_volume_l=v.get("fuel_volume_l"),
-                    vapour_volume_l=v.get("vapour_volume_l"),
-                    fuel_flow_lpm=v.get("fuel_flow_lpm"),
-                    vapour_flow_lpm=v.get("vapour_flow_lpm"),
-                    liquid_resistance_pa=v.get("liquid_resistance_pa"),
                     code_map=cm.name,
                     packet_id=pid,
+                    nozzle=[n for n, _ in rows],
+                    **{name: [v.get(name) for _, v in rows] for name in FUELLING_VALUES},
                 )
             )
         s, settings = d.station, d.settings
