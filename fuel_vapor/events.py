@@ -108,6 +108,7 @@ FUELLING_RANGES: dict[str, tuple[float, float, str]] = {
     "liquid_resistance_pa": (-5000, 5000, "Pa"),
 }
 FUELLING_VALUES = tuple(FUELLING_RANGES)  # the per-row float columns, in table order
+_FUELLING_BOUNDS = tuple((lo, hi) for lo, hi, _ in FUELLING_RANGES.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,20 +230,30 @@ class Fuellings:
         )
         nozzles = tuple(nozzle)
         k = len(nozzles)
-        if k == 0 or any(len(c) != k for c in cols):
+        if (
+            k == 0
+            or len(cols[0]) != k
+            or len(cols[1]) != k
+            or len(cols[2]) != k
+            or len(cols[3]) != k
+            or len(cols[4]) != k
+            or len(cols[5]) != k
+        ):
             raise ValidationError("nozzle", k, "one or more rows, every column as long")
-        require_aware("ts", ts)
-        _nonempty("station_id", station_id)
-        unit_ok = al_source_unit in AL_UNITS
-        for i in range(k):  # row by row, fields in Fuelling's order: the same first error
-            require_range("nozzle", nozzles[i], 1, 99)
-            lo, hi, unit = FUELLING_RANGES["al"]
-            require_range("al", cols[0][i], lo, hi, unit)
-            if not unit_ok:
-                raise ValidationError("al_source_unit", al_source_unit, f"one of {AL_UNITS}")
-            for j in range(1, 6):
-                lo, hi, unit = FUELLING_RANGES[FUELLING_VALUES[j]]
-                require_range(FUELLING_VALUES[j], cols[j][i], lo, hi, unit)
+        if ts.__class__ is not datetime or ts.tzinfo is None:
+            require_aware("ts", ts)
+        if not station_id:
+            _nonempty("station_id", station_id)
+        ok = al_source_unit in AL_UNITS
+        for n in nozzles:
+            if not 1 <= n <= 99:
+                ok = False
+        for col, (lo, hi) in zip(cols, _FUELLING_BOUNDS, strict=True):
+            for v in col:
+                if v is not None and not lo <= v <= hi:  # NaN fails it too
+                    ok = False
+        if not ok:  # row by row, fields in Fuelling's order: the same first error
+            self._refuse(nozzles, cols, al_source_unit)
         self.station_id = station_id
         self.jurisdiction = jurisdiction
         self.mn = mn
@@ -263,9 +274,33 @@ class Fuellings:
         prefix = f"{Fuelling.KIND}\x1f{station_id}\x1f"
         tail = f"\x1f{ts.timestamp():.6f}"
         blake2b = hashlib.blake2b
-        self.event_ids = tuple(
-            [blake2b(f"{prefix}{n}{tail}".encode(), digest_size=16).hexdigest() for n in nozzles]
-        )
+        if k == 1:
+            self.event_ids = (
+                blake2b(f"{prefix}{nozzles[0]}{tail}".encode(), digest_size=16).hexdigest(),
+            )
+        else:
+            self.event_ids = tuple(
+                [
+                    blake2b(f"{prefix}{n}{tail}".encode(), digest_size=16).hexdigest()
+                    for n in nozzles
+                ]
+            )
+
+    @staticmethod
+    def _refuse(
+        nozzles: tuple[int, ...], cols: tuple[tuple[float | None, ...], ...], al_source_unit: str
+    ) -> None:
+        """Raise the error :class:`Fuelling` raises for the first bad row."""
+        for i, n in enumerate(nozzles):
+            require_range("nozzle", n, 1, 99)
+            lo, hi, unit = FUELLING_RANGES["al"]
+            require_range("al", cols[0][i], lo, hi, unit)
+            if al_source_unit not in AL_UNITS:
+                raise ValidationError("al_source_unit", al_source_unit, f"one of {AL_UNITS}")
+            for j in range(1, 6):
+                lo, hi, unit = FUELLING_RANGES[FUELLING_VALUES[j]]
+                require_range(FUELLING_VALUES[j], cols[j][i], lo, hi, unit)
+        raise AssertionError("a bad fuelling row without an error")  # pragma: no cover
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:

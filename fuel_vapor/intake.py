@@ -243,6 +243,14 @@ def _events(
                 continue
             rows.append((nozzle, v))
         if rows:
+            if len(rows) == 1:  # the usual packet: one fuelling
+                nozzle, v = rows[0]
+                get = v.get
+                cols = [(get(name),) for name in FUELLING_VALUES]
+                nozzles: tuple[int, ...] = (nozzle,)
+            else:
+                cols = [tuple([v.get(name) for _, v in rows]) for name in FUELLING_VALUES]
+                nozzles = tuple([n for n, _ in rows])
             out.append(
                 Fuellings(
                     station_id=unit.id,
@@ -252,8 +260,13 @@ def _events(
                     al_source_unit=cm.spec.al_unit,
                     code_map=cm.name,
                     packet_id=pid,
-                    nozzle=[n for n, _ in rows],
-                    **{name: [v.get(name) for _, v in rows] for name in FUELLING_VALUES},
+                    nozzle=nozzles,
+                    al=cols[0],
+                    fuel_volume_l=cols[1],
+                    vapour_volume_l=cols[2],
+                    fuel_flow_lpm=cols[3],
+                    vapour_flow_lpm=cols[4],
+                    liquid_resistance_pa=cols[5],
                 )
             )
         s, settings = d.station, d.settings

@@ -3,9 +3,10 @@ are the rows the per-row path stored, and its bus form carries it whole.
 
 ``tests/data/vapor/fuelling_rows_v1.json.gz`` holds HJ 212 frames (a station simulator's Guangzhou
 and Chongqing packets with faults, plus hand-built Guangzhou packets with several nozzles, an
-unknown nozzle, an A/L out of range and no DataTime) and the ``vapor_fuelling`` / ``vapor_packet``
-rows that the per-row path (one ``Fuelling`` dataclass per nozzle, commit 27c0fd7) stored for
-them, read back from chDB.
+unknown nozzle, an A/L out of range and no DataTime) and the rows of every table (``vapor_packet``,
+``vapor_fuelling``, ``vapor_station_reading``, ``vapor_device_alarm``, ``exceedance``) that the
+per-row intake (one ``Fuelling`` dataclass per nozzle, commit 27c0fd7) stored for them, read back
+from chDB.
 """
 
 from __future__ import annotations
@@ -77,9 +78,9 @@ def test_batches_store_the_rows_the_per_row_path_stored(warehouse):
     sink = BatchingSink(warehouse, batch_size=1_000_000, max_delay_s=60)
     sink.put(events)
     assert sink.flush() and sink.state().dead_lettered == 0
-    assert _rows(warehouse, "vapor_fuelling", fx["fuelling_columns"]) == fx["fuelling_rows"]
-    assert _rows(warehouse, "vapor_packet", fx["packet_columns"]) == fx["packet_rows"]
-    assert sum(map(len, batches)) == len(fx["fuelling_rows"]) == 662
+    for table, want in fx["tables"].items():
+        assert _rows(warehouse, table, want["columns"]) == want["rows"], table
+    assert sum(map(len, batches)) == len(fx["tables"]["vapor_fuelling"]["rows"]) == 662
 
 
 def test_rows_of_a_batch_are_the_rows_it_stores(warehouse):
@@ -87,7 +88,8 @@ def test_rows_of_a_batch_are_the_rows_it_stores(warehouse):
     batches = [e for e in _events(fx) if isinstance(e, Fuellings)]
     rows = [r for b in batches for r in b.rows()]
     warehouse.insert_arrow("vapor_fuelling", serde.to_arrow(rows))  # the row dataclass's own path
-    assert _rows(warehouse, "vapor_fuelling", fx["fuelling_columns"]) == fx["fuelling_rows"]
+    want = fx["tables"]["vapor_fuelling"]
+    assert _rows(warehouse, "vapor_fuelling", want["columns"]) == want["rows"]
 
 
 def test_bus_form_round_trips_every_batch_and_is_compact():
