@@ -46,6 +46,7 @@ _blake2b = hashlib.blake2b
 _sha256 = hashlib.sha256
 _BOUNDS: dict[int, tuple[RuleSet, tuple[float, float]]] = {}
 _NOZZLES: dict[int, tuple[Station, frozenset[int]]] = {}
+_UNIT_KIND: dict[type, str] = {Station: "station", Depot: "depot", Sensor: "sensor"}
 
 
 def _al_bounds(ruleset: RuleSet | None) -> tuple[float, float]:
@@ -96,7 +97,11 @@ class IntakeResult:
 
 def records(events: list[Any]) -> int:
     """Domain records among ``events``: a ``Fuellings`` batch counts its rows."""
-    return sum([len(e) if e.__class__ is Fuellings else 1 for e in events])
+    n = len(events)
+    for e in events:
+        if e.__class__ is Fuellings:
+            n += len(e.nozzle) - 1
+    return n
 
 
 def raw_hash(raw: bytes) -> str:
@@ -156,7 +161,7 @@ def from_hj212(
             problems.append("bad_value")
             problems.append(f"detail:{exc}"[:120])
             events = []
-    kind = (
+    kind = _UNIT_KIND.get(unit.__class__) or (
         "station"
         if isinstance(unit, Station)
         else "depot"
@@ -209,7 +214,6 @@ def _events(
 ) -> list[Any]:
     out: list[Any] = []
     mn, jur = packet.mn, unit.jurisdiction
-    tsp = ts_part(ts)
     if isinstance(unit, Station):
         numbers = _nozzle_numbers(unit)
         lo, hi = _al_bounds(ruleset) if d.fuellings else (0.0, 3.0)
@@ -270,6 +274,7 @@ def _events(
                 )
             )
         s, settings = d.station, d.settings
+        tsp = ts_part(ts) if s or settings or d.alarms else ""
         if s or settings:
             out.append(
                 StationReading(
@@ -310,6 +315,7 @@ def _events(
                 )
             )
     elif isinstance(unit, Sensor):
+        tsp = ts_part(ts)
         for quantity, value, unit_txt, flag in d.sensors:
             out.append(
                 SensorReading(
@@ -330,7 +336,7 @@ def _events(
     elif isinstance(unit, Depot) and d.depot:
         out.append(
             DepotReading(
-                event_id=_id(DepotReading.KIND, unit.id, tsp),
+                event_id=_id(DepotReading.KIND, unit.id, ts_part(ts)),
                 ts=ts,
                 depot_id=unit.id,
                 jurisdiction=jur,

@@ -41,7 +41,7 @@ from core.registry import Registry, Station
 from core.ruleset import RuleSet
 from fuel_vapor.codemaps import CodeMap
 from fuel_vapor.events import VaporPacket
-from fuel_vapor.intake import from_hj212, records
+from fuel_vapor.intake import from_hj212
 from fuel_vapor.protocol import answers
 from fuel_vapor.protocol.framing import (
     CRC_MISMATCH,
@@ -234,7 +234,7 @@ class Hj212Session:
         out.events.append(result.packet_event)
         out.events += result.events
         out.count(PACKETS_OK)
-        out.count(RECORDS, records(result.events))
+        out.count(RECORDS, result.packet_event.records)
         if wants:
             out.answers.append(
                 answers.data_answer(packet, cp=profile.answer_cp, flag=profile.answer_flag)
@@ -268,7 +268,7 @@ class Hj212Session:
             for p in result.problems:
                 out.count(bad_value(p))
             out.events += result.events
-            out.count(RECORDS, records(result.events))
+            out.count(RECORDS, result.packet_event.records)
             out.count(SPLIT_JOINED)
         out.count(PACKETS_OK)
         if wants:
