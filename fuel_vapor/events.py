@@ -274,6 +274,7 @@ class Fuellings:
         prefix = f"{Fuelling.KIND}\x1f{station_id}\x1f"
         tail = f"\x1f{ts.timestamp():.6f}"
         blake2b = hashlib.blake2b
+        self.event_ids: tuple[str, ...]
         if k == 1:
             self.event_ids = (
                 blake2b(f"{prefix}{nozzles[0]}{tail}".encode(), digest_size=16).hexdigest(),

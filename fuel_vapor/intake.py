@@ -250,7 +250,7 @@ def _events(
             if len(rows) == 1:  # the usual packet: one fuelling
                 nozzle, v = rows[0]
                 get = v.get
-                cols = [(get(name),) for name in FUELLING_VALUES]
+                cols: list[tuple[float | None, ...]] = [(get(name),) for name in FUELLING_VALUES]
                 nozzles: tuple[int, ...] = (nozzle,)
             else:
                 cols = [tuple([v.get(name) for _, v in rows]) for name in FUELLING_VALUES]

@@ -194,9 +194,7 @@ class _Plan:
 
     def keys_for(
         self, gun: str
-    ) -> tuple[
-        list[tuple[str, str]], list[tuple[str, str, bool]], frozenset[str], frozenset[str]
-    ]:
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]], frozenset[str], frozenset[str]]:
         """(nozzle-alarm keys, fuelling keys, both as one set, that set with the static keys)
         with ``{gun}`` filled in."""
         got = self._guns.get(gun)
