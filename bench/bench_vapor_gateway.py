@@ -9,7 +9,9 @@ warehouse). The clients run in a child process (pre-encoded packets, asyncio pro
 counted by their CR LF, not decoded) so that they cost the machine little. Prints packets/s and
 answer latency percentiles measured at the clients, and the CPU seconds per packet of the server
 process and of the client process over the measured window (less noisy than packets/s on a shared
-machine); ``--profile`` adds a cProfile of the server over the window. Nothing is asserted.
+machine), then the CPU per packet of the HJ 212 session alone on the same packets (no socket, no
+loop), which splits the server's figure into the session's share and the shell's;
+``--profile`` adds a cProfile of the server over the window. Nothing is asserted.
 Usage: python bench/bench_vapor_gateway.py [--units 200] [--seconds 20] [--interval 0.2] [--profile]
 """
 
@@ -189,6 +191,27 @@ def _client_process(
     q.put(asyncio.run(_clients(port, frames, seconds, start_at, interval)))
 
 
+def session_cost(reg: Registry, creds: DeviceCredentials, frames: list[list[bytes]]) -> float:
+    """CPU µs per packet of the HJ 212 session alone (frame, checks, decode, events, answer; no
+    socket, no event loop) on the same packets (up to 5 a unit), each unit's through its own
+    session: what the shell's share is measured against (best of three passes)."""
+    from fuel_vapor.session import Hj212Units
+
+    units = Hj212Units(reg, creds, default_codemaps())
+    sample = [items[:5] for items in frames]  # bounded: at most 5 packets a unit
+    sessions = [units.session(f"bench:{i}") for i in range(len(sample))]
+    now = datetime.now(BEIJING)
+    best = float("inf")
+    n = sum(map(len, sample))
+    for _ in range(3):
+        t = time.process_time()
+        for s, items in zip(sessions, sample, strict=True):
+            for f in items:
+                s.receive(f, now)
+        best = min(best, time.process_time() - t)
+    return best / n * 1e6
+
+
 async def main_async(args: argparse.Namespace) -> None:
     load0 = Path("/proc/loadavg").read_text().split()[0]
     reg = bench_registry(args.units)
@@ -271,6 +294,12 @@ async def main_async(args: argparse.Namespace) -> None:
         f"{'all in one process' if args.same_process else 'server process only'})"
     )
     print(f"server per CPU-s   : {n / max(user + system, 1e-9):,.0f} packets per CPU-second")
+    sess = session_cost(reg, creds, frames)
+    print(
+        f"session alone      : {sess:.1f} us/packet CPU (HJ 212 session without socket or loop; "
+        f"the shell, the event loop and the system calls are the other "
+        f"{max(0.0, (user + system) * per - sess):.1f})"
+    )
     if not args.same_process:
         print(
             f"client CPU         : {res['cpu']:.2f} s = "

@@ -4,8 +4,9 @@ One class, one topic ``emw.<KIND>``, one table ``<KIND with dots as underscores>
 Event ids are deterministic over the fields that identify the fact (never ingest time), so a packet
 re-sent after a lost answer is stored once. Times are aware; devices send Beijing time.
 
-Gateway output: ``VaporPacket`` (every accepted packet, raw text + SHA-256), ``Fuelling`` (one per
-nozzle per fuelling, A/L as a ratio with the source unit kept), ``StationReading`` (pressures,
+Gateway output: ``VaporPacket`` (every accepted packet, raw text + SHA-256), ``Fuellings`` (a
+packet's fuellings as columns, one row per nozzle: table rows are ``Fuelling``; A/L as a ratio with
+the source unit kept), ``StationReading`` (pressures,
 temperatures, concentrations), ``DeviceAlarm`` (the device's own flags, kept only to be compared with
 recomputed states), ``SensorReading`` (ambient / groundwater), ``DepotReading``.
 Processor output: ``NozzleDay`` (daily nozzle compliance), ``StationState`` (daily / on-change station
@@ -16,8 +17,13 @@ Known limit: validation ranges are plausibility bounds for storage, not complian
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
+import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from core.errors import ValidationError
@@ -37,6 +43,9 @@ ALARM_CATEGORIES = (
 DAY_STATES = ("pass", "exceed", "pooling", "idle", "insufficient")
 LEVELS = ("normal", "warning", "alarm")
 ISD_STATES = ("pass", "fail", "insufficient", "off")
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _nonempty(name: str, value: str) -> None:
@@ -89,9 +98,23 @@ class VaporPacket:
         return deterministic_id(VaporPacket.KIND, mn, raw_sha256)
 
 
+# Plausibility ranges of a fuelling's values (field: (lo, hi, unit)), checked per row.
+FUELLING_RANGES: dict[str, tuple[float, float, str]] = {
+    "al": (0, 3, "ratio"),
+    "fuel_volume_l": (0, 2000, "L"),
+    "vapour_volume_l": (0, 6000, "L"),
+    "fuel_flow_lpm": (0, 300, "L/min"),
+    "vapour_flow_lpm": (0, 900, "L/min"),
+    "liquid_resistance_pa": (-5000, 5000, "Pa"),
+}
+FUELLING_VALUES = tuple(FUELLING_RANGES)  # the per-row float columns, in table order
+_FUELLING_BOUNDS = tuple((lo, hi) for lo, hi, _ in FUELLING_RANGES.values())
+
+
 @dataclass(frozen=True, slots=True)
 class Fuelling:
-    """One fuelling at one nozzle as reported by the station controller."""
+    """One fuelling at one nozzle as reported by the station controller: one row of table
+    ``vapor_fuelling``. Travels in :class:`Fuellings` (one packet's rows as columns)."""
 
     KIND: ClassVar[str] = "vapor.fuelling"
 
@@ -118,11 +141,9 @@ class Fuelling:
         require_range("al", self.al, 0, 3, "ratio")
         if self.al_source_unit not in AL_UNITS:
             raise ValidationError("al_source_unit", self.al_source_unit, f"one of {AL_UNITS}")
-        require_range("fuel_volume_l", self.fuel_volume_l, 0, 2000, "L")
-        require_range("vapour_volume_l", self.vapour_volume_l, 0, 6000, "L")
-        require_range("fuel_flow_lpm", self.fuel_flow_lpm, 0, 300, "L/min")
-        require_range("vapour_flow_lpm", self.vapour_flow_lpm, 0, 900, "L/min")
-        require_range("liquid_resistance_pa", self.liquid_resistance_pa, -5000, 5000, "Pa")
+        for name in FUELLING_VALUES[1:]:
+            lo, hi, unit = FUELLING_RANGES[name]
+            require_range(name, getattr(self, name), lo, hi, unit)
 
     @property
     def key(self) -> str:
@@ -131,6 +152,315 @@ class Fuelling:
     @staticmethod
     def make_id(station_id: str, nozzle: int, ts: datetime) -> str:
         return deterministic_id(Fuelling.KIND, station_id, nozzle, ts)
+
+
+_FUEL_HEAD = struct.Struct(">HI")  # length of the JSON header, number of rows
+_FUEL_CONSTANTS = ("station_id", "jurisdiction", "mn", "al_source_unit", "code_map", "packet_id")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_NAN = float("nan")
+
+
+def _epoch_ms(ts: datetime) -> int:
+    """Epoch milliseconds as the warehouse stores a time (``DateTime64(3)``: truncated)."""
+    return (ts - _EPOCH) // _MS
+
+
+class Fuellings:
+    """The fuellings of one HJ 212 packet (one station, one data time) as columns: the
+    ``vapor.fuelling`` event.
+
+    Each row is one row of table ``vapor_fuelling`` (columns: the fields of :class:`Fuelling`, which
+    stays the row's contract and what :meth:`rows` gives). Built in one place (this constructor),
+    which checks every row as :class:`Fuelling` does (same fields, same order, same message) and
+    computes the rows' ids (``Fuelling.make_id``). The packet's facts (station, jurisdiction, MN,
+    event time, A/L source unit, code map, packet id) are one value per batch; ``nozzle`` and the
+    values (:data:`FUELLING_VALUES`) are tuples in row order, ``None`` for a value not sent.
+    Keyed by the station (the device), so one station's packets stay in order; the nozzle
+    processor keeps each row's nozzle under its own state key (``nozzle_key``). The binary form
+    (:meth:`to_bytes`, the bus and WAL form) is these inputs; decoding it runs this constructor.
+    Treat an instance as immutable.
+    """
+
+    KIND: ClassVar[str] = "vapor.fuelling"
+    ROW: ClassVar[type] = Fuelling
+    __slots__ = (
+        "al",
+        "al_source_unit",
+        "code_map",
+        "event_ids",
+        "fuel_flow_lpm",
+        "fuel_volume_l",
+        "jurisdiction",
+        "liquid_resistance_pa",
+        "mn",
+        "nozzle",
+        "packet_id",
+        "station_id",
+        "ts",
+        "vapour_flow_lpm",
+        "vapour_volume_l",
+    )
+
+    def __init__(
+        self,
+        *,
+        station_id: str,
+        jurisdiction: str,
+        mn: str,
+        ts: datetime,
+        al_source_unit: str,
+        code_map: str,
+        packet_id: str,
+        nozzle: Sequence[int],
+        al: Sequence[float | None],
+        fuel_volume_l: Sequence[float | None],
+        vapour_volume_l: Sequence[float | None],
+        fuel_flow_lpm: Sequence[float | None],
+        vapour_flow_lpm: Sequence[float | None],
+        liquid_resistance_pa: Sequence[float | None],
+    ) -> None:
+        cols = (
+            tuple(al),
+            tuple(fuel_volume_l),
+            tuple(vapour_volume_l),
+            tuple(fuel_flow_lpm),
+            tuple(vapour_flow_lpm),
+            tuple(liquid_resistance_pa),
+        )
+        nozzles = tuple(nozzle)
+        k = len(nozzles)
+        if (
+            k == 0
+            or len(cols[0]) != k
+            or len(cols[1]) != k
+            or len(cols[2]) != k
+            or len(cols[3]) != k
+            or len(cols[4]) != k
+            or len(cols[5]) != k
+        ):
+            raise ValidationError("nozzle", k, "one or more rows, every column as long")
+        if ts.__class__ is not datetime or ts.tzinfo is None:
+            require_aware("ts", ts)
+        if not station_id:
+            _nonempty("station_id", station_id)
+        ok = al_source_unit in AL_UNITS
+        for n in nozzles:
+            if not 1 <= n <= 99:
+                ok = False
+        for col, (lo, hi) in zip(cols, _FUELLING_BOUNDS, strict=True):
+            for v in col:
+                if v is not None and not lo <= v <= hi:  # NaN fails it too
+                    ok = False
+        if not ok:  # row by row, fields in Fuelling's order: the same first error
+            self._refuse(nozzles, cols, al_source_unit)
+        self.station_id = station_id
+        self.jurisdiction = jurisdiction
+        self.mn = mn
+        self.ts = ts
+        self.al_source_unit = al_source_unit
+        self.code_map = code_map
+        self.packet_id = packet_id
+        self.nozzle = nozzles
+        (
+            self.al,
+            self.fuel_volume_l,
+            self.vapour_volume_l,
+            self.fuel_flow_lpm,
+            self.vapour_flow_lpm,
+            self.liquid_resistance_pa,
+        ) = cols
+        # the bytes Fuelling.make_id hashes (``_part`` of a time is f"{timestamp:.6f}")
+        prefix = f"{Fuelling.KIND}\x1f{station_id}\x1f"
+        tail = f"\x1f{ts.timestamp():.6f}"
+        blake2b = hashlib.blake2b
+        self.event_ids: tuple[str, ...]
+        if k == 1:
+            self.event_ids = (
+                blake2b(f"{prefix}{nozzles[0]}{tail}".encode(), digest_size=16).hexdigest(),
+            )
+        else:
+            self.event_ids = tuple(
+                [
+                    blake2b(f"{prefix}{n}{tail}".encode(), digest_size=16).hexdigest()
+                    for n in nozzles
+                ]
+            )
+
+    @staticmethod
+    def _refuse(
+        nozzles: tuple[int, ...], cols: tuple[tuple[float | None, ...], ...], al_source_unit: str
+    ) -> None:
+        """Raise the error :class:`Fuelling` raises for the first bad row."""
+        for i, n in enumerate(nozzles):
+            require_range("nozzle", n, 1, 99)
+            lo, hi, unit = FUELLING_RANGES["al"]
+            require_range("al", cols[0][i], lo, hi, unit)
+            if al_source_unit not in AL_UNITS:
+                raise ValidationError("al_source_unit", al_source_unit, f"one of {AL_UNITS}")
+            for j in range(1, 6):
+                lo, hi, unit = FUELLING_RANGES[FUELLING_VALUES[j]]
+                require_range(FUELLING_VALUES[j], cols[j][i], lo, hi, unit)
+        raise AssertionError("a bad fuelling row without an error")  # pragma: no cover
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return len(self.nozzle)
+
+    @property
+    def key(self) -> str:
+        return self.station_id
+
+    @property
+    def event_id(self) -> str:
+        """The row's id for a one-row batch, else the packet's (logs, dead letters)."""
+        return self.event_ids[0] if len(self.nozzle) == 1 else self.packet_id
+
+    def nozzle_key(self, i: int) -> str:
+        """Row ``i``'s nozzle as a subject (``Fuelling.key``: ``station:Nnn``)."""
+        return f"{self.station_id}:N{self.nozzle[i]:02d}"
+
+    def column(self, name: str) -> Sequence[Any]:
+        """Column ``name`` of table ``vapor_fuelling`` (``ts`` as UTC epoch milliseconds)."""
+        k = len(self.nozzle)
+        if name == "event_id":
+            return self.event_ids
+        if name == "ts":
+            return [_epoch_ms(self.ts)] * k
+        if name == "nozzle" or name in FUELLING_RANGES:
+            return getattr(self, name)  # type: ignore[no-any-return]
+        if name in _FUEL_CONSTANTS:
+            return [getattr(self, name)] * k
+        raise KeyError(f"vapor_fuelling has no column {name!r}")
+
+    @staticmethod
+    def concat(batches: Sequence[Fuellings]) -> dict[str, tuple[str, Any]]:
+        """The ``vapor_fuelling`` columns of many batches, for one insert (``streams.serde``):
+        ``("rows", values)``, ``("batch", one value per batch)`` or ``("batch_ms", epoch ms)``."""
+        chain = itertools.chain.from_iterable
+        out: dict[str, tuple[str, Any]] = {
+            "event_id": ("rows", list(chain([b.event_ids for b in batches]))),
+            "ts": ("batch_ms", [_epoch_ms(b.ts) for b in batches]),
+            "nozzle": ("rows", list(chain([b.nozzle for b in batches]))),
+        }
+        for name in FUELLING_VALUES:
+            out[name] = ("rows", list(chain([getattr(b, name) for b in batches])))
+        for name in _FUEL_CONSTANTS:
+            out[name] = ("batch", [getattr(b, name) for b in batches])
+        return out
+
+    def rows(self) -> list[Fuelling]:
+        """Each row as a :class:`Fuelling` (tests, dead letters, JSON)."""
+        return [
+            Fuelling(
+                event_id=self.event_ids[i],
+                ts=self.ts,
+                station_id=self.station_id,
+                nozzle=self.nozzle[i],
+                jurisdiction=self.jurisdiction,
+                mn=self.mn,
+                al=self.al[i],
+                al_source_unit=self.al_source_unit,
+                fuel_volume_l=self.fuel_volume_l[i],
+                vapour_volume_l=self.vapour_volume_l[i],
+                fuel_flow_lpm=self.fuel_flow_lpm[i],
+                vapour_flow_lpm=self.vapour_flow_lpm[i],
+                liquid_resistance_pa=self.liquid_resistance_pa[i],
+                code_map=self.code_map,
+                packet_id=self.packet_id,
+            )
+            for i in range(len(self.nozzle))
+        ]
+
+    def slice(self, start: int, stop: int) -> Fuellings:
+        """Rows ``start:stop`` as a batch of their own (isolating one row)."""
+        if not 0 <= start < stop <= len(self.nozzle):
+            raise ValueError(f"empty slice {start}:{stop} of {len(self)} rows")
+        return Fuellings(
+            **{n: getattr(self, n) for n in _FUEL_CONSTANTS},
+            ts=self.ts,
+            nozzle=self.nozzle[start:stop],
+            **{n: getattr(self, n)[start:stop] for n in FUELLING_VALUES},
+        )
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (
+            *(getattr(self, n) for n in _FUEL_CONSTANTS),
+            self.ts,
+            self.nozzle,
+            *(getattr(self, n) for n in FUELLING_VALUES),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fuellings):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __repr__(self) -> str:
+        return (
+            f"Fuellings(station_id={self.station_id!r}, ts={self.ts.isoformat()!r}, "
+            f"nozzles={list(self.nozzle)!r})"
+        )
+
+    # ------------------------------------------------------------------ binary form
+    def to_bytes(self) -> bytes:
+        """The compact binary form: a JSON header (the packet's facts, the event time in ISO
+        8601 with its offset), the row count, one byte per row for the nozzle and the six values
+        as big-endian float64, column after column (NaN for a value not sent: a stored value is
+        never NaN): ≈ 49 B a row after the header."""
+        head = _JSON.encode(
+            [*(getattr(self, n) for n in _FUEL_CONSTANTS), self.ts.isoformat()]
+        ).encode()
+        k = len(self.nozzle)
+        values = [_NAN if v is None else v for n in FUELLING_VALUES for v in getattr(self, n)]
+        return b"".join(
+            (
+                _FUEL_HEAD.pack(len(head), k),
+                head,
+                bytes(self.nozzle),
+                struct.pack(f">{6 * k}d", *values),
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Fuellings:
+        n, k = _FUEL_HEAD.unpack_from(data, 0)
+        pos = _FUEL_HEAD.size
+        station_id, jur, mn, al_unit, code_map, packet_id, ts = json.loads(data[pos : pos + n])
+        pos += n
+        nozzle = tuple(data[pos : pos + k])
+        flat = [None if v != v else v for v in struct.unpack_from(f">{6 * k}d", data, pos + k)]
+        cols = {name: flat[j * k : (j + 1) * k] for j, name in enumerate(FUELLING_VALUES)}
+        return cls(
+            station_id=station_id,
+            jurisdiction=jur,
+            mn=mn,
+            ts=datetime.fromisoformat(ts),
+            al_source_unit=al_unit,
+            code_map=code_map,
+            packet_id=packet_id,
+            nozzle=nozzle,
+            **cols,
+        )
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Fuellings:
+        """A one-row batch from a row as JSON carries it (dead-letter replay, tests)."""
+        ts = row["ts"]
+        return cls(
+            station_id=row["station_id"],
+            jurisdiction=row["jurisdiction"],
+            mn=row["mn"],
+            ts=datetime.fromisoformat(ts) if isinstance(ts, str) else ts,
+            al_source_unit=row["al_source_unit"],
+            code_map=row["code_map"],
+            packet_id=row["packet_id"],
+            nozzle=(int(row["nozzle"]),),
+            **{n: (None if row.get(n) is None else float(row[n]),) for n in FUELLING_VALUES},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +534,12 @@ class DeviceAlarm:
 
     @property
     def key(self) -> str:
+        """The station (the device), as for its packet's fuellings: one partition per station."""
+        return self.station_id
+
+    @property
+    def nozzle_key(self) -> str:
+        """The flag's subject: ``station:Nnn`` for a nozzle's, the station for a station-level one."""
         return f"{self.station_id}:N{self.nozzle:02d}" if self.nozzle else self.station_id
 
     @staticmethod
@@ -369,7 +705,7 @@ class StationState:
 
 EVENT_CLASSES = (
     VaporPacket,
-    Fuelling,
+    Fuellings,
     StationReading,
     DeviceAlarm,
     SensorReading,
@@ -413,19 +749,18 @@ def examples() -> list[Any]:
             records=1,
             problems=(),
         ),
-        Fuelling(
-            event_id=Fuelling.make_id("QP-ST-0001", 3, ts),
+        Fuellings(
             ts=ts,
-            nozzle=3,
-            al=1.08,
             al_source_unit="ratio",
-            fuel_volume_l=31.27,
-            vapour_volume_l=33.77,
-            fuel_flow_lpm=35.2,
-            vapour_flow_lpm=38.0,
-            liquid_resistance_pa=42.0,
             code_map="guangzhou",
             packet_id=pid,
+            nozzle=(3, 7),
+            al=(1.08, None),
+            fuel_volume_l=(31.27, 4.2),
+            vapour_volume_l=(33.77, None),
+            fuel_flow_lpm=(35.2, 12.5),
+            vapour_flow_lpm=(38.0, None),
+            liquid_resistance_pa=(42.0, None),
             **common,
         ),
         StationReading(

@@ -1,8 +1,9 @@
 """From HJ 212 to domain events: the one place where a parsed packet becomes vapour events.
 
 ``from_hj212`` takes a checked packet, the registry entry of its data unit and that unit's code map
-and returns the ``VaporPacket`` evidence record plus the ``Fuelling`` / ``StationReading`` /
-``DeviceAlarm`` / ``SensorReading`` / ``DepotReading`` events it carries. Bad values never raise:
+and returns the ``VaporPacket`` evidence record plus the ``Fuellings`` (the packet's per-nozzle
+rows as one columnar batch) / ``StationReading`` / ``DeviceAlarm`` / ``SensorReading`` /
+``DepotReading`` events it carries. Bad values never raise:
 each is returned as a problem label (counted by the gateway) and the rest of the packet is kept.
 
 Event time: ``DataTime``, else the QN time, else the receipt time (flagged ``no_data_time``; such
@@ -30,9 +31,10 @@ from core.registry import Depot, Sensor, Station
 from core.ruleset import RuleSet
 from fuel_vapor.codemaps import CodeMap, Decoded, ValueProblem
 from fuel_vapor.events import (
+    FUELLING_VALUES,
     DepotReading,
     DeviceAlarm,
-    Fuelling,
+    Fuellings,
     SensorReading,
     StationReading,
     VaporPacket,
@@ -44,6 +46,7 @@ _blake2b = hashlib.blake2b
 _sha256 = hashlib.sha256
 _BOUNDS: dict[int, tuple[RuleSet, tuple[float, float]]] = {}
 _NOZZLES: dict[int, tuple[Station, frozenset[int]]] = {}
+_UNIT_KIND: dict[type, str] = {Station: "station", Depot: "depot", Sensor: "sensor"}
 
 
 def _al_bounds(ruleset: RuleSet | None) -> tuple[float, float]:
@@ -90,6 +93,15 @@ class IntakeResult:
     @property
     def all_events(self) -> list[Any]:
         return [self.packet_event, *self.events]
+
+
+def records(events: list[Any]) -> int:
+    """Domain records among ``events``: a ``Fuellings`` batch counts its rows."""
+    n = len(events)
+    for e in events:
+        if e.__class__ is Fuellings:
+            n += len(e.nozzle) - 1
+    return n
 
 
 def raw_hash(raw: bytes) -> str:
@@ -149,7 +161,7 @@ def from_hj212(
             problems.append("bad_value")
             problems.append(f"detail:{exc}"[:120])
             events = []
-    kind = (
+    kind = _UNIT_KIND.get(unit.__class__) or (
         "station"
         if isinstance(unit, Station)
         else "depot"
@@ -184,7 +196,7 @@ def from_hj212(
         length=int(raw[2:6])
         if raw[:2] == b"##" and raw[2:6].isdigit()
         else len(packet.segment.encode("utf-8", "surrogateescape")),
-        records=len(events),
+        records=records(events),
         problems=stored,
     )
     return IntakeResult(pe, events, kept)
@@ -202,10 +214,10 @@ def _events(
 ) -> list[Any]:
     out: list[Any] = []
     mn, jur = packet.mn, unit.jurisdiction
-    tsp = ts_part(ts)
     if isinstance(unit, Station):
         numbers = _nozzle_numbers(unit)
         lo, hi = _al_bounds(ruleset) if d.fuellings else (0.0, 3.0)
+        rows: list[tuple[int, dict[str, float]]] = []
         for nozzle, v in d.fuellings:
             if nozzle not in numbers:
                 problems.append("unknown_nozzle")
@@ -233,26 +245,36 @@ def _events(
                         )
                     )
                 continue
+            rows.append((nozzle, v))
+        if rows:
+            if len(rows) == 1:  # the usual packet: one fuelling
+                nozzle, v = rows[0]
+                get = v.get
+                cols: list[tuple[float | None, ...]] = [(get(name),) for name in FUELLING_VALUES]
+                nozzles: tuple[int, ...] = (nozzle,)
+            else:
+                cols = [tuple([v.get(name) for _, v in rows]) for name in FUELLING_VALUES]
+                nozzles = tuple([n for n, _ in rows])
             out.append(
-                Fuelling(
-                    event_id=_id(Fuelling.KIND, unit.id, str(nozzle), tsp),
-                    ts=ts,
+                Fuellings(
                     station_id=unit.id,
-                    nozzle=nozzle,
                     jurisdiction=jur,
                     mn=mn,
-                    al=al,
+                    ts=ts,
                     al_source_unit=cm.spec.al_unit,
-                    fuel_volume_l=v.get("fuel_volume_l"),
-                    vapour_volume_l=v.get("vapour_volume_l"),
-                    fuel_flow_lpm=v.get("fuel_flow_lpm"),
-                    vapour_flow_lpm=v.get("vapour_flow_lpm"),
-                    liquid_resistance_pa=v.get("liquid_resistance_pa"),
                     code_map=cm.name,
                     packet_id=pid,
+                    nozzle=nozzles,
+                    al=cols[0],
+                    fuel_volume_l=cols[1],
+                    vapour_volume_l=cols[2],
+                    fuel_flow_lpm=cols[3],
+                    vapour_flow_lpm=cols[4],
+                    liquid_resistance_pa=cols[5],
                 )
             )
         s, settings = d.station, d.settings
+        tsp = ts_part(ts) if s or settings or d.alarms else ""
         if s or settings:
             out.append(
                 StationReading(
@@ -293,6 +315,7 @@ def _events(
                 )
             )
     elif isinstance(unit, Sensor):
+        tsp = ts_part(ts)
         for quantity, value, unit_txt, flag in d.sensors:
             out.append(
                 SensorReading(
@@ -313,7 +336,7 @@ def _events(
     elif isinstance(unit, Depot) and d.depot:
         out.append(
             DepotReading(
-                event_id=_id(DepotReading.KIND, unit.id, tsp),
+                event_id=_id(DepotReading.KIND, unit.id, ts_part(ts)),
                 ts=ts,
                 depot_id=unit.id,
                 jurisdiction=jur,

@@ -1,6 +1,7 @@
 """Vapour-recovery processors (pure): A/L per nozzle, station pressures, sensors and depots.
 
-Each handler keeps its subject's state under ``state[event.key]`` only, as the subject's typed state
+Each handler keeps its subject's state under ``state[event.key]`` (the nozzle processor: under each
+row's ``station:Nnn``, for events keyed by their station), as the subject's typed state
 class (``NozzleTrack``, ``StationTrack``, ``SensorTrack``, ``DepotTrack``), and re-assigns it after
 mutation so a Faust table sees the change. The store decides the stored form: the embedded store
 keeps the object; a Faust table keeps its ``to_dict()`` and hands that dict back, which the handler
@@ -20,7 +21,7 @@ from core.ruleset import RuleSet
 from fuel_vapor.events import (
     DepotReading,
     DeviceAlarm,
-    Fuelling,
+    Fuellings,
     SensorReading,
     StationReading,
 )
@@ -67,20 +68,28 @@ def _depot_rules(rs: RuleSet) -> DepotRules:
 
 
 def handle_nozzle(event: Any, state: MutableMapping[str, Any], ctx: Context) -> Iterable[Any]:
-    if isinstance(event, DeviceAlarm) and event.nozzle == 0:
-        return []  # station-level flags belong to the station processor
-    if not isinstance(event, Fuelling | DeviceAlarm):
-        return []
+    """A packet's fuellings row by row, or a nozzle's device flag. The events are keyed by the
+    station (their device), the state by the nozzle (``station:Nnn``): every event that touches
+    a nozzle's state carries its station's key, so the state stays on one partition."""
     rules = _nozzle_rules(ctx.ruleset)
-    st = _typed(state.get(event.key), NozzleTrack) or NozzleTrack(
+    if isinstance(event, Fuellings):
+        out: list[Any] = []
+        for i, nozzle in enumerate(event.nozzle):
+            key = event.nozzle_key(i)
+            st = _typed(state.get(key), NozzleTrack) or NozzleTrack(
+                event.station_id, nozzle, event.jurisdiction, event.mn
+            )
+            out += rules.on_fuellings(st, event, i)
+            state[key] = st
+        return out
+    if not isinstance(event, DeviceAlarm) or event.nozzle == 0:
+        return []  # station-level flags belong to the station processor
+    key = event.nozzle_key
+    st = _typed(state.get(key), NozzleTrack) or NozzleTrack(
         event.station_id, event.nozzle, event.jurisdiction, event.mn
     )
-    out = (
-        rules.on_fuelling(st, event)
-        if isinstance(event, Fuelling)
-        else rules.on_device_alarm(st, event)
-    )
-    state[event.key] = st
+    out = rules.on_device_alarm(st, event)
+    state[key] = st
     return out
 
 
@@ -131,7 +140,7 @@ def handle_depot(event: Any, state: MutableMapping[str, Any], ctx: Context) -> I
 
 
 PROCESSORS: list[Processor] = [
-    Processor("vapor.nozzle", (Fuelling.KIND, DeviceAlarm.KIND), handle_nozzle),
+    Processor("vapor.nozzle", (Fuellings.KIND, DeviceAlarm.KIND), handle_nozzle),
     Processor("vapor.station", (StationReading.KIND, DeviceAlarm.KIND), handle_station),
     Processor("vapor.sensor", (SensorReading.KIND,), handle_sensor),
     Processor("vapor.depot", (DepotReading.KIND,), handle_depot),

@@ -234,7 +234,7 @@ class Hj212Session:
         out.events.append(result.packet_event)
         out.events += result.events
         out.count(PACKETS_OK)
-        out.count(RECORDS, len(result.events))
+        out.count(RECORDS, result.packet_event.records)
         if wants:
             out.answers.append(
                 answers.data_answer(packet, cp=profile.answer_cp, flag=profile.answer_flag)
@@ -268,7 +268,7 @@ class Hj212Session:
             for p in result.problems:
                 out.count(bad_value(p))
             out.events += result.events
-            out.count(RECORDS, len(result.events))
+            out.count(RECORDS, result.packet_event.records)
             out.count(SPLIT_JOINED)
         out.count(PACKETS_OK)
         if wants:

@@ -129,7 +129,7 @@ def _num(key: str, text: str) -> float | None:
         v = float(text)
     except ValueError:
         raise ValueProblem(f"{key}={text[:20]!r}: expected a number") from None
-    if v != v or v in (float("inf"), float("-inf")):
+    if v - v != 0.0:  # NaN or an infinity (inf - inf is NaN)
         raise ValueProblem(f"{key}={text[:20]!r}: expected a finite number")
     return v
 
@@ -174,7 +174,13 @@ class _Plan:
         self.gun_re = re.compile(nz.key) if nz is not None and nz.key else None
         self.value_re = re.compile(nz.regex) if nz is not None and nz.value_of else None
         self._guns: dict[
-            str, tuple[list[tuple[str, str]], list[tuple[str, str, bool]], frozenset[str]]
+            str,
+            tuple[
+                list[tuple[str, str]],
+                list[tuple[str, str, bool]],
+                frozenset[str],
+                frozenset[str],
+            ],
         ] = {}
         # every CP key this message reads that does not depend on the nozzle
         static = {"DataTime", *spec.station.values(), *spec.settings.values()}
@@ -188,14 +194,16 @@ class _Plan:
 
     def keys_for(
         self, gun: str
-    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]], frozenset[str]]:
-        """(nozzle-alarm keys, fuelling keys, both as one set) with ``{gun}`` filled in."""
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]], frozenset[str], frozenset[str]]:
+        """(nozzle-alarm keys, fuelling keys, both as one set, that set with the static keys)
+        with ``{gun}`` filled in."""
         got = self._guns.get(gun)
         if got is None:
             spec = self.spec
             alarm = [(n, t.replace("{gun}", gun)) for n, t in spec.nozzle_alarms.items()]
             fuel = [(n, t.replace("{gun}", gun), n == "al") for n, t in spec.fuelling.items()]
-            got = (alarm, fuel, frozenset({k for _, k in alarm} | {k for _, k, _ in fuel}))
+            keyset = frozenset({k for _, k in alarm} | {k for _, k, _ in fuel})
+            got = (alarm, fuel, keyset, self.static_keys | keyset)
             if len(self._guns) < _CACHE_MAX:
                 self._guns[gun] = got
         return got
@@ -268,11 +276,12 @@ class CodeMap:
                     break
         known = plan.static_keys
         nozzle_sets: list[frozenset[str]] = []
+        every = known  # every key this packet's message and nozzles read
         if plan.per_nozzle:
             skip = any(get(k) == v for k, v in plan.no_fuelling_if)
             fuelling = bool(plan.spec.fuelling)
             for nozzle, gun in self._nozzles(plan, cp):
-                alarm_keys, fuel_keys, keyset = plan.keys_for(gun)
+                alarm_keys, fuel_keys, keyset, every = plan.keys_for(gun)
                 nozzle_sets.append(keyset)
                 for name, key in alarm_keys:
                     if (t := get(key)) is not None:
@@ -285,7 +294,7 @@ class CodeMap:
                         vals[name] = v * scale if is_al else v
                 if vals.get("fuel_volume_l", 0.0) > 0 or "al" in vals:
                     out.fuellings.append((nozzle, vals))
-        if not known.issuperset(cp):
+        if len(nozzle_sets) > 1 or not every.issuperset(cp):  # (one nozzle: ``every`` has it)
             nozzle_keys = (
                 nozzle_sets[0] if len(nozzle_sets) == 1 else frozenset().union(*nozzle_sets)
             )

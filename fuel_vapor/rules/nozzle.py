@@ -31,7 +31,7 @@ from typing import Any
 
 from core.exceedance import Exceedance
 from core.ruleset import Rule, RuleSet
-from fuel_vapor.events import DeviceAlarm, Fuelling, NozzleDay
+from fuel_vapor.events import DeviceAlarm, Fuellings, NozzleDay
 from fuel_vapor.rules.common import (
     MAX_EVIDENCE,
     day_end,
@@ -328,42 +328,49 @@ class NozzleRules:
         return NozzleTrack(station_id, nozzle, jurisdiction, mn)
 
     # -- input ------------------------------------------------------------------------------
-    def on_fuelling(self, st: NozzleTrack, f: Fuelling) -> list[Any]:
+    def on_fuellings(self, st: NozzleTrack, b: Fuellings, i: int) -> list[Any]:
+        """Row ``i`` of a packet's fuellings (the row of ``st``'s nozzle), read from its columns."""
         out: list[Any] = []
-        d = day_of(f.ts)
+        ts = b.ts
+        d = day_of(ts)
         out += self._advance(st, d)
         cur = st.open
         if cur is None or cur.day > d:
             st.late += 1
             return out
-        if f.event_id in cur.ids:
+        eid = b.event_ids[i]
+        if eid in cur.ids:
             return out  # replayed event: counted once
-        cur.ids.append(f.event_id)
+        cur.ids.append(eid)
         cur.n += 1
         st.last_fuel_day = d
-        verdict = classify(f.al, f.fuel_volume_l, f.fuel_flow_lpm, f.vapour_flow_lpm, self.p)
+        al, volume = b.al[i], b.fuel_volume_l[i]
+        vapour_flow = b.vapour_flow_lpm[i]
+        verdict = classify(al, volume, b.fuel_flow_lpm[i], vapour_flow, self.p)
         cur.verdicts[verdict] += 1
         if counts_for_pass_rate(verdict, self.p):
             cur.valid += 1
-            assert f.al is not None
-            cur.al_sum += f.al
+            assert al is not None
+            cur.al_sum += al
             if verdict == "in_band":
                 cur.passed += 1
             elif len(cur.fail_ids) < MAX_EVIDENCE:
-                cur.fail_ids.append(f.event_id)
-            if f.al > self.p.al_upper:
+                cur.fail_ids.append(eid)
+            if al > self.p.al_upper:
                 cur.above += 1
-            elif f.al < self.p.al_lower:
+            elif al < self.p.al_lower:
                 cur.below += 1
             window = int(self.r_shield.param("window"))
-            st.recent = [*st.recent[-(window - 1) :], round(f.al, 4)]
-            if f.fuel_volume_l is not None and f.vapour_volume_l is not None:
+            st.recent = [*st.recent[-(window - 1) :], round(al, 4)]
+            vapour = b.vapour_volume_l[i]
+            if volume is not None and vapour is not None:
                 cur.pairs += 1
                 tol = param(self.r_shield, "exact_tolerance_l")
-                if abs(f.vapour_volume_l - f.fuel_volume_l * f.al) <= tol:
+                if abs(vapour - volume * al) <= tol:
                     cur.exact += 1
-        out += self._pump(st, f, verdict)
-        out += self._liquid_resistance(st, f)
+        evidence = f"{Fuellings.KIND}:{eid}"
+        out += self._pump(st, ts, evidence, vapour_flow, verdict)
+        out += self._liquid_resistance(st, ts, evidence, vapour_flow, b.liquid_resistance_pa[i])
         return out
 
     def on_device_alarm(self, st: NozzleTrack, a: DeviceAlarm) -> list[Any]:
@@ -393,7 +400,9 @@ class NozzleRules:
         return fire_vapour(rule, ts, "nozzle", sid, jur, mn, measured, limit, unit, **kw)
 
     # -- per-fuelling rules -----------------------------------------------------------------
-    def _pump(self, st: NozzleTrack, f: Fuelling, verdict: str) -> list[Any]:
+    def _pump(
+        self, st: NozzleTrack, ts: datetime, evidence: str, vapour_flow: float | None, verdict: str
+    ) -> list[Any]:
         out = []
         if verdict == "pump_fault":
             st.pump_run += 1
@@ -404,11 +413,11 @@ class NozzleRules:
                 return self._fire(
                     st,
                     self.r_pump,
-                    f.ts,
-                    f.vapour_flow_lpm,
+                    ts,
+                    vapour_flow,
                     self.p.pump_vapour_lpm,
                     "L/min",
-                    evidence=[f"{Fuelling.KIND}:{f.event_id}"],
+                    evidence=[evidence],
                     detail={"consecutive": st.pump_run},
                     window=window,
                     severity=severity,
@@ -427,22 +436,22 @@ class NozzleRules:
                 st.pump_level = "normal"
         return out
 
-    def _liquid_resistance(self, st: NozzleTrack, f: Fuelling) -> list[Any]:
-        q, dp = f.vapour_flow_lpm, f.liquid_resistance_pa
+    def _liquid_resistance(
+        self, st: NozzleTrack, ts: datetime, evidence: str, q: float | None, dp: float | None
+    ) -> list[Any]:
         r = self.r_lr
         if q is None or dp is None or q <= param(r, "min_flow_lpm"):
             return []
         curve = param(r, "slope") * q + param(r, "intercept")
-        ev = [f"{Fuelling.KIND}:{f.event_id}"]
         if dp <= curve:
             st.lr_start = None
             st.lr_alarmed = False
             return []
         if st.lr_start is None:
-            st.lr_start = f.ts
+            st.lr_start = ts
             detail: dict[str, Any] = {"vapour_flow_lpm": q}
             window, severity = "start", None
-        elif not st.lr_alarmed and f.ts - st.lr_start >= timedelta(hours=param(r, "alarm_hours")):
+        elif not st.lr_alarmed and ts - st.lr_start >= timedelta(hours=param(r, "alarm_hours")):
             st.lr_alarmed = True
             detail = {"since": st.lr_start.isoformat(), "vapour_flow_lpm": q}
             window, severity = "alarm", "alarm"
@@ -452,11 +461,11 @@ class NozzleRules:
             self._fire(
                 st,
                 r,
-                f.ts,
+                ts,
                 dp,
                 round(curve, 1),
                 "Pa",
-                evidence=ev,
+                evidence=[evidence],
                 detail=detail,
                 window=window,
                 severity=severity,
@@ -525,7 +534,7 @@ class NozzleRules:
         streak = st.streak
         st.level = "alarm" if streak >= self.alarm_days else "warning" if streak >= 1 else "normal"
         nd_id = NozzleDay.make_id(st.station_id, st.nozzle, day)
-        ev = [f"{NozzleDay.KIND}:{nd_id}", *(f"{Fuelling.KIND}:{i}" for i in cur.fail_ids)]
+        ev = [f"{NozzleDay.KIND}:{nd_id}", *(f"{Fuellings.KIND}:{i}" for i in cur.fail_ids)]
         # ISD comparison and the 7-day window
         isd = self.r_isd
         st.week = [w for w in st.week if (day - w.day).days < 7]
@@ -776,12 +785,14 @@ class NozzleRules:
 
 def recompute_nozzle(
     rs: RuleSet,
-    fuellings: Iterable[Fuelling],
+    fuellings: Iterable[Fuellings],
     device_alarms: Iterable[DeviceAlarm] = (),
     *,
     until: date | None = None,
 ) -> list[Any]:
-    """Rebuild every daily state and exceedance of one nozzle from its raw fuellings.
+    """Rebuild every daily state and exceedance of one nozzle from its raw fuellings (batches
+    whose rows are that nozzle's: the first row's nozzle is the one recomputed, rows of other
+    nozzles are left out).
 
     Auditors and tests call this; the processor must produce the same events incrementally.
     ``until`` closes every day before it (default: the day after the last event). The device's
@@ -792,9 +803,15 @@ def recompute_nozzle(
     if not events:
         return []
     first = events[0]
-    st = NozzleTrack(first.station_id, first.nozzle, first.jurisdiction, first.mn)
+    nozzle = first.nozzle[0] if isinstance(first, Fuellings) else first.nozzle
+    st = NozzleTrack(first.station_id, nozzle, first.jurisdiction, first.mn)
     out: list[Any] = []
     for e in events:
-        out += rules.on_fuelling(st, e) if isinstance(e, Fuelling) else rules.on_device_alarm(st, e)
+        if isinstance(e, Fuellings):
+            for i, n in enumerate(e.nozzle):
+                if n == nozzle:
+                    out += rules.on_fuellings(st, e, i)
+        elif e.nozzle == nozzle:
+            out += rules.on_device_alarm(st, e)
     out += rules.flush(st, until or day_of(events[-1].ts) + timedelta(days=1))
     return out

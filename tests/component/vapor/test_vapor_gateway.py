@@ -102,8 +102,9 @@ async def test_upload_is_published_then_answered_9014_echoing_qn(gateway, collec
     await c.send(upload(st, "chongqing", nozzle=2))
     (ans,) = await c.read_answers(1)
     assert (ans.cn, ans.qn, ans.st, ans.mn) == ("9014", "20261123080000000", "91", st.mn)
-    (f,) = collector.of_kind("vapor.fuelling")
-    assert (f.station_id, f.nozzle, f.al, f.key) == (st.id, 2, 1.1, f"{st.id}:N02")
+    (b,) = collector.of_kind("vapor.fuelling")
+    (f,) = b.rows()
+    assert (f.station_id, f.nozzle, f.al, f.key, b.key) == (st.id, 2, 1.1, f"{st.id}:N02", st.id)
     (p,) = collector.of_kind("vapor.packet")
     assert p.records >= 1 and len(p.raw_sha256) == 64 and p.code_map == "chongqing"
     session = gateway.sessions[st.mn]
@@ -139,7 +140,7 @@ async def test_guangzhou_device_without_flag_gets_qnrtn_1(gateway, collector, re
     await c.send(upload(st, "guangzhou", nozzle=4))
     (ans,) = await c.read_answers(1)
     assert ans.cn == "9014" and ans.get("QnRtn") == "1"
-    assert collector.of_kind("vapor.fuelling")[0].nozzle == 4
+    assert collector.of_kind("vapor.fuelling")[0].nozzle == (4,)
     c.close()
 
 
@@ -219,7 +220,7 @@ async def test_split_packet_reassembled_and_each_part_answered(gateway, collecto
     answers = await c.read_answers(2)
     assert [a.cn for a in answers] == ["9014", "9014"]
     (f,) = collector.of_kind("vapor.fuelling")
-    assert f.nozzle == 5 and f.al == 1.1
+    assert f.nozzle == (5,) and f.al == (1.1,)
     assert len(collector.of_kind("vapor.packet")) == 2  # each part kept as evidence
     c.close()
 

@@ -68,8 +68,10 @@ def test_fuelling_round_trip_through_each_station_dialect(name):
     ((nozzle, values),) = cm.decode(p).fuellings
     assert nozzle == 3 and values == pytest.approx(FUEL)
     res = from_hj212(p, f.raw, st, cm, datetime.now(UTC))
-    (fe,) = [e for e in res.events if e.KIND == "vapor.fuelling"]
+    (fb,) = [e for e in res.events if e.KIND == "vapor.fuelling"]
+    (fe,) = fb.rows()
     assert (fe.station_id, fe.nozzle, fe.ts, fe.al, fe.key) == (st.id, 3, TS, 1.07, f"{st.id}:N03")
+    assert fb.key == st.id
     assert res.packet_event.records == len(res.events) and not res.problems
 
 
@@ -175,7 +177,7 @@ def test_intake_counts_bad_values_and_keeps_the_packet():
     assert "bad_value" in res.packet_event.problems
     seg2 = seg.replace("abc", "1.1")
     res2 = from_hj212(parse_segment(seg2), seg2.encode(), st, MAPS["guangzhou"], datetime.now(UTC))
-    assert res2.problems == ["unknown_nozzle"] and [e.nozzle for e in res2.events] == [3]
+    assert res2.problems == ["unknown_nozzle"] and [e.nozzle for e in res2.events] == [(3,)]
     seg3 = seg.replace("abc", "112")  # a percent value sent by a ratio device: FV-UNIT
     res3 = from_hj212(parse_segment(seg3), seg3.encode(), st, MAPS["guangzhou"], datetime.now(UTC))
     assert "al_out_of_range" in res3.problems
@@ -209,9 +211,11 @@ def test_packet_without_data_time_uses_qn_then_receipt_time():
 def test_intake_fast_ids_equal_the_event_make_ids():
     from fuel_vapor import intake
     from fuel_vapor.events import (
+        FUELLING_VALUES,
         DepotReading,
         DeviceAlarm,
         Fuelling,
+        Fuellings,
         SensorReading,
         StationReading,
         VaporPacket,
@@ -219,8 +223,20 @@ def test_intake_fast_ids_equal_the_event_make_ids():
 
     for ts in (TS, beijing(2026, 1, 2, 3, 4, 5).replace(microsecond=123000), datetime.now(UTC)):
         t = intake.ts_part(ts)
-        assert intake._id(Fuelling.KIND, "QP-ST-0001", "3", t) == Fuelling.make_id(
-            "QP-ST-0001", 3, ts
+        b = Fuellings(
+            station_id="QP-ST-0001",
+            jurisdiction="qingpu",
+            mn="M",
+            ts=ts,
+            al_source_unit="ratio",
+            code_map="guangzhou",
+            packet_id="p",
+            nozzle=(3, 12),
+            **{n: (None, None) for n in FUELLING_VALUES},
+        )
+        assert b.event_ids == (
+            Fuelling.make_id("QP-ST-0001", 3, ts),
+            Fuelling.make_id("QP-ST-0001", 12, ts),
         )
         assert intake._id(StationReading.KIND, "S", t, "2021") == StationReading.make_id(
             "S", ts, "2021"

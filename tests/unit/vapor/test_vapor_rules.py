@@ -15,7 +15,7 @@ from core.timeutil import BEIJING
 from fuel_vapor.events import (
     DepotReading,
     DeviceAlarm,
-    Fuelling,
+    Fuellings,
     NozzleDay,
     SensorReading,
     StationReading,
@@ -39,23 +39,23 @@ D0 = datetime(2026, 11, 1, 8, 0, tzinfo=BEIJING)
 
 
 def fuel(ts, al=1.1, volume=30.0, fuel_flow=35.0, vapour_flow=None, lr=None, nozzle=3, vapour=None):
+    """One fuelling as the gateway publishes it: a one-row ``Fuellings`` batch."""
     vf = fuel_flow * al if vapour_flow is None else vapour_flow
-    return Fuelling(
-        event_id=Fuelling.make_id("QP-ST-0001", nozzle, ts),
+    return Fuellings(
         ts=ts,
         station_id="QP-ST-0001",
-        nozzle=nozzle,
         jurisdiction="qingpu",
         mn="MN1",
-        al=al,
         al_source_unit="ratio",
-        fuel_volume_l=volume,
-        vapour_volume_l=round(volume * al, 2) if vapour is None else vapour,
-        fuel_flow_lpm=fuel_flow,
-        vapour_flow_lpm=vf,
-        liquid_resistance_pa=lr,
         code_map="guangzhou",
         packet_id="p",
+        nozzle=(nozzle,),
+        al=(al,),
+        fuel_volume_l=(volume,),
+        vapour_volume_l=(round(volume * al, 2) if vapour is None else vapour,),
+        fuel_flow_lpm=(fuel_flow,),
+        vapour_flow_lpm=(vf,),
+        liquid_resistance_pa=(lr,),
     )
 
 

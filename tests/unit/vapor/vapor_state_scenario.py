@@ -16,7 +16,7 @@ from core.timeutil import BEIJING
 from fuel_vapor.events import (
     DepotReading,
     DeviceAlarm,
-    Fuelling,
+    Fuellings,
     SensorReading,
     StationReading,
 )
@@ -26,25 +26,24 @@ ST = "QP-ST-0001"
 SAVE_AT = D0 + timedelta(days=3, hours=12)  # the state was saved here
 
 
-def _fuelling(ts: datetime, nozzle: int, al: float, **kw: Any) -> Fuelling:
+def _fuelling(ts: datetime, nozzle: int, al: float, **kw: Any) -> Fuellings:
     volume = kw.get("volume", 30.0)
     fuel_flow = kw.get("fuel_flow", 35.0)
-    return Fuelling(
-        event_id=Fuelling.make_id(ST, nozzle, ts),
+    return Fuellings(
         ts=ts,
         station_id=ST,
-        nozzle=nozzle,
         jurisdiction="qingpu",
         mn="MN-QP-0001",
-        al=al,
         al_source_unit="ratio",
-        fuel_volume_l=volume,
-        vapour_volume_l=round(volume * al, 2),
-        fuel_flow_lpm=fuel_flow,
-        vapour_flow_lpm=kw.get("vapour_flow", fuel_flow * al),
-        liquid_resistance_pa=kw.get("lr"),
         code_map="guangzhou",
         packet_id="p",
+        nozzle=(nozzle,),
+        al=(al,),
+        fuel_volume_l=(volume,),
+        vapour_volume_l=(round(volume * al, 2),),
+        fuel_flow_lpm=(fuel_flow,),
+        vapour_flow_lpm=(kw.get("vapour_flow", fuel_flow * al),),
+        liquid_resistance_pa=(kw.get("lr"),),
     )
 
 
