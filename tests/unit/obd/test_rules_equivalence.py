@@ -90,6 +90,8 @@ def _record(rng: random.Random, m: VehicleModel, off: bool) -> DataStream:
     fix = True
     if off:
         vals.update(rpm=0.0, speed_kmh=0.0, torque_pct=0.0)
+    if Fault.UREA_EMPTY not in m.faults and rng.random() < 0.05:  # level sensor jitter, refills
+        vals["reagent_pct"] += rng.choice((-0.4, -2.0, 0.4, 6.0))
     r = rng.random()
     for k, field in enumerate(
         (
