@@ -369,7 +369,8 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
     last = state["last_ts"]
     last_dt = state.get("last_dt", FIRST_STEP_S)
     last_rpm = state["last_rpm"]
-    last_pos = state["last_pos"]
+    p_lon, p_lat, p_t = state["last_pos"] or (0.0, 0.0, None)  # the last valid fix
+    moved = False
     st_day = state["day"]
     day, d0, d1 = "", 0.0, -1.0
     if st_day:
@@ -418,7 +419,43 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
         w.get("s", 0.0),
         w["first"],
     )
-    for i, t_ms in enumerate(batch.ts_ms):
+    records = zip(
+        batch.ts_ms,
+        ids,
+        rpm_c,
+        speed_c,
+        flags_c,
+        reag_c,
+        fix_c,
+        lon_c,
+        lat_c,
+        up_c,
+        down_c,
+        scr_in_c,
+        air_c,
+        fuel_c,
+        torque_c,
+        fric_c,
+        strict=True,
+    )
+    for (
+        t_ms,
+        eid,
+        rpm,
+        speed,
+        fl,
+        reagent,
+        fix,
+        lon,
+        lat,
+        up,
+        down,
+        t_in,
+        air,
+        fuel,
+        torque,
+        friction,
+    ) in records:
         t = t_ms / 1000
         if last is not None and t <= last:
             continue  # a re-sent live record (already seen): stored once, judged once
@@ -474,7 +511,6 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
                 d_dist,
             ) = map(d.__getitem__, _DAY_HOT)
             d_run_n = d["run_n"]
-        eid = ids[i]
         if last is None:
             dt = FIRST_STEP_S
         else:
@@ -483,9 +519,7 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
             dt = gap if gap <= MAX_STEP_S else last_dt
             if gap > gap_s:
                 out += _gap(state, c, t, eid, gap, last, dt, (last_rpm or 0) > rpm_min)
-        rpm = rpm_c[i]
         running = (rpm or 0) > rpm_min
-        speed = speed_c[i]
         dn += 1
         if not d_first:
             d_first = eid
@@ -494,10 +528,8 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
         if running:
             d_run += dt
             d_run_n = (d_run_n or 0) + 1
-            fl = flags_c[i]
             if fl and any(g.startswith(("nox_up_ppm:", "nox_down_ppm:")) for g in fl):
                 d_nox_bad += dt
-            reagent = reag_c[i]
             if reagent is not None:
                 if d_rmin is None or reagent < d_rmin:
                     d_rmin = reagent
@@ -506,43 +538,41 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
         if running or (speed or 0) > 0:
             d_drove = True
         # OBD-GPS: invalid fixes and jumps (haversine only when a cheap bound could exceed)
-        lon, lat = lon_c[i], lat_c[i]
-        if not fix_c[i] or lon is None or lat is None:
+        if not fix or lon is None or lat is None:
             d_gps_bad += 1
         else:
-            if last_pos is not None and 0 < t - last_pos[2] <= 60:
-                el = t - last_pos[2]
-                bound = _KM_PER_RAD * radians(abs(lat - last_pos[1]) + abs(lon - last_pos[0]))
+            if p_t is not None and 0 < t - p_t <= 60:
+                el = t - p_t
+                bound = _KM_PER_RAD * radians(abs(lat - p_lat) + abs(lon - p_lon))
                 if bound / el * 3600 * 1.000001 > gps_max:
-                    kmh = haversine_km(last_pos[0], last_pos[1], lon, lat) / el * 3600
+                    kmh = haversine_km(p_lon, p_lat, lon, lat) / el * 3600
                     if kmh > gps_max:
                         d_gps_jumps += 1
-            last_pos = [lon, lat, t]
-        up, down = up_c[i], down_c[i]
+            p_lon, p_lat, p_t = lon, lat, t
+            moved = True
         # OBD-SCR: low efficiency while hot (η = 1 − down/up, none when up ≤ 0)
-        if scr_on:
-            t_in = scr_in_c[i]
-            if (
-                t_in is not None
-                and up is not None
-                and down is not None
-                and t_in >= scr_t_min
-                and up >= scr_up_min
-                and up > 0
-            ):
-                eta = 1.0 - down / up
-                if eta < eta_min:
-                    d_scr_low += dt
-                    d_scr_sum += eta * dt
-                    if not d_scr_first:
-                        d_scr_first = eid
-                    if d_scr_low >= scr_need and not d["scr_fired"]:
-                        d["scr_low_s"], d["scr_eta_sum"], d["scr_first"] = (
-                            d_scr_low,
-                            d_scr_sum,
-                            d_scr_first,
-                        )
-                        out += _scr_fire(state, c, t, eid)
+        if (
+            scr_on
+            and t_in is not None
+            and up is not None
+            and down is not None
+            and t_in >= scr_t_min
+            and up >= scr_up_min
+            and up > 0
+        ):
+            eta = 1.0 - down / up
+            if eta < eta_min:
+                d_scr_low += dt
+                d_scr_sum += eta * dt
+                if not d_scr_first:
+                    d_scr_first = eid
+                if d_scr_low >= scr_need and not d["scr_fired"]:
+                    d["scr_low_s"], d["scr_eta_sum"], d["scr_first"] = (
+                        d_scr_low,
+                        d_scr_sum,
+                        d_scr_first,
+                    )
+                    out += _scr_fire(state, c, t, eid)
         # OBD-EMU: a flat NOx sensor while driving (Welford's running mean and M2 per sensor)
         if speed is not None and speed > 0:
             f_dirty = True
@@ -568,13 +598,11 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
                 un, um, um2 = f["up"]
                 wn_, wm, wm2 = f["down"]
         # NOx mass (g in this record's Δt), distance and work windows
-        air, fuel = air_c[i], fuel_c[i]
         if down is not None and air is not None and fuel is not None:
             m = u_nox * down * ((air + rho * fuel) / 3600.0) * dt
             if speed is not None and speed > 0.1:
                 d_mass += m
                 d_dist += speed * dt / 3600
-            torque, friction = torque_c[i], fric_c[i]
             if torque is not None and friction is not None and rpm is not None:
                 p_kw = max(0.0, torque - friction) / 100.0 * ref_nm * rpm / 9550.0
                 w_dirty = True
@@ -631,7 +659,8 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
     state["last_ts"] = last
     state["last_dt"] = last_dt
     state["last_rpm"] = last_rpm
-    state["last_pos"] = last_pos
+    if moved:
+        state["last_pos"] = [p_lon, p_lat, p_t]
     return out
 
 
