@@ -52,6 +52,7 @@ import math
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from core.exceedance import Exceedance, fire
@@ -319,7 +320,7 @@ _COL = {name: i for i, name in enumerate(NUMERIC_FIELDS)}
 _KM_PER_RAD = 6371.0088  # the radius of haversine_km
 
 
-_DAY_HOT = (
+_DAY_KEYS = (
     "n",
     "first_id",
     "last_id",
@@ -337,6 +338,7 @@ _DAY_HOT = (
     "mass_g",
     "dist_km",
 )
+_DAY_HOT = itemgetter(*_DAY_KEYS)  # the open day's counters kept in locals in the loop
 _DAY_BOUNDS: dict[str, tuple[float, float]] = {}  # Beijing day → [start, end) epoch seconds
 
 
@@ -352,12 +354,6 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
     out: list[Exceedance] = []
     P = c.params
     v = c.vehicle
-    col = batch.values
-    speed_c, rpm_c, torque_c, fric_c = (col[_COL[n]] for n in _PER_RECORD[:4])
-    fuel_c, up_c, down_c, reag_c, air_c, scr_in_c, lon_c, lat_c = (
-        col[_COL[n]] for n in _PER_RECORD[4:]
-    )
-    fix_c, flags_c, ids = batch.fix_valid, batch.flags, batch.event_ids
     rpm_min, gap_s, gps_max = P.running_rpm_min, P.gap_s, P.gps_max_kmh
     scr_on = v.has_scr and v.fuel == "diesel"
     scr_t_min, scr_up_min, eta_min = P.scr_inlet_min_c, P.scr_up_min_ppm, P.scr_eta_min
@@ -402,7 +398,7 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
         d_scr_first,
         d_mass,
         d_dist,
-    ) = map(d.__getitem__, _DAY_HOT)
+    ) = _DAY_HOT(d)
     d_run_n = d.get("run_n")
     # the flat-sensor window and the work window (written back only when touched)
     f = state["flat"]
@@ -421,31 +417,20 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
     )
     records = zip(
         batch.ts_ms,
-        ids,
-        rpm_c,
-        speed_c,
-        flags_c,
-        reag_c,
-        fix_c,
-        lon_c,
-        lat_c,
-        up_c,
-        down_c,
-        scr_in_c,
-        air_c,
-        fuel_c,
-        torque_c,
-        fric_c,
+        batch.event_ids,
+        batch.flags,
+        batch.fix_valid,
+        *_PER_RECORD(batch.values),
         strict=True,
     )
     for (
         t_ms,
         eid,
+        fl,
+        fix,
         rpm,
         speed,
-        fl,
         reagent,
-        fix,
         lon,
         lat,
         up,
@@ -465,7 +450,7 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
             if st_day:
                 d.update(
                     zip(
-                        _DAY_HOT,
+                        _DAY_KEYS,
                         (
                             dn,
                             d_first,
@@ -509,7 +494,7 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
                 d_scr_first,
                 d_mass,
                 d_dist,
-            ) = map(d.__getitem__, _DAY_HOT)
+            ) = _DAY_HOT(d)
             d_run_n = d["run_n"]
         if last is None:
             dt = FIRST_STEP_S
@@ -628,7 +613,7 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
         last, last_dt, last_rpm = t, dt, rpm
     d.update(
         zip(
-            _DAY_HOT,
+            _DAY_KEYS,
             (
                 dn,
                 d_first,
@@ -664,19 +649,24 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
     return out
 
 
-_PER_RECORD = (
-    "speed_kmh",
-    "rpm",
-    "torque_pct",
-    "friction_pct",
-    "fuel_lph",
-    "nox_up_ppm",
-    "nox_down_ppm",
-    "reagent_pct",
-    "air_kgh",
-    "scr_in_c",
-    "lon",
-    "lat",
+_PER_RECORD = itemgetter(  # the columns the per-record loop reads, in its order
+    *(
+        _COL[n]
+        for n in (
+            "rpm",
+            "speed_kmh",
+            "reagent_pct",
+            "lon",
+            "lat",
+            "nox_up_ppm",
+            "nox_down_ppm",
+            "scr_in_c",
+            "air_kgh",
+            "fuel_lph",
+            "torque_pct",
+            "friction_pct",
+        )
+    )
 )
 
 

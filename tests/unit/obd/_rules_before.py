@@ -1,6 +1,7 @@
 """FROZEN COPY of ``obd_gateway/rules.py`` before its samples loop was rewritten for speed (issue 16):
 the reference that ``test_rules_equivalence.py`` holds the live module to, outcome for outcome.
-Never edit it to make that test pass.
+Never edit it to make that test pass; when a rule's outcome is meant to change, change this copy
+the same way in the same commit and say so in its message.
 
 OBD analytics (rules.md §2.3 and the OBD-*/DQ-COMPLETE rules of §4), pure.
 
