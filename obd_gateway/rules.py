@@ -69,6 +69,7 @@ FIRST_STEP_S = 1.0  # ... and the first record of a vehicle (nothing before it) 
 
 
 # ------------------------------------------------------------------------------ pure formulas
+# (on_samples inlines them term for term, in the same order: the same floats per record)
 
 
 def exhaust_flow_kg_s(air_kgh: float, fuel_lph: float, fuel_density: float = 0.84) -> float:
@@ -115,14 +116,6 @@ def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
     )
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
-
-
-def _welford(acc: list[float], x: float) -> None:
-    """acc = [n, mean, M2] updated in place."""
-    acc[0] += 1
-    d = x - acc[1]
-    acc[1] += d / acc[0]
-    acc[2] += d * (x - acc[1])
 
 
 def _std(acc: list[float]) -> float:
