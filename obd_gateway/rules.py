@@ -52,6 +52,7 @@ import math
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from core.exceedance import Exceedance, fire
@@ -68,6 +69,7 @@ FIRST_STEP_S = 1.0  # ... and the first record of a vehicle (nothing before it) 
 
 
 # ------------------------------------------------------------------------------ pure formulas
+# (on_samples inlines them term for term, in the same order: the same floats per record)
 
 
 def exhaust_flow_kg_s(air_kgh: float, fuel_lph: float, fuel_density: float = 0.84) -> float:
@@ -114,14 +116,6 @@ def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
     )
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
-
-
-def _welford(acc: list[float], x: float) -> None:
-    """acc = [n, mean, M2] updated in place."""
-    acc[0] += 1
-    d = x - acc[1]
-    acc[1] += d / acc[0]
-    acc[2] += d * (x - acc[1])
 
 
 def _std(acc: list[float]) -> float:
@@ -319,44 +313,182 @@ _COL = {name: i for i, name in enumerate(NUMERIC_FIELDS)}
 _KM_PER_RAD = 6371.0088  # the radius of haversine_km
 
 
+_DAY_KEYS = (
+    "n",
+    "first_id",
+    "last_id",
+    "last_ts",
+    "run",
+    "nox_bad",
+    "reag_min",
+    "reag_max",
+    "drove",
+    "gps_bad",
+    "gps_jumps",
+    "scr_low_s",
+    "scr_eta_sum",
+    "scr_first",
+    "mass_g",
+    "dist_km",
+)
+_DAY_HOT = itemgetter(*_DAY_KEYS)  # the open day's counters kept in locals in the loop
+_DAY_BOUNDS: dict[str, tuple[float, float]] = {}  # Beijing day → [start, end) epoch seconds
+
+
 def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
     """Judge one frame's records in time order. Columns, parameters and the vehicle's facts are
-    read once per batch and the Beijing day once per day boundary; the per-record work is one
-    loop over the columns (firing and day closing stay in their own functions)."""
+    read once per batch and the Beijing day once per day boundary. The per-record loop keeps the
+    open day's, the flat-sensor window's and the work window's counters in local variables and
+    writes them back to the state before anything else reads it (a rule firing, the day
+    closing) and at the end; the arithmetic is the formulas above, term for term in the same
+    order, so every outcome is the same as evaluating them one record at a time."""
     if batch.backfilled:
         return _on_backfilled(state, batch, c)
     out: list[Exceedance] = []
     P = c.params
     v = c.vehicle
-    col = batch.values
-    speed_c, rpm_c, torque_c, fric_c = (col[_COL[n]] for n in _PER_RECORD[:4])
-    fuel_c, up_c, down_c, reag_c, air_c, scr_in_c, lon_c, lat_c = (
-        col[_COL[n]] for n in _PER_RECORD[4:]
-    )
-    fix_c, flags_c, ids = batch.fix_valid, batch.flags, batch.event_ids
     rpm_min, gap_s, gps_max = P.running_rpm_min, P.gap_s, P.gps_max_kmh
     scr_on = v.has_scr and v.fuel == "diesel"
     scr_t_min, scr_up_min, eta_min = P.scr_inlet_min_c, P.scr_up_min_ppm, P.scr_eta_min
+    scr_need, flat_need = P.scr_need_s, P.flat_need_s
     u_nox, rho, ref_nm = P.u_nox, P.fuel_density, v.engine_ref_torque_nm
     win_need = v.rated_power_kw * P.window_work_per_rated_kw
+    sig_check = P.sig_required and batch.signature in ("absent", "invalid")
+    radians = math.radians
     last = state["last_ts"]
     last_dt = state.get("last_dt", FIRST_STEP_S)
     last_rpm = state["last_rpm"]
-    last_pos = state["last_pos"]
-    d = state["d"]
+    p_lon, p_lat, p_t = state["last_pos"] or (0.0, 0.0, None)  # the last valid fix
+    moved = False
+    st_day = state["day"]
     day, d0, d1 = "", 0.0, -1.0
-    for i, t_ms in enumerate(batch.ts_ms):
+    if st_day:
+        b = _DAY_BOUNDS.get(st_day)
+        if b is None:
+            if len(_DAY_BOUNDS) > 4096:
+                _DAY_BOUNDS.clear()
+            _, s0, s1 = _day_bounds(
+                datetime.fromisoformat(st_day).replace(tzinfo=BEIJING).timestamp()
+            )
+            b = _DAY_BOUNDS[st_day] = (s0, s1)
+        day, (d0, d1) = st_day, b
+    # the open day's counters, written back before the day closes and at the end
+    d = state["d"]
+    (
+        dn,
+        d_first,
+        d_last_id,
+        d_last_ts,
+        d_run,
+        d_nox_bad,
+        d_rmin,
+        d_rmax,
+        d_drove,
+        d_gps_bad,
+        d_gps_jumps,
+        d_scr_low,
+        d_scr_sum,
+        d_scr_first,
+        d_mass,
+        d_dist,
+    ) = _DAY_HOT(d)
+    d_run_n = d.get("run_n")
+    # the flat-sensor window and the work window (written back only when touched)
+    f = state["flat"]
+    f_dirty = False
+    fn, f_s, f_first = f["n"], f.get("s", 0.0), f["first"]
+    un, um, um2 = f["up"]
+    wn_, wm, wm2 = f["down"]
+    w = state["win"]
+    w_dirty = False
+    w_mass, w_work, w_n, w_s, w_first = (
+        w["mass_g"],
+        w["work_kwh"],
+        w["n"],
+        w.get("s", 0.0),
+        w["first"],
+    )
+    records = zip(
+        batch.ts_ms,
+        batch.event_ids,
+        batch.flags,
+        batch.fix_valid,
+        *_PER_RECORD(batch.values),
+        strict=True,
+    )
+    for (
+        t_ms,
+        eid,
+        fl,
+        fix,
+        rpm,
+        speed,
+        reagent,
+        lon,
+        lat,
+        up,
+        down,
+        t_in,
+        air,
+        fuel,
+        torque,
+        friction,
+    ) in records:
         t = t_ms / 1000
         if last is not None and t <= last:
             continue  # a re-sent live record (already seen): stored once, judged once
         if not d0 <= t < d1:
             day, d0, d1 = _day_bounds(t)
-        if day != state["day"]:
-            if state["day"]:
+        if day != st_day:
+            if st_day:
+                d.update(
+                    zip(
+                        _DAY_KEYS,
+                        (
+                            dn,
+                            d_first,
+                            d_last_id,
+                            d_last_ts,
+                            d_run,
+                            d_nox_bad,
+                            d_rmin,
+                            d_rmax,
+                            d_drove,
+                            d_gps_bad,
+                            d_gps_jumps,
+                            d_scr_low,
+                            d_scr_sum,
+                            d_scr_first,
+                            d_mass,
+                            d_dist,
+                        ),
+                        strict=True,
+                    )
+                )
+                if d_run_n is not None:
+                    d["run_n"] = d_run_n
                 out += close_day(state, c)
-            state["day"] = day
+            state["day"] = st_day = day
             d = state["d"] = _new_day()
-        eid = ids[i]
+            (
+                dn,
+                d_first,
+                d_last_id,
+                d_last_ts,
+                d_run,
+                d_nox_bad,
+                d_rmin,
+                d_rmax,
+                d_drove,
+                d_gps_bad,
+                d_gps_jumps,
+                d_scr_low,
+                d_scr_sum,
+                d_scr_first,
+                d_mass,
+                d_dist,
+            ) = _DAY_HOT(d)
+            d_run_n = d["run_n"]
         if last is None:
             dt = FIRST_STEP_S
         else:
@@ -365,114 +497,169 @@ def on_samples(state: State, batch: ObdSamples, c: Ctx) -> list[Exceedance]:
             dt = gap if gap <= MAX_STEP_S else last_dt
             if gap > gap_s:
                 out += _gap(state, c, t, eid, gap, last, dt, (last_rpm or 0) > rpm_min)
-        rpm = rpm_c[i]
         running = (rpm or 0) > rpm_min
-        speed = speed_c[i]
-        d["n"] += 1
-        if not d["first_id"]:
-            d["first_id"] = eid
-        d["last_id"] = eid
-        d["last_ts"] = t
+        dn += 1
+        if not d_first:
+            d_first = eid
+        d_last_id = eid
+        d_last_ts = t
         if running:
-            d["run"] += dt
-            d["run_n"] = d.get("run_n", 0) + 1
-            fl = flags_c[i]
-            if fl and any(f.startswith(("nox_up_ppm:", "nox_down_ppm:")) for f in fl):
-                d["nox_bad"] += dt
-            reagent = reag_c[i]
+            d_run += dt
+            d_run_n = (d_run_n or 0) + 1
+            if fl and any(g.startswith(("nox_up_ppm:", "nox_down_ppm:")) for g in fl):
+                d_nox_bad += dt
             if reagent is not None:
-                lo, hi = d["reag_min"], d["reag_max"]
-                d["reag_min"] = reagent if lo is None else min(lo, reagent)
-                d["reag_max"] = reagent if hi is None else max(hi, reagent)
+                if d_rmin is None or reagent < d_rmin:
+                    d_rmin = reagent
+                if d_rmax is None or reagent > d_rmax:
+                    d_rmax = reagent
         if running or (speed or 0) > 0:
-            d["drove"] = True
+            d_drove = True
         # OBD-GPS: invalid fixes and jumps (haversine only when a cheap bound could exceed)
-        lon, lat = lon_c[i], lat_c[i]
-        if not fix_c[i] or lon is None or lat is None:
-            d["gps_bad"] += 1
+        if not fix or lon is None or lat is None:
+            d_gps_bad += 1
         else:
-            if last_pos is not None and 0 < t - last_pos[2] <= 60:
-                el = t - last_pos[2]
-                bound = _KM_PER_RAD * math.radians(abs(lat - last_pos[1]) + abs(lon - last_pos[0]))
+            if p_t is not None and 0 < t - p_t <= 60:
+                el = t - p_t
+                bound = _KM_PER_RAD * radians(abs(lat - p_lat) + abs(lon - p_lon))
                 if bound / el * 3600 * 1.000001 > gps_max:
-                    kmh = haversine_km(last_pos[0], last_pos[1], lon, lat) / el * 3600
+                    kmh = haversine_km(p_lon, p_lat, lon, lat) / el * 3600
                     if kmh > gps_max:
-                        d["gps_jumps"] += 1
-            last_pos = [lon, lat, t]
-        up, down = up_c[i], down_c[i]
-        # OBD-SCR: low efficiency while hot
-        if scr_on:
-            t_in = scr_in_c[i]
-            if (
-                t_in is not None
-                and up is not None
-                and down is not None
-                and t_in >= scr_t_min
-                and up >= scr_up_min
-            ):
-                eta = scr_efficiency(up, down)
-                if eta is not None and eta < eta_min:
-                    d["scr_low_s"] += dt
-                    d["scr_eta_sum"] += eta * dt
-                    if not d["scr_first"]:
-                        d["scr_first"] = eid
-                    if not d["scr_fired"] and d["scr_low_s"] >= P.scr_need_s:
-                        out += _scr_fire(state, c, t, eid)
-        # OBD-EMU: a flat NOx sensor while driving
+                        d_gps_jumps += 1
+            p_lon, p_lat, p_t = lon, lat, t
+            moved = True
+        # OBD-SCR: low efficiency while hot (η = 1 − down/up, none when up ≤ 0)
+        if (
+            scr_on
+            and t_in is not None
+            and up is not None
+            and down is not None
+            and t_in >= scr_t_min
+            and up >= scr_up_min
+            and up > 0
+        ):
+            eta = 1.0 - down / up
+            if eta < eta_min:
+                d_scr_low += dt
+                d_scr_sum += eta * dt
+                if not d_scr_first:
+                    d_scr_first = eid
+                if d_scr_low >= scr_need and not d["scr_fired"]:
+                    d["scr_low_s"], d["scr_eta_sum"], d["scr_first"] = (
+                        d_scr_low,
+                        d_scr_sum,
+                        d_scr_first,
+                    )
+                    out += _scr_fire(state, c, t, eid)
+        # OBD-EMU: a flat NOx sensor while driving (Welford's running mean and M2 per sensor)
         if speed is not None and speed > 0:
-            f = state["flat"]
-            f["n"] += 1
-            f["s"] = f.get("s", 0.0) + dt
-            if not f["first"]:
-                f["first"] = eid
+            f_dirty = True
+            fn += 1
+            f_s = f_s + dt
+            if not f_first:
+                f_first = eid
             if up is not None:
-                _welford(f["up"], up)
+                un += 1
+                x = up - um
+                um += x / un
+                um2 += x * (up - um)
             if down is not None:
-                _welford(f["down"], down)
-            if f["s"] >= P.flat_need_s:
+                wn_ += 1
+                x = down - wm
+                wm += x / wn_
+                wm2 += x * (down - wm)
+            if f_s >= flat_need:
+                f.update(n=fn, s=f_s, first=f_first, up=[un, um, um2], down=[wn_, wm, wm2])
                 out += _flat_fire(state, c, t, eid)
+                f = state["flat"]
+                fn, f_s, f_first = f["n"], f["s"], f["first"]
+                un, um, um2 = f["up"]
+                wn_, wm, wm2 = f["down"]
         # NOx mass (g in this record's Δt), distance and work windows
-        air, fuel = air_c[i], fuel_c[i]
         if down is not None and air is not None and fuel is not None:
-            m = nox_mass_g_s(down, air, fuel, u_nox, rho) * dt
+            m = u_nox * down * ((air + rho * fuel) / 3600.0) * dt
             if speed is not None and speed > 0.1:
-                d["mass_g"] += m
-                d["dist_km"] += speed * dt / 3600
-            torque, friction = torque_c[i], fric_c[i]
+                d_mass += m
+                d_dist += speed * dt / 3600
             if torque is not None and friction is not None and rpm is not None:
-                p_kw = engine_power_kw(torque, friction, ref_nm, rpm)
-                w = state["win"]
-                w["mass_g"] += m
-                w["work_kwh"] += p_kw * dt / 3600
-                w["n"] += 1
-                w["s"] = w.get("s", 0.0) + dt
-                if not w["first"]:
-                    w["first"] = eid
-                if w["work_kwh"] >= win_need:
+                p_kw = max(0.0, torque - friction) / 100.0 * ref_nm * rpm / 9550.0
+                w_dirty = True
+                w_mass += m
+                w_work += p_kw * dt / 3600
+                w_n += 1
+                w_s = w_s + dt
+                if not w_first:
+                    w_first = eid
+                if w_work >= win_need:
+                    w.update(mass_g=w_mass, work_kwh=w_work, n=w_n, s=w_s, first=w_first)
                     _window_close(state, c)
-        if P.sig_required:
+                    w = state["win"]
+                    w_mass, w_work, w_n, w_s, w_first = (
+                        w["mass_g"],
+                        w["work_kwh"],
+                        w["n"],
+                        w["s"],
+                        w["first"],
+                    )
+        if sig_check and not d["sig_fired"]:
             out += _sig(state, batch, c, t, eid)
         last, last_dt, last_rpm = t, dt, rpm
+    d.update(
+        zip(
+            _DAY_KEYS,
+            (
+                dn,
+                d_first,
+                d_last_id,
+                d_last_ts,
+                d_run,
+                d_nox_bad,
+                d_rmin,
+                d_rmax,
+                d_drove,
+                d_gps_bad,
+                d_gps_jumps,
+                d_scr_low,
+                d_scr_sum,
+                d_scr_first,
+                d_mass,
+                d_dist,
+            ),
+            strict=True,
+        )
+    )
+    if d_run_n is not None:
+        d["run_n"] = d_run_n
+    if f_dirty:
+        f.update(n=fn, s=f_s, first=f_first, up=[un, um, um2], down=[wn_, wm, wm2])
+    if w_dirty:
+        w.update(mass_g=w_mass, work_kwh=w_work, n=w_n, s=w_s, first=w_first)
     state["last_ts"] = last
     state["last_dt"] = last_dt
     state["last_rpm"] = last_rpm
-    state["last_pos"] = last_pos
+    if moved:
+        state["last_pos"] = [p_lon, p_lat, p_t]
     return out
 
 
-_PER_RECORD = (
-    "speed_kmh",
-    "rpm",
-    "torque_pct",
-    "friction_pct",
-    "fuel_lph",
-    "nox_up_ppm",
-    "nox_down_ppm",
-    "reagent_pct",
-    "air_kgh",
-    "scr_in_c",
-    "lon",
-    "lat",
+_PER_RECORD = itemgetter(  # the columns the per-record loop reads, in its order
+    *(
+        _COL[n]
+        for n in (
+            "rpm",
+            "speed_kmh",
+            "reagent_pct",
+            "lon",
+            "lat",
+            "nox_up_ppm",
+            "nox_down_ppm",
+            "scr_in_c",
+            "air_kgh",
+            "fuel_lph",
+            "torque_pct",
+            "friction_pct",
+        )
+    )
 )
 
 
