@@ -74,22 +74,9 @@ def queue(
     """Cases in ``statuses`` opened in [since, until), highest triage score first; optional
     filters on jurisdiction (the case's or any finding's), source and vehicle class."""
     sc = _sc(scope, "case queue")
-    conds = [
-        _VISIBLE,
-        "status IN {st:Array(String)}",
-        "opened_at >= {since:DateTime64(3)}",
-        "opened_at < {until:DateTime64(3)}",
-    ]
-    if jurisdictions:
-        conds.append(
-            "(jurisdiction IN {jur:Array(String)} OR hasAny(jurisdictions, {jur:Array(String)}))"
-        )
-    if sources:
-        conds.append("hasAny(sources, {src:Array(String)})")
-    if vehicle_classes:
-        conds.append("vehicle_class IN {vc:Array(String)}")
+    where = _queue_where(statuses, jurisdictions, sources, vehicle_classes)
     return client.query_df(
-        _latest(" AND ".join(conds), "score DESC, ts DESC, case_id", "{lim:UInt32}"),
+        _latest(where, "score DESC, ts DESC, case_id", "{lim:UInt32}"),
         parameters={
             "st": list(statuses),
             "since": since,
@@ -103,7 +90,7 @@ def queue(
     )
 
 
-def _queue_where(  # the conditions of :func:`queue`, for its counts
+def _queue_where(  # the conditions of :func:`queue` and :func:`queue_counts`
     statuses: Sequence[str],
     jurisdictions: Sequence[str],
     sources: Sequence[str],
