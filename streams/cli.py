@@ -52,7 +52,8 @@ def _logging(level: str) -> None:
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("kafka", "faust", "mode", "aiokafka", "urllib3", "chdb"):
+    # fontTools: the weekly PDF's font subsetting logs every table it prunes
+    for noisy in ("kafka", "faust", "mode", "aiokafka", "urllib3", "chdb", "fontTools"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -158,3 +158,14 @@ def test_status_without_a_platform_names_the_host_and_port(
     assert cli.main(["status"]) == 2
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port}" in err and err.count("\n") == 1
+
+
+def test_the_console_log_leaves_out_font_subsetting_chatter() -> None:
+    # the weekly report's PDF subsets its CJK font; fontTools logs every table at INFO
+    import logging
+
+    from streams.cli import _logging
+
+    _logging("INFO")
+    assert logging.getLogger("fontTools").level == logging.WARNING
+    assert logging.getLogger("fontTools.subset").getEffectiveLevel() >= logging.WARNING
