@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from clickhouse_connect.driver.client import Client
@@ -74,28 +75,21 @@ def queue(
     """Cases in ``statuses`` opened in [since, until), highest triage score first; optional
     filters on jurisdiction (the case's or any finding's), source and vehicle class."""
     sc = _sc(scope, "case queue")
-    where = _queue_where(statuses, jurisdictions, sources, vehicle_classes)
+    where, params = _queue_filter(statuses, since, until, jurisdictions, sources, vehicle_classes)
     return client.query_df(
         _latest(where, "score DESC, ts DESC, case_id", "{lim:UInt32}"),
-        parameters={
-            "st": list(statuses),
-            "since": since,
-            "until": until,
-            "jur": list(jurisdictions),
-            "src": list(sources),
-            "vc": list(vehicle_classes),
-            "lim": limit,
-            **sc,
-        },
+        parameters={**params, "lim": limit, **sc},
     )
 
 
-def _queue_where(  # the conditions of :func:`queue` and :func:`queue_counts`
+def _queue_filter(  # the filter of :func:`queue` and :func:`queue_counts`, and its parameters
     statuses: Sequence[str],
+    since: datetime,
+    until: datetime,
     jurisdictions: Sequence[str],
     sources: Sequence[str],
     vehicle_classes: Sequence[str],
-) -> str:
+) -> tuple[str, dict[str, Any]]:
     conds = [
         _VISIBLE,
         "status IN {st:Array(String)}",
@@ -110,7 +104,15 @@ def _queue_where(  # the conditions of :func:`queue` and :func:`queue_counts`
         conds.append("hasAny(sources, {src:Array(String)})")
     if vehicle_classes:
         conds.append("vehicle_class IN {vc:Array(String)}")
-    return " AND ".join(conds)
+    params = {
+        "st": list(statuses),
+        "since": since,
+        "until": until,
+        "jur": list(jurisdictions),
+        "src": list(sources),
+        "vc": list(vehicle_classes),
+    }
+    return " AND ".join(conds), params
 
 
 def queue_counts(
@@ -128,21 +130,13 @@ def queue_counts(
     ``heavy_diesel`` (vehicle class), counted on the latest version of each case (``case_latest``
     FINAL, light columns only)."""
     sc = _sc(scope, "case queue counts")
-    where = _queue_where(statuses, jurisdictions, sources, vehicle_classes)
+    where, params = _queue_filter(statuses, since, until, jurisdictions, sources, vehicle_classes)
     return client.query_df(
         "SELECT count() AS total, countIf(status = 'new') AS new, "
         "countIf(length(sources) > 1) AS cross_source, "
         "countIf(vehicle_class = 'heavy_diesel') AS heavy_diesel "
         f"FROM case_latest FINAL WHERE {where}",
-        parameters={
-            "st": list(statuses),
-            "since": since,
-            "until": until,
-            "jur": list(jurisdictions),
-            "src": list(sources),
-            "vc": list(vehicle_classes),
-            **sc,
-        },
+        parameters={**params, **sc},
     )
 
 
