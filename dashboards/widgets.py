@@ -164,6 +164,20 @@ def evidence_file(uri: Any, name: str) -> Path | None:
     return None
 
 
+def evidence_media(uri: Any, shots: Sequence[tuple[str, str]], clip_seconds: Any) -> None:
+    """A capture's evidence pictures side by side (``shots``: file name and untranslated caption;
+    a file missing on this machine leaves its column empty), then its clip, playable in an
+    expander, when the bundle holds one."""
+    for where, (name, caption) in zip(st.columns(len(shots)), shots, strict=True):
+        path = evidence_file(uri, name)
+        if path is not None:
+            where.image(str(path), caption=_(caption), width="stretch")
+    clip = evidence_file(uri, "clip.mp4") or evidence_file(uri, "clip.avi")
+    if clip is not None:
+        with st.expander(_("Clip ({s} s)").format(s=f"{float(clip_seconds):.1f}")):
+            st.video(str(clip))
+
+
 def evidence_folder(uri: Any) -> Path | None:
     """The folder of a capture's evidence bundle on this machine (it holds ``manifest.json``)."""
     found = evidence_file(uri, "manifest.json")

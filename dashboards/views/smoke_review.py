@@ -30,6 +30,7 @@ from dashboards.widgets import (
     evidence_file,
     evidence_folder,
     evidence_manifest,
+    evidence_media,
     fmt_time,
     jurisdiction_name,
     jurisdiction_picker,
@@ -326,20 +327,11 @@ else:
                         uri=row["evidence_uri"] or "–"
                     )
                 )
-        crops = st.columns(2)
-        for where, name, caption in (
-            (crops[0], "plume_crop.jpg", N_("Plume crop")),
-            (crops[1], "plate_crop.jpg", N_("Plate crop")),
-        ):
-            path = evidence_file(row["evidence_uri"], name)
-            if path is not None:
-                where.image(str(path), caption=_(caption), width="stretch")
-        clip = evidence_file(row["evidence_uri"], "clip.mp4") or evidence_file(
-            row["evidence_uri"], "clip.avi"
+        evidence_media(
+            row["evidence_uri"],
+            (("plume_crop.jpg", N_("Plume crop")), ("plate_crop.jpg", N_("Plate crop"))),
+            row["clip_seconds"],
         )
-        if clip is not None:
-            with st.expander(_("Clip ({s} s)").format(s=f"{row['clip_seconds']:.1f}")):
-                st.video(str(clip))
 
     # the whole queue as a list, sent when opened (a reviewer works from the keys: Y, 1–6, J);
     # it stays open for the session once opened

@@ -28,7 +28,7 @@ from dashboards.search import SearchError, resolve
 from dashboards.widgets import (
     Col,
     beijing_suffix,
-    evidence_file,
+    evidence_media,
     fmt_time,
     jurisdiction_name,
     metric,
@@ -221,21 +221,15 @@ def _smoke() -> None:
         f"**{fmt_time(cap['ts'])}**{beijing_suffix()} · {cap['camera_id']} · "
         f"{_('Model grade')} {float(cap['grade']):.1f} · {decided}"
     )
-    cols = st.columns(3)
-    for where, name, caption in (
-        (cols[0], "best_frame.jpg", N_("Best frame (plume and vehicle boxes drawn)")),
-        (cols[1], "plume_crop.jpg", N_("Plume crop")),
-        (cols[2], "plate_crop.jpg", N_("Plate crop")),
-    ):
-        path = evidence_file(cap["evidence_uri"], name)
-        if path is not None:
-            where.image(str(path), caption=_(caption), width="stretch")
-    clip = evidence_file(cap["evidence_uri"], "clip.mp4") or evidence_file(
-        cap["evidence_uri"], "clip.avi"
+    evidence_media(
+        cap["evidence_uri"],
+        (
+            ("best_frame.jpg", N_("Best frame (plume and vehicle boxes drawn)")),
+            ("plume_crop.jpg", N_("Plume crop")),
+            ("plate_crop.jpg", N_("Plate crop")),
+        ),
+        cap["clip_seconds"],
     )
-    if clip is not None:
-        with st.expander(_("Clip ({s} s)").format(s=f"{float(cap['clip_seconds']):.1f}")):
-            st.video(str(clip))
 
 
 def _obd() -> None:
