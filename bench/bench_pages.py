@@ -116,9 +116,15 @@ def _start(
     )
 
 
-def _wait_running(port: int, timeout: float = 180.0) -> dict[str, object]:
+def _wait_running(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 180.0
+) -> dict[str, object]:
+    """The platform's status once it answers; fails at once, with its last words, if it exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"the platform exited ({proc.returncode}): {err[-2000:]}")
         with (
             contextlib.suppress(OSError, ValueError),
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as r,
@@ -336,7 +342,7 @@ def main() -> int:
     server_cpu: dict[str, tuple[list[float], list[float]]] = {}  # the platform's CPU per load
     browser_cpu: dict[str, tuple[list[float], list[float]]] = {}  # Chromium's CPU per load
     try:
-        status = _wait_running(port)
+        status = _wait_running(port, proc)
         time.sleep(args.warmup_s)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as r:
             status = json.loads(r.read())

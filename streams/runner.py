@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import sys
@@ -227,6 +228,8 @@ def run_embedded(settings: Settings) -> int:
         reports = _start_report_scheduler(settings, registry)
         if reports is not None:
             where["Weekly reports"] = str(reports.reports_dir.resolve())
+        frozen = settle_heap()
+        log.info("%d objects alive at start set aside from garbage collection", frozen)
         print(banner(settings, where), flush=True)
         print(login_hint(settings, first_password), flush=True)
         log.info("started in %.1f s; rule set %s", time.monotonic() - t0, ruleset.version)
@@ -341,18 +344,36 @@ def run_embedded(settings: Settings) -> int:
         ],
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after a clean shutdown
-        app.run(
-            config={
-                "server.port": settings.dashboard_port,
-                "server.address": settings.host,
-                "server.headless": True,
-                "server.fileWatcherType": "none",
-                "browser.gatherUsageStats": False,
-                "client.toolbarMode": "viewer",
-                "server.runOnSave": False,
-            }
-        )
+        app.run(config=streamlit_options(settings))
     return 0
+
+
+def streamlit_options(settings: Settings) -> dict[str, Any]:
+    """Streamlit's options for the embedded server. ``runner.postScriptGC`` is off: Streamlit
+    would otherwise run a full garbage collection after every page run, which walks every object
+    of this process (the pipeline's rule and case states included, so it grows with the
+    warehouse) while holding the interpreter lock, delaying the page and the gateways' answers.
+    Python's own collector still runs, on its thresholds."""
+    return {
+        "server.port": settings.dashboard_port,
+        "server.address": settings.host,
+        "server.headless": True,
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": False,
+        "client.toolbarMode": "viewer",
+        "server.runOnSave": False,
+        "runner.postScriptGC": False,
+    }
+
+
+def settle_heap() -> int:
+    """Once started: collect, then move every object alive now (modules, registry, rule set, the
+    states restored from the warehouse) out of the collector's sight (``gc.freeze``), so later
+    full collections walk only what was made since. Frozen objects are still freed when no longer
+    referenced. Returns how many objects were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _audited_action(method: str, path: str) -> str | None:
