@@ -1,6 +1,7 @@
 """Vapour warnings and alarms on a page (layout): each with its rule's name, the time in Beijing
 time, what to check (``fuel_vapor.rules.HINTS``, through the catalogue) and its facts, then a table
-of all of them. Used by the depot and sensor pages; rows come from ``vapor.alarms``."""
+of all of them, sent to the browser only when opened. Used by the station, depot and sensor
+pages; rows come from ``vapor.alarms``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ QUANTITIES = {  # sensor quantity -> (catalogue label, unit as people write it)
     "benzene_ug_l": (N_("Benzene"), "µg/L"),
 }
 UNITS = {"mg/m3": "mg/m³", "ug/m3": "µg/m³", "ug/L": "µg/L", "g/m3": "g/m³"}
+WORD_UNITS = {  # units the rules write as words: through the catalogue
+    "days": N_("days"),
+    "fuellings": N_("fuellings"),
+    "fraction": N_("ratio"),
+    "h": N_("hours"),
+}
 
 
 def quantity_name(q: str) -> str:
@@ -32,7 +39,8 @@ def quantity_name(q: str) -> str:
 
 
 def unit_name(u: object) -> str:
-    return UNITS.get(str(u), str(u))
+    word = WORD_UNITS.get(str(u))
+    return _(word) if word else UNITS.get(str(u), str(u))
 
 
 def unit_part(subject: object) -> str:
@@ -46,14 +54,15 @@ def unit_part(subject: object) -> str:
 
 
 def vapour_alarms(alarms: pd.DataFrame, limit: int = 8) -> None:
-    """The newest ``limit`` warnings and alarms opened up with what to check; all in the table."""
+    """The newest ``limit`` warnings and alarms opened up with what to check; all of them in a
+    table behind an expander (drawn when opened: most visits need only the newest)."""
     if not has_rows(alarms):
         no_data("No warnings or alarms in this period.")
         return
     shown = alarms[alarms["severity"] != "info"] if (alarms["severity"] != "info").any() else alarms
     if len(shown) > limit:
         st.caption(
-            _("The newest {n} of {total} with what to check; all of them in the table.").format(
+            _("The newest {n} of {total} with what to check; all of them in the table below.").format(
                 n=limit, total=len(shown)
             )
         )
@@ -75,6 +84,11 @@ def vapour_alarms(alarms: pd.DataFrame, limit: int = 8) -> None:
             st.markdown(
                 f"**{_('Evidence:')}** " + (", ".join(f"`{e}`" for e in row["evidence"]) or "–")
             )
+    listed = st.expander(
+        _("All warnings and alarms as a table"), key="vapour_alarms_table", on_change="rerun"
+    )
+    if not listed.open:
+        return
     table(
         shown.assign(
             unit_shown=shown["unit"].map(unit_name), subject=shown["subject_id"].map(unit_part)
@@ -89,4 +103,5 @@ def vapour_alarms(alarms: pd.DataFrame, limit: int = 8) -> None:
             Col("unit_shown", "Unit"),
             Col("provisional", "Provisional rule", "bool"),
         ],
+        where=listed,
     )

@@ -86,6 +86,14 @@ async def test_page_with_data_shows_alarms_and_respects_scope(accounts, pipeline
         hint_md = [m.value for m in at.markdown if m.value.startswith("**检查建议：**")]
         assert hint_md and "油枪" in hint_md[0]
         assert any("证据" in m.value and "vapor.nozzle_day:" in m.value for m in at.markdown)
+        # the table of every alarm is sent when its expander is opened, units in Chinese
+        assert not [d for d in at.dataframe if "暂行规则" in d.value.columns]
+        at.session_state["vapour_alarms_table"] = True
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        (listed,) = [d.value for d in at.dataframe if "暂行规则" in d.value.columns]
+        assert "N03" in set(listed["油枪或设备"]) and "天" in set(listed["单位"])
+        assert "days" not in set(listed["单位"])
         # the history tabs draw only the open one; the ISD comparison once it is chosen
         isd = next(t for t in at.tabs if "ISD" in t.label)
         assert not len(isd.dataframe)
