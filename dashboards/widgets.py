@@ -431,7 +431,10 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
             if c.kind == "rate":
                 v = v * 100
             v = v.round(digits)
-            fmt = "%d" if c.kind == "int" else f"%.{digits}f" + ("%%" if c.kind == "rate" else "")
+            # counts with the reader's thousands separator (101,284), as the metrics show them
+            fmt = (
+                "localized" if c.kind == "int" else f"%.{digits}f" + ("%%" if c.kind == "rate" else "")
+            )
             if v.isna().any():  # a gap reads "–", not "None"
                 suffix = "%" if c.kind == "rate" else ""
                 out[head] = v.map(

@@ -43,6 +43,14 @@ def test_shape_converts_times_rates_names_and_gaps() -> None:
     assert "时间（北京时间）" in config
 
 
+def test_counts_show_thousands_separators_and_gaps_as_dashes() -> None:
+    df = pd.DataFrame({"rows": [101284, 7], "gappy": [1500.0, None]})
+    frame, config = shape(df, [Col("rows", "Rows", "int"), Col("gappy", "Readings", "int")])
+    assert config["行数"]["type_config"]["format"] == "localized"  # the browser's 101,284
+    assert list(frame["行数"]) == [101284, 7]
+    assert list(frame["监测数据"]) == ["1,500", "–"]
+
+
 def test_single_values() -> None:
     assert fmt_time(datetime(2026, 12, 6, 23, 59, tzinfo=UTC)) == "2026-12-07 07:59"
     assert fmt_time(None) == "–"
