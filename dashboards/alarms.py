@@ -62,9 +62,9 @@ def vapour_alarms(alarms: pd.DataFrame, limit: int = 8) -> None:
     shown = alarms[alarms["severity"] != "info"] if (alarms["severity"] != "info").any() else alarms
     if len(shown) > limit:
         st.caption(
-            _("The newest {n} of {total} with what to check; all of them in the table below.").format(
-                n=limit, total=len(shown)
-            )
+            _(
+                "The newest {n} of {total} with what to check; all of them in the table below."
+            ).format(n=limit, total=len(shown))
         )
     for _i, row in shown.head(limit).iterrows():
         detail = json.loads(row["detail_json"] or "{}")

@@ -433,7 +433,9 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
             v = v.round(digits)
             # counts with the reader's thousands separator (101,284), as the metrics show them
             fmt = (
-                "localized" if c.kind == "int" else f"%.{digits}f" + ("%%" if c.kind == "rate" else "")
+                "localized"
+                if c.kind == "int"
+                else f"%.{digits}f" + ("%%" if c.kind == "rate" else "")
             )
             if v.isna().any():  # a gap reads "–", not "None"
                 suffix = "%" if c.kind == "rate" else ""
