@@ -11,7 +11,7 @@ from datetime import timedelta
 import streamlit as st
 
 from dashboards.data import has_rows, run_query
-from dashboards.i18n import _
+from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
     fmt_time,
@@ -25,6 +25,23 @@ from dashboards.widgets import (
     time_chart,
     window_picker,
 )
+
+COMPONENTS = {  # the runner's metric components, by what they are
+    "obd_gateway": N_("Remote OBD gateway (HJ 1239)"),
+    "fuel_vapor": N_("Vapour-recovery gateway (HJ 212)"),
+    "rsd_intake": N_("Remote-sensing intake"),
+    "smoke": N_("Black-smoke cameras"),
+    "bus": N_("Event bus"),
+    "sink": N_("Warehouse writer"),
+    "runner": N_("Platform runner"),
+}
+
+
+def component_name(component: object) -> str:
+    """A metric component as ``name · id``: people read the name, engineers grep the id."""
+    label = COMPONENTS.get(str(component))
+    return f"{_(label)} · {component}" if label else str(component)
+
 
 page_setup("Platform status")
 hours = window_picker(key="status_window")
@@ -141,7 +158,7 @@ st.subheader(_("Gateways and devices"))
 metrics = run_query("platform.latest_metrics")
 if has_rows(metrics):
     for component, part in metrics.groupby("component"):
-        with st.expander(str(component), expanded=component != "sink"):
+        with st.expander(component_name(component), expanded=component != "sink"):
             table(
                 part,
                 [

@@ -52,7 +52,7 @@ def test_status_page_shows_ingest(accounts, reader) -> None:
     assert not any("暂无数据" in i.value for i in at.info)
     labels = {m.label: m.value for m in at.metric}
     assert labels["累计接收记录"] == "1"
-    assert any("obd_gateway" in e.label for e in at.expander)
+    assert any("远程 OBD 网关" in e.label and "obd_gateway" in e.label for e in at.expander)
 
 
 def test_app_navigation_lists_every_page(accounts, reader) -> None:
