@@ -24,23 +24,11 @@ QUANTITIES = {  # sensor quantity -> (catalogue label, unit as people write it)
     "petroleum_mg_l": (N_("Petroleum hydrocarbons"), "mg/L"),
     "benzene_ug_l": (N_("Benzene"), "µg/L"),
 }
-UNITS = {"mg/m3": "mg/m³", "ug/m3": "µg/m³", "ug/L": "µg/L", "g/m3": "g/m³"}
-WORD_UNITS = {  # units the rules write as words: through the catalogue
-    "days": N_("days"),
-    "fuellings": N_("fuellings"),
-    "fraction": N_("ratio"),
-    "h": N_("hours"),
-}
 
 
 def quantity_name(q: str) -> str:
     label = QUANTITIES.get(q)
     return _(label[0]) if label else q
-
-
-def unit_name(u: object) -> str:
-    word = WORD_UNITS.get(str(u))
-    return _(word) if word else UNITS.get(str(u), str(u))
 
 
 def unit_part(subject: object) -> str:
@@ -90,9 +78,7 @@ def vapour_alarms(alarms: pd.DataFrame, limit: int = 8) -> None:
     if not listed.open:
         return
     table(
-        shown.assign(
-            unit_shown=shown["unit"].map(unit_name), subject=shown["subject_id"].map(unit_part)
-        ),
+        shown.assign(subject=shown["subject_id"].map(unit_part)),
         [
             Col("ts", "Time", "time"),
             Col("rule_id", "Rule", "rule"),
@@ -100,7 +86,7 @@ def vapour_alarms(alarms: pd.DataFrame, limit: int = 8) -> None:
             Col("subject", "Nozzle or device"),
             Col("measured", "Measured", "num", digits=2),
             Col("limit", "Limit", "num", digits=2),
-            Col("unit_shown", "Unit"),
+            Col("unit", "Unit", "unit"),
             Col("provisional", "Provisional rule", "bool"),
         ],
         where=listed,

@@ -140,6 +140,27 @@ def fmt_time(value: Any) -> str:
     return f"{to_beijing(value):%Y-%m-%d %H:%M}"
 
 
+SYMBOL_UNITS = {"mg/m3": "mg/m³", "ug/m3": "µg/m³", "ug/L": "µg/L", "g/m3": "g/m³"}
+WORD_UNITS = {  # units the rules write as words or as "1": through the catalogue
+    "days": N_("days"),
+    "h": N_("hours"),
+    "s": N_("seconds"),
+    "fuellings": N_("fuellings"),
+    "fraction": N_("ratio"),
+    "1": N_("ratio"),
+    "grade": N_("Ringelmann grade"),
+    "DTCs": N_("fault codes"),
+    "packets/day": N_("packets per day"),
+}
+
+
+def unit_name(unit: Any) -> str:
+    """A unit as people write it: mg/m³ and µg/L with their signs, words in the user's language
+    (days → 天), a dimensionless "1" as a ratio."""
+    word = WORD_UNITS.get(str(unit))
+    return _(word) if word else SYMBOL_UNITS.get(str(unit), str(unit))
+
+
 def fmt_num(value: Any, unit: str = "", digits: int = 1) -> str:
     if value is None or pd.isna(value):
         return "–"
@@ -347,7 +368,7 @@ class Col:
 
     kinds: ``text``, ``value`` (a code translated through the catalogue, e.g. warning → 预警),
     ``time`` (UTC → Beijing, label suffixed), ``day`` (a Beijing calendar day), ``int``, ``num``,
-    ``rate`` (0..1 shown as %), ``jur`` (jurisdiction name), ``rule`` (rule name + id), ``subject``
+    ``rate`` (0..1 shown as %), ``unit`` (a unit as people write it), ``jur`` (jurisdiction name), ``rule`` (rule name + id), ``subject``
     (plate|colour keys as 沪A12345（黄牌）), ``name`` (a site, camera, fleet, station, depot or
     sensor id by its name), ``source``
     (data source name), ``event`` (event kind name), ``bool``
@@ -445,6 +466,8 @@ def shape(df: pd.DataFrame, cols: Sequence[Col]) -> tuple[pd.DataFrame, dict[str
             else:
                 out[head] = v.astype("Int64") if c.kind == "int" else v
                 config[head] = st.column_config.NumberColumn(head, format=fmt)
+        elif c.kind == "unit":
+            out[head] = each(s, unit_name)
         elif c.kind == "jur":
             out[head] = each(s, jurisdiction_name)
         elif c.kind == "name":

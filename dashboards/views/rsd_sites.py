@@ -92,7 +92,7 @@ if has_rows(ex):
             Col("site_id", "Site", "name"),
             Col("measured", "Measured", "num", digits=2),
             Col("limit", "Limit", "num", digits=2),
-            Col("unit", "Unit"),
+            Col("unit", "Unit", "unit"),
             Col("provisional", "Provisional rule", "bool"),
         ],
     )

@@ -15,7 +15,7 @@ from datetime import timedelta
 import streamlit as st
 
 from core.ruleset import default_ruleset
-from dashboards.alarms import quantity_name, unit_name, vapour_alarms
+from dashboards.alarms import quantity_name, vapour_alarms
 from dashboards.case_panel import unit_cases
 from dashboards.data import has_rows, run_query
 from dashboards.data import registry as platform_registry
@@ -30,6 +30,7 @@ from dashboards.widgets import (
     query_until,
     table,
     time_chart,
+    unit_name,
     window_picker,
 )
 

@@ -259,7 +259,7 @@ if t4.open:
                 Col("category", "Check", "value"),
                 Col("level", "Level", "value"),
                 Col("value", "Value", "num", digits=1),
-                Col("unit", "Unit"),
+                Col("unit", "Unit", "unit"),
                 Col("streak", "Consecutive days", "int"),
                 Col("device_state", "Device's own flag", "value"),
             ],

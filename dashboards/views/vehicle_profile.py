@@ -41,6 +41,7 @@ from dashboards.widgets import (
     table,
     time_chart,
     to_beijing,
+    unit_name,
 )
 
 WHAT = {
@@ -132,7 +133,7 @@ if has_rows(tl):
             "what_name": _names(pts["what"], lambda w: _(WHAT.get(w, str(w)))),
             "label": pts["label"],
             "value": pd.to_numeric(pts["value"], errors="coerce").round(2),
-            "unit": pts["unit"],
+            "unit": _names(pts["unit"], unit_name),
             "n": pts["n"],
         }
     )
@@ -191,7 +192,7 @@ def _rules() -> None:
                 Col("device_id", "Device or site", "name"),
                 Col("measured", "Measured", "num", digits=2),
                 Col("limit", "Limit", "num", digits=2),
-                Col("unit", "Unit"),
+                Col("unit", "Unit", "unit"),
             ],
         )
     else:
@@ -285,7 +286,7 @@ def _rsd() -> None:
                 Col("rule_id", "Rule", "rule"),
                 Col("measured", "Measured", "num", digits=2),
                 Col("limit", "Limit", "num", digits=2),
-                Col("unit", "Unit"),
+                Col("unit", "Unit", "unit"),
             ],
         )
     table(

@@ -126,3 +126,9 @@ def test_one_per_slot_keeps_the_first_row_of_each_group_and_slot_with_its_count(
     assert list(out["label"]) == ["a", "d", "e"]  # 08:00–08:59 of rsd is one point
     assert list(out["n"]) == [3, 1, 1]
     assert one_per_slot(df, "ts", ("source", "what"), 1)["n"].sum() == len(df)
+
+
+def test_units_read_as_people_write_them() -> None:
+    df = pd.DataFrame({"unit": ["days", "1", "mg/m3", "ppm", "s", "DTCs", ""]})
+    frame, _config = shape(df, [Col("unit", "Unit", "unit")])
+    assert list(frame["单位"]) == ["天", "比值", "mg/m³", "ppm", "秒", "个故障码", ""]
