@@ -1,7 +1,9 @@
 """Platform status.
 
-Ingest per source and jurisdiction over time, device/gateway health from the runner's metrics,
-exceedances by severity, and warehouse size. Honest "no data yet" states everywhere. Layout only.
+Ingest totals and dead letters at the top, ingest over time by data kind and by jurisdiction, then
+in tabs (only the open one is queried and drawn): ingest per kind and jurisdiction, exceedances by
+severity, devices online, the runner's metrics per component, dead letters, warehouse size.
+Honest "no data yet" states everywhere. Layout only.
 """
 
 from __future__ import annotations
@@ -49,26 +51,21 @@ until = query_until(1)
 since = until - timedelta(hours=hours)
 
 totals = run_query("platform.ingest_totals")
+dead = run_query("deadletter.open_counts")
+n_dead = int(dead["n"].sum()) if has_rows(dead) else 0
 if not has_rows(totals):
     no_data(
         "No data yet. With `make run` the bundled simulators start feeding the gateways within "
         "seconds; in production, check that gateways and workers are up."
     )
+    if n_dead:
+        metric(st, "Dead letters to handle", f"{n_dead:,}")
 else:
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     metric(c1, "Records received (all time)", f"{int(totals['rows'].sum()):,}")
     metric(c2, "Data kinds", str(totals["kind"].nunique()))
     metric(c3, "Last write (Beijing time)", fmt_time(totals["last_seen"].max())[5:])
-    st.subheader(_("Records received per data kind and jurisdiction"))
-    table(
-        totals,
-        [
-            Col("kind", "Data kind", "event"),
-            Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("rows", "Records", "int"),
-            Col("last_seen", "Last received", "time"),
-        ],
-    )
+    metric(c4, "Dead letters to handle", f"{n_dead:,}")
 
     bucket_s = max(60, hours * 3600 // 96)  # about 100 bars whatever the window
     series = run_query("platform.ingest_over_time", since, until, bucket_s)
@@ -97,113 +94,146 @@ else:
             where=by_jurisdiction,
         )
 
-st.subheader(_("Exceedances by source, jurisdiction and severity"))
-counts = run_query("platform.exceedance_counts", since, until)
-if has_rows(counts):
-    table(
-        counts,
-        [
-            Col("source", "Source", "source"),
-            Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("severity", "Severity", "value"),
-            Col("n", "Exceedances", "int"),
-        ],
-    )
-else:
-    no_data("No exceedances in this window.")
+# the details one tab at a time (only the open one is queried and drawn): at once they were
+# eight tables, most of this page's weight in the browser
+t_ingest, t_exc, t_online, t_metrics, t_dead, t_size = st.tabs(
+    [
+        _("Records received per data kind and jurisdiction"),
+        _("Exceedances by source, jurisdiction and severity"),
+        _("Devices online"),
+        _("Gateways and devices"),
+        _("Records that could not be stored (dead letters)"),
+        _("Warehouse"),
+    ],
+    key="status_tab",
+    on_change="rerun",
+)
+if t_ingest.open:
+    if has_rows(totals):
+        table(
+            totals,
+            [
+                Col("kind", "Data kind", "event"),
+                Col("jurisdiction", "Jurisdiction", "jur"),
+                Col("rows", "Records", "int"),
+                Col("last_seen", "Last received", "time"),
+            ],
+            where=t_ingest,
+        )
+    else:
+        t_ingest.caption(_("No records received yet."))
 
-st.subheader(_("Devices online"))
-rate_cols = [
-    Col("registered", "Registered", "int"),
-    Col("online", "Online", "int"),
-    Col("rate", "Online rate", "rate"),
-]
-left, right = st.columns(2)
-with left:
-    st.markdown("**" + _("Remote OBD terminals — online rate per jurisdiction") + "**")
+if t_exc.open:
+    counts = run_query("platform.exceedance_counts", since, until)
+    if has_rows(counts):
+        table(
+            counts,
+            [
+                Col("source", "Source", "source"),
+                Col("jurisdiction", "Jurisdiction", "jur"),
+                Col("severity", "Severity", "value"),
+                Col("n", "Exceedances", "int"),
+            ],
+            where=t_exc,
+        )
+    else:
+        t_exc.caption(_("No exceedances in this window."))
+
+if t_online.open:
+    rate_cols = [
+        Col("registered", "Registered", "int"),
+        Col("online", "Online", "int"),
+        Col("rate", "Online rate", "rate"),
+    ]
+    left, right = t_online.columns(2)
+    left.markdown("**" + _("Remote OBD terminals — online rate per jurisdiction") + "**")
     obd_rate = run_query("obd.online_rate", since, until, "jurisdiction")
     if has_rows(obd_rate):
-        table(obd_rate, [Col("jurisdiction", "Jurisdiction", "jur"), *rate_cols])
+        table(obd_rate, [Col("jurisdiction", "Jurisdiction", "jur"), *rate_cols], where=left)
     else:
-        no_data("No OBD terminals registered or seen in this window.")
-with right:
-    st.markdown("**" + _("Remote OBD terminals — online rate per fleet") + "**")
+        left.caption(_("No OBD terminals registered or seen in this window."))
+    right.markdown("**" + _("Remote OBD terminals — online rate per fleet") + "**")
     fleet_rate = run_query("obd.online_rate", since, until, "fleet")
     if has_rows(fleet_rate):
         table(
             fleet_rate,
             [Col("jurisdiction", "Jurisdiction", "jur"), Col("fleet", "Fleet", "name"), *rate_cols],
+            where=right,
         )
     else:
-        no_data("No fleet data yet.")
-
-st.markdown("**" + _("Remote-sensing sites — quality per day (Beijing days)") + "**")
-site_q = run_query("rsd.site_quality_daily", since - timedelta(days=1), until)
-if has_rows(site_q):
-    table(
-        site_q,
-        [
-            Col("site_id", "Site", "name"),
-            Col("day", "Day", "day"),
-            Col("jurisdiction", "Jurisdiction", "jur"),
-            Col("passes", "Passes", "int"),
-            Col("valid_rate", "Valid rate", "rate"),
-            Col("capture_rate", "Capture rate", "rate"),
-        ],
-    )
-else:
-    no_data("No remote-sensing passes in this window.")
-
-st.subheader(_("Gateways and devices"))
-metrics = run_query("platform.latest_metrics")
-if has_rows(metrics):
-    for component, part in metrics.groupby("component"):
-        with st.expander(component_name(component), expanded=component != "sink"):
-            table(
-                part,
-                [
-                    Col("name", "Metric"),
-                    Col("labels", "Labels"),
-                    Col("value", "Value", "num", digits=2),
-                    Col("last_ts", "Last updated", "time"),
-                ],
-            )
-else:
-    no_data("No gateway metrics yet (the runner writes them every 10 s).")
-
-st.subheader(_("Records that could not be stored (dead letters)"))
-dead = run_query("deadletter.open_counts")
-if has_rows(dead):
-    metric(st, "Dead letters to handle", f"{int(dead['n'].sum()):,}")
-    st.caption(
-        _(
-            "Each record is isolated on its own and blocks nothing else; once the cause is fixed, "
-            "`emwatch deadletter replay` stores them again."
+        right.caption(_("No fleet data yet."))
+    t_online.markdown("**" + _("Remote-sensing sites — quality per day (Beijing days)") + "**")
+    site_q = run_query("rsd.site_quality_daily", since - timedelta(days=1), until)
+    if has_rows(site_q):
+        table(
+            site_q,
+            [
+                Col("site_id", "Site", "name"),
+                Col("day", "Day", "day"),
+                Col("jurisdiction", "Jurisdiction", "jur"),
+                Col("passes", "Passes", "int"),
+                Col("valid_rate", "Valid rate", "rate"),
+                Col("capture_rate", "Capture rate", "rate"),
+            ],
+            where=t_online,
         )
-    )
-    table(
-        dead,
-        [
-            Col("kind", "Data kind", "event"),
-            Col("stage", "Failed at"),
-            Col("n", "Records", "int"),
-            Col("devices", "Devices", "int"),
-            Col("last_ts", "Last time", "time"),
-        ],
-    )
-else:
-    st.caption(_("No dead letters: every acknowledged record is stored."))
+    else:
+        t_online.caption(_("No remote-sensing passes in this window."))
 
-st.subheader(_("Warehouse"))
-size = run_query("platform.warehouse_size")
-if has_rows(size):
-    c1, c2 = st.columns(2)
-    metric(c1, "Rows stored", f"{int(size['rows'].sum()):,}")
-    metric(c2, "On disk", f"{size['bytes'].sum() / 1e6:.1f} MB")
-    size = size.assign(mb=size["bytes"] / 1e6)
-    table(
-        size,
-        [Col("table", "Table"), Col("rows", "Rows", "int"), Col("mb", "On disk", "num", "MB", 2)],
-    )
-else:
-    no_data("The warehouse holds no table parts yet.")
+if t_metrics.open:
+    metrics = run_query("platform.latest_metrics")
+    if has_rows(metrics):
+        for component, part in metrics.groupby("component"):
+            with t_metrics.expander(component_name(component), expanded=component != "sink"):
+                table(
+                    part,
+                    [
+                        Col("name", "Metric"),
+                        Col("labels", "Labels"),
+                        Col("value", "Value", "num", digits=2),
+                        Col("last_ts", "Last updated", "time"),
+                    ],
+                )
+    else:
+        t_metrics.caption(_("No gateway metrics yet (the runner writes them every 10 s)."))
+
+if t_dead.open:
+    if n_dead:
+        t_dead.caption(
+            _(
+                "Each record is isolated on its own and blocks nothing else; once the cause is "
+                "fixed, `emwatch deadletter replay` stores them again."
+            )
+        )
+        table(
+            dead,
+            [
+                Col("kind", "Data kind", "event"),
+                Col("stage", "Failed at"),
+                Col("n", "Records", "int"),
+                Col("devices", "Devices", "int"),
+                Col("last_ts", "Last time", "time"),
+            ],
+            where=t_dead,
+        )
+    else:
+        t_dead.caption(_("No dead letters: every acknowledged record is stored."))
+
+if t_size.open:
+    size = run_query("platform.warehouse_size")
+    if has_rows(size):
+        c1, c2 = t_size.columns(2)
+        metric(c1, "Rows stored", f"{int(size['rows'].sum()):,}")
+        metric(c2, "On disk", f"{size['bytes'].sum() / 1e6:.1f} MB")
+        size = size.assign(mb=size["bytes"] / 1e6)
+        table(
+            size,
+            [
+                Col("table", "Table"),
+                Col("rows", "Rows", "int"),
+                Col("mb", "On disk", "num", "MB", 2),
+            ],
+            where=t_size,
+        )
+    else:
+        t_size.caption(_("The warehouse holds no table parts yet."))

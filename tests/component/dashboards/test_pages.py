@@ -52,7 +52,16 @@ def test_status_page_shows_ingest(accounts, reader) -> None:
     assert not any("暂无数据" in i.value for i in at.info)
     labels = {m.label: m.value for m in at.metric}
     assert labels["累计接收记录"] == "1"
+    assert labels["待处理死信"] == "0"
+    # the details are tabs: the first is drawn, the runner's metrics once their tab is chosen
+    assert [d for d in at.dataframe if "数据类型" in d.value.columns]
+    assert not at.expander
+    metrics_tab = next(t for t in at.tabs if t.label.startswith("网关与设备"))
+    at.session_state["status_tab"] = metrics_tab.label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     assert any("远程 OBD 网关" in e.label and "obd_gateway" in e.label for e in at.expander)
+    assert not [d for d in at.dataframe if "数据类型" in d.value.columns]
 
 
 def test_app_navigation_lists_every_page(accounts, reader) -> None:
