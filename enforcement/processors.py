@@ -597,23 +597,44 @@ def restore_memory(
     sightings, fleet marks) by replaying stored inputs, in time order, through the same rule
     functions the processor runs; what they fire now is dropped (it was fired and stored the first
     time). ``states``: the processor's state per subject key, open cases already restored
-    (:func:`restore`); updated in place. Returns the number of items replayed."""
+    (:func:`restore`); updated in place. Returns the number of items replayed.
+
+    The result is the state ``handle_cases`` would reach item by item (a subject's items only ever
+    read and write that subject's state, so the subjects are independent): each subject touched
+    is held as one ``SubjectState`` and one ``rules.Memory`` while its items are replayed and
+    written back once at the end, instead of a JSON round trip per item. As in ``on_pass``, a pass
+    changes a subject only when the subject has a memory by then and the pass proves a pollutant
+    clean; a field check without a repeat pollutant or a result changes nothing."""
+    live: dict[str, tuple[SubjectState, rules.Memory]] = {}
+
+    def held(key: str) -> tuple[SubjectState, rules.Memory]:
+        got = live.get(key)
+        if got is None:
+            st = SubjectState.from_dict(states.get(key))
+            got = live[key] = (st, rules.Memory.from_dict(st.memory))
+        return got
+
     n = 0
-    for it in sorted(items, key=lambda x: x.ts):
+    for it in sorted(items, key=_ts_of):
         n += 1
         if isinstance(it, RsdPass):
-            new = on_pass(states.get(it.key), it, ctx)
-            if new is not None:
-                states[it.key] = new
+            key = it.key
+            if key not in live:
+                raw = states.get(key)
+                if not raw or not raw.get("memory"):
+                    continue
+            clean = clean_pollutants(it, ctx)
+            if clean:
+                mem = held(key)[1]
+                for pol in clean:
+                    rules.on_clean(mem, pol, it.ts, it.plate_colour, "remote_sensing")
             continue
-        key = it.subject_key if isinstance(it, CheckResult) else it.key
-        st = SubjectState.from_dict(states.get(key))
-        mem = rules.Memory.from_dict(st.memory)
         if isinstance(it, CheckResult):
             pol = CHECK_POLLUTANT.get(str(it.payload.get("method", "")), "")
             result = it.payload.get("result")
             if not pol or result not in ("failed", "passed"):
                 continue
+            st, mem = held(it.subject_key)
             if result == "failed":
                 rules.repeat_proof(mem, ctx.ruleset, _check_proof(it, st, pol, ctx), pol)
             else:
@@ -621,13 +642,20 @@ def restore_memory(
                 rules.on_clean(
                     mem, pol, it.ts, str(case.get("plate_colour", "")), rules.FIELD_CHECK
                 )
-        elif it.finding == "fleet_mark":
+            continue
+        mem = held(it.key)[1]
+        if it.finding == "fleet_mark":
             rules.on_fleet_mark(mem, ctx.ruleset, it, ctx.registry)
         else:
             rules.on_finding(mem, ctx.ruleset, it)
+    for key, (st, mem) in live.items():
         st.memory = mem.to_dict()
         states[key] = st.to_dict()
     return n
+
+
+def _ts_of(it: CaseFinding | RsdPass | CheckResult) -> datetime:
+    return it.ts
 
 
 PROCESSORS: list[Processor] = [

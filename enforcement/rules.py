@@ -160,11 +160,10 @@ def broken(mem: Memory, pollutant: str, a: datetime, b: datetime, colour: str) -
 def on_clean(mem: Memory, pollutant: str, ts: datetime, colour: str, source: str) -> None:
     """A valid observation of ``pollutant`` within the limit (a judged RSD pass, a passed field
     check): it ends a run of consecutive exceedances, so an open repeat window older than it closes."""
-    kept = [
-        *mem.clean.get(pollutant, ()),
-        {"ts": ts.isoformat(), "colour": colour, "source": source},
-    ]
-    kept.sort(key=_ts)
+    seen = mem.clean.get(pollutant, ())
+    kept = [*seen, {"ts": ts.isoformat(), "colour": colour, "source": source}]
+    if seen and _ts(seen[-1]) > ts:  # kept in time order: only an older observation moves
+        kept.sort(key=_ts)
     mem.clean[pollutant] = kept[-MAX_CLEAN:]
     first = mem.repeat.get(pollutant)
     if first is not None and _ts(first) < ts and _same(first, colour):

@@ -310,11 +310,17 @@ def vehicle_history(
 
 def restore_rows(client: Client, scope: Scope) -> tuple[list[str], dict[str, int]]:
     """For the case processor at start: the latest ``state_json`` of every open case, and the number
-    of cases per subject key (new case ids continue from there). Zone-wide scopes (the system)."""
+    of cases per subject key (new case ids continue from there). Zone-wide scopes (the system).
+
+    The highest version of each case is found from the light columns first, and only those rows'
+    ``state_json`` is read (by the table's key, ``(case_id, version)``); replayed copies of a row
+    are dropped by ``LIMIT 1 BY``. ``FINAL`` over the whole table read every version's
+    ``state_json`` (233,015 versions for 3,263 cases in a seeded month: 9 s instead of 0.3 s)."""
     require_zone(scope, "enforcement.restore_rows")
     open_ = client.query_df(
-        "SELECT state_json FROM (SELECT case_id, status, state_json FROM case_state FINAL "
-        "ORDER BY case_id, version DESC LIMIT 1 BY case_id) WHERE status NOT IN ('closed', 'dismissed')"
+        "SELECT state_json FROM case_state WHERE (case_id, version) IN ("
+        "SELECT case_id, max(version) FROM case_state GROUP BY case_id) "
+        "AND status NOT IN ('closed', 'dismissed') ORDER BY case_id LIMIT 1 BY case_id"
     )
     counts = client.query_df(
         "SELECT concat(subject_kind, ':', subject_id) AS k, uniqExact(case_id) AS n "
@@ -369,6 +375,16 @@ _MEMORY_RULES = (
 )
 
 
+# The columns of an RSD pass the memory replay reads (``remote_sensing.processors.clean_pollutants``:
+# is the pass judgeable, which measures are within their limit; its key, time and plate colour),
+# with those an ``RsdPass`` must hold to be valid. Reading every column of 171,514 passes and
+# making them Python values took seconds of the start-up in a seeded month.
+REPLAY_PASS_COLS = (
+    "event_id, ts, site_id, jurisdiction, record_id, plate, plate_colour, plate_type, fuel, "
+    "grade_unit, valid, co_pct, hc_ppm, no_ppm, opacity_pct, ringelmann"
+)
+
+
 def memory_replay(
     client: Client,
     scope: Scope,
@@ -382,8 +398,8 @@ def memory_replay(
 
     * ``findings``: ``case_finding`` rows (full) of the rules' inputs, ``per_subject`` per subject,
       the last ``sightings`` sightings per subject and every fleet mark;
-    * ``passes``: valid RSD passes (full rows) of the plates among those findings since their
-      first, ``passes`` per plate (a judged clean pass breaks "consecutive");
+    * ``passes``: valid RSD passes (``REPLAY_PASS_COLS``) of the plates among those findings
+      since their first, ``passes`` per plate (a judged clean pass breaks "consecutive");
     * ``checks``: field-check log entries (``case_entry``) of vehicle cases in the same period.
 
     Zone-wide scopes (the system)."""
@@ -401,7 +417,7 @@ def memory_replay(
         parameters=p,
     )
     passes_df = client.query_df(
-        "SELECT * EXCEPT ingested_at FROM rsd_pass WHERE valid AND (plate, ts) IN ("
+        f"SELECT {REPLAY_PASS_COLS} FROM rsd_pass WHERE valid AND (plate, ts) IN ("
         "SELECT r.plate, r.ts FROM rsd_pass AS r INNER JOIN ("
         "SELECT plate, min(ts) AS first FROM case_finding FINAL WHERE finding = 'exceedance' "
         f"AND source != 'enforcement' AND {_MEMORY_RULES} AND plate != '' AND ts >= {since} "
