@@ -63,7 +63,7 @@ def run_new(client: Any, ctx: Any) -> tuple[dict[str, Any], Clock]:
     rows, counts = k("restore_rows (query)", lambda: restore_rows(client, s))
     states = k("restore (case states)", lambda: restore([json.loads(r) for r in rows], counts))
     got = k("memory_replay (queries)", lambda: memory_replay(client, s))
-    items = k("memory_items (rows -> events)", lambda: memory_items(got))
+    items = k("memory_items (rows -> items)", lambda: memory_items(got, ctx))
     n = k("restore_memory (replay)", lambda: restore_memory(states, items, ctx))
     print(f"# now: {len(rows):,} open cases, {len(counts):,} subjects with cases, {n:,} items")
     return states, k

@@ -26,7 +26,7 @@ cross-source memory. Embedded, ``streams`` restores it at start: cases from ``ca
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,8 +66,8 @@ from enforcement.identity import (
     vehicle_class,
     vehicle_subject,
 )
-from remote_sensing.events import RsdPass
-from remote_sensing.processors import clean_pollutants
+from remote_sensing.events import RsdPass, pass_key
+from remote_sensing.processors import clean_pollutants, clean_pollutants_frame
 from smoke_capture.events import UNKNOWN_PLATE, SmokeCapture, SmokeReview
 
 PREFIX = {"qingpu": "QP", "wujiang": "WJ", "jiashan": "JS"}
@@ -556,6 +556,31 @@ class CheckResult:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class PassSeen:
+    """A stored RSD pass as the memory replay reads it (for :func:`restore_memory`): its time,
+    its key (``RsdPass.key``), its plate colour and the pollutants it proved within the limit
+    (``remote_sensing.processors.clean_pollutants``). Built by :func:`passes_seen`."""
+
+    ts: datetime
+    key: str
+    plate_colour: str
+    clean: tuple[str, ...]
+
+
+def passes_seen(cols: Mapping[str, Sequence[Any]], ctx: Context) -> list[PassSeen]:
+    """Stored passes, one sequence per column (``ts`` aware, ``site_id``, ``plate``,
+    ``plate_colour``, ``plate_type``, ``valid``, ``fuel`` and the measures), as the replay reads
+    them: judged all at once (``clean_pollutants_frame``) instead of pass by pass."""
+    clean = clean_pollutants_frame(cols, ctx)
+    return [
+        PassSeen(ts, pass_key(plate, site), colour, c)
+        for ts, plate, site, colour, c in zip(
+            cols["ts"], cols["plate"], cols["site_id"], cols["plate_colour"], clean, strict=True
+        )
+    ]
+
+
 def _check_proof(c: CheckResult, st: SubjectState, pol: str, ctx: Context) -> CaseFinding:
     """The proof a failed field check was (as ``check_finding`` built it when it was entered)."""
     kind, _, sid = c.subject_key.partition(":")
@@ -590,7 +615,7 @@ def _check_proof(c: CheckResult, st: SubjectState, pol: str, ctx: Context) -> Ca
 
 def restore_memory(
     states: MutableMapping[str, Any],
-    items: Iterable[CaseFinding | RsdPass | CheckResult],
+    items: Iterable[CaseFinding | RsdPass | PassSeen | CheckResult],
     ctx: Context,
 ) -> int:
     """Rebuild the cross-source memory (repeat windows, recent proofs, clean observations,
@@ -617,13 +642,13 @@ def restore_memory(
     n = 0
     for it in sorted(items, key=_ts_of):
         n += 1
-        if isinstance(it, RsdPass):
+        if isinstance(it, RsdPass | PassSeen):
             key = it.key
             if key not in live:
                 raw = states.get(key)
                 if not raw or not raw.get("memory"):
                     continue
-            clean = clean_pollutants(it, ctx)
+            clean = it.clean if isinstance(it, PassSeen) else clean_pollutants(it, ctx)
             if clean:
                 mem = held(key)[1]
                 for pol in clean:
@@ -654,7 +679,7 @@ def restore_memory(
     return n
 
 
-def _ts_of(it: CaseFinding | RsdPass | CheckResult) -> datetime:
+def _ts_of(it: CaseFinding | RsdPass | PassSeen | CheckResult) -> datetime:
     return it.ts
 
 

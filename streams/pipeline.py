@@ -92,15 +92,19 @@ def _missing(v: Any) -> bool:
         return v is not None and not hasattr(v, "__len__")
 
 
-def memory_items(got: dict[str, Any]) -> list[Any]:
+def memory_items(got: dict[str, Any], ctx: Context) -> list[Any]:
     """The inputs ``enforcement.processors.restore_memory`` replays, from ``memory_replay``'s
-    frames: findings and RSD passes as their events (built column by column), field checks as
-    ``CheckResult``."""
+    frames: findings as their events (built column by column), RSD passes as what the replay
+    reads of them (``PassSeen``: judged all at once), field checks as ``CheckResult``."""
     from enforcement.events import CaseFinding
-    from enforcement.processors import CheckResult
-    from remote_sensing.events import RsdPass
+    from enforcement.processors import CheckResult, passes_seen
 
-    items: list[Any] = [*_events(CaseFinding, got["findings"]), *_events(RsdPass, got["passes"])]
+    items: list[Any] = _events(CaseFinding, got["findings"])
+    df = got["passes"]
+    if not df.empty:
+        cols = {str(c): df[c].tolist() for c in df.columns if c != "ts"}
+        cols["ts"] = _column(True, False, df["ts"])
+        items += passes_seen(cols, ctx)
     df = got["checks"]
     for r in [] if df.empty else _records(df):
         row = _plain(r)
@@ -238,8 +242,9 @@ class Pipeline:
         from enforcement.processors import restore_memory
         from streams.warehouse.queries.enforcement import memory_replay
 
-        items = memory_items(memory_replay(self.client, system_scope("restore")))
-        return restore_memory(target, items, Context(self.ruleset, self.registry))
+        ctx = Context(self.ruleset, self.registry)
+        items = memory_items(memory_replay(self.client, system_scope("restore")), ctx)
+        return restore_memory(target, items, ctx)
 
     @property
     def service_context(self) -> ServiceContext:

@@ -376,12 +376,12 @@ _MEMORY_RULES = (
 
 
 # The columns of an RSD pass the memory replay reads (``remote_sensing.processors.clean_pollutants``:
-# is the pass judgeable, which measures are within their limit; its key, time and plate colour),
-# with those an ``RsdPass`` must hold to be valid. Reading every column of 171,514 passes and
-# making them Python values took seconds of the start-up in a seeded month.
+# is the pass judgeable, which measures are within their limit; its key, time and plate colour;
+# ``enforcement.processors.PassSeen``). Reading every column of 171,514 passes and making each an
+# ``RsdPass`` took seconds of the start-up in a seeded month.
 REPLAY_PASS_COLS = (
-    "event_id, ts, site_id, jurisdiction, record_id, plate, plate_colour, plate_type, fuel, "
-    "grade_unit, valid, co_pct, hc_ppm, no_ppm, opacity_pct, ringelmann"
+    "event_id, ts, site_id, plate, plate_colour, plate_type, fuel, valid, "
+    "co_pct, hc_ppm, no_ppm, opacity_pct, ringelmann"
 )
 
 
