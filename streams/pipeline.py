@@ -146,6 +146,17 @@ class Pipeline:
     wal_fsync: bool = True
     wal_segment_bytes: int = 16 << 20
     wal: WriteAheadLog | None = None
+    # start-up restore (embedded): what it is doing ("" when not restoring) and since when (a
+    # ``time.monotonic``), read by ``runner.PipelineThread.start`` from another thread
+    restore_phase: str = ""
+    restore_started: float | None = None
+    restore_ended: float | None = None
+
+    def restore_seconds(self) -> float:
+        """Seconds spent restoring the case processor's state so far (0 before it started)."""
+        if self.restore_started is None:
+            return 0.0
+        return (self.restore_ended or time.monotonic()) - self.restore_started
 
     async def start(self, with_services: bool = True, only: Sequence[str] | None = None) -> None:
         """Start the write-ahead log, sink and bus, replay what the log held (records acknowledged
@@ -176,7 +187,11 @@ class Pipeline:
             wal=self.wal,
         )
         await self.bus.start()
-        await asyncio.to_thread(self.restore_states)
+        self.restore_started, self.restore_phase = time.monotonic(), "starting"
+        try:
+            await asyncio.to_thread(self.restore_states)
+        finally:
+            self.restore_ended, self.restore_phase = time.monotonic(), ""
         if recovered:
             n = await self.bus.replay(recovered, catalog.classes_by_kind())
             log.info("replayed %d records from the write-ahead log", n)
@@ -197,6 +212,7 @@ class Pipeline:
             return
         t0 = time.perf_counter()
         log.info("restoring the case processor's state from the warehouse")
+        self.restore_phase = "open cases"
         try:
             states, counts = restore_rows(self.client, system_scope("restore"))
         except Exception as exc:  # a warehouse without the enforcement tables: nothing to restore
@@ -222,6 +238,7 @@ class Pipeline:
             log.warning("cross-source memory not restored: %s", exc)
         smoke = self.bus.states.get("smoke.rules")
         if smoke is not None:
+            self.restore_phase = "smoke review queue"
             from smoke_capture.events import SmokeCapture
             from smoke_capture.processors import restore as restore_smoke
             from streams.serde import from_dict
@@ -243,7 +260,10 @@ class Pipeline:
         from streams.warehouse.queries.enforcement import memory_replay
 
         ctx = Context(self.ruleset, self.registry)
-        items = memory_items(memory_replay(self.client, system_scope("restore")), ctx)
+        self.restore_phase = "cross-source memory: reading stored inputs"
+        got = memory_replay(self.client, system_scope("restore"))
+        items = memory_items(got, ctx)
+        self.restore_phase = f"cross-source memory: replaying {len(items):,} stored inputs"
         return restore_memory(target, items, ctx)
 
     @property
