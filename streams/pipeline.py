@@ -56,19 +56,11 @@ def _records(df: Any) -> list[dict[str, Any]]:
 def _events(cls: type, df: Any) -> list[Any]:
     """One event of ``cls`` per DataFrame row, built column by column: the same events as
     ``serde.from_dict(cls, _plain(row))`` over ``_records(df)`` (missing values None, an array's
-    missing value ``()``, times aware UTC) without a dict per row; for the many rows of a restore.
-    A field the frame lacks (a query that read only what a replay needs) gets its empty value:
-    ``()``, None where optional, else ``""``, ``False``, 0."""
+    missing value ``()``, times aware UTC) without a dict per row; for the many rows of a restore."""
     if df.empty:
         return []
-    n = len(df)
-    cols = [
-        _column(spec.base is datetime, spec.array, df[spec.name])
-        if spec.name in df.columns
-        else [() if spec.array else None if spec.optional else spec.base()] * n
-        for spec in fields_of(cls)
-    ]
-    return [cls(*row) for row in zip(*cols, strict=True)]
+    cols = [_column(spec.base is datetime, spec.array, df[spec.name]) for spec in fields_of(cls)]
+    return list(map(cls, *cols))
 
 
 def _column(is_time: bool, array: bool, s: Any) -> list[Any]:

@@ -385,6 +385,12 @@ REPLAY_PASS_COLS = (
 )
 
 
+def _arrow_df(client: Client, sql: str, parameters: dict[str, Any]) -> pd.DataFrame:
+    """A large result as a DataFrame through Arrow: for the tens of thousands of rows of the
+    start-up replay, about half the CPU of ``query_df`` (which makes every value in Python)."""
+    return client.query_arrow(sql, parameters=parameters).to_pandas()
+
+
 def memory_replay(
     client: Client,
     scope: Scope,
@@ -406,7 +412,8 @@ def memory_replay(
     require_zone(scope, "enforcement.memory_replay")
     since = f"(SELECT max(ts) FROM case_finding) - INTERVAL {int(months)} MONTH"  # literal: a bound
     p = {"n": per_subject, "s": sightings, "np": passes}
-    findings = client.query_df(
+    findings = _arrow_df(
+        client,
         "SELECT * EXCEPT ingested_at FROM ("
         "SELECT * FROM case_finding FINAL WHERE finding = 'exceedance' AND source != 'enforcement' "
         f"AND {_MEMORY_RULES} AND ts >= {since} ORDER BY ts DESC LIMIT {{n:UInt32}} BY subject_id "
@@ -416,7 +423,8 @@ def memory_replay(
         f"AND ts >= {since}) ORDER BY ts, event_id",
         parameters=p,
     )
-    passes_df = client.query_df(
+    passes_df = _arrow_df(
+        client,
         f"SELECT {REPLAY_PASS_COLS} FROM rsd_pass WHERE valid AND (plate, ts) IN ("
         "SELECT r.plate, r.ts FROM rsd_pass AS r INNER JOIN ("
         "SELECT plate, min(ts) AS first FROM case_finding FINAL WHERE finding = 'exceedance' "
