@@ -26,6 +26,7 @@ cross-source memory. Embedded, ``streams`` restores it at start: cases from ``ca
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -501,8 +502,7 @@ def on_pass(raw: dict[str, Any] | None, p: RsdPass, ctx: Context) -> dict[str, A
         return None
     st = SubjectState.from_dict(raw)
     mem = rules.Memory.from_dict(st.memory)
-    for pol in clean:
-        rules.on_clean(mem, pol, p.ts, p.plate_colour, "remote_sensing")
+    rules.on_clean_all(mem, clean, p.ts, p.plate_colour, "remote_sensing")
     st.memory = mem.to_dict()
     return st.to_dict()
 
@@ -642,7 +642,9 @@ def restore_memory(
     n = 0
     for it in sorted(items, key=_ts_of):
         n += 1
-        if isinstance(it, RsdPass | PassSeen):
+        if isinstance(it, PassSeen | RsdPass):
+            if isinstance(it, PassSeen) and not it.clean:
+                continue  # proves nothing clean: changes nothing (most passes of an emitter)
             key = it.key
             if key not in live:
                 raw = states.get(key)
@@ -650,9 +652,7 @@ def restore_memory(
                     continue
             clean = it.clean if isinstance(it, PassSeen) else clean_pollutants(it, ctx)
             if clean:
-                mem = held(key)[1]
-                for pol in clean:
-                    rules.on_clean(mem, pol, it.ts, it.plate_colour, "remote_sensing")
+                rules.on_clean_all(held(key)[1], clean, it.ts, it.plate_colour, "remote_sensing")
             continue
         if isinstance(it, CheckResult):
             pol = CHECK_POLLUTANT.get(str(it.payload.get("method", "")), "")
@@ -679,8 +679,7 @@ def restore_memory(
     return n
 
 
-def _ts_of(it: CaseFinding | RsdPass | PassSeen | CheckResult) -> datetime:
-    return it.ts
+_ts_of = operator.attrgetter("ts")  # the replay's order: time (a stable sort)
 
 
 PROCESSORS: list[Processor] = [
