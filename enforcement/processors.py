@@ -26,7 +26,8 @@ cross-source memory. Embedded, ``streams`` restores it at start: cases from ``ca
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, MutableMapping
+import operator
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,8 +67,8 @@ from enforcement.identity import (
     vehicle_class,
     vehicle_subject,
 )
-from remote_sensing.events import RsdPass
-from remote_sensing.processors import clean_pollutants
+from remote_sensing.events import RsdPass, pass_key
+from remote_sensing.processors import clean_pollutants, clean_pollutants_frame
 from smoke_capture.events import UNKNOWN_PLATE, SmokeCapture, SmokeReview
 
 PREFIX = {"qingpu": "QP", "wujiang": "WJ", "jiashan": "JS"}
@@ -501,8 +502,7 @@ def on_pass(raw: dict[str, Any] | None, p: RsdPass, ctx: Context) -> dict[str, A
         return None
     st = SubjectState.from_dict(raw)
     mem = rules.Memory.from_dict(st.memory)
-    for pol in clean:
-        rules.on_clean(mem, pol, p.ts, p.plate_colour, "remote_sensing")
+    rules.on_clean_all(mem, clean, p.ts, p.plate_colour, "remote_sensing")
     st.memory = mem.to_dict()
     return st.to_dict()
 
@@ -556,6 +556,31 @@ class CheckResult:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class PassSeen:
+    """A stored RSD pass as the memory replay reads it (for :func:`restore_memory`): its time,
+    its key (``RsdPass.key``), its plate colour and the pollutants it proved within the limit
+    (``remote_sensing.processors.clean_pollutants``). Built by :func:`passes_seen`."""
+
+    ts: datetime
+    key: str
+    plate_colour: str
+    clean: tuple[str, ...]
+
+
+def passes_seen(cols: Mapping[str, Sequence[Any]], ctx: Context) -> list[PassSeen]:
+    """Stored passes, one sequence per column (``ts`` aware, ``site_id``, ``plate``,
+    ``plate_colour``, ``plate_type``, ``valid``, ``fuel`` and the measures), as the replay reads
+    them: judged all at once (``clean_pollutants_frame``) instead of pass by pass."""
+    clean = clean_pollutants_frame(cols, ctx)
+    return [
+        PassSeen(ts, pass_key(plate, site), colour, c)
+        for ts, plate, site, colour, c in zip(
+            cols["ts"], cols["plate"], cols["site_id"], cols["plate_colour"], clean, strict=True
+        )
+    ]
+
+
 def _check_proof(c: CheckResult, st: SubjectState, pol: str, ctx: Context) -> CaseFinding:
     """The proof a failed field check was (as ``check_finding`` built it when it was entered)."""
     kind, _, sid = c.subject_key.partition(":")
@@ -590,30 +615,51 @@ def _check_proof(c: CheckResult, st: SubjectState, pol: str, ctx: Context) -> Ca
 
 def restore_memory(
     states: MutableMapping[str, Any],
-    items: Iterable[CaseFinding | RsdPass | CheckResult],
+    items: Iterable[CaseFinding | RsdPass | PassSeen | CheckResult],
     ctx: Context,
 ) -> int:
     """Rebuild the cross-source memory (repeat windows, recent proofs, clean observations,
     sightings, fleet marks) by replaying stored inputs, in time order, through the same rule
     functions the processor runs; what they fire now is dropped (it was fired and stored the first
     time). ``states``: the processor's state per subject key, open cases already restored
-    (:func:`restore`); updated in place. Returns the number of items replayed."""
+    (:func:`restore`); updated in place. Returns the number of items replayed.
+
+    The result is the state ``handle_cases`` would reach item by item (a subject's items only ever
+    read and write that subject's state, so the subjects are independent): each subject touched
+    is held as one ``SubjectState`` and one ``rules.Memory`` while its items are replayed and
+    written back once at the end, instead of a JSON round trip per item. As in ``on_pass``, a pass
+    changes a subject only when the subject has a memory by then and the pass proves a pollutant
+    clean; a field check without a repeat pollutant or a result changes nothing."""
+    live: dict[str, tuple[SubjectState, rules.Memory]] = {}
+
+    def held(key: str) -> tuple[SubjectState, rules.Memory]:
+        got = live.get(key)
+        if got is None:
+            st = SubjectState.from_dict(states.get(key))
+            got = live[key] = (st, rules.Memory.from_dict(st.memory))
+        return got
+
     n = 0
-    for it in sorted(items, key=lambda x: x.ts):
+    for it in sorted(items, key=_ts_of):
         n += 1
-        if isinstance(it, RsdPass):
-            new = on_pass(states.get(it.key), it, ctx)
-            if new is not None:
-                states[it.key] = new
+        if isinstance(it, PassSeen | RsdPass):
+            if isinstance(it, PassSeen) and not it.clean:
+                continue  # proves nothing clean: changes nothing (most passes of an emitter)
+            key = it.key
+            if key not in live:
+                raw = states.get(key)
+                if not raw or not raw.get("memory"):
+                    continue
+            clean = it.clean if isinstance(it, PassSeen) else clean_pollutants(it, ctx)
+            if clean:
+                rules.on_clean_all(held(key)[1], clean, it.ts, it.plate_colour, "remote_sensing")
             continue
-        key = it.subject_key if isinstance(it, CheckResult) else it.key
-        st = SubjectState.from_dict(states.get(key))
-        mem = rules.Memory.from_dict(st.memory)
         if isinstance(it, CheckResult):
             pol = CHECK_POLLUTANT.get(str(it.payload.get("method", "")), "")
             result = it.payload.get("result")
             if not pol or result not in ("failed", "passed"):
                 continue
+            st, mem = held(it.subject_key)
             if result == "failed":
                 rules.repeat_proof(mem, ctx.ruleset, _check_proof(it, st, pol, ctx), pol)
             else:
@@ -621,13 +667,19 @@ def restore_memory(
                 rules.on_clean(
                     mem, pol, it.ts, str(case.get("plate_colour", "")), rules.FIELD_CHECK
                 )
-        elif it.finding == "fleet_mark":
+            continue
+        mem = held(it.key)[1]
+        if it.finding == "fleet_mark":
             rules.on_fleet_mark(mem, ctx.ruleset, it, ctx.registry)
         else:
             rules.on_finding(mem, ctx.ruleset, it)
+    for key, (st, mem) in live.items():
         st.memory = mem.to_dict()
         states[key] = st.to_dict()
     return n
+
+
+_ts_of = operator.attrgetter("ts")  # the replay's order: time (a stable sort)
 
 
 PROCESSORS: list[Processor] = [

@@ -33,6 +33,7 @@ does not see it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -160,11 +161,23 @@ def broken(mem: Memory, pollutant: str, a: datetime, b: datetime, colour: str) -
 def on_clean(mem: Memory, pollutant: str, ts: datetime, colour: str, source: str) -> None:
     """A valid observation of ``pollutant`` within the limit (a judged RSD pass, a passed field
     check): it ends a run of consecutive exceedances, so an open repeat window older than it closes."""
-    kept = [
-        *mem.clean.get(pollutant, ()),
-        {"ts": ts.isoformat(), "colour": colour, "source": source},
-    ]
-    kept.sort(key=_ts)
+    _clean(mem, pollutant, ts, ts.isoformat(), colour, source)
+
+
+def on_clean_all(
+    mem: Memory, pollutants: Iterable[str], ts: datetime, colour: str, source: str
+) -> None:
+    """``on_clean`` for every pollutant one observation proved within the limit, in order."""
+    iso = ts.isoformat()
+    for pollutant in pollutants:
+        _clean(mem, pollutant, ts, iso, colour, source)
+
+
+def _clean(mem: Memory, pollutant: str, ts: datetime, iso: str, colour: str, source: str) -> None:
+    seen = mem.clean.get(pollutant, ())
+    kept = [*seen, {"ts": iso, "colour": colour, "source": source}]
+    if seen and _ts(seen[-1]) > ts:  # kept in time order: only an older observation moves
+        kept.sort(key=_ts)
     mem.clean[pollutant] = kept[-MAX_CLEAN:]
     first = mem.repeat.get(pollutant)
     if first is not None and _ts(first) < ts and _same(first, colour):

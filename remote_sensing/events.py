@@ -63,6 +63,11 @@ _PASS_RANGES: tuple[tuple[str, float, float, str], ...] = (
 _RANGE_VALUES = operator.attrgetter(*(r[0] for r in _PASS_RANGES))  # one C call per event
 
 
+def pass_key(plate: str, site_id: str) -> str:
+    """``RsdPass.key`` of a pass with this plate number ("" unread) seen at this site."""
+    return f"vehicle:{plate}" if plate else f"site:{site_id}:unread"
+
+
 def plate_key(plate: str, colour: str) -> str:
     """Vehicle key used across the zone: normalised plate number + plate colour."""
     return f"{plate}|{colour}"
@@ -175,9 +180,7 @@ class RsdPass:
         "consecutive" broken by a clean pass, owns the same key as the vehicle's findings. The
         RSD vehicle (number + colour, rules.md §2.1) is kept apart inside the state of that key.
         Unread plates are keyed per site."""
-        if self.plate:
-            return f"vehicle:{self.plate}"
-        return f"site:{self.site_id}:unread"
+        return pass_key(self.plate, self.site_id)
 
     @property
     def is_new_energy(self) -> bool:

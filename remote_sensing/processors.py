@@ -21,13 +21,22 @@ with another ``ruleset_version`` is re-judged with the current one.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
+
+import numpy as np
 
 from core.exceedance import Exceedance, fire
 from core.processing import Context, Processor
 from remote_sensing.events import RsdPass, plate_key
-from remote_sensing.rules import JUDGED_FUELS, LimitRule, judge, limit_rules, update_repeat
+from remote_sensing.rules import (
+    JUDGED_FUELS,
+    LimitRule,
+    is_new_energy,
+    judge,
+    limit_rules,
+    update_repeat,
+)
 
 SOURCE = "remote_sensing"
 _TABLES: weakref.WeakKeyDictionary[Any, tuple[LimitRule, ...]] = weakref.WeakKeyDictionary()
@@ -85,6 +94,38 @@ def clean_pollutants(event: RsdPass, ctx: Context) -> list[str]:
         for f in judge(_measures(event), event.fuel, _table(ctx))
         if not f.exceeded and f.lr.feeds_repeat
     ]
+
+
+def clean_pollutants_frame(cols: Mapping[str, Any], ctx: Context) -> list[tuple[str, ...]]:
+    """``clean_pollutants`` of many passes at once, the same answer per pass (in the same order):
+    ``cols`` holds ``valid``, ``plate``, ``plate_colour``, ``plate_type``, ``fuel`` and the measures
+    (``co_pct`` … ``ringelmann``; NaN or None where absent) of every pass, one sequence each. For
+    the case processor's memory replay at start (``enforcement.processors.restore_memory``), which
+    would otherwise build and judge a hundred thousand passes one by one."""
+    n = len(cols["fuel"])
+    fuel = np.asarray(cols["fuel"], dtype=object)
+    nev = np.fromiter(
+        (
+            is_new_energy(c, t, f)
+            for c, t, f in zip(cols["plate_colour"], cols["plate_type"], fuel, strict=True)
+        ),
+        dtype=bool,
+        count=n,
+    )
+    plate = np.asarray(cols["plate"], dtype=object)
+    ok = np.asarray(cols["valid"], dtype=bool) & (plate != "") & ~nev & np.isin(fuel, JUDGED_FUELS)
+    out: list[list[str]] = [[] for _ in range(n)]
+    for lr in _table(ctx):
+        if not lr.feeds_repeat:
+            continue
+        m = np.asarray(cols[lr.measure], dtype=np.float64)  # None: NaN
+        applies = ok & (fuel == lr.fuel) & ~np.isnan(m)
+        decide: Any = lr.limit.exceeded_by  # the per-pass decision (``judge``), on a column
+        with np.errstate(invalid="ignore"):
+            clean = applies & ~np.asarray(decide(m), dtype=np.bool_)
+        for i in np.flatnonzero(clean).tolist():
+            out[i].append(lr.pollutant)
+    return [tuple(x) for x in out]
 
 
 def handle_pass(

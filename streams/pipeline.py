@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from core.ruleset import RuleSet
 from core.service import Service, ServiceContext
 from streams import catalog
 from streams.bus.inproc import InProcessBus
+from streams.serde import fields_of
 from streams.wal import WriteAheadLog
 from streams.warehouse.sink import BatchingSink
 
@@ -51,11 +53,65 @@ def _records(df: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _events(cls: type, df: Any) -> list[Any]:
+    """One event of ``cls`` per DataFrame row, built column by column: the same events as
+    ``serde.from_dict(cls, _plain(row))`` over ``_records(df)`` (missing values None, an array's
+    missing value ``()``, times aware UTC) without a dict per row; for the many rows of a restore."""
+    if df.empty:
+        return []
+    cols = [_column(spec.base is datetime, spec.array, df[spec.name]) for spec in fields_of(cls)]
+    return list(map(cls, *cols))
+
+
+def _column(is_time: bool, array: bool, s: Any) -> list[Any]:
+    if is_time:
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        times = s.to_numpy(dtype="datetime64[us]").tolist()  # NaT: None
+        return [None if t is None else t.replace(tzinfo=UTC) for t in times]
+    vals = s.tolist()
+    if array:
+        return [() if v is None else tuple(v.tolist() if hasattr(v, "tolist") else v) for v in vals]
+    if s.isna().any():
+        return [None if m else v for v, m in zip(vals, s.isna().tolist(), strict=True)]
+    return vals
+
+
 def _missing(v: Any) -> bool:
     try:
         return bool(v is None or v != v)  # NaN and NaT are not equal to themselves
     except (TypeError, ValueError):  # pd.NA and arrays refuse a truth value
         return v is not None and not hasattr(v, "__len__")
+
+
+def memory_items(got: dict[str, Any], ctx: Context) -> list[Any]:
+    """The inputs ``enforcement.processors.restore_memory`` replays, from ``memory_replay``'s
+    frames: findings as their events (built column by column), RSD passes as what the replay
+    reads of them (``PassSeen``: judged all at once), field checks as ``CheckResult``."""
+    from enforcement.events import CaseFinding
+    from enforcement.processors import CheckResult, passes_seen
+
+    items: list[Any] = _events(CaseFinding, got["findings"])
+    df = got["passes"]
+    if not df.empty:
+        cols = {str(c): df[c].tolist() for c in df.columns if c != "ts"}
+        cols["ts"] = _column(True, False, df["ts"])
+        items += passes_seen(cols, ctx)
+    df = got["checks"]
+    for r in [] if df.empty else _records(df):
+        row = _plain(r)
+        items.append(
+            CheckResult(
+                ts=datetime.fromisoformat(row["ts"]),
+                subject_key=f"{row['subject_kind']}:{row['subject_id']}",
+                case_id=row["case_id"],
+                seq=int(row["seq"]),
+                request_id=row["request_id"],
+                jurisdiction=row["actor_jurisdiction"] or row["jurisdiction"],
+                payload=json.loads(row["payload_json"] or "{}"),
+            )
+        )
+    return items
 
 
 @dataclass
@@ -82,6 +138,17 @@ class Pipeline:
     wal_fsync: bool = True
     wal_segment_bytes: int = 16 << 20
     wal: WriteAheadLog | None = None
+    # start-up restore (embedded): what it is doing ("" when not restoring) and since when (a
+    # ``time.monotonic``), read by ``runner.PipelineThread.start`` from another thread
+    restore_phase: str = ""
+    restore_started: float | None = None
+    restore_ended: float | None = None
+
+    def restore_seconds(self) -> float:
+        """Seconds spent restoring the case processor's state so far (0 before it started)."""
+        if self.restore_started is None:
+            return 0.0
+        return (self.restore_ended or time.monotonic()) - self.restore_started
 
     async def start(self, with_services: bool = True, only: Sequence[str] | None = None) -> None:
         """Start the write-ahead log, sink and bus, replay what the log held (records acknowledged
@@ -112,7 +179,11 @@ class Pipeline:
             wal=self.wal,
         )
         await self.bus.start()
-        await asyncio.to_thread(self.restore_states)
+        self.restore_started, self.restore_phase = time.monotonic(), "starting"
+        try:
+            await asyncio.to_thread(self.restore_states)
+        finally:
+            self.restore_ended, self.restore_phase = time.monotonic(), ""
         if recovered:
             n = await self.bus.replay(recovered, catalog.classes_by_kind())
             log.info("replayed %d records from the write-ahead log", n)
@@ -121,7 +192,8 @@ class Pipeline:
 
     def restore_states(self) -> None:
         """Embedded: the case processor's state (open cases per subject) from the warehouse, so a
-        restart neither forgets open cases nor reuses case ids. Production keeps it in Faust tables."""
+        restart neither forgets open cases nor reuses case ids. Production keeps it in Faust tables.
+        Logs (INFO) how long it took and how much it restored."""
         from core.access import system_scope
         from enforcement.processors import restore
         from streams.warehouse.queries.enforcement import restore_rows
@@ -130,19 +202,35 @@ class Pipeline:
         target = self.bus.states.get("enforcement.cases")
         if target is None:
             return
+        t0 = time.perf_counter()
+        log.info("restoring the case processor's state from the warehouse")
+        self.restore_phase = "open cases"
         try:
             states, counts = restore_rows(self.client, system_scope("restore"))
         except Exception as exc:  # a warehouse without the enforcement tables: nothing to restore
             log.warning("case states not restored: %s", exc)
             return
         target.update(restore([json.loads(s) for s in states], counts))
+        log.info(
+            "%d open cases of %d subjects restored in %.1f s; replaying the cross-source memory",
+            len(states),
+            len(counts),
+            time.perf_counter() - t0,
+        )
         try:
             n = self.restore_memory(target)
-            log.info("cross-source memory restored from %d stored inputs", n)
+            log.info(
+                "cross-source memory restored from %d stored inputs; case processor state "
+                "restored in %.1f s (%d subject keys)",
+                n,
+                time.perf_counter() - t0,
+                len(target),
+            )
         except Exception as exc:
             log.warning("cross-source memory not restored: %s", exc)
         smoke = self.bus.states.get("smoke.rules")
         if smoke is not None:
+            self.restore_phase = "smoke review queue"
             from smoke_capture.events import SmokeCapture
             from smoke_capture.processors import restore as restore_smoke
             from streams.serde import from_dict
@@ -160,33 +248,15 @@ class Pipeline:
         clean passes, sightings, fleet marks), rebuilt by replaying what the warehouse holds of
         its inputs (``enforcement.processors.restore_memory``). Production: Faust tables."""
         from core.access import system_scope
-        from enforcement.events import CaseFinding
-        from enforcement.processors import CheckResult, restore_memory
-        from remote_sensing.events import RsdPass
-        from streams.serde import from_dict
+        from enforcement.processors import restore_memory
         from streams.warehouse.queries.enforcement import memory_replay
 
+        ctx = Context(self.ruleset, self.registry)
+        self.restore_phase = "cross-source memory: reading stored inputs"
         got = memory_replay(self.client, system_scope("restore"))
-        items: list[Any] = []
-        for cls, name in ((CaseFinding, "findings"), (RsdPass, "passes")):
-            df = got[name]
-            if not df.empty:
-                items += [from_dict(cls, _plain(r)) for r in _records(df)]
-        df = got["checks"]
-        for r in [] if df.empty else _records(df):
-            row = _plain(r)
-            items.append(
-                CheckResult(
-                    ts=datetime.fromisoformat(row["ts"]),
-                    subject_key=f"{row['subject_kind']}:{row['subject_id']}",
-                    case_id=row["case_id"],
-                    seq=int(row["seq"]),
-                    request_id=row["request_id"],
-                    jurisdiction=row["actor_jurisdiction"] or row["jurisdiction"],
-                    payload=json.loads(row["payload_json"] or "{}"),
-                )
-            )
-        return restore_memory(target, items, Context(self.ruleset, self.registry))
+        items = memory_items(got, ctx)
+        self.restore_phase = f"cross-source memory: replaying {len(items):,} stored inputs"
+        return restore_memory(target, items, ctx)
 
     @property
     def service_context(self) -> ServiceContext:

@@ -60,10 +60,34 @@ class PipelineThread:
         )
         self._metrics_task: asyncio.Task[None] | None = None
 
-    def start(self, timeout: float = 60.0) -> dict[str, str]:
+    def start(
+        self, timeout: float = 60.0, restore_timeout: float = 3600.0, report_s: float = 10.0
+    ) -> dict[str, str]:
+        """Start the pipeline; ``timeout`` bounds the start-up apart from the restore of the case
+        processor's state from the warehouse (``Pipeline.restore_states``), which grows with the
+        warehouse: that is bounded by ``restore_timeout`` instead, and logged every ``report_s``
+        while it goes on. ``TimeoutError`` when either bound is passed."""
         self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
-        return fut.result(timeout)
+        t0 = time.monotonic()
+        while True:
+            restoring = self.pipeline.restore_seconds()
+            if restoring > restore_timeout:
+                raise TimeoutError(f"restoring the case states took over {restore_timeout:.0f} s")
+            left = t0 + timeout + restoring - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the pipeline did not start within {timeout:.0f} s")
+            try:
+                return fut.result(min(left, report_s))
+            except TimeoutError:
+                if fut.done():  # the start-up itself failed so
+                    raise
+                if self.pipeline.restore_phase:
+                    log.info(
+                        "start-up: restoring the case processor's state for %.0f s (%s)",
+                        self.pipeline.restore_seconds(),
+                        self.pipeline.restore_phase,
+                    )
 
     async def _start(self) -> dict[str, str]:
         await self.pipeline.start(with_services=True)
