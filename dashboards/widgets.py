@@ -161,6 +161,11 @@ def unit_name(unit: Any) -> str:
     return _(word) if word else SYMBOL_UNITS.get(str(unit), str(unit))
 
 
+def count(n: Any) -> str:
+    """A count as people read it, with thousands separators (3,166); ``–`` when missing."""
+    return "–" if _isna(n) else f"{int(n):,}"
+
+
 def fmt_num(value: Any, unit: str = "", digits: int = 1) -> str:
     if value is None or pd.isna(value):
         return "–"

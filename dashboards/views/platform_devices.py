@@ -17,6 +17,7 @@ from dashboards.data import has_rows, run_query
 from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
+    count,
     jurisdiction_picker,
     metric,
     no_data,
@@ -63,10 +64,10 @@ silent = devices[devices["days_with_data"] == 0]
 cal_bad = devices[devices["calibration_status"].isin(["expired", "missing"])]
 due = devices[devices["calibration_status"] == "due_soon"]
 c1, c2, c3, c4 = st.columns(4)
-metric(c1, "Devices", str(len(devices)))
-metric(c2, "Silent in the window", str(len(silent)))
-metric(c3, "Calibration expired or missing", str(len(cal_bad)))
-metric(c4, "Calibration due within 30 days", str(len(due)))
+metric(c1, "Devices", count(len(devices)))
+metric(c2, "Silent in the window", count(len(silent)))
+metric(c3, "Calibration expired or missing", count(len(cal_bad)))
+metric(c4, "Calibration due within 30 days", count(len(due)))
 
 COLS = [
     Col("device_id", "Device"),

@@ -16,6 +16,7 @@ from dashboards.data import has_rows, run_query
 from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
+    count,
     fmt_time,
     jurisdiction_name,
     kind_name,
@@ -63,7 +64,7 @@ if not has_rows(totals):
 else:
     c1, c2, c3, c4 = st.columns(4)
     metric(c1, "Records received (all time)", f"{int(totals['rows'].sum()):,}")
-    metric(c2, "Data kinds", str(totals["kind"].nunique()))
+    metric(c2, "Data kinds", count(totals["kind"].nunique()))
     metric(c3, "Last write (Beijing time)", fmt_time(totals["last_seen"].max())[5:])
     metric(c4, "Dead letters to handle", f"{n_dead:,}")
 

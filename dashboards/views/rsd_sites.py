@@ -18,6 +18,7 @@ from dashboards.i18n import _
 from dashboards.search import normalise
 from dashboards.widgets import (
     Col,
+    count,
     jurisdiction_name,
     metric,
     no_data,
@@ -80,7 +81,7 @@ if has_rows(ex):
     metric(
         c1, "Case candidates (repeat exceedance)", str(int((ex["rule_id"] == "RS-REPEAT").sum()))
     )
-    metric(c2, "Owner reminders (first exceedance)", str(int((ex["rule_id"] == "RS-FIRST").sum())))
+    metric(c2, "Owner reminders (first exceedance)", count((ex["rule_id"] == "RS-FIRST").sum()))
     table(
         ex,
         [

@@ -26,6 +26,7 @@ from dashboards.i18n import N_, _
 from dashboards.widgets import (
     Col,
     boxed_jpeg,
+    count,
     current_user,
     evidence_file,
     evidence_folder,
@@ -155,9 +156,9 @@ else:
     below = bool(row["below_threshold"])
 
     c1, c2, c3, c4 = st.columns(4)
-    metric(c1, "Waiting for review", str(int((~queue["below_threshold"].astype(bool)).sum())))
-    metric(c2, "Below the limit (sample)", str(int(queue["below_threshold"].astype(bool).sum())))
-    metric(c3, "NEV suspects", str(int(queue["nev_suspect"].astype(bool).sum())))
+    metric(c1, "Waiting for review", count((~queue["below_threshold"].astype(bool)).sum()))
+    metric(c2, "Below the limit (sample)", count(queue["below_threshold"].astype(bool).sum()))
+    metric(c3, "NEV suspects", count(queue["nev_suspect"].astype(bool).sum()))
     metric(c4, "Position in queue", f"{order.index(current) + 1} / {len(order)}")
 
     folder = evidence_folder(row["evidence_uri"])

@@ -23,6 +23,7 @@ from dashboards.widgets import (
     SOURCE_NAMES,
     VEHICLE_PAGE,
     Col,
+    count,
     current_user,
     each,
     jurisdiction_name,
@@ -133,10 +134,10 @@ counts = run_query(
 n = counts.iloc[0] if has_rows(counts) else pd.Series(dtype=object)
 total = int(n.get("total", len(view)))
 c1, c2, c3, c4 = st.columns(4)
-metric(c1, "Cases matching", str(total))
-metric(c2, "New", str(int(n.get("new", 0))))
-metric(c3, "Cross-source", str(int(n.get("cross_source", 0))))
-metric(c4, "Heavy diesel", str(int(n.get("heavy_diesel", 0))))
+metric(c1, "Cases matching", count(total))
+metric(c2, "New", count(n.get("new", 0)))
+metric(c3, "Cross-source", count(n.get("cross_source", 0)))
+metric(c4, "Heavy diesel", count(n.get("heavy_diesel", 0)))
 if total > len(view):
     st.caption(
         _("The {n} highest-scored of {total} are listed; narrow the filters to see others.").format(

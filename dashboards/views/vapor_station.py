@@ -29,6 +29,7 @@ from dashboards.data import registry as platform_registry
 from dashboards.i18n import _
 from dashboards.widgets import (
     Col,
+    count,
     day_chart,
     metric,
     no_data,
@@ -95,12 +96,12 @@ if has_rows(live) and live["valid"].sum() > 0:
         "Today's pass rate (valid fuellings)",
         f"{live['in_band'].sum() / live['valid'].sum():.0%}",
     )
-    metric(c2, "Valid fuellings today", str(int(live["valid"].sum())))
+    metric(c2, "Valid fuellings today", count(live["valid"].sum()))
 else:
     metric(c1, "Today's pass rate (valid fuellings)", "–")
     metric(c2, "Valid fuellings today", "0")
 n_bad = int((status["level"] != "normal").sum()) if has_rows(status) else 0
-metric(c3, "Nozzles in warning or alarm", str(n_bad))
+metric(c3, "Nozzles in warning or alarm", count(n_bad))
 st.caption(
     _(
         "A fuelling is valid from {min_l} L; in band when {lo} ≤ A/L ≤ {hi}; a day fails below "

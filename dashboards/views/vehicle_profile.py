@@ -28,6 +28,7 @@ from dashboards.search import SearchError, resolve
 from dashboards.widgets import (
     Col,
     beijing_suffix,
+    count,
     evidence_media,
     fmt_time,
     jurisdiction_name,
@@ -107,7 +108,7 @@ if reg is not None and scope is not None and scope.sees(reg.jurisdiction):
 
 c1, c2, c3 = st.columns(3)
 n_ex = int(ex["total"].iloc[0]) if has_rows(ex) else 0
-metric(c1, "Exceedances (all time)", str(n_ex))
+metric(c1, "Exceedances (all time)", count(n_ex))
 metric(c2, "Sources", str(int(ex["sources"].iloc[0])) if has_rows(ex) else "0")
 metric(c3, "Jurisdictions", str(int(ex["jurisdictions"].iloc[0])) if has_rows(ex) else "0")
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
-from dashboards.widgets import Col, fmt_rate, fmt_time, jurisdiction_name, rule_name, shape
+from dashboards.widgets import Col, count, fmt_rate, fmt_time, jurisdiction_name, rule_name, shape
 
 
 def test_shape_converts_times_rates_names_and_gaps() -> None:
@@ -57,6 +58,7 @@ def test_single_values() -> None:
     assert fmt_rate(0.5) == "50%"
     assert jurisdiction_name("wujiang") == "吴江区"
     assert rule_name("NO-SUCH-RULE") == "NO-SUCH-RULE"
+    assert count(3166) == "3,166" and count(np.int64(7)) == "7" and count(None) == "–"
 
 
 def test_each_names_every_row_calling_once_per_distinct_value() -> None:
