@@ -9,6 +9,7 @@ Honest "no data yet" states everywhere. Layout only.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -44,6 +45,14 @@ def component_name(component: object) -> str:
     """A metric component as ``name · id``: people read the name, engineers grep the id."""
     label = COMPONENTS.get(str(component))
     return f"{_(label)} · {component}" if label else str(component)
+
+
+def listed(where: Any, df: Any, cols: list[Col], empty: str) -> None:
+    """``df`` as a table in ``where`` (a tab, a column), or one line saying there is nothing."""
+    if has_rows(df):
+        table(df, cols, where=where)
+    else:
+        where.caption(_(empty))
 
 
 page_setup("Platform status")
@@ -110,35 +119,31 @@ t_ingest, t_exc, t_online, t_metrics, t_dead, t_size = st.tabs(
     on_change="rerun",
 )
 if t_ingest.open:
-    if has_rows(totals):
-        table(
-            totals,
-            [
-                Col("kind", "Data kind", "event"),
-                Col("jurisdiction", "Jurisdiction", "jur"),
-                Col("rows", "Records", "int"),
-                Col("last_seen", "Last received", "time"),
-            ],
-            where=t_ingest,
-        )
-    else:
-        t_ingest.caption(_("No records received yet."))
+    listed(
+        t_ingest,
+        totals,
+        [
+            Col("kind", "Data kind", "event"),
+            Col("jurisdiction", "Jurisdiction", "jur"),
+            Col("rows", "Records", "int"),
+            Col("last_seen", "Last received", "time"),
+        ],
+        N_("No records received yet."),
+    )
 
 if t_exc.open:
     counts = run_query("platform.exceedance_counts", since, until)
-    if has_rows(counts):
-        table(
-            counts,
-            [
-                Col("source", "Source", "source"),
-                Col("jurisdiction", "Jurisdiction", "jur"),
-                Col("severity", "Severity", "value"),
-                Col("n", "Exceedances", "int"),
-            ],
-            where=t_exc,
-        )
-    else:
-        t_exc.caption(_("No exceedances in this window."))
+    listed(
+        t_exc,
+        counts,
+        [
+            Col("source", "Source", "source"),
+            Col("jurisdiction", "Jurisdiction", "jur"),
+            Col("severity", "Severity", "value"),
+            Col("n", "Exceedances", "int"),
+        ],
+        N_("No exceedances in this window."),
+    )
 
 if t_online.open:
     rate_cols = [
@@ -149,37 +154,35 @@ if t_online.open:
     left, right = t_online.columns(2)
     left.markdown("**" + _("Remote OBD terminals — online rate per jurisdiction") + "**")
     obd_rate = run_query("obd.online_rate", since, until, "jurisdiction")
-    if has_rows(obd_rate):
-        table(obd_rate, [Col("jurisdiction", "Jurisdiction", "jur"), *rate_cols], where=left)
-    else:
-        left.caption(_("No OBD terminals registered or seen in this window."))
+    listed(
+        left,
+        obd_rate,
+        [Col("jurisdiction", "Jurisdiction", "jur"), *rate_cols],
+        N_("No OBD terminals registered or seen in this window."),
+    )
     right.markdown("**" + _("Remote OBD terminals — online rate per fleet") + "**")
     fleet_rate = run_query("obd.online_rate", since, until, "fleet")
-    if has_rows(fleet_rate):
-        table(
-            fleet_rate,
-            [Col("jurisdiction", "Jurisdiction", "jur"), Col("fleet", "Fleet", "name"), *rate_cols],
-            where=right,
-        )
-    else:
-        right.caption(_("No fleet data yet."))
+    listed(
+        right,
+        fleet_rate,
+        [Col("jurisdiction", "Jurisdiction", "jur"), Col("fleet", "Fleet", "name"), *rate_cols],
+        N_("No fleet data yet."),
+    )
     t_online.markdown("**" + _("Remote-sensing sites — quality per day (Beijing days)") + "**")
     site_q = run_query("rsd.site_quality_daily", since - timedelta(days=1), until)
-    if has_rows(site_q):
-        table(
-            site_q,
-            [
-                Col("site_id", "Site", "name"),
-                Col("day", "Day", "day"),
-                Col("jurisdiction", "Jurisdiction", "jur"),
-                Col("passes", "Passes", "int"),
-                Col("valid_rate", "Valid rate", "rate"),
-                Col("capture_rate", "Capture rate", "rate"),
-            ],
-            where=t_online,
-        )
-    else:
-        t_online.caption(_("No remote-sensing passes in this window."))
+    listed(
+        t_online,
+        site_q,
+        [
+            Col("site_id", "Site", "name"),
+            Col("day", "Day", "day"),
+            Col("jurisdiction", "Jurisdiction", "jur"),
+            Col("passes", "Passes", "int"),
+            Col("valid_rate", "Valid rate", "rate"),
+            Col("capture_rate", "Capture rate", "rate"),
+        ],
+        N_("No remote-sensing passes in this window."),
+    )
 
 if t_metrics.open:
     metrics = run_query("platform.latest_metrics")
