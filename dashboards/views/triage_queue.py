@@ -141,7 +141,7 @@ metric(c4, "Heavy diesel", count(n.get("heavy_diesel", 0)))
 if total > len(view):
     st.caption(
         _("The {n} highest-scored of {total} are listed; narrow the filters to see others.").format(
-            n=len(view), total=total
+            n=count(len(view)), total=count(total)
         )
     )
 

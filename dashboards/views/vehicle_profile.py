@@ -61,7 +61,7 @@ def _names(s: pd.Series, fn: Any) -> pd.Series:
 
 def _newest(df: pd.DataFrame, total: int) -> pd.DataFrame:
     if len(df) > ROWS:
-        st.caption(_("The newest {n} of {total}.").format(n=ROWS, total=total))
+        st.caption(_("The newest {n} of {total}.").format(n=count(ROWS), total=count(total)))
         return df.head(ROWS)
     return df
 
