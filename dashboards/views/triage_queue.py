@@ -83,15 +83,9 @@ flash = st.session_state.pop("triage_flash", None)
 if flash:
     st.success(flash, icon="✅")
 
-cases = run_query(
-    "cases.queue",
-    tuple(statuses or OPEN),
-    since,
-    until,
-    tuple(juris),
-    tuple(sources),
-    tuple(classes),
-)
+# the list and its counts take the same filters
+filters = (tuple(statuses or OPEN), since, until, tuple(juris), tuple(sources), tuple(classes))
+cases = run_query("cases.queue", *filters)
 if not has_rows(cases):
     no_data("No cases match: nothing to triage in this window.")
     st.stop()
@@ -122,15 +116,7 @@ view = cases.assign(
     jur_names=each(cases["jurisdictions"], lambda js: "、".join(jurisdiction_name(j) for j in js)),
 )
 # the metrics count every case the filters match, not only the listed ones (the list is cut)
-counts = run_query(
-    "cases.queue_counts",
-    tuple(statuses or OPEN),
-    since,
-    until,
-    tuple(juris),
-    tuple(sources),
-    tuple(classes),
-)
+counts = run_query("cases.queue_counts", *filters)
 n = counts.iloc[0] if has_rows(counts) else pd.Series(dtype=object)
 total = int(n.get("total", len(view)))
 c1, c2, c3, c4 = st.columns(4)

@@ -14,7 +14,6 @@ evidence of one capture at a time.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -29,6 +28,7 @@ from dashboards.widgets import (
     Col,
     beijing_suffix,
     count,
+    each,
     evidence_media,
     fmt_time,
     jurisdiction_name,
@@ -52,11 +52,6 @@ WHAT = {
 }
 ROWS = 200  # newest rows of a long table (the counts above it cover all of them)
 CACHE_S = 60  # a vehicle's history is read again after a minute (or after an action)
-
-
-def _names(s: pd.Series, fn: Any) -> pd.Series:
-    """``s.map(fn)`` with ``fn`` called once per distinct value (labels repeat over many rows)."""
-    return s.map({v: fn(v) for v in s.unique()})
 
 
 def _newest(df: pd.DataFrame, total: int) -> pd.DataFrame:
@@ -130,11 +125,11 @@ if has_rows(tl):
     data = pd.DataFrame(
         {
             "t": to_beijing(pts["ts"]),
-            "source_name": _names(pts["source"], source_name),
-            "what_name": _names(pts["what"], lambda w: _(WHAT.get(w, str(w)))),
+            "source_name": each(pts["source"], source_name),
+            "what_name": each(pts["what"], lambda w: _(WHAT.get(w, str(w)))),
             "label": pts["label"],
             "value": pd.to_numeric(pts["value"], errors="coerce").round(2),
-            "unit": _names(pts["unit"], unit_name),
+            "unit": each(pts["unit"], unit_name),
             "n": pts["n"],
         }
     )
